@@ -1,0 +1,65 @@
+using Microsoft.CodeAnalysis;
+
+namespace Embedding.Generators
+{
+    /// <summary>
+    /// Every diagnostic the generator reports. Keep this list and the table in
+    /// docs/diagnostics.md in step: IDs are never reused or renumbered.
+    /// </summary>
+    internal static class DiagnosticDescriptors
+    {
+        private const string Category = "Embedding.Generators";
+
+        public static DiagnosticDescriptor DimensionNotPositive { get; } = new DiagnosticDescriptor(
+            id: "EMB0001",
+            title: "Embedding dimension must be positive",
+            messageFormat: "Embedding dimension {0} on '{1}' is not positive; a kernel needs at least one column",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor DimensionTooLarge { get; } = new DiagnosticDescriptor(
+            id: "EMB0002",
+            title: "Embedding dimension is too large to specialise",
+            messageFormat: "Embedding dimension {0} on '{1}' exceeds {2}; such dimensions use the generic kernel, which is as fast for rows this long",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor DuplicateDimension { get; } = new DiagnosticDescriptor(
+            id: "EMB0003",
+            title: "Embedding dimension listed twice",
+            messageFormat: "Embedding dimension {0} is listed more than once on '{1}'; it is specialised once",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Warning,
+            isEnabledByDefault: true);
+
+        public static DiagnosticDescriptor TypeNotPartial { get; } = new DiagnosticDescriptor(
+            id: "EMB0004",
+            title: "Kernel set class must be partial",
+            messageFormat: "'{0}' is marked with [EmbeddingKernels] but is not partial; the generator adds the kernels to it",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor UnsupportedTypeShape { get; } = new DiagnosticDescriptor(
+            id: "EMB0005",
+            title: "Kernel set class must be a top-level, non-generic, non-static class",
+            messageFormat: "'{0}' cannot hold generated kernels: it must be a top-level, non-generic, non-static class without a base class of its own",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor NoDimensions { get; } = new DiagnosticDescriptor(
+            id: "EMB0006",
+            title: "No embedding dimensions given",
+            messageFormat: "'{0}' is marked with [EmbeddingKernels] but names no dimensions; nothing is generated",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Warning,
+            isEnabledByDefault: true);
+    }
+}

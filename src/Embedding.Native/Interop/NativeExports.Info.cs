@@ -1,0 +1,77 @@
+using System;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Embedding.Native.Interop;
+
+/// <summary>C-ABI exports: version, build information and error reporting.</summary>
+internal static unsafe partial class NativeExports
+{
+    public const int VersionMajor = 0;
+    public const int VersionMinor = 1;
+    public const int VersionPatch = 0;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_version_number")]
+    public static int VersionNumber() => VersionMajor * 10000 + VersionMinor * 100 + VersionPatch;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_version_string")]
+    public static byte* VersionString() => Utf8Constants.Version;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_isa_tier")]
+    public static int IsaTierCompiled() => (int)IsaTiers.Compiled;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_cpu_tier")]
+    public static int IsaTierCpu() => (int)IsaTiers.Cpu;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_build_info")]
+    public static byte* BuildInfo() => Utf8Constants.BuildInfo;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_status_string")]
+    public static byte* StatusString(int status) => (EmbStatus)status switch
+    {
+        EmbStatus.Ok => Utf8("EMB_OK"u8),
+        EmbStatus.InvalidArgument => Utf8("EMB_ERROR_INVALID_ARGUMENT"u8),
+        EmbStatus.NullPointer => Utf8("EMB_ERROR_NULL_POINTER"u8),
+        EmbStatus.SizeOverflow => Utf8("EMB_ERROR_SIZE_OVERFLOW"u8),
+        EmbStatus.IndexOutOfRange => Utf8("EMB_ERROR_INDEX_OUT_OF_RANGE"u8),
+        EmbStatus.UnsupportedDtype => Utf8("EMB_ERROR_UNSUPPORTED_DTYPE"u8),
+        EmbStatus.BufferTooSmall => Utf8("EMB_ERROR_BUFFER_TOO_SMALL"u8),
+        EmbStatus.NotSupported => Utf8("EMB_ERROR_NOT_SUPPORTED"u8),
+        EmbStatus.Internal => Utf8("EMB_ERROR_INTERNAL"u8),
+        _ => Utf8("unknown status"u8),
+    };
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_last_error")]
+    public static byte* LastErrorMessage() => LastError.Pointer;
+
+    /// <summary>u8 literals live in the image and end with a NUL, so their address is a static C string.</summary>
+    private static byte* Utf8(ReadOnlySpan<byte> literal) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(literal));
+
+    /// <summary>Strings built once and kept for the life of the process.</summary>
+    private static class Utf8Constants
+    {
+        public static readonly byte* Version = Allocate($"{VersionMajor}.{VersionMinor}.{VersionPatch}");
+
+        public static readonly byte* BuildInfo = Allocate(BuildInfoJson());
+
+        private static string BuildInfoJson()
+        {
+            IsaTier tier = IsaTiers.Compiled;
+            string dims = string.Join(",", EmbeddingKernelRegistry.Sets.ToArray()
+                .SelectMany(set => set.Dimensions.ToArray()).Distinct().Order());
+            string runtime = RuntimeFeature.IsDynamicCodeSupported ? "jit" : "nativeaot";
+            return $$"""{"name":"embedding_native","version":"{{VersionMajor}}.{{VersionMinor}}.{{VersionPatch}}","tier":"{{IsaTiers.Name(tier)}}","tier_id":{{(int)tier}},"vector_width":{{(int)KernelDispatch.BestWidth}},"runtime":"{{runtime}}","architecture":"{{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}}","dtypes":["float32"],"index_dtypes":["int32","int64"],"specialised_dims":[{{dims}}]}""";
+        }
+
+        private static byte* Allocate(string text)
+        {
+            int length = Encoding.UTF8.GetByteCount(text);
+            byte* memory = (byte*)NativeMemory.Alloc((nuint)length + 1);
+            Encoding.UTF8.GetBytes(text, new Span<byte>(memory, length));
+            memory[length] = 0;
+            return memory;
+        }
+    }
+}

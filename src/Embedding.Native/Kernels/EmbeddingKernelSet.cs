@@ -1,0 +1,24 @@
+using System;
+
+namespace Embedding.Native;
+
+/// <summary>
+/// A table of kernels specialised for a fixed set of embedding dimensions. The generator derives
+/// every <see cref="EmbeddingKernelsAttribute"/> class from this type and fills in the lookups;
+/// a lookup returns <see langword="null"/> for a (dimension, width) pair the set does not hold.
+/// </summary>
+public abstract class EmbeddingKernelSet
+{
+    /// <summary>The dimensions this set specialises, ascending.</summary>
+    public abstract ReadOnlySpan<int> Dimensions { get; }
+
+    /// <summary>The gather kernel for int32 indices, or <see langword="null"/>.</summary>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public abstract GatherKernel<int>? GetGatherInt32(int embeddingDim, VectorWidth width);
+
+    /// <summary>The gather kernel for int64 indices, or <see langword="null"/>.</summary>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public abstract GatherKernel<long>? GetGatherInt64(int embeddingDim, VectorWidth width);
+}
