@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Embedding.Native;
 
-/// <summary>Instruction-set tiers; values pinned to <c>emb_isa_tier</c> in embedding_native.h.</summary>
+/// <summary>Instruction-set tiers; values pinned to <c>emb_isa</c> in embedding_native.h.</summary>
 public enum IsaTier
 {
     /// <summary>No vector tier known.</summary>

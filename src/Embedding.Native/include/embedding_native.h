@@ -73,13 +73,13 @@ typedef enum emb_dtype {
 } emb_dtype;
 
 /* Instruction-set tiers, as reported by emb_isa_tier() and emb_cpu_tier(). Values are stable. */
-typedef enum emb_isa_tier {
+typedef enum emb_isa {
     EMB_ISA_GENERIC = 0,     /* no vector tier known (or not an x86-64/ARM64 build) */
     EMB_ISA_X86_64_V2 = 2,   /* SSE4.2, POPCNT: Vector128 kernels */
     EMB_ISA_X86_64_V3 = 3,   /* AVX2, FMA, BMI2: Vector256 kernels */
     EMB_ISA_X86_64_V4 = 4,   /* AVX-512 F/BW/CD/DQ/VL: Vector512 kernels */
     EMB_ISA_ARM64_NEON = 64  /* AdvSimd: Vector128 kernels */
-} emb_isa_tier;
+} emb_isa;
 
 /* ---- Library information ------------------------------------------------------------------ */
 
@@ -90,7 +90,7 @@ EMB_API int32_t emb_version_number(void);
 /* The version as "MAJOR.MINOR.PATCH". Static string: do not free. Thread-safe. */
 EMB_API const char* emb_version_string(void);
 
-/* The tier this library binary was compiled for (an emb_isa_tier value). Thread-safe. */
+/* The tier this library binary was compiled for (an emb_isa value). Thread-safe. */
 EMB_API int32_t emb_isa_tier(void);
 
 /* The best tier the running CPU supports, from CPUID (x86-64) or the architecture (ARM64).

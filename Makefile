@@ -1,0 +1,88 @@
+# Embedding.Native — build, demo and test entry points.
+#   make demo   builds what it needs and runs the torch-docs example from Python, C and C#
+#   make test   runs every test suite (xunit per ISA tier, C consumer + ASan, Python parity per tier)
+# Both install their own prerequisites (Debian packages) on a fresh machine.
+
+SHELL        := /bin/bash
+PYTHON       := /usr/bin/python3
+DOTNET       := dotnet
+TIERS        := x86-64-v2 x86-64-v3 x86-64-v4
+NATIVE_DIR   := artifacts/native
+BUILD_DIR    := artifacts/build
+HEADER_DIR   := src/Embedding.Native/include
+PYPKG_NATIVE := interop/python/embedding_native/_native/linux-x64
+APT_PACKAGES := python3-torch python3-numpy python3-pytest
+CC           := gcc
+CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
+HOST_TIER    := $(shell $(PYTHON) interop/python/embedding_native/_cpu.py 2>/dev/null || echo x86-64-v2)
+
+.PHONY: all prereqs build native python-package c-programs csharp-demo demo \
+        test test-dotnet test-c test-python clean
+
+all: build native python-package
+
+# Debian packages: torch 1.13 (the parity oracle), numpy and pytest for /usr/bin/python3.
+prereqs:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build:
+	$(DOTNET) build Embedding.Native.sln -c Release --nologo -v quiet
+
+# One NativeAOT shared library per x86-64 tier: artifacts/native/<tier>/libembedding_native.so
+native:
+	$(DOTNET) build src/Embedding.Native/Embedding.Native.csproj -t:PublishTiers --nologo -v quiet \
+	  -p:NativeTiers='$(subst $(space),;,$(TIERS))'
+
+space := $(subst ,, )
+
+# The Python package loads the tier libraries from inside itself.
+python-package: native
+	@for t in $(TIERS); do \
+	  mkdir -p $(PYPKG_NATIVE)/$$t && cp $(NATIVE_DIR)/$$t/libembedding_native.so $(PYPKG_NATIVE)/$$t/; \
+	done
+
+# C programs link against the host's best tier; each is also built under AddressSanitizer.
+c-programs: native
+	@mkdir -p $(BUILD_DIR)
+	$(CC) $(CFLAGS) -I$(HEADER_DIR) samples/c/demo.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
+	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/c_demo
+	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_embedding.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
+	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c
+	$(CC) -std=c99 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I$(HEADER_DIR) tests/c/test_embedding.c \
+	  -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c_asan
+
+csharp-demo:
+	$(DOTNET) build samples/csharp/Embedding.Demo/Embedding.Demo.csproj -c Release --nologo -v quiet -o $(BUILD_DIR)/csharp_demo
+
+demo: prereqs python-package c-programs csharp-demo
+	$(PYTHON) samples/demo.py --c-demo $(BUILD_DIR)/c_demo --csharp-demo $(BUILD_DIR)/csharp_demo/Embedding.Demo.dll
+
+test: prereqs test-dotnet test-c test-python
+	@echo "All test suites passed."
+
+# xunit three times: every width this CPU has, then with AVX-512 off, then with AVX2 off, so the
+# Vector512, Vector256 and Vector128 paths all run as the natural best width at least once.
+test-dotnet:
+	$(DOTNET) build Embedding.Native.sln -c Release --nologo -v quiet
+	$(DOTNET) test Embedding.Native.sln -c Release --no-build --nologo
+	DOTNET_EnableAVX512=0 $(DOTNET) test Embedding.Native.sln -c Release --no-build --nologo
+	DOTNET_EnableAVX2=0 $(DOTNET) test Embedding.Native.sln -c Release --no-build --nologo
+
+test-c: c-programs
+	$(BUILD_DIR)/test_embedding_c
+	LSAN_OPTIONS=suppressions=tests/c/lsan.supp $(BUILD_DIR)/test_embedding_c_asan
+	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
+
+# The parity suite once per NativeAOT tier the CPU can run (the loader refuses the others).
+test-python: prereqs python-package
+	@for t in $(TIERS); do \
+	  echo "== Python parity suite, tier $$t =="; \
+	  EMBEDDING_NATIVE_TIER=$$t $(PYTHON) -m pytest -q tests/python || exit 1; \
+	done
+
+clean:
+	rm -rf artifacts $(PYPKG_NATIVE)

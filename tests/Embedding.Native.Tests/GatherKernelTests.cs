@@ -1,0 +1,163 @@
+using System;
+using System.Linq;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Xunit;
+
+namespace Embedding.Native.Tests;
+
+/// <summary>
+/// Every gather kernel (generated and generic) against the scalar reference, bit for bit, at every
+/// width the process accelerates. Run by `make test` under three ISA settings, so each width is
+/// also the natural best width once.
+/// </summary>
+public abstract class GatherKernelTests<TIndex>
+    where TIndex : unmanaged, IBinaryInteger<TIndex>
+{
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Gather_MatchesReferenceForEveryDimension(VectorWidth width)
+    {
+        foreach (int dim in TestData.Dims)
+        {
+            const int rows = 37;
+            int count = 1 + dim % 23;
+            float[] table = TestData.Table(rows, dim, seed: dim);
+            TIndex[] indices = TestData.Indices<TIndex>(count, rows, seed: dim + 1);
+            float[] expected = new float[count * dim];
+            Assert.Equal(-1, EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected));
+
+            float[] actual = TestData.Guarded(count * dim);
+            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
+
+            AssertBitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}");
+            Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Gather_UsesSpecialisedKernelForEverySpecialisedDimension(VectorWidth width)
+    {
+        foreach (int dim in TestData.SpecialisedDims)
+        {
+            VectorWidth fitted = KernelDispatch.FitWidth(width, dim);
+            Delegate? kernel = typeof(TIndex) == typeof(int) ? KernelDispatch.GatherInt32(dim, fitted) : KernelDispatch.GatherInt64(dim, fitted);
+            Assert.True(kernel is not null, $"no specialised kernel for dim {dim} at {fitted}");
+        }
+
+        Delegate? generic = typeof(TIndex) == typeof(int) ? KernelDispatch.GatherInt32(300 + 1, width) : KernelDispatch.GatherInt64(301, width);
+        Assert.Null(generic);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Gather_PreservesNaNPayloadsAndNegativeZero(VectorWidth width)
+    {
+        foreach (int dim in new[] { 1, 5, 16, 300 })
+        {
+            float[] table = new float[3 * dim];
+            for (int i = 0; i < table.Length; i++)
+            {
+                table[i] = (i % 4) switch
+                {
+                    0 => -0.0f,
+                    1 => BitConverter.Int32BitsToSingle(0x7FC01234 + i),
+                    2 => float.NegativeInfinity,
+                    _ => float.Epsilon,
+                };
+            }
+
+            TIndex[] indices = [TIndex.CreateTruncating(2), TIndex.Zero, TIndex.CreateTruncating(2)];
+            float[] expected = new float[3 * dim];
+            EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
+            float[] actual = new float[3 * dim];
+            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
+            AssertBitEqual(expected, actual, $"dim {dim}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Gather_ThrowsForOutOfRangeIndexAndWritesNothing(VectorWidth width)
+    {
+        const int rows = 10, dim = 16;
+        float[] table = TestData.Table(rows, dim, seed: 3);
+        foreach (int badPosition in new[] { 0, 1, 7, 8, 15, 16, 40 })
+        {
+            foreach (long badValue in new long[] { rows, rows + 100, -1, long.MinValue })
+            {
+                if (typeof(TIndex) == typeof(int) && (badValue < int.MinValue || badValue > int.MaxValue))
+                {
+                    continue;
+                }
+
+                TIndex[] indices = TestData.Indices<TIndex>(41, rows, seed: badPosition);
+                indices[badPosition] = TIndex.CreateTruncating(badValue);
+                float[] destination = TestData.Guarded(0, guard: 41 * dim);
+
+                var error = Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, destination, width));
+                Assert.Equal("indices", error.ParamName);
+                Assert.Contains($"index {badValue} at position {badPosition}", error.Message);
+                Assert.Contains("valid indices are 0 to 9", error.Message);
+                Assert.All(destination, value => Assert.True(float.IsNaN(value)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Gather_AcceptsEmptyIndices()
+    {
+        float[] destination = TestData.Guarded(0);
+        EmbeddingPrimitives.Embedding<TIndex>([], TestData.Table(4, 3, 1), 3, destination, KernelDispatch.BestWidth);
+        Assert.All(destination, value => Assert.True(float.IsNaN(value)));
+    }
+
+    [Fact]
+    public void Gather_ThrowsForBadShapes()
+    {
+        float[] table = TestData.Table(4, 3, 1);
+        TIndex[] indices = [TIndex.One, TIndex.Zero];
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 0, new float[6], VectorWidth.Scalar));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, -3, new float[6], VectorWidth.Scalar));
+        var ragged = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 5, new float[10], VectorWidth.Scalar));
+        Assert.Equal("weight", ragged.ParamName);
+        var tooShort = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 3, new float[5], VectorWidth.Scalar));
+        Assert.Equal("destination", tooShort.ParamName);
+    }
+
+    [Fact]
+    public void Gather_ThrowsWhenDestinationOverlapsAnInput()
+    {
+        float[] buffer = TestData.Table(8, 4, 2);
+        TIndex[] indices = [TIndex.One, TIndex.Zero];
+        var overlap = Assert.Throws<ArgumentException>(() =>
+            EmbeddingPrimitives.Embedding<TIndex>(indices, buffer.AsSpan(0, 16), 4, buffer.AsSpan(12, 8), VectorWidth.Scalar));
+        Assert.Equal("destination", overlap.ParamName);
+
+        TIndex[] indexBuffer = new TIndex[64];
+        Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(
+            indexBuffer.AsSpan(0, 2), TestData.Table(4, 4, 1), 4, MemoryMarshal.Cast<TIndex, float>(indexBuffer.AsSpan())[1..], VectorWidth.Scalar));
+    }
+
+    internal static void AssertBitEqual(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string context)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            int want = BitConverter.SingleToInt32Bits(expected[i]), got = BitConverter.SingleToInt32Bits(actual[i]);
+            if (want != got)
+            {
+                Assert.Fail($"{context}: element {i} is 0x{got:X8}, expected 0x{want:X8}");
+            }
+        }
+    }
+}
+
+public sealed class GatherKernelTestsInt32 : GatherKernelTests<int>
+{
+}
+
+public sealed class GatherKernelTestsInt64 : GatherKernelTests<long>
+{
+}
