@@ -35,7 +35,7 @@ build:
 # One NativeAOT shared library per x86-64 tier: artifacts/native/<tier>/libembedding_native.so
 native:
 	$(DOTNET) build src/Embedding.Native/Embedding.Native.csproj -t:PublishTiers --nologo -v quiet \
-	  -p:NativeTiers='$(subst $(space),;,$(TIERS))'
+	  -p:NativeTiers='"$(subst $(space),;,$(TIERS))"'
 
 space := $(subst ,, )
 
@@ -50,9 +50,9 @@ c-programs: native
 	@mkdir -p $(BUILD_DIR)
 	$(CC) $(CFLAGS) -I$(HEADER_DIR) samples/c/demo.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/c_demo
-	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_embedding.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
+	$(CC) $(CFLAGS) -pthread -I$(HEADER_DIR) tests/c/test_embedding.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c
-	$(CC) -std=c99 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I$(HEADER_DIR) tests/c/test_embedding.c \
+	$(CC) -std=c99 -pthread -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I$(HEADER_DIR) tests/c/test_embedding.c \
 	  -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c_asan
 
 csharp-demo:

@@ -25,7 +25,7 @@ internal static unsafe class AbiChecks
     {
         if (columns != 0 && rows > MaxElements / columns)
         {
-            throw new EmbException(EmbStatus.SizeOverflow, Text($"{name} of {rows} × {columns} elements is too large to address"));
+            throw new EmbException(EmbStatus.SizeOverflow, Text($"{name} would hold {rows} × {columns} elements, more than memory can address"));
         }
 
         return rows * columns;

@@ -52,11 +52,12 @@ extern "C" {
 /* Status codes. Values are stable. */
 typedef enum emb_status {
     EMB_OK = 0,
-    EMB_ERROR_INVALID_ARGUMENT = 1,   /* a size is negative, an enum value unknown, buffers overlap */
+    EMB_ERROR_INVALID_ARGUMENT = 1,   /* a size is negative, or an output overlaps an input */
     EMB_ERROR_NULL_POINTER = 2,       /* a non-empty buffer was passed as NULL */
-    EMB_ERROR_SIZE_OVERFLOW = 3,      /* a product of sizes does not fit in memory addresses */
+    EMB_ERROR_SIZE_OVERFLOW = 3,      /* a product of sizes does not fit in memory addresses, or a
+                                         row is longer than INT32_MAX elements */
     EMB_ERROR_INDEX_OUT_OF_RANGE = 4, /* an index or padding_idx is outside the table */
-    EMB_ERROR_UNSUPPORTED_DTYPE = 5,  /* this element type is not supported for this argument */
+    EMB_ERROR_UNSUPPORTED_DTYPE = 5,  /* an emb_dtype value that is unknown or not supported for this argument */
     EMB_ERROR_BUFFER_TOO_SMALL = 6,   /* an output holds fewer elements than the result */
     EMB_ERROR_NOT_SUPPORTED = 7,      /* a valid request this version does not implement */
     EMB_ERROR_INTERNAL = 100          /* a bug: please report it with emb_last_error() */
@@ -139,6 +140,7 @@ EMB_API int32_t emb_padding_idx_normalize(int64_t padding_idx, int64_t num_embed
  * @param weight          in: row-major [num_embeddings, embedding_dim] table of weight_dtype;
  *                        NULL only if it has no elements.
  * @param weight_dtype    EMB_DTYPE_FLOAT32 (other types: EMB_ERROR_UNSUPPORTED_DTYPE).
+ * @param embedding_dim   0 … INT32_MAX (larger: EMB_ERROR_SIZE_OVERFLOW).
  * @param indices         in: num_indices values of index_dtype; NULL only if num_indices == 0.
  * @param index_dtype     EMB_DTYPE_INT32 or EMB_DTYPE_INT64.
  * @param out             out: receives num_indices * embedding_dim elements of weight_dtype;
