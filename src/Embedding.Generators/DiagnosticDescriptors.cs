@@ -22,7 +22,7 @@ namespace Embedding.Generators
         public static DiagnosticDescriptor DimensionTooLarge { get; } = new DiagnosticDescriptor(
             id: "EMB0002",
             title: "Embedding dimension is too large to specialise",
-            messageFormat: "Embedding dimension {0} on '{1}' exceeds {2}; such dimensions use the generic kernel, which is as fast for rows this long",
+            messageFormat: "Embedding dimension {0} on '{1}' exceeds {2}, the largest dimension the generator specialises; remove it: the generic kernel serves any dimension",
             category: Category,
             defaultSeverity: DiagnosticSeverity.Error,
             isEnabledByDefault: true,
@@ -48,7 +48,7 @@ namespace Embedding.Generators
         public static DiagnosticDescriptor UnsupportedTypeShape { get; } = new DiagnosticDescriptor(
             id: "EMB0005",
             title: "Kernel set class must be a top-level, non-generic, non-static class",
-            messageFormat: "'{0}' cannot hold generated kernels: it must be a top-level, non-generic, non-static class without a base class of its own",
+            messageFormat: "'{0}' cannot hold generated kernels: it must be a top-level, non-generic, non-static, non-abstract, non-file-local class (not a record) with a parameterless constructor and no base class of its own",
             category: Category,
             defaultSeverity: DiagnosticSeverity.Error,
             isEnabledByDefault: true,

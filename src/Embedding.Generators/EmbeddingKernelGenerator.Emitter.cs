@@ -63,9 +63,6 @@ namespace Embedding.Generators
                 writer.Line("// CA2255: the module initializer is how a kernel set reaches the dispatcher without user code.");
                 writer.Line("#pragma warning disable CA2255");
                 writer.Line();
-                writer.Line("using System.Runtime.CompilerServices;");
-                writer.Line("using System.Runtime.Intrinsics;");
-                writer.Line();
                 if (spec.Namespace is not null)
                 {
                     writer.Line("namespace " + spec.Namespace + ";");
@@ -103,9 +100,9 @@ namespace Embedding.Generators
 
         public static readonly Width[] All =
         {
-            new Width(512, "V512", "Vector512", "Vector512"),
-            new Width(256, "V256", "Vector256", "Vector256"),
-            new Width(128, "V128", "Vector128", "Vector128"),
+            new Width(512, "V512", "Vector512", "global::System.Runtime.Intrinsics.Vector512"),
+            new Width(256, "V256", "Vector256", "global::System.Runtime.Intrinsics.Vector256"),
+            new Width(128, "V128", "Vector128", "global::System.Runtime.Intrinsics.Vector128"),
             new Width(0, "Scalar", "Scalar", ""),
         };
 

@@ -18,7 +18,7 @@ namespace Embedding.Generators
             public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
             {
                 var type = (INamedTypeSymbol)context.TargetSymbol;
-                var declaration = (ClassDeclarationSyntax)context.TargetNode;
+                var declaration = (TypeDeclarationSyntax)context.TargetNode;
                 var diagnostics = new List<DiagnosticInfo>();
                 Location typeLocation = declaration.Identifier.GetLocation();
                 string typeName = type.Name;
@@ -30,7 +30,8 @@ namespace Embedding.Generators
 
                 bool hasOwnBase = type.BaseType is { SpecialType: not SpecialType.System_Object } baseType
                     && baseType.ToDisplayString() != "Embedding.Native.EmbeddingKernelSet";
-                if (type.ContainingType is not null || type.IsGenericType || type.IsStatic || type.IsAbstract || hasOwnBase)
+                bool hasParameterlessConstructor = type.InstanceConstructors.Any(constructor => constructor.Parameters.Length == 0);
+                if (type.ContainingType is not null || type.IsGenericType || type.IsStatic || type.IsAbstract || type.IsRecord || type.IsFileLocal || hasOwnBase || !hasParameterlessConstructor)
                 {
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedTypeShape, typeLocation, typeName));
                 }
@@ -40,7 +41,8 @@ namespace Embedding.Generators
                 AttributeData attribute = context.Attributes[0];
                 Location attributeLocation = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken).GetLocation() ?? typeLocation;
                 ImmutableArray<TypedConstant> values = attribute.ConstructorArguments.Length == 1
-                    ? attribute.ConstructorArguments[0].Values
+                    && attribute.ConstructorArguments[0] is { Kind: TypedConstantKind.Array, IsNull: false } argument
+                    ? argument.Values
                     : ImmutableArray<TypedConstant>.Empty;
 
                 var dimensions = new SortedSet<int>();

@@ -30,15 +30,19 @@ namespace Embedding.Generators
             IncrementalValuesProvider<ParseResult> results = context.SyntaxProvider
                 .ForAttributeWithMetadataName(
                     AttributeMetadataName,
-                    predicate: static (node, _) => node is ClassDeclarationSyntax,
+                    predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax,
                     transform: static (attributeContext, cancellationToken) => Parser.Parse(attributeContext, cancellationToken))
                 .WithTrackingName(StepNames.Parse);
 
-            context.RegisterSourceOutput(results.Select(static (result, _) => result.Diagnostics), static (output, diagnostics) =>
+            IncrementalValuesProvider<(EquatableArray<DiagnosticInfo> Diagnostics, Compilation Compilation)> diagnostics = results
+                .Where(static result => result.Diagnostics.Count > 0)
+                .Select(static (result, _) => result.Diagnostics)
+                .Combine(context.CompilationProvider);
+            context.RegisterSourceOutput(diagnostics, static (output, pair) =>
             {
-                foreach (DiagnosticInfo diagnostic in diagnostics)
+                foreach (DiagnosticInfo diagnostic in pair.Diagnostics)
                 {
-                    output.ReportDiagnostic(diagnostic.ToDiagnostic());
+                    output.ReportDiagnostic(diagnostic.ToDiagnostic(pair.Compilation));
                 }
             });
 

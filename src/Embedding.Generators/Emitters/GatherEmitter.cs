@@ -57,15 +57,15 @@ namespace Embedding.Generators.Emitters
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows) and <paramref name=\"destination\"/> must hold count × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
             writer.Open("private static void " + KernelName(dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
-            writer.Line("ref float table = ref Unsafe.AsRef(in weight);");
-            writer.Line("ref " + index.CSharpName + " index = ref Unsafe.AsRef(in indices);");
+            writer.Line("ref float table = ref global::System.Runtime.CompilerServices.Unsafe.AsRef(in weight);");
+            writer.Line("ref " + index.CSharpName + " index = ref global::System.Runtime.CompilerServices.Unsafe.AsRef(in indices);");
             writer.Line("ref float target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
-            writer.Line("ref float source = ref Unsafe.Add(ref table, (nint)Unsafe.Add(ref index, i) * " + dimension + ");");
+            writer.Line("ref float source = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref table, (nint)global::System.Runtime.CompilerServices.Unsafe.Add(ref index, i) * " + dimension + ");");
             if (width.Bits == 0)
             {
                 writer.Open("for (nint column = 0; column < " + dimension + "; column++)");
-                writer.Line("Unsafe.Add(ref target, column) = Unsafe.Add(ref source, column);");
+                writer.Line("global::System.Runtime.CompilerServices.Unsafe.Add(ref target, column) = global::System.Runtime.CompilerServices.Unsafe.Add(ref source, column);");
                 writer.Close();
             }
             else
@@ -74,7 +74,7 @@ namespace Embedding.Generators.Emitters
             }
 
             writer.Line();
-            writer.Line("target = ref Unsafe.Add(ref target, " + dimension + ");");
+            writer.Line("target = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref target, " + dimension + ");");
             writer.Close();
             writer.Close();
         }
@@ -98,7 +98,7 @@ namespace Embedding.Generators.Emitters
             if (shape.RemainderVectors > 0)
             {
                 int end = shape.RemainderStart + shape.RemainderVectors * lanes - 1;
-                writer.Line("// Columns " + shape.RemainderStart + ".." + end + ": " + shape.RemainderVectors + " whole vectors.");
+                writer.Line("// Columns " + shape.RemainderStart + ".." + end + ": " + shape.RemainderVectors + (shape.RemainderVectors == 1 ? " whole vector." : " whole vectors."));
                 for (int v = 0; v < shape.RemainderVectors; v++)
                 {
                     writer.Line(Copy(width, (shape.RemainderStart + v * lanes).ToString()));
@@ -114,7 +114,7 @@ namespace Embedding.Generators.Emitters
         }
 
         private static string Copy(Width width, string offset) =>
-            width.VectorType + ".LoadUnsafe(ref source, " + offset + ").StoreUnsafe(ref target, " + offset + ");";
+            width.VectorType + ".StoreUnsafe(" + width.VectorType + ".LoadUnsafe(ref source, " + offset + "), ref target, " + offset + ");";
 
         private static string Describe(KernelShape shape, Width width)
         {
@@ -124,9 +124,9 @@ namespace Embedding.Generators.Emitters
             }
 
             string text = shape.IsStraightLine
-                ? shape.FullVectors + " × " + width.VectorType + " per row"
-                : shape.Blocks + " looped blocks of " + KernelShape.BlockVectors + " × " + width.VectorType + " + " + shape.RemainderVectors + " more per row";
-            return shape.TailColumns > 0 ? text + " + 1 overlapping " + width.VectorType : text + ", no tail";
+                ? shape.FullVectors + " × " + width.EnumName + " per row"
+                : shape.Blocks + " looped blocks of " + KernelShape.BlockVectors + " × " + width.EnumName + " + " + shape.RemainderVectors + " more per row";
+            return shape.TailColumns > 0 ? text + " + 1 overlapping " + width.EnumName : text + ", no tail";
         }
     }
 }

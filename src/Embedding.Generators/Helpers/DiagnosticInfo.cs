@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 
@@ -27,9 +28,11 @@ namespace Embedding.Generators.Helpers
                 new EquatableArray<string>(arguments));
         }
 
-        public Diagnostic ToDiagnostic()
+        public Diagnostic ToDiagnostic(Compilation compilation)
         {
-            Location location = FilePath.Length == 0 ? Location.None : Location.Create(FilePath, Span, LineSpan);
+            SyntaxTree? tree = FilePath.Length == 0 ? null : compilation.SyntaxTrees.FirstOrDefault(t => t.FilePath == FilePath);
+            Location location = tree is not null ? Location.Create(tree, Span)
+                : FilePath.Length == 0 ? Location.None : Location.Create(FilePath, Span, LineSpan);
             object[] arguments = new object[MessageArguments.Count];
             for (int i = 0; i < arguments.Length; i++)
             {

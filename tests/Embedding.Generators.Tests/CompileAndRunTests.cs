@@ -1,0 +1,245 @@
+using System;
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using System.Numerics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Runtime.Loader;
+using Embedding.Native;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Emit;
+using Xunit;
+
+namespace Embedding.Generators.Tests;
+
+/// <summary>
+/// Compiles a consumer that asks for a spread of dimensions, loads it, and runs every generated
+/// kernel (every dimension × every width × both index types) against the scalar reference, bit
+/// for bit, with sentinels after the destination. A Vector512 body runs everywhere: without
+/// AVX-512 the JIT lowers it to narrower instructions, so every width is exercised on any machine.
+/// </summary>
+public sealed class CompileAndRunTests
+{
+    /// <summary>Tails of every length for each width, straight-line and looped rows, and dims below a vector.</summary>
+    public static readonly int[] Dims = [1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000];
+
+    private static readonly VectorWidth[] Widths = [VectorWidth.Scalar, VectorWidth.Vector128, VectorWidth.Vector256, VectorWidth.Vector512];
+
+    private const int Rows = 23;
+
+    private static readonly uint SentinelBits = 0xFFA5A5A5;
+
+    private static readonly Lazy<ConsumerBuild> s_build = new(ConsumerBuild.Create);
+
+    public static TheoryData<int, VectorWidth, int> Cases()
+    {
+        var cases = new TheoryData<int, VectorWidth, int>();
+        foreach (int dim in Dims)
+        {
+            foreach (VectorWidth width in Widths)
+            {
+                cases.Add(dim, width, 7919 * dim + (int)width);
+            }
+        }
+
+        return cases;
+    }
+
+    [Fact]
+    public void Emit_SucceedsWithoutErrorsOrWarnings()
+    {
+        ConsumerBuild build = s_build.Value;
+
+        Assert.Empty(build.GeneratorDiagnostics);
+        Assert.True(build.Emit.Success, string.Join("\n", build.Emit.Diagnostics));
+        Assert.Empty(build.Emit.Diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
+        Assert.Equal(1 + Dims.Length, build.HintNames.Length);
+    }
+
+    [Fact]
+    public void Dimensions_ListsRequestedDimensionsAscending()
+    {
+        Assert.Equal(Dims, s_build.Value.Kernels.Dimensions.ToArray());
+    }
+
+    [Fact]
+    public void Registry_RegistersConsumerSetWhenAssemblyLoads()
+    {
+        EmbeddingKernelSet kernels = s_build.Value.Kernels;
+
+        Assert.Contains(EmbeddingKernelRegistry.Sets.ToArray(), set => set.GetType() == kernels.GetType());
+        Assert.True(EmbeddingKernelRegistry.IsSpecialised(33));
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(6)]
+    [InlineData(8)]
+    [InlineData(999)]
+    [InlineData(1001)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void GetGather_ReturnsNullForDimensionNotInSet(int dim)
+    {
+        EmbeddingKernelSet kernels = s_build.Value.Kernels;
+
+        foreach (VectorWidth width in Widths)
+        {
+            Assert.Null(kernels.GetGatherInt32(dim, width));
+            Assert.Null(kernels.GetGatherInt64(dim, width));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Gather_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunKernel<int>(s_build.Value.Kernels.GetGatherInt32(dim, width), dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Gather_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunKernel<long>(s_build.Value.Kernels.GetGatherInt64(dim, width), dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Gather_WritesNothingForZeroCount(int dim, VectorWidth width, int seed)
+    {
+        GatherKernel<int>? kernel = s_build.Value.Kernels.GetGatherInt32(dim, width);
+        if (kernel is null)
+        {
+            return;
+        }
+
+        float[] table = Table(dim, seed);
+        int[] indices = [];
+        float[] destination = Guarded(0);
+
+        kernel(in table[0], in MemoryMarshal.GetArrayDataReference(indices), 0, ref MemoryMarshal.GetArrayDataReference(destination));
+
+        AssertSentinels(destination, 0);
+    }
+
+    private static void RunKernel<TIndex>(GatherKernel<TIndex>? kernel, int dim, VectorWidth width, int seed)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;
+        if (lanes > dim)
+        {
+            Assert.True(kernel is null, $"dim {dim} is narrower than one {width}, so no kernel should exist");
+            return;
+        }
+
+        Assert.True(kernel is not null, $"no kernel for dim {dim} at {width}");
+        float[] table = Table(dim, seed);
+        TIndex[] indices = Indices<TIndex>(seed);
+        float[] expected = new float[indices.Length * dim];
+        Assert.Equal(-1, EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected));
+
+        float[] destination = Guarded(expected.Length);
+        kernel(in table[0], in indices[0], indices.Length, ref destination[0]);
+
+        for (int i = 0; i < expected.Length; i++)
+        {
+            uint want = BitConverter.SingleToUInt32Bits(expected[i]);
+            uint got = BitConverter.SingleToUInt32Bits(destination[i]);
+            Assert.True(want == got, $"dim {dim}, {width}, {typeof(TIndex).Name}: element {i} (index #{i / dim}, column {i % dim}) is 0x{got:X8}, reference 0x{want:X8}");
+        }
+
+        AssertSentinels(destination, expected.Length);
+    }
+
+    /// <summary>Random bits (NaN payloads, infinities, subnormals and signed zeros included) so a copy that is not bit-exact shows.</summary>
+    private static float[] Table(int dim, int seed)
+    {
+        var random = new Random(seed);
+        float[] table = new float[Rows * dim];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = (i % 7) switch
+            {
+                0 => BitConverter.UInt32BitsToSingle((uint)random.Next() | 0x7FC0_0000u),
+                1 => BitConverter.UInt32BitsToSingle((uint)random.Next(1, 0x007F_FFFF)),
+                2 => -0.0f,
+                _ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 0x7F80_0000) | (random.Next(2) == 0 ? 0u : 0x8000_0000u)),
+            };
+        }
+
+        return table;
+    }
+
+    /// <summary>Both boundary rows, runs of one repeated row, and random rows with duplicates.</summary>
+    private static TIndex[] Indices<TIndex>(int seed)
+        where TIndex : IBinaryInteger<TIndex>
+    {
+        var random = new Random(seed + 1);
+        int[] rows = [0, Rows - 1, 7, 7, 7, 0, 0, Rows - 1, .. Enumerable.Range(0, 40).Select(_ => random.Next(Rows)), Rows - 1];
+        return rows.Select(TIndex.CreateTruncating).ToArray();
+    }
+
+    private static float[] Guarded(int length)
+    {
+        float[] buffer = new float[length + 19];
+        buffer.AsSpan().Fill(BitConverter.UInt32BitsToSingle(SentinelBits));
+        return buffer;
+    }
+
+    private static void AssertSentinels(float[] destination, int start)
+    {
+        for (int i = start; i < destination.Length; i++)
+        {
+            Assert.True(BitConverter.SingleToUInt32Bits(destination[i]) == SentinelBits, $"sentinel {i - start} after the destination was overwritten");
+        }
+    }
+
+    /// <summary>The consumer compiled once for all tests in this class, and its loaded kernel set.</summary>
+    private sealed class ConsumerBuild
+    {
+        private const string Source = """
+            using Embedding.Native;
+
+            namespace Consumer;
+
+            [EmbeddingKernels(1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000)]
+            public sealed partial class ConsumerKernels;
+            """;
+
+        private ConsumerBuild(ImmutableArray<Diagnostic> generatorDiagnostics, EmitResult emit, ImmutableArray<string> hintNames, EmbeddingKernelSet? kernels)
+        {
+            GeneratorDiagnostics = generatorDiagnostics;
+            Emit = emit;
+            HintNames = hintNames;
+            _kernels = kernels;
+        }
+
+        private readonly EmbeddingKernelSet? _kernels;
+
+        public ImmutableArray<Diagnostic> GeneratorDiagnostics { get; }
+
+        public EmitResult Emit { get; }
+
+        public ImmutableArray<string> HintNames { get; }
+
+        public EmbeddingKernelSet Kernels => _kernels
+            ?? throw new InvalidOperationException("The consumer did not compile:\n" + string.Join("\n", Emit.Diagnostics));
+
+        public static ConsumerBuild Create()
+        {
+            (Compilation output, ImmutableArray<Diagnostic> generatorDiagnostics, GeneratorRunResult result) = GeneratorHarness.RunAndUpdate(Source);
+            using var stream = new MemoryStream();
+            EmitResult emit = output.Emit(stream);
+            ImmutableArray<string> hintNames = result.GeneratedSources.Select(source => source.HintName).ToImmutableArray();
+            if (!emit.Success)
+            {
+                return new ConsumerBuild(generatorDiagnostics, emit, hintNames, null);
+            }
+
+            // Not collectible: the module initializer registers the set with the process-wide
+            // registry, which would keep the context alive anyway.
+            stream.Position = 0;
+            Assembly assembly = new AssemblyLoadContext("GeneratedConsumer").LoadFromStream(stream);
+            Type type = assembly.GetType("Consumer.ConsumerKernels", throwOnError: true)!;
+            return new ConsumerBuild(generatorDiagnostics, emit, hintNames, (EmbeddingKernelSet)Activator.CreateInstance(type)!);
+        }
+    }
+}
