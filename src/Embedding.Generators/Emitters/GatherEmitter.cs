@@ -57,16 +57,12 @@ namespace Embedding.Generators.Emitters
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows) and <paramref name=\"destination\"/> must hold count × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
             writer.Open("private static void " + KernelName(dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
-            writer.Line("ref float table = ref global::System.Runtime.CompilerServices.Unsafe.AsRef(in weight);");
-            writer.Line("ref " + index.CSharpName + " index = ref global::System.Runtime.CompilerServices.Unsafe.AsRef(in indices);");
             writer.Line("ref float target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
-            writer.Line("ref float source = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref table, (nint)global::System.Runtime.CompilerServices.Unsafe.Add(ref index, i) * " + dimension + ");");
+            writer.Line("ref float source = ref Rows.Of(in weight, Rows.Index(in indices, i), " + dimension + ");");
             if (width.Bits == 0)
             {
-                writer.Open("for (nint column = 0; column < " + dimension + "; column++)");
-                writer.Line("global::System.Runtime.CompilerServices.Unsafe.Add(ref target, column) = global::System.Runtime.CompilerServices.Unsafe.Add(ref source, column);");
-                writer.Close();
+                writer.Line("Rows.CopyScalar(ref source, ref target, " + dimension + ");");
             }
             else
             {
@@ -74,7 +70,7 @@ namespace Embedding.Generators.Emitters
             }
 
             writer.Line();
-            writer.Line("target = ref global::System.Runtime.CompilerServices.Unsafe.Add(ref target, " + dimension + ");");
+            writer.Line("target = ref Rows.Next(ref target, " + dimension + ");");
             writer.Close();
             writer.Close();
         }
@@ -114,7 +110,58 @@ namespace Embedding.Generators.Emitters
         }
 
         private static string Copy(Width width, string offset) =>
-            width.VectorType + ".StoreUnsafe(" + width.VectorType + ".LoadUnsafe(ref source, " + offset + "), ref target, " + offset + ");";
+            "Rows.Copy" + width.Bits + "(ref source, ref target, " + offset + ");";
+
+        /// <summary>
+        /// The row helpers the kernels of one file call. File-local and fully qualified inside, so
+        /// a consumer type named <c>Unsafe</c>, <c>Vector512</c> or <c>Rows</c> cannot change what
+        /// the kernels mean, while the kernels themselves stay short.
+        /// </summary>
+        public static void EmitRowHelpers(SourceWriter writer)
+        {
+            const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
+            const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
+            writer.Line();
+            writer.Line("/// <summary>Row addressing and row copies for the kernels in this file.</summary>");
+            writer.Open("file static class Rows");
+            foreach (IndexType index in IndexTypes.All)
+            {
+                writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
+                writer.Line(Inline);
+                writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
+                writer.Line();
+            }
+
+            writer.Line("/// <summary>The first float of row <paramref name=\"row\"/> of a table with <paramref name=\"dimension\"/> columns.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static ref float Of(ref readonly float weight, nint row, int dimension) => ref " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in weight), row * dimension);");
+            writer.Line();
+            writer.Line("/// <summary>The first float of the next output row.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static ref float Next(ref float target, int dimension) => ref " + Unsafe + ".Add(ref target, dimension);");
+            foreach (Width width in Width.All)
+            {
+                if (width.Bits == 0)
+                {
+                    continue;
+                }
+
+                writer.Line();
+                writer.Line("/// <summary>Copies one " + width.EnumName + " at column <paramref name=\"offset\"/>.</summary>");
+                writer.Line(Inline);
+                writer.Line("public static void Copy" + width.Bits + "(ref float source, ref float target, nuint offset) =>");
+                writer.Line("    " + width.VectorType + ".StoreUnsafe(" + width.VectorType + ".LoadUnsafe(ref source, offset), ref target, offset);");
+            }
+
+            writer.Line();
+            writer.Line("/// <summary>Copies a row one float at a time: the path for CPUs without vector units.</summary>");
+            writer.Open("public static void CopyScalar(ref float source, ref float target, int dimension)");
+            writer.Open("for (nint column = 0; column < dimension; column++)");
+            writer.Line(Unsafe + ".Add(ref target, column) = " + Unsafe + ".Add(ref source, column);");
+            writer.Close();
+            writer.Close();
+            writer.Close();
+        }
 
         private static string Describe(KernelShape shape, Width width)
         {
