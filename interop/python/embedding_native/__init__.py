@@ -1,0 +1,35 @@
+"""embedding_native: torch.nn.Embedding, exact, from a NativeAOT C library through ctypes.
+
+    import numpy as np
+    import embedding_native as en
+
+    table = np.random.default_rng(0).standard_normal((10, 5), dtype=np.float32)
+    en.embedding(np.array([1, 2, 4]), table)          # == table[[1, 2, 4]], bit for bit
+    emb = en.Embedding.from_pretrained(table)         # torch.nn.Embedding's interface, on numpy
+    en.build_info()["tier"]                           # "x86-64-v4", ...
+
+``embedding`` also takes CPU torch tensors (by pointer, without copying) and returns a tensor
+for a tensor weight; torch is optional and never imported by this package.
+
+Which build is loaded (one per x86-64 tier) is decided on import from /proc/cpuinfo and CPUID;
+override it with EMBEDDING_NATIVE_TIER=x86-64-v2|x86-64-v3|x86-64-v4, or load a file with
+EMBEDDING_NATIVE_LIBRARY=/path/to/libembedding_native.so (see ``embedding_native._lib``).
+Errors raise what torch raises (``IndexError: index out of range in self``, ...), as
+subclasses of :class:`EmbeddingError` (see ``embedding_native.errors``).
+"""
+
+__version__ = "0.1.0"
+
+from . import functional
+from .errors import (
+    EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
+    LibraryLoadError, PaddingIndexError, TierNotSupportedError,
+)
+from .functional import build_info, embedding
+from .modules import Embedding
+
+__all__ = [
+    "__version__", "functional", "embedding", "build_info", "Embedding",
+    "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "EmbeddingNotSupportedError",
+    "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError",
+]

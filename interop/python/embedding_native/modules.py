@@ -1,0 +1,151 @@
+"""``Embedding``: torch.nn.Embedding's interface on a numpy float32 table.
+
+Constructor, attributes, ``from_pretrained``, ``reset_parameters``, ``extra_repr`` and the repr
+follow torch 1.13 (spec §1.1, §1.5, §1.9–§1.11); ``forward`` is
+:func:`embedding_native.functional.embedding`. There is no autograd here: the module holds a
+plain numpy array in ``weight`` and computes no gradients, so ``scale_grad_by_freq`` and
+``sparse`` are recorded for the repr and for future training APIs only.
+"""
+
+import operator
+
+import numpy as np
+
+from .errors import (
+    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EmbeddingNotSupportedError, EmbeddingRuntimeError,
+)
+from .functional import _error, embedding, normalize_padding_idx
+
+__all__ = ["Embedding"]
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _is_float32(dtype):
+    """True for numpy's float32 in any spelling, and for torch.float32."""
+    try:
+        return np.dtype(dtype) == _FLOAT32
+    except TypeError:
+        return str(dtype) == "torch.float32"
+
+
+class Embedding:
+    """A lookup table of ``num_embeddings`` rows of ``embedding_dim`` float32 values.
+
+    ``Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+    scale_grad_by_freq=False, sparse=False, _weight=None, dtype=None, *, rng=None)``::
+
+        padding_idx = normalize(padding_idx)     # -1 -> num_embeddings - 1; out of range: AssertionError
+        if max_norm is not None: EmbeddingNotSupportedError
+        if _weight is None:
+            weight = N(0, 1) samples from rng (float32); weight[padding_idx] = 0
+        else:
+            require _weight.shape == (num_embeddings, embedding_dim)   # AssertionError
+            weight = _weight                                        # shared, not copied or zeroed
+
+    Attributes:
+        num_embeddings, embedding_dim, padding_idx (normalised, or None), max_norm, norm_type,
+        scale_grad_by_freq, sparse: as passed (padding_idx normalised), like torch.
+        weight: the ``(num_embeddings, embedding_dim)`` float32 numpy array.
+        requires_grad: torch's ``weight.requires_grad`` (False after ``from_pretrained`` with
+            ``freeze=True``); informational, since this module computes no gradients.
+
+    Args:
+        dtype: None or float32 (numpy or torch spelling); other dtypes raise
+            EmbeddingNotSupportedError.
+        rng: a ``numpy.random.Generator`` for the initial weights and ``reset_parameters``;
+            default ``numpy.random.default_rng()``. torch's RNG stream cannot be reproduced, so
+            only the distribution matches torch's (spec §1.10).
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, dtype=None, *, rng=None):
+        self.num_embeddings = operator.index(num_embeddings)
+        self.embedding_dim = operator.index(embedding_dim)
+        if self.num_embeddings < 0 or self.embedding_dim < 0:
+            shape = [self.num_embeddings, self.embedding_dim]
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                         "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
+        if padding_idx is not None:
+            padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings)
+        if max_norm is not None:
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                         "max_norm is not supported yet: it renormalises weight rows in place; pass max_norm=None")
+        if dtype is not None and not _is_float32(dtype):
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+        self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        self.requires_grad = True
+        self._rng = rng if rng is not None else np.random.default_rng()
+        if _weight is None:
+            self.weight = np.empty((self.num_embeddings, self.embedding_dim), dtype=_FLOAT32)
+            self.reset_parameters()
+        else:
+            if not isinstance(_weight, np.ndarray):
+                raise TypeError("_weight must be a numpy.ndarray, not %s" % type(_weight).__name__)
+            if list(_weight.shape) != [self.num_embeddings, self.embedding_dim]:
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            if _weight.dtype != _FLOAT32:
+                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                             "embedding_native supports weight dtype float32 only in this version (got %s)"
+                             % _weight.dtype)
+            self.weight = _weight
+
+    def reset_parameters(self):
+        """Refills ``weight`` in place with N(0, 1) samples, then zeroes the padding row.
+
+        Like torch, every row is drawn (the padding row too) before the padding row is zeroed.
+        """
+        self.weight[...] = self._rng.standard_normal(self.weight.shape, dtype=_FLOAT32)
+        if self.padding_idx is not None:
+            self.weight[self.padding_idx] = 0
+
+    def forward(self, input, *, out=None):
+        """``embedding(input, self.weight, self.padding_idx, self.max_norm, ...)``; see
+        :func:`embedding_native.functional.embedding` (``out=`` reuses a result buffer)."""
+        return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                         self.scale_grad_by_freq, self.sparse, out=out)
+
+    def __call__(self, input, *, out=None):
+        return self.forward(input, out=out)
+
+    def extra_repr(self):
+        """The argument list torch prints: defaults are left out, norm_type only when != 2."""
+        s = "{num_embeddings}, {embedding_dim}"
+        if self.padding_idx is not None:
+            s += ", padding_idx={padding_idx}"
+        if self.max_norm is not None:
+            s += ", max_norm={max_norm}"
+        if self.norm_type != 2:
+            s += ", norm_type={norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += ", scale_grad_by_freq={scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
+        return s.format(**self.__dict__)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, self.extra_repr())
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose ``weight`` *is* ``embeddings`` (memory shared, nothing copied).
+
+        ``embeddings`` must be a 2-D float32 numpy array (else AssertionError "Embeddings
+        parameter is expected to be 2-dimensional"). ``padding_idx`` is validated and
+        normalised but its row is **not** zeroed. ``freeze`` sets ``requires_grad = not freeze``.
+        """
+        if np.ndim(embeddings) != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, padding_idx=padding_idx,
+                     max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                     sparse=sparse)
+        module.requires_grad = not freeze
+        return module

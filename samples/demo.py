@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""``make demo``: torch.nn.Embedding's documentation example, from PyTorch, Python, C and C#.
+
+    /usr/bin/python3 samples/demo.py --c-demo artifacts/build/c_demo \\
+        --csharp-demo artifacts/build/csharp_demo/Embedding.Demo.dll
+
+1. The docs example: ``torch.manual_seed(0)``, ``nn.Embedding(10, 5)``, input ``[1, 2, 4]``.
+   Prints torch's result, then embedding_native's (through the Python package, on the same
+   weight tensor, without copying), the tier that ran, and a bit-exact verdict.
+2. A SimpleNN (embedding -> mean over the sequence -> linear) on the batch
+   ``[[1, 2, 4, 5], [4, 3, 2, 9]]``, once in torch and once with the lookup done by
+   embedding_native (mean and linear still in torch): the outputs must match bit for bit.
+3. The C and C# programs, each run as ``<program> WEIGHTS_BIN OUT_BIN`` (``dotnet <dll> ...``
+   for C#) on the docs example's 10 x 5 table (raw little-endian float32, row-major). Each
+   writes 25 float32 to OUT_BIN: the 3 x 5 lookup of ``[1, 2, 4]``, then the 2 x 5 means of
+   the lookups of the batch over its 4 positions. The lookup must match torch bit for bit; the
+   means are compared with torch's ``.mean(dim=1)`` (pass if max |diff| <= 1e-6, since the
+   programs sum in index order and divide by 4, which need not be torch's reduction order).
+
+Prints a summary table and exits 1 if any check failed or a program is missing.
+"""
+
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "interop" / "python"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import embedding_native  # noqa: E402
+
+LOOKUP = [1, 2, 4]
+BATCH = [[1, 2, 4, 5], [4, 3, 2, 9]]
+MEAN_TOLERANCE = 1e-6
+PROGRAM_TIMEOUT_SECONDS = 120
+
+
+class SimpleNN(nn.Module):
+    """The bag-of-embeddings classifier from the tutorial: embed, average, project."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10, 5)
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.fc(self.embedding(x).mean(dim=1))
+
+
+class Summary:
+    """Collects one row per check: (what, check, detail, passed)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, what, check, detail, passed):
+        self.rows.append((what, check, detail, passed))
+        return passed
+
+    @property
+    def passed(self):
+        return all(row[3] for row in self.rows)
+
+    def print(self):
+        header = ("run", "check", "result", "verdict")
+        rows = [(w, c, d, "PASS" if p else "FAIL") for w, c, d, p in self.rows]
+        widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(4)]
+        line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+        print(line)
+        print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+        print(line)
+        for row in rows:
+            print("| " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)) + " |")
+        print(line)
+
+
+def to_numpy(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def bit_exact(a, b):
+    """("parity OK" | "MISMATCH ...", passed): same shape and the same float32 bits."""
+    a, b = np.ascontiguousarray(to_numpy(a), np.float32), np.ascontiguousarray(to_numpy(b), np.float32)
+    if a.shape != b.shape:
+        return "MISMATCH: shape %s vs %s" % (a.shape, b.shape), False
+    if np.array_equal(a.view(np.uint32), b.view(np.uint32)):
+        return "parity OK (bit-exact)", True
+    return "MISMATCH: max |diff| %.3g" % float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))), False
+
+
+def close(a, b, tolerance=MEAN_TOLERANCE):
+    """("exact match" | "max |diff| x", passed): passes when every |a - b| <= tolerance."""
+    a, b = to_numpy(a).astype(np.float32), to_numpy(b).astype(np.float32)
+    if a.shape != b.shape:
+        return "MISMATCH: shape %s vs %s" % (a.shape, b.shape), False
+    if np.array_equal(a.view(np.uint32), b.view(np.uint32)):
+        return "exact match", True
+    diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    return "max |diff| %.3g (tolerance %g)" % (diff, tolerance), diff <= tolerance
+
+
+def section(title):
+    print()
+    print("=" * 78)
+    print(title)
+    print("=" * 78)
+
+
+def docs_example(summary):
+    """Returns the docs example's weight tensor (for the C and C# runs)."""
+    section("1. torch.nn.Embedding docs example: nn.Embedding(10, 5), input [1, 2, 4]")
+    torch.manual_seed(0)
+    embedding = nn.Embedding(10, 5)
+    input = torch.LongTensor(LOOKUP)
+    with torch.no_grad():
+        expected = embedding(input)
+    print("torch:")
+    print(expected)
+
+    info = embedding_native.build_info()
+    ours = embedding_native.embedding(input, embedding.weight)  # by pointer: no copy of the table
+    print("embedding_native (Python, tier %s, %s):" % (info["tier"], os.path.basename(info["library_path"])))
+    print(ours)
+    verdict, passed = bit_exact(ours, expected)
+    print(verdict)
+    summary.add("Python", "lookup [1, 2, 4] (tier %s)" % info["tier"], verdict, passed)
+    return embedding.weight.detach()
+
+
+def simple_nn(summary):
+    section("2. SimpleNN: embedding -> mean(dim=1) -> Linear(5, 2), batch %s" % BATCH)
+    model = SimpleNN()
+    batch = torch.LongTensor(BATCH)
+    with torch.no_grad():
+        expected = model(batch)
+        lookup = embedding_native.embedding(batch, model.embedding.weight)
+        ours = model.fc(lookup.mean(dim=1))
+    print("torch:")
+    print(expected)
+    print("torch with the lookup by embedding_native:")
+    print(ours)
+    verdict, passed = bit_exact(ours, expected)
+    print(verdict)
+    summary.add("Python", "SimpleNN output", verdict, passed)
+
+
+def run_program(name, program, launcher, weights, summary):
+    """Runs one C/C# demo (``launcher + [program]``) on ``weights``; checks its OUT_BIN against torch."""
+    program = os.path.abspath(program)
+    command = launcher + [program]
+    section("3. %s demo: %s WEIGHTS_BIN OUT_BIN" % (name, " ".join(command)))
+    if not os.path.isfile(program):
+        print("ERROR: %s demo not found: %s (build it with `make demo`)" % (name, program))
+        summary.add(name, "program", "missing: %s" % program, False)
+        return
+
+    with torch.no_grad():
+        expected_lookup = nn.functional.embedding(torch.LongTensor(LOOKUP), weights)
+        expected_means = nn.functional.embedding(torch.LongTensor(BATCH), weights).mean(dim=1)
+
+    with tempfile.TemporaryDirectory(prefix="embedding-demo-") as directory:
+        weights_bin = os.path.join(directory, "weights.bin")
+        out_bin = os.path.join(directory, "out.bin")
+        weights.numpy().astype("<f4").tofile(weights_bin)
+        try:
+            result = subprocess.run(command + [weights_bin, out_bin], capture_output=True, text=True,
+                                    timeout=PROGRAM_TIMEOUT_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            print("ERROR: could not run the %s demo: %s" % (name, e))
+            summary.add(name, "program", "could not run: %s" % e, False)
+            return
+        sys.stdout.write(result.stdout)
+        sys.stdout.write(result.stderr)
+        if result.returncode != 0:
+            print("ERROR: the %s demo exited with status %d" % (name, result.returncode))
+            summary.add(name, "program", "exit status %d" % result.returncode, False)
+            return
+        values = np.fromfile(out_bin, dtype="<f4") if os.path.isfile(out_bin) else np.zeros(0, "<f4")
+
+    if values.size != 25:
+        print("ERROR: %s wrote %d float32 values to OUT_BIN, expected 25" % (name, values.size))
+        summary.add(name, "OUT_BIN", "%d values, expected 25" % values.size, False)
+        return
+    lookup, means = values[:15].reshape(3, 5).astype(np.float32), values[15:].reshape(2, 5).astype(np.float32)
+    verdict, passed = bit_exact(lookup, expected_lookup)
+    print("%s lookup vs torch: %s" % (name, verdict))
+    summary.add(name, "lookup [1, 2, 4]", verdict, passed)
+    verdict, passed = close(means, expected_means)
+    print("%s means vs torch .mean(dim=1): %s" % (name, verdict))
+    summary.add(name, "means of the batch", verdict, passed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--c-demo", required=True, help="the C demo executable (artifacts/build/c_demo)")
+    parser.add_argument("--csharp-demo", required=True, help="the C# demo assembly (Embedding.Demo.dll)")
+    parser.add_argument("--dotnet", default="dotnet", help="the dotnet host that runs the C# demo")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    summary = Summary()
+    weights = docs_example(summary)
+    simple_nn(summary)
+    run_program("C", args.c_demo, [], weights, summary)
+    run_program("C#", args.csharp_demo, [args.dotnet], weights, summary)
+
+    section("Summary")
+    summary.print()
+    print("all checks passed" if summary.passed else "SOME CHECKS FAILED")
+    return 0 if summary.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
