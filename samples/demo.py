@@ -151,11 +151,11 @@ def simple_nn(summary):
     summary.add("Python", "SimpleNN output", verdict, passed)
 
 
-def run_program(name, program, launcher, weights, summary):
+def run_program(number, name, program, launcher, weights, summary):
     """Runs one C/C# demo (``launcher + [program]``) on ``weights``; checks its OUT_BIN against torch."""
     program = os.path.abspath(program)
     command = launcher + [program]
-    section("3. %s demo: %s WEIGHTS_BIN OUT_BIN" % (name, " ".join(command)))
+    section("%d. %s demo: %s WEIGHTS_BIN OUT_BIN" % (number, name, " ".join(command)))
     if not os.path.isfile(program):
         print("ERROR: %s demo not found: %s (build it with `make demo`)" % (name, program))
         summary.add(name, "program", "missing: %s" % program, False)
@@ -208,8 +208,8 @@ def main(argv=None):
     summary = Summary()
     weights = docs_example(summary)
     simple_nn(summary)
-    run_program("C", args.c_demo, [], weights, summary)
-    run_program("C#", args.csharp_demo, [args.dotnet], weights, summary)
+    run_program(3, "C", args.c_demo, [], weights, summary)
+    run_program(4, "C#", args.csharp_demo, [args.dotnet], weights, summary)
 
     section("Summary")
     summary.print()
