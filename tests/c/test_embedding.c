@@ -20,77 +20,7 @@
 #include <string.h>
 
 #include "embedding_native.h"
-
-#if defined(__GNUC__)
-#  define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#  define PRINTF_LIKE(f, a)
-#endif
-
-/* ---- Reporting ------------------------------------------------------------------------------- */
-
-static int passed;
-static int failed;
-
-/* Records one check and prints it as "PASS name" or "FAIL name". Returns ok, so a caller can
- * print more detail when it failed. Only the main thread calls it. */
-static int PRINTF_LIKE(2, 3) check(int ok, const char* format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    printf("%s ", ok ? "PASS" : "FAIL");
-    vprintf(format, args);
-    printf("\n");
-    va_end(args);
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-    }
-    return ok;
-}
-
-/* Prints the details of a failed status check: what came back and the library's message. */
-static void explain(int32_t got, int32_t want)
-{
-    printf("     got %s (%d), want %s (%d); last error: \"%s\"\n",
-           emb_status_string(got), (int)got, emb_status_string(want), (int)want, emb_last_error());
-}
-
-/* ---- Helpers ----------------------------------------------------------------------------------- */
-
-/* The byte every output buffer is filled with before a call, to prove what was (not) written. */
-#define SENTINEL_BYTE 0xA5
-
-static void* xmalloc(size_t bytes)
-{
-    /* malloc(0) may return NULL; ask for at least one byte so NULL always means failure. */
-    void* memory = malloc(bytes == 0 ? 1 : bytes);
-    if (memory == NULL) {
-        fprintf(stderr, "out of memory (%zu bytes)\n", bytes);
-        exit(2);
-    }
-    return memory;
-}
-
-static int all_bytes_are(const void* buffer, size_t bytes, unsigned char value)
-{
-    const unsigned char* p = (const unsigned char*)buffer;
-    for (size_t i = 0; i < bytes; i++) {
-        if (p[i] != value) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* A float with the given bit pattern (memcpy: the only aliasing-safe way in C99). */
-static float float_from_bits(uint32_t bits)
-{
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
+#include "check.h"
 
 /* A small deterministic generator, so every run (and every thread) sees the same data. */
 static uint32_t next_random(uint32_t* state)
@@ -144,12 +74,6 @@ static int mentions_number(const char* message, long long value)
         }
     }
     return 0;
-}
-
-static int has_message(void)
-{
-    const char* message = emb_last_error();
-    return message != NULL && message[0] != '\0';
 }
 
 /* ---- Library information ------------------------------------------------------------------ */
@@ -745,6 +669,5 @@ int main(void)
     test_last_error();
     test_threads();
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return finish();
 }
