@@ -12,8 +12,8 @@ namespace Embedding.Generators
     public sealed partial class EmbeddingKernelGenerator
     {
         /// <summary>
-        /// Turns a spec into source files: one for the kernel-set class (its dimension table and
-        /// registration) and one per dimension with that dimension's kernels.
+        /// Turns a spec into source files: one for the kernel-set class (its dimension tables and
+        /// registration), then per dimension one with its gather kernels and one with its scatter-add kernels.
         /// </summary>
         internal static class Emitter
         {
@@ -32,6 +32,13 @@ namespace Embedding.Generators
                         spec.FullName + ".Gather.F32.D" + dimension + ".g.cs",
                         EmitFile(spec, writer => GatherEmitter.EmitKernels(writer, dimension), afterType: GatherEmitter.EmitRowHelpers));
                 }
+
+                foreach (int dimension in spec.Dimensions)
+                {
+                    yield return new GeneratedFile(
+                        spec.FullName + ".ScatterAdd.F32.D" + dimension + ".g.cs",
+                        EmitFile(spec, writer => ScatterAddEmitter.EmitKernels(writer, dimension), afterType: ScatterAddEmitter.EmitRowHelpers));
+                }
             }
 
             private static string EmitKernelSet(KernelSetSpec spec)
@@ -45,6 +52,12 @@ namespace Embedding.Generators
                     foreach (IndexType index in IndexTypes.All)
                     {
                         GatherEmitter.EmitTable(writer, spec.Dimensions, index);
+                        writer.Line();
+                    }
+
+                    foreach (IndexType index in IndexTypes.All)
+                    {
+                        ScatterAddEmitter.EmitTable(writer, spec.Dimensions, index);
                         writer.Line();
                     }
 

@@ -51,6 +51,10 @@ public sealed class GeneratedCodeTests
                 "Consumer.Models.ModelKernels.Gather.F32.D16.g.cs",
                 "Consumer.Models.ModelKernels.Gather.F32.D130.g.cs",
                 "Consumer.Models.ModelKernels.Gather.F32.D1000.g.cs",
+                "Consumer.Models.ModelKernels.ScatterAdd.F32.D5.g.cs",
+                "Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs",
+                "Consumer.Models.ModelKernels.ScatterAdd.F32.D130.g.cs",
+                "Consumer.Models.ModelKernels.ScatterAdd.F32.D1000.g.cs",
             ],
             result.GeneratedSources.Select(source => source.HintName));
     }
@@ -61,7 +65,7 @@ public sealed class GeneratedCodeTests
         GeneratorRunResult result = GeneratorHarness.Run("using Embedding.Native;\n\n[EmbeddingKernels(8)]\npublic sealed partial class GlobalKernels;\n");
 
         Assert.Equal(
-            ["GlobalKernels.g.cs", "GlobalKernels.Gather.F32.D8.g.cs"],
+            ["GlobalKernels.g.cs", "GlobalKernels.Gather.F32.D8.g.cs", "GlobalKernels.ScatterAdd.F32.D8.g.cs"],
             result.GeneratedSources.Select(source => source.HintName));
         Assert.DoesNotContain("namespace", GeneratorHarness.Sources(result)["GlobalKernels.g.cs"], StringComparison.Ordinal);
     }
@@ -89,6 +93,14 @@ public sealed class GeneratedCodeTests
             Assert.Equal(kernels, Regex.Count(text, Regex.Escape(attribute) + @"\n\s+private static void Gather_"));
             Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Gather, f32 table, int(32|64) indices, dim \d+: "));
         }
+
+        foreach ((string hintName, string text) in sources.Where(source => source.Key.Contains(".ScatterAdd.", StringComparison.Ordinal)))
+        {
+            int kernels = Regex.Count(text, @"private static void ScatterAdd_F32_I(32|64)_D\d+_(V128|V256|V512|Scalar)\(");
+            Assert.True(kernels > 0, hintName);
+            Assert.Equal(kernels, Regex.Count(text, Regex.Escape(attribute) + @"\n\s+private static void ScatterAdd_"));
+            Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Scatter-add, f32 gradient, int(32|64) indices, dim \d+: "));
+        }
     }
 
     [Fact]
@@ -98,6 +110,19 @@ public sealed class GeneratedCodeTests
 
         Assert.Equal(["Gather_F32_I32_D5_V128", "Gather_F32_I32_D5_Scalar", "Gather_F32_I64_D5_V128", "Gather_F32_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.Gather.F32.D5.g.cs"]));
         Assert.Equal(8, KernelNames(sources["Consumer.Models.ModelKernels.Gather.F32.D16.g.cs"]).Length);
+        Assert.Equal(["ScatterAdd_F32_I32_D5_V128", "ScatterAdd_F32_I32_D5_Scalar", "ScatterAdd_F32_I64_D5_V128", "ScatterAdd_F32_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D5.g.cs"]));
+    }
+
+    [Fact]
+    public void Generate_ScatterAddTailsAreMaskedNeverOverlapping()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(Source));
+        string text = sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D130.g.cs"];
+
+        Assert.DoesNotContain("overlapping", text, StringComparison.Ordinal);
+        Assert.Contains("Rows.AddMasked512(ref gradient, ref target, 114, 14);", text, StringComparison.Ordinal);
+        Assert.Contains("Rows.MultiplyAddMasked512(ref gradient, scale, ref target, 114, 14);", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Masked", sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs"].Split("file static class Rows")[0], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -152,6 +177,7 @@ public sealed class GeneratedCodeTests
         { "own members and a private constructor", "[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels\n{\n    private Kernels()\n    {\n    }\n\n    public static int Answer => 42;\n}\n" },
         { "consumer type named Unsafe", "internal static class Unsafe\n{\n}\n\n[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels;\n" },
         { "consumer type named Vector128", "internal sealed class Vector128\n{\n}\n\n[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels;\n" },
+        { "consumer type named MathF", "internal static class MathF\n{\n}\n\n[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels;\n" },
         { "consumer type named Vector512", "internal sealed class Vector512\n{\n}\n\n[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels;\n" },
         { "constructor with parameters", "[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels\n{\n    public Kernels(int seed) => Seed = seed;\n\n    public int Seed { get; }\n}\n" },
         { "primary constructor", "[EmbeddingKernels(8, 33)]\npublic sealed partial class Kernels(int seed)\n{\n    public int Seed => seed;\n}\n" },
@@ -218,7 +244,7 @@ public sealed class GeneratedCodeTests
     }
 
     private static string[] KernelNames(string text) =>
-        Regex.Matches(text, @"private static void (Gather_\w+)\(").Select(match => match.Groups[1].Value).ToArray();
+        Regex.Matches(text, @"private static void ((Gather|ScatterAdd)_\w+)\(").Select(match => match.Groups[1].Value).ToArray();
 
     private static int FirstDifferentLine(string expected, string actual)
     {

@@ -25,13 +25,13 @@ public sealed class AllocationTests
             EmbeddingPrimitives.Embedding(indices64, table, dim, destination);
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        Assert.Equal(0, TestAssert.AllocatedBytes(() =>
         {
-            EmbeddingPrimitives.Embedding(indices32, table, dim, destination);
-            EmbeddingPrimitives.Embedding(indices64, table, dim, destination);
-        }
-
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            for (int i = 0; i < 1000; i++)
+            {
+                EmbeddingPrimitives.Embedding(indices32, table, dim, destination);
+                EmbeddingPrimitives.Embedding(indices64, table, dim, destination);
+            }
+        }));
     }
 }

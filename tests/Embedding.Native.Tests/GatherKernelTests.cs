@@ -30,7 +30,7 @@ public abstract class GatherKernelTests<TIndex>
             float[] actual = TestData.Guarded(count * dim);
             EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
 
-            AssertBitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}");
+            TestAssert.BitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}");
             Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
         }
     }
@@ -73,7 +73,7 @@ public abstract class GatherKernelTests<TIndex>
             EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
             float[] actual = new float[3 * dim];
             EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
-            AssertBitEqual(expected, actual, $"dim {dim}");
+            TestAssert.BitEqual(expected, actual, $"dim {dim}");
         }
     }
 
@@ -140,18 +140,6 @@ public abstract class GatherKernelTests<TIndex>
             indexBuffer.AsSpan(0, 2), TestData.Table(4, 4, 1), 4, MemoryMarshal.Cast<TIndex, float>(indexBuffer.AsSpan())[1..], VectorWidth.Scalar));
     }
 
-    internal static void AssertBitEqual(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string context)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            int want = BitConverter.SingleToInt32Bits(expected[i]), got = BitConverter.SingleToInt32Bits(actual[i]);
-            if (want != got)
-            {
-                Assert.Fail($"{context}: element {i} is 0x{got:X8}, expected 0x{want:X8}");
-            }
-        }
-    }
 }
 
 public sealed class GatherKernelTestsInt32 : GatherKernelTests<int>

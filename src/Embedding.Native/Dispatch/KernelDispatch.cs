@@ -62,6 +62,34 @@ internal static class KernelDispatch
         return null;
     }
 
+    /// <summary>The specialised int32 scatter-add kernel for this dimension and width, or null for the generic one.</summary>
+    public static ScatterAddKernel<int>? ScatterAddInt32(int dimension, VectorWidth width)
+    {
+        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
+        {
+            if (set.GetScatterAddInt32(dimension, width) is { } kernel)
+            {
+                return kernel;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The specialised int64 scatter-add kernel for this dimension and width, or null for the generic one.</summary>
+    public static ScatterAddKernel<long>? ScatterAddInt64(int dimension, VectorWidth width)
+    {
+        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
+        {
+            if (set.GetScatterAddInt64(dimension, width) is { } kernel)
+            {
+                return kernel;
+            }
+        }
+
+        return null;
+    }
+
     private static VectorWidth Narrower(VectorWidth width) => width switch
     {
         VectorWidth.Vector512 => VectorWidth.Vector256,

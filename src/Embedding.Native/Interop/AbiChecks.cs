@@ -63,5 +63,67 @@ internal static unsafe class AbiChecks
         _ => throw new EmbException(EmbStatus.UnsupportedDtype, Text($"{name} must be EMB_DTYPE_INT32 or EMB_DTYPE_INT64, not dtype {dtype}")),
     };
 
+    /// <summary>Rejects every element type but float32 for a gradient or value buffer.</summary>
+    public static void Float32(int dtype, string name)
+    {
+        if ((EmbDtype)dtype != EmbDtype.Float32)
+        {
+            throw new EmbException(EmbStatus.UnsupportedDtype, Text($"{name} must be EMB_DTYPE_FLOAT32 (1), not dtype {dtype}"));
+        }
+    }
+
+    /// <summary>A row length the kernels can address: 0 … INT32_MAX elements.</summary>
+    public static int Dimension(long embeddingDim)
+    {
+        NonNegative(embeddingDim, "embedding_dim");
+        if (embeddingDim > int.MaxValue)
+        {
+            throw new EmbException(EmbStatus.SizeOverflow, Text($"embedding_dim {embeddingDim} exceeds the largest supported row of {int.MaxValue} elements"));
+        }
+
+        return (int)embeddingDim;
+    }
+
+    /// <summary>Rejects flag bits outside <paramref name="allowed"/>.</summary>
+    public static void Flags(int flags, int allowed, string allowedNames)
+    {
+        if ((flags & ~allowed) != 0)
+        {
+            throw new EmbException(EmbStatus.InvalidArgument, Text($"flags 0x{flags:X} has bits this function does not take; allowed: {allowedNames}"));
+        }
+    }
+
+    /// <summary>A backward padding index: a normalised row of the table or EMB_NO_PADDING.</summary>
+    public static void PaddingRow(long paddingIndex, long rows)
+    {
+        if (!EmbeddingPrimitives.IsValidPaddingRow(paddingIndex, rows))
+        {
+            throw new EmbException(EmbStatus.IndexOutOfRange, EmbeddingPrimitives.PaddingRowOutOfRange(paddingIndex, rows));
+        }
+    }
+
+    /// <summary>Tables and entry counts the pooled per-row scratch (frequency counts, coalesce slots) can serve.</summary>
+    public static void Scratch(long rows, long entries)
+    {
+        if (rows > EmbeddingPrimitives.MaxScratchRows)
+        {
+            throw new EmbException(EmbStatus.NotSupported, EmbeddingPrimitives.ScratchTooLarge(rows));
+        }
+
+        if (entries > Array.MaxLength)
+        {
+            throw new EmbException(EmbStatus.NotSupported, Text($"{entries} entries exceed {Array.MaxLength}, the most one call can count or coalesce"));
+        }
+    }
+
+    /// <summary>An output holding <paramref name="capacity"/> elements must hold <paramref name="needed"/>.</summary>
+    public static void Capacity(long capacity, long needed, string name, string what)
+    {
+        if (capacity < needed)
+        {
+            throw new EmbException(EmbStatus.BufferTooSmall, Text($"{name} holds {capacity} elements; {what} need {needed}"));
+        }
+    }
+
     private static string Text(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

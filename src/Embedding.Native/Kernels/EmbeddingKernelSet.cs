@@ -21,4 +21,16 @@ public abstract class EmbeddingKernelSet
     /// <param name="embeddingDim">Columns per row.</param>
     /// <param name="width">The vector width the kernel body uses.</param>
     public abstract GatherKernel<long>? GetGatherInt64(int embeddingDim, VectorWidth width);
+
+    /// <summary>The scatter-add (backward) kernel for int32 indices, or <see langword="null"/>.</summary>
+    /// <remarks>Virtual, not abstract, so kernel sets written before the backward existed keep compiling.</remarks>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public virtual ScatterAddKernel<int>? GetScatterAddInt32(int embeddingDim, VectorWidth width) => null;
+
+    /// <summary>The scatter-add (backward) kernel for int64 indices, or <see langword="null"/>.</summary>
+    /// <remarks>Virtual, not abstract, so kernel sets written before the backward existed keep compiling.</remarks>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public virtual ScatterAddKernel<long>? GetScatterAddInt64(int embeddingDim, VectorWidth width) => null;
 }

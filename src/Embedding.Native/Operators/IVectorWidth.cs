@@ -1,3 +1,4 @@
+using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -14,6 +15,22 @@ internal interface IVectorWidth
 
     /// <summary>Copies <see cref="Lanes"/> floats at <paramref name="offset"/> from source to target.</summary>
     static abstract void Copy(ref float source, ref float target, nuint offset);
+
+    /// <summary><c>target[j] = target[j] + source[j]</c> for the <see cref="Lanes"/> floats at <paramref name="offset"/>.</summary>
+    static abstract void Add(ref float source, ref float target, nuint offset);
+
+    /// <summary><c>target[j] = fma(source[j], scale, target[j])</c> (one rounding) for the <see cref="Lanes"/> floats at <paramref name="offset"/>.</summary>
+    static abstract void MultiplyAdd(ref float source, float scale, ref float target, nuint offset);
+
+    /// <summary>
+    /// <see cref="Add"/> for lanes <paramref name="keep"/> and up only; lanes below it are stored back as
+    /// loaded. The masked tail of a scatter-add: its vector overlaps columns already updated, which must
+    /// not be added twice.
+    /// </summary>
+    static abstract void AddMasked(ref float source, ref float target, nuint offset, int keep);
+
+    /// <summary><see cref="MultiplyAdd"/> for lanes <paramref name="keep"/> and up only; lanes below it are stored back as loaded.</summary>
+    static abstract void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep);
 }
 
 /// <summary>AVX-512: 16 floats.</summary>
@@ -24,6 +41,34 @@ internal readonly struct Width512 : IVectorWidth
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Vector512.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add(ref float source, ref float target, nuint offset) =>
+        (Vector512.LoadUnsafe(ref target, offset) + Vector512.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
+        Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(scale), Vector512.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
+    {
+        Vector512<float> old = Vector512.LoadUnsafe(ref target, offset);
+        Vector512.ConditionalSelect(Fresh(keep), old + Vector512.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
+    {
+        Vector512<float> old = Vector512.LoadUnsafe(ref target, offset);
+        Vector512<float> sum = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(scale), old);
+        Vector512.ConditionalSelect(Fresh(keep), sum, old).StoreUnsafe(ref target, offset);
+    }
+
+    /// <summary>All-ones in lanes <paramref name="keep"/> and up: the columns a masked tail updates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fresh(int keep) =>
+        Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(keep)).AsSingle();
 }
 
 /// <summary>AVX2: 8 floats.</summary>
@@ -34,6 +79,34 @@ internal readonly struct Width256 : IVectorWidth
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Vector256.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add(ref float source, ref float target, nuint offset) =>
+        (Vector256.LoadUnsafe(ref target, offset) + Vector256.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
+        Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(scale), Vector256.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
+    {
+        Vector256<float> old = Vector256.LoadUnsafe(ref target, offset);
+        Vector256.ConditionalSelect(Fresh(keep), old + Vector256.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
+    {
+        Vector256<float> old = Vector256.LoadUnsafe(ref target, offset);
+        Vector256<float> sum = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(scale), old);
+        Vector256.ConditionalSelect(Fresh(keep), sum, old).StoreUnsafe(ref target, offset);
+    }
+
+    /// <summary>All-ones in lanes <paramref name="keep"/> and up: the columns a masked tail updates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Fresh(int keep) =>
+        Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(keep)).AsSingle();
 }
 
 /// <summary>SSE / NEON: 4 floats.</summary>
@@ -44,6 +117,34 @@ internal readonly struct Width128 : IVectorWidth
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Vector128.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add(ref float source, ref float target, nuint offset) =>
+        (Vector128.LoadUnsafe(ref target, offset) + Vector128.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
+        Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
+    {
+        Vector128<float> old = Vector128.LoadUnsafe(ref target, offset);
+        Vector128.ConditionalSelect(Fresh(keep), old + Vector128.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
+    {
+        Vector128<float> old = Vector128.LoadUnsafe(ref target, offset);
+        Vector128<float> sum = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), old);
+        Vector128.ConditionalSelect(Fresh(keep), sum, old).StoreUnsafe(ref target, offset);
+    }
+
+    /// <summary>All-ones in lanes <paramref name="keep"/> and up: the columns a masked tail updates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Fresh(int keep) =>
+        Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create(keep)).AsSingle();
 }
 
 /// <summary>No vectors: one float at a time.</summary>
@@ -54,4 +155,20 @@ internal readonly struct WidthScalar : IVectorWidth
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Unsafe.Add(ref target, offset) = Unsafe.Add(ref source, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add(ref float source, ref float target, nuint offset) =>
+        Unsafe.Add(ref target, offset) = Unsafe.Add(ref target, offset) + Unsafe.Add(ref source, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
+        Unsafe.Add(ref target, offset) = MathF.FusedMultiplyAdd(Unsafe.Add(ref source, offset), scale, Unsafe.Add(ref target, offset));
+
+    /// <summary>A scalar row has no tail (one lane covers every column), so the mask can only keep nothing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddMasked(ref float source, ref float target, nuint offset, int keep) => Add(ref source, ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep) =>
+        MultiplyAdd(ref source, scale, ref target, offset);
 }

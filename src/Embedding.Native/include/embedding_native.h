@@ -154,6 +154,190 @@ EMB_API int32_t emb_embedding(
     const void* indices, int32_t index_dtype, int64_t num_indices,
     void* out, int64_t out_capacity);
 
+/* ---- Training: backward, renormalisation, fused optimizer steps ---------------------------- */
+
+/* Marks "no padding row" where a normalised padding_idx is expected (torch uses -1 too). */
+#define EMB_NO_PADDING (-1)
+
+/* Flags for the backward functions; combine with |. */
+#define EMB_SCALE_GRAD_BY_FREQ 1  /* divide each contribution by its index's count in the call */
+#define EMB_ACCUMULATE 2          /* dense only: add into grad_weight instead of overwriting it */
+
+/* Dense gradient of the embedding forward: torch's embedding_dense_backward.
+ *
+ *   D = embedding_dim;  c[k] = number of positions i with indices[i] == k   (whole call)
+ *   if !(flags & EMB_ACCUMULATE): grad_weight[:] = +0.0
+ *   for i in 0 .. num_indices-1, in position order:
+ *       k = indices[i]; if k == padding_idx: continue
+ *       if flags & EMB_SCALE_GRAD_BY_FREQ: grad_weight[k] = fma(grad_output[i], fl(1/c[k]), grad_weight[k])
+ *       else:                              grad_weight[k] = grad_weight[k] + grad_output[i]
+ *
+ * Each row accumulates in position order, as torch does, so results are bit-identical to torch
+ * and to every ISA tier. Indices are validated before anything is written.
+ *
+ * @param grad_output   in: [num_indices, embedding_dim] of grad_dtype (EMB_DTYPE_FLOAT32).
+ * @param indices       in: num_indices values of index_dtype (INT32 or INT64).
+ * @param padding_idx   a normalised row in [0, num_embeddings), or EMB_NO_PADDING.
+ * @param grad_weight   in/out: [num_embeddings, embedding_dim] float32; must not overlap the inputs.
+ * @param grad_weight_capacity  elements available at grad_weight (>= num_embeddings * embedding_dim).
+ * @param flags         EMB_SCALE_GRAD_BY_FREQ | EMB_ACCUMULATE; other bits: EMB_ERROR_INVALID_ARGUMENT.
+ *                      fl(1/c) is (float)(1.0 / c), as torch computes it. With EMB_SCALE_GRAD_BY_FREQ,
+ *                      num_embeddings and num_indices above 2147483591 give EMB_ERROR_NOT_SUPPORTED.
+ * @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE for an index or padding_idx outside the table; or a
+ *         validation error. On failure grad_weight is unchanged.
+ * Thread-safe for distinct grad_weight buffers. */
+EMB_API int32_t emb_embedding_backward(
+    const void* grad_output, int32_t grad_dtype, int64_t num_indices, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_embeddings, int64_t padding_idx,
+    int32_t flags, void* grad_weight, int64_t grad_weight_capacity);
+
+/* Sparse gradient in torch's layout (sparse_coo, uncoalesced): one entry per non-padding
+ * position, in position order; values are the grad_output rows (scaled by fl(1/c[k]) with
+ * EMB_SCALE_GRAD_BY_FREQ, which torch itself refuses for sparse gradients).
+ *
+ *   n = 0
+ *   for i in 0 .. num_indices-1: if indices[i] != padding_idx:
+ *       out_rows[n] = indices[i]; out_values[n] = grad_output[i] (* fl(1/c)); n += 1
+ *   *nnz = n
+ *
+ * @param flags         0 or EMB_SCALE_GRAD_BY_FREQ; EMB_ACCUMULATE (dense only) or other bits:
+ *                      EMB_ERROR_INVALID_ARGUMENT.
+ * @param out_rows      out: int64, capacity entries (num_indices always suffices).
+ * @param out_values    out: [capacity, embedding_dim] float32; outputs must not overlap each other or the inputs.
+ * @param nnz           out, not NULL: entries written.
+ * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of non-padding positions;
+ *         EMB_ERROR_INDEX_OUT_OF_RANGE; or a validation error. On failure nothing is written. */
+EMB_API int32_t emb_embedding_backward_sparse(
+    const void* grad_output, int32_t grad_dtype, int64_t num_indices, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_embeddings, int64_t padding_idx,
+    int32_t flags, int64_t* out_rows, void* out_values, int64_t capacity, int64_t* nnz);
+
+/* Coalesces a sparse gradient: unique rows in ascending order, each with the sum of its values
+ * taken in entry order (starting from +0.0). This is the form the optimizer steps take.
+ *
+ * @param rows, values  in: nnz entries, rows in [0, num_embeddings), values [nnz, embedding_dim] float32.
+ * @param out_rows      out: int64, capacity entries (nnz always suffices).
+ * @param out_values    out: [capacity, embedding_dim] float32; must not overlap the inputs.
+ * @param num_rows      out, not NULL: unique rows written.
+ * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of distinct rows;
+ *         EMB_ERROR_INDEX_OUT_OF_RANGE; EMB_ERROR_NOT_SUPPORTED when num_embeddings or nnz exceeds
+ *         2147483591 (the per-row scratch); or a validation error. On failure nothing is written. */
+EMB_API int32_t emb_sparse_coalesce(
+    const int64_t* rows, const void* values, int32_t values_dtype, int64_t nnz,
+    int64_t embedding_dim, int64_t num_embeddings,
+    int64_t* out_rows, void* out_values, int64_t capacity, int64_t* num_rows);
+
+/* torch.embedding_renorm_: rescales, in place, each distinct row that indices reference and whose
+ * p-norm exceeds max_norm (the step F.embedding(..., max_norm=...) runs before its gather).
+ *
+ *   require 0 <= indices[i] < num_embeddings for every i       (else nothing changes)
+ *   for each distinct k in indices, ascending:
+ *       n = ||weight[k]||_p   in double, columns in order, p = norm_type:
+ *             +inf: max|x|   -inf: min|x|   0: count of x != 0   1: sum|x|   2: sqrt(sum x*x)
+ *             any other p (negative and fractional too): (sum |x|^p)^(1/p)
+ *       if n > max_norm:                                        (strict, in double)
+ *           s = (float)(max_norm / (n + 1e-7));  weight[k][c] = weight[k][c] * s   (float multiply)
+ *
+ * Like torch, max_norm and norm_type are not validated: max_norm 0 zeroes every referenced row with
+ * a non-zero norm, a negative max_norm flips the row's sign; a row whose norm is NaN is unchanged.
+ * Differences from torch 1.13: norms are computed in double (torch uses float, so a rescaled row
+ * can differ by 1 ulp); every index is validated before any row changes (torch renormalises the
+ * rows sorted before a bad index, and wraps negative ones, before it fails).
+ *
+ * @param weight   in/out: [num_embeddings, embedding_dim] of weight_dtype (EMB_DTYPE_FLOAT32).
+ * @param indices  in: num_indices values of index_dtype (INT32 or INT64), duplicates allowed; not
+ *                 modified (sorted in a library-owned copy); must not overlap weight.
+ *                 num_indices must not exceed 0x7FFFFFC7.
+ * @return EMB_OK, EMB_ERROR_INDEX_OUT_OF_RANGE (nothing changed), EMB_ERROR_UNSUPPORTED_DTYPE,
+ *         EMB_ERROR_INVALID_ARGUMENT (negative size, overlap), EMB_ERROR_NULL_POINTER,
+ *         EMB_ERROR_SIZE_OVERFLOW.
+ * Not thread-safe for concurrent calls on the same weight. */
+EMB_API int32_t emb_embedding_renorm(
+    void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_indices,
+    double max_norm, double norm_type);
+
+/* Fused optimizer steps on the rows of a coalesced sparse gradient (unique rows, e.g. from
+ * emb_sparse_coalesce); no dense gradient is formed. Only the listed rows of weight and state change.
+ *
+ * Common to the four functions below:
+ *   - rows: num_rows int64 values, strictly ascending and in [0, num_embeddings); all are checked
+ *     before anything is written. values: [num_rows, embedding_dim] float32 (weight_dtype; only
+ *     EMB_DTYPE_FLOAT32). Empty buffers may be NULL.
+ *   - weight and every state buffer are in/out and must not overlap each other, rows or values.
+ *   - Hyper-parameters are doubles; where torch multiplies a float32 tensor by one it is first
+ *     rounded to float, written (float)x below. fma(a, b, c) is a*b+c rounded once; every other
+ *     float operation is rounded to float32. Every column is computed independently, so results
+ *     are identical on every ISA tier.
+ *   - @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE (a row outside the table);
+ *     EMB_ERROR_INVALID_ARGUMENT (rows not strictly ascending, a hyper-parameter torch rejects —
+ *     with torch's message, e.g. "Invalid learning rate: -1" — NaN, step < 1, a negative size,
+ *     overlapping buffers); EMB_ERROR_NULL_POINTER; EMB_ERROR_SIZE_OVERFLOW;
+ *     EMB_ERROR_UNSUPPORTED_DTYPE. Nothing is written on failure.
+ *   - Not thread-safe for concurrent calls on the same weight or state. */
+
+/* torch.optim.SGD without momentum; lr >= 0, weight_decay >= 0.
+ *
+ *   for each j, r = rows[j], g = values[j], each column c:
+ *       d = weight_decay != 0 ? fma(w[r][c], (float)weight_decay, g[c]) : g[c]
+ *       w[r][c] = fma(d, (float)(-lr), w[r][c])
+ *
+ * With weight_decay = 0 this is torch 1.13 bit for bit (its sparse add is a fused BLAS axpy).
+ * torch refuses weight_decay with a sparse gradient and, with a dense one, decays every row of the
+ * table; here only the listed rows are decayed (lazy weight decay). */
+EMB_API int32_t emb_sgd_step(
+    void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const int64_t* rows, const void* values, int64_t num_rows,
+    double lr, double weight_decay);
+
+/* torch.optim.Adagrad (sparse-gradient path) for step number `step` (1-based: 1 for the first step);
+ * lr >= 0, lr_decay >= 0, eps >= 0.
+ *
+ *   clr = lr / (1 + (step - 1) * lr_decay)                      (double)
+ *   for each j, r = rows[j], g = values[j], each column c:
+ *       s = state_sum[r][c] + g[c] * g[c];  state_sum[r][c] = s
+ *       w[r][c] = fma(g[c] / (sqrt(s) + (float)eps), (float)(-clr), w[r][c])
+ *
+ * torch 1.13 bit for bit.
+ * @param state_sum  in/out: [num_embeddings, embedding_dim] float32 (torch starts it at
+ *                   initial_accumulator_value). */
+EMB_API int32_t emb_adagrad_step(
+    void* weight, void* state_sum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const int64_t* rows, const void* values, int64_t num_rows,
+    double lr, double lr_decay, double eps, int64_t step);
+
+/* Row-wise Adagrad (FBGEMM's variant: one accumulator per row); lr >= 0, eps >= 0.
+ *
+ *   for each j, r = rows[j], g = values[j]:
+ *       sum = 0.0 (double); for c in order: sum += (double)g[c] * g[c]
+ *       h = momentum[r] + (float)(sum / embedding_dim);  momentum[r] = h
+ *       step = (float)lr / (sqrt(h) + (float)eps)                  (float)
+ *       for each column c: w[r][c] = fma(g[c], -step, w[r][c])
+ *
+ * FBGEMM sums the squares in float over eight interleaved lanes, so results can differ from
+ * FBGEMM's by 1 ulp.
+ * @param momentum  in/out: [num_embeddings] float32. */
+EMB_API int32_t emb_rowwise_adagrad_step(
+    void* weight, void* momentum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const int64_t* rows, const void* values, int64_t num_rows,
+    double lr, double eps);
+
+/* torch.optim.SparseAdam for step number `step` (1-based); lr > 0, eps > 0, 0 <= beta1, beta2 < 1.
+ *
+ *   step_size = lr * sqrt(1 - pow(beta2, step)) / (1 - pow(beta1, step))     (double, this order)
+ *   for each j, r = rows[j], g = values[j], each column c:
+ *       m = m[r][c] + (g[c] - m[r][c]) * (float)(1 - beta1);           exp_avg[r][c] = m
+ *       v = v[r][c] + (g[c] * g[c] - v[r][c]) * (float)(1 - beta2);    exp_avg_sq[r][c] = v
+ *       w[r][c] = w[r][c] + (m / (sqrt(v) + (float)eps)) * (float)(-step_size)
+ *
+ * No operation is fused; torch 1.13 bit for bit.
+ * @param exp_avg, exp_avg_sq  in/out: [num_embeddings, embedding_dim] float32. */
+EMB_API int32_t emb_sparse_adam_step(
+    void* weight, void* exp_avg, void* exp_avg_sq, int32_t weight_dtype,
+    int64_t num_embeddings, int64_t embedding_dim,
+    const int64_t* rows, const void* values, int64_t num_rows,
+    double lr, double beta1, double beta2, double eps, int64_t step);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,530 @@
+using System;
+using System.Buffers;
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native;
+
+public static partial class EmbeddingPrimitives
+{
+    /// <summary>The <c>paddingIndex</c> that means "no padding row" (torch uses -1 too; C: <c>EMB_NO_PADDING</c>).</summary>
+    public const long NoPadding = -1;
+
+    /// <summary>
+    /// The largest table (rows) the frequency count and the coalesce can serve: their scratch is one
+    /// pooled <see cref="int"/> per row, and an array holds at most <see cref="Array.MaxLength"/> elements.
+    /// </summary>
+    internal static long MaxScratchRows => Array.MaxLength;
+
+    /// <summary>
+    /// Dense gradient of <see cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    /// with respect to the table: torch's <c>embedding_dense_backward</c>, bit for bit.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// D = embeddingDim, rows = gradWeight.Length / D;  c[k] = number of positions i with indices[i] == k   (whole call)
+    /// require every 0 &lt;= indices[i] &lt; rows                      // else throws, nothing written
+    /// if !(options has Accumulate): gradWeight[:] = +0.0
+    /// for i in 0 .. indices.Length-1, in position order:
+    ///     k = indices[i]; if k == paddingIndex: continue
+    ///     if options has ScaleGradByFrequency: gradWeight[k] = fma(gradOutput[i], fl(1/c[k]), gradWeight[k])
+    ///     else:                                gradWeight[k] = gradWeight[k] + gradOutput[i]
+    /// </code>
+    /// In short: <c>gradWeight[k] (+)= Σ_{i: indices[i] = k ≠ paddingIndex} gradOutput[i] · s[k]</c>, summed in position
+    /// order. Each row accumulates serially in position order, as torch does, so the result is the same
+    /// bits as torch 1.13 (float32) and as every vector width. <c>fl(1/c)</c> is <c>(float)(1.0 / c)</c>, as
+    /// torch computes it; padding positions are counted in <c>c</c>, though the padding row receives nothing.
+    /// After a failure nothing has been written; on success nothing is allocated once a
+    /// frequency-scaled call has run once (the count scratch is pooled).
+    /// </remarks>
+    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> floats.</param>
+    /// <param name="indices">The indices of the forward call (N-d index tensors flattened row-major).</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="gradWeight">The <c>rows × embeddingDim</c> gradient of the table; overwritten, or added to with <see cref="EmbeddingGradOptions.Accumulate"/>.</param>
+    /// <param name="paddingIndex">A row whose positions contribute nothing, already normalised (see <see cref="NormalizePaddingIndex"/>), or <see cref="NoPadding"/>.</param>
+    /// <param name="options">Frequency scaling and accumulation.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside <c>[0, rows)</c>, <paramref name="embeddingDim"/> is not positive, or <paramref name="options"/> has unknown flags.</exception>
+    /// <exception cref="ArgumentException">The gradient lengths do not fit the shapes, or <paramref name="gradWeight"/> overlaps an input.</exception>
+    public static void EmbeddingBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// Sparse gradient in torch's layout (<c>sparse=True</c>: sparse_coo, uncoalesced): one entry per
+    /// non-padding position, in position order; the values are the <paramref name="gradOutput"/> rows.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// D = embeddingDim;  c[k] = number of positions i with indices[i] == k   (whole call)
+    /// require every 0 &lt;= indices[i] &lt; numEmbeddings              // else throws, nothing written
+    /// n = 0
+    /// for i in 0 .. indices.Length-1: if indices[i] != paddingIndex:
+    ///     rows[n] = indices[i]; values[n] = gradOutput[i] (* fl(1/c[indices[i]]) with ScaleGradByFrequency); n += 1
+    /// return n
+    /// </code>
+    /// torch refuses <c>scale_grad_by_freq</c> with sparse gradients; here it multiplies each value by
+    /// the same <c>fl(1/c)</c> the dense gradient uses, so coalescing gives the dense result up to the
+    /// fused rounding. <see cref="EmbeddingGradOptions.Accumulate"/> does not apply (an uncoalesced
+    /// gradient accumulates by concatenation) and is rejected. <c>indices.Length</c> entries always suffice.
+    /// </remarks>
+    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> floats.</param>
+    /// <param name="indices">The indices of the forward call.</param>
+    /// <param name="embeddingDim">Columns per row; zero or more.</param>
+    /// <param name="numEmbeddings">Rows in the table.</param>
+    /// <param name="rows">Receives the row of each entry.</param>
+    /// <param name="values">Receives <c>entries × embeddingDim</c> floats.</param>
+    /// <param name="paddingIndex">A normalised row whose positions are left out, or <see cref="NoPadding"/>.</param>
+    /// <param name="options"><see cref="EmbeddingGradOptions.None"/> or <see cref="EmbeddingGradOptions.ScaleGradByFrequency"/>.</param>
+    /// <returns>The number of entries written (nnz).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside the table, a size is negative, or <paramref name="options"/> is not allowed.</exception>
+    /// <exception cref="ArgumentException">A length does not fit the shapes, an output is too short, or outputs overlap each other or an input.</exception>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<int>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<long>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <summary>
+    /// Coalesces a sparse gradient: the unique rows in ascending order, each with the sum of its values
+    /// taken in entry order starting from +0.0 (the form the fused optimizer steps take).
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// require every 0 &lt;= rows[e] &lt; numEmbeddings                  // else throws, nothing written
+    /// u = sorted distinct values of rows
+    /// for j in 0 .. len(u)-1:
+    ///     uniqueRows[j] = u[j]; summedValues[j] = +0.0
+    ///     for e in 0 .. rows.Length-1, in entry order: if rows[e] == u[j]: summedValues[j] = summedValues[j] + values[e]
+    /// return len(u)
+    /// </code>
+    /// Coalescing <see cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>'s
+    /// unscaled output gives the non-zero rows of the dense gradient, bit for bit. <c>rows.Length</c> entries always suffice.
+    /// </remarks>
+    /// <param name="rows">The row of each entry.</param>
+    /// <param name="values">The <c>rows.Length × embeddingDim</c> values.</param>
+    /// <param name="embeddingDim">Columns per row; zero or more.</param>
+    /// <param name="numEmbeddings">Rows in the table.</param>
+    /// <param name="uniqueRows">Receives the distinct rows, ascending.</param>
+    /// <param name="summedValues">Receives <c>count × embeddingDim</c> floats.</param>
+    /// <returns>The number of distinct rows written.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A row is outside <c>[0, numEmbeddings)</c> or a size is negative.</exception>
+    /// <exception cref="ArgumentException">A length does not fit the shapes, an output is too short, or outputs overlap each other or an input.</exception>
+    public static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<float> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<float> summedValues) =>
+        SparseCoalesce(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
+
+    /// <summary>The dense span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex, EmbeddingGradOptions options, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        if (gradWeight.Length % embeddingDim != 0)
+        {
+            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
+        }
+
+        long rows = gradWeight.Length / embeddingDim;
+        CheckGradOutput(gradOutput, indices.Length, embeddingDim);
+        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency | EmbeddingGradOptions.Accumulate, paddingIndex, rows);
+        if (gradWeight.Overlaps(gradOutput) || MemoryMarshal.AsBytes(gradWeight).Overlaps(MemoryMarshal.AsBytes(indices)))
+        {
+            throw new ArgumentException("The gradient of the weight overlaps the output gradient or the indices.", nameof(gradWeight));
+        }
+
+        nint bad = EmbeddingBackward(
+            ref MemoryMarshal.GetReference(gradOutput), ref MemoryMarshal.GetReference(indices), indices.Length, embeddingDim,
+            rows, paddingIndex, options, ref MemoryMarshal.GetReference(gradWeight), width);
+        ThrowIfBadIndex(indices, bad, rows);
+    }
+
+    /// <summary>The sparse span overload; values are copied or multiplied element by element, so no width choice matters.</summary>
+    internal static int EmbeddingSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex, EmbeddingGradOptions options)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(numEmbeddings);
+        CheckGradOutput(gradOutput, indices.Length, embeddingDim);
+        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency, paddingIndex, numEmbeddings);
+        ReadOnlySpan<byte> inputs = MemoryMarshal.AsBytes(gradOutput), indexBytes = MemoryMarshal.AsBytes(indices);
+        Span<byte> rowBytes = MemoryMarshal.AsBytes(rows), valueBytes = MemoryMarshal.AsBytes(values);
+        if (rowBytes.Overlaps(inputs) || rowBytes.Overlaps(indexBytes) || rowBytes.Overlaps(valueBytes))
+        {
+            throw new ArgumentException("The rows output overlaps the values output or an input.", nameof(rows));
+        }
+
+        if (valueBytes.Overlaps(inputs) || valueBytes.Overlaps(indexBytes))
+        {
+            throw new ArgumentException("The values output overlaps an input.", nameof(values));
+        }
+
+        int capacity = embeddingDim == 0 ? rows.Length : Math.Min(rows.Length, values.Length / embeddingDim);
+        nint bad = EmbeddingSparseBackward(
+            ref MemoryMarshal.GetReference(gradOutput), ref MemoryMarshal.GetReference(indices), indices.Length, embeddingDim,
+            numEmbeddings, paddingIndex, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
+            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, out nint nnz);
+        ThrowIfBadIndex(indices, bad, numEmbeddings);
+        if (nnz > capacity)
+        {
+            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} floats; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
+        }
+
+        return (int)nnz;
+    }
+
+    /// <summary>The coalesce span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<float> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<float> summedValues, VectorWidth width)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(numEmbeddings);
+        if (values.Length != (long)rows.Length * embeddingDim)
+        {
+            throw new ArgumentException($"The values hold {values.Length} floats; {rows.Length} entries × {embeddingDim} columns need exactly {(long)rows.Length * embeddingDim}.", nameof(values));
+        }
+
+        if (numEmbeddings > MaxScratchRows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numEmbeddings), numEmbeddings, ScratchTooLarge(numEmbeddings));
+        }
+
+        ReadOnlySpan<byte> rowInput = MemoryMarshal.AsBytes(rows), valueInput = MemoryMarshal.AsBytes(values);
+        Span<byte> rowBytes = MemoryMarshal.AsBytes(uniqueRows), valueBytes = MemoryMarshal.AsBytes(summedValues);
+        if (rowBytes.Overlaps(rowInput) || rowBytes.Overlaps(valueInput) || rowBytes.Overlaps(valueBytes))
+        {
+            throw new ArgumentException("The unique-rows output overlaps the summed-values output or an input.", nameof(uniqueRows));
+        }
+
+        if (valueBytes.Overlaps(rowInput) || valueBytes.Overlaps(valueInput))
+        {
+            throw new ArgumentException("The summed-values output overlaps an input.", nameof(summedValues));
+        }
+
+        int capacity = embeddingDim == 0 ? uniqueRows.Length : Math.Min(uniqueRows.Length, summedValues.Length / embeddingDim);
+        nint bad = SparseCoalesce(
+            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), rows.Length, embeddingDim, numEmbeddings,
+            ref MemoryMarshal.GetReference(uniqueRows), ref MemoryMarshal.GetReference(summedValues), capacity, out nint unique, width);
+        ThrowIfBadIndex(rows, bad, numEmbeddings, nameof(rows));
+        if (unique > capacity)
+        {
+            throw new ArgumentException($"The outputs hold {uniqueRows.Length} rows and {summedValues.Length} floats; {unique} distinct rows × {embeddingDim} columns need {unique} and {unique * embeddingDim}.", uniqueRows.Length < unique ? nameof(uniqueRows) : nameof(summedValues));
+        }
+
+        return (int)unique;
+    }
+
+    /// <summary>
+    /// The validated dense core shared by the span API and the C ABI: checks every index, then zeroes
+    /// (unless accumulating) and scatter-adds. Shapes, options, padding and buffers are the caller's
+    /// responsibility; with frequency scaling, <paramref name="rows"/> must not exceed <see cref="MaxScratchRows"/>.
+    /// </summary>
+    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
+    internal static nint EmbeddingBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ref TIndex index = ref Unsafe.AsRef(in indices);
+        nint bad = IndexRange.FindFirstOutOfRange(ref index, count, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        if ((options & EmbeddingGradOptions.Accumulate) == 0)
+        {
+            ClearFloats(ref gradWeight, rows * dimension);
+        }
+
+        if (count == 0 || dimension == 0)
+        {
+            return -1;
+        }
+
+        int[]? counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? RentCounts(ref index, count, rows) : null;
+        try
+        {
+            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
+            DispatchScatterAdd(ref Unsafe.AsRef(in gradOutput), ref index, count, dimension, paddingIndex, ref countsStart, ref gradWeight, width);
+        }
+        finally
+        {
+            if (counts is not null)
+            {
+                ArrayPool<int>.Shared.Return(counts);
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The validated sparse core: checks every index and counts the entries; writes them only when
+    /// <paramref name="nnz"/> fits <paramref name="capacity"/> (the caller reports the shortfall).
+    /// </summary>
+    /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
+    internal static nint EmbeddingSparseBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, out nint nnz)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ref TIndex index = ref Unsafe.AsRef(in indices);
+        nnz = 0;
+        nint bad = IndexRange.FindFirstOutOfRange(ref index, count, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        for (nint i = 0; i < count; i++)
+        {
+            nnz += long.CreateTruncating(Unsafe.Add(ref index, i)) == paddingIndex ? 0 : 1;
+        }
+
+        if (nnz > capacity || nnz == 0)
+        {
+            return -1;
+        }
+
+        int[]? counts = scaleByFrequency ? RentCounts(ref index, count, rows) : null;
+        try
+        {
+            ref float source = ref Unsafe.AsRef(in gradOutput);
+            nint entry = 0;
+            for (nint i = 0; i < count; i++)
+            {
+                long row = long.CreateTruncating(Unsafe.Add(ref index, i));
+                if (row == paddingIndex)
+                {
+                    continue;
+                }
+
+                Unsafe.Add(ref outRows, entry) = row;
+                ref float from = ref Unsafe.Add(ref source, i * dimension);
+                ref float to = ref Unsafe.Add(ref outValues, entry * dimension);
+                if (counts is null)
+                {
+                    MemoryMarshal.CreateReadOnlySpan(ref from, dimension).CopyTo(MemoryMarshal.CreateSpan(ref to, dimension));
+                }
+                else
+                {
+                    MultiplyRow(ref from, (float)(1.0 / counts[row]), ref to, dimension);
+                }
+
+                entry++;
+            }
+        }
+        finally
+        {
+            if (counts is not null)
+            {
+                ArrayPool<int>.Shared.Return(counts);
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The validated coalesce core: checks every row, finds the distinct rows, and writes them (sorted)
+    /// with their sums only when they fit <paramref name="capacity"/>. <paramref name="numEmbeddings"/>
+    /// must not exceed <see cref="MaxScratchRows"/>, nor <paramref name="nnz"/> <see cref="Array.MaxLength"/>.
+    /// </summary>
+    /// <returns>-1 when every row is valid (then compare <paramref name="unique"/> with the capacity); otherwise the position of the first bad row. On any failure nothing was written.</returns>
+    internal static nint SparseCoalesce(ref readonly long rows, ref readonly float values, nint nnz, int dimension, long numEmbeddings, ref long uniqueRows, ref float summedValues, nint capacity, out nint unique, VectorWidth width)
+    {
+        ref long row = ref Unsafe.AsRef(in rows);
+        unique = 0;
+        nint bad = IndexRange.FindFirstOutOfRange(ref row, nnz, numEmbeddings);
+        if (bad >= 0 || nnz == 0)
+        {
+            return bad;
+        }
+
+        // slots[r] for the rows this call names only: pooled arrays come back dirty, and clearing all
+        // V entries per call would cost more than the coalesce itself for large tables.
+        // 0 = named, 1 = counted, 2 = listed; then the output position of the row.
+        int[] slots = ArrayPool<int>.Shared.Rent((int)numEmbeddings);
+        int[]? mapped = null;
+        try
+        {
+            for (nint e = 0; e < nnz; e++)
+            {
+                slots[Unsafe.Add(ref row, e)] = 0;
+            }
+
+            for (nint e = 0; e < nnz; e++)
+            {
+                ref int slot = ref slots[Unsafe.Add(ref row, e)];
+                if (slot == 0)
+                {
+                    slot = 1;
+                    unique++;
+                }
+            }
+
+            if (unique > capacity)
+            {
+                return -1;
+            }
+
+            nint listed = 0;
+            for (nint e = 0; e < nnz; e++)
+            {
+                ref int slot = ref slots[Unsafe.Add(ref row, e)];
+                if (slot == 1)
+                {
+                    slot = 2;
+                    Unsafe.Add(ref uniqueRows, listed++) = Unsafe.Add(ref row, e);
+                }
+            }
+
+            Span<long> sorted = MemoryMarshal.CreateSpan(ref uniqueRows, (int)unique);
+            sorted.Sort();
+            for (int j = 0; j < sorted.Length; j++)
+            {
+                slots[sorted[j]] = j;
+            }
+
+            ClearFloats(ref summedValues, (long)unique * dimension);
+            if (dimension == 0)
+            {
+                return -1;
+            }
+
+            // Entry e adds into output row slots[rows[e]]: the dense scatter-add over the compacted rows,
+            // so each sum runs in entry order from +0.0 with the same kernels as the dense gradient.
+            mapped = ArrayPool<int>.Shared.Rent((int)nnz);
+            for (nint e = 0; e < nnz; e++)
+            {
+                mapped[e] = slots[Unsafe.Add(ref row, e)];
+            }
+
+            DispatchScatterAdd(ref Unsafe.AsRef(in values), ref MemoryMarshal.GetArrayDataReference(mapped), nnz, dimension, NoPadding, ref Unsafe.NullRef<int>(), ref summedValues, width);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(slots);
+            if (mapped is not null)
+            {
+                ArrayPool<int>.Shared.Return(mapped);
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Checks a padding row for the backward: a normalised row of the table or <see cref="NoPadding"/>.</summary>
+    internal static bool IsValidPaddingRow(long paddingIndex, long rows) => paddingIndex == NoPadding || (paddingIndex >= 0 && paddingIndex < rows);
+
+    internal static string PaddingRowOutOfRange(long paddingIndex, long rows) => string.Create(CultureInfo.InvariantCulture,
+        $"padding_idx {paddingIndex} is not a row of the table: pass a normalised row in [0, {rows}) or {NoPadding} for no padding");
+
+    internal static string ScratchTooLarge(long rows) => string.Create(CultureInfo.InvariantCulture,
+        $"num_embeddings {rows} exceeds {MaxScratchRows}, the largest table whose rows can be counted (scale_grad_by_freq) or coalesced");
+
+    private static void DispatchScatterAdd<TIndex>(ref float source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref float destination, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        width = KernelDispatch.FitWidth(width, dimension);
+        if (typeof(TIndex) == typeof(int) && KernelDispatch.ScatterAddInt32(dimension, width) is { } int32Kernel)
+        {
+            int32Kernel(in source, in Unsafe.As<TIndex, int>(ref indices), count, paddingIndex, in counts, ref destination);
+        }
+        else if (typeof(TIndex) == typeof(long) && KernelDispatch.ScatterAddInt64(dimension, width) is { } int64Kernel)
+        {
+            int64Kernel(in source, in Unsafe.As<TIndex, long>(ref indices), count, paddingIndex, in counts, ref destination);
+        }
+        else
+        {
+            GenericScatterAdd.Run(width, ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
+        }
+    }
+
+    /// <summary>
+    /// Occurrences of each row in the call, in a pooled array indexed by row. Pooled arrays come back
+    /// dirty and clearing all V entries would cost more than the backward for large tables, so only the
+    /// rows this call names are zeroed before counting. The caller returns the array to the pool.
+    /// </summary>
+    private static int[] RentCounts<TIndex>(ref TIndex indices, nint count, long rows)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        int[] counts = ArrayPool<int>.Shared.Rent((int)rows);
+        for (nint i = 0; i < count; i++)
+        {
+            counts[nint.CreateTruncating(Unsafe.Add(ref indices, i))] = 0;
+        }
+
+        for (nint i = 0; i < count; i++)
+        {
+            counts[nint.CreateTruncating(Unsafe.Add(ref indices, i))]++;
+        }
+
+        return counts;
+    }
+
+    /// <summary>to = from × scale, element by element (one rounding each, so any vector width gives the same bits).</summary>
+    private static void MultiplyRow(ref float from, float scale, ref float to, int dimension)
+    {
+        nint column = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; column <= dimension - Vector<float>.Count; column += Vector<float>.Count)
+            {
+                (Vector.LoadUnsafe(ref from, (nuint)column) * scale).StoreUnsafe(ref to, (nuint)column);
+            }
+        }
+
+        for (; column < dimension; column++)
+        {
+            Unsafe.Add(ref to, column) = Unsafe.Add(ref from, column) * scale;
+        }
+    }
+
+    /// <summary>Zeroes <paramref name="length"/> floats, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>
+    private static void ClearFloats(ref float start, long length)
+    {
+        while (length > 0)
+        {
+            int chunk = (int)Math.Min(length, 1 << 30);
+            MemoryMarshal.CreateSpan(ref start, chunk).Clear();
+            start = ref Unsafe.Add(ref start, chunk);
+            length -= chunk;
+        }
+    }
+
+    private static void CheckGradOutput(ReadOnlySpan<float> gradOutput, int count, int embeddingDim)
+    {
+        if (gradOutput.Length != (long)count * embeddingDim)
+        {
+            throw new ArgumentException($"The output gradient holds {gradOutput.Length} floats; {count} indices × {embeddingDim} columns need exactly {(long)count * embeddingDim}.", nameof(gradOutput));
+        }
+    }
+
+    private static void CheckBackwardOptions(EmbeddingGradOptions options, EmbeddingGradOptions allowed, long paddingIndex, long rows)
+    {
+        if ((options & ~allowed) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options, $"Only {allowed} may be set here.");
+        }
+
+        if (!IsValidPaddingRow(paddingIndex, rows))
+        {
+            throw new ArgumentOutOfRangeException(nameof(paddingIndex), paddingIndex, PaddingRowOutOfRange(paddingIndex, rows));
+        }
+
+        if ((options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && rows > MaxScratchRows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options, ScratchTooLarge(rows));
+        }
+    }
+
+    private static void ThrowIfBadIndex<TIndex>(ReadOnlySpan<TIndex> indices, nint bad, long rows, string paramName = "indices")
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        if (bad >= 0)
+        {
+            long value = long.CreateTruncating(indices[(int)bad]);
+            throw new ArgumentOutOfRangeException(paramName, value, EmbeddingErrors.IndexOutOfRange(bad, value, rows));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native.Interop;
+
+/// <summary>C-ABI exports for the embedding backward. Shims only: check, call the core, map failures.</summary>
+internal static unsafe partial class NativeExports
+{
+    private const int FlagScaleGradByFreq = (int)EmbeddingGradOptions.ScaleGradByFrequency;
+    private const int FlagAccumulate = (int)EmbeddingGradOptions.Accumulate;
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_embedding_backward")]
+    public static int EmbeddingBackward(
+        void* gradOutput, int gradDtype, long numIndices, long embeddingDim,
+        void* indices, int indexDtype, long numEmbeddings, long paddingIndex,
+        int flags, void* gradWeight, long gradWeightCapacity)
+    {
+        try
+        {
+            AbiChecks.Float32(gradDtype, "grad_dtype");
+            AbiChecks.NonNegative(numIndices, "num_indices");
+            int dimension = AbiChecks.Dimension(embeddingDim);
+            AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
+            AbiChecks.NonNegative(gradWeightCapacity, "grad_weight_capacity");
+            AbiChecks.Flags(flags, FlagScaleGradByFreq | FlagAccumulate, "EMB_SCALE_GRAD_BY_FREQ | EMB_ACCUMULATE");
+            AbiChecks.PaddingRow(paddingIndex, numEmbeddings);
+            if ((flags & FlagScaleGradByFreq) != 0)
+            {
+                AbiChecks.Scratch(numEmbeddings, numIndices);
+            }
+
+            int indexSize = AbiChecks.IndexSize(indexDtype, "index_dtype");
+            long gradElements = AbiChecks.Elements(numIndices, embeddingDim, "grad_output");
+            long weightElements = AbiChecks.Elements(numEmbeddings, embeddingDim, "grad_weight");
+            AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
+            AbiChecks.Pointer(indices, numIndices, "indices");
+            AbiChecks.Pointer(gradWeight, weightElements, "grad_weight");
+            AbiChecks.Capacity(gradWeightCapacity, weightElements, "grad_weight", $"{numEmbeddings} rows × {embeddingDim} columns");
+            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), gradOutput, gradElements * sizeof(float), "grad_weight", "grad_output");
+            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), indices, numIndices * indexSize, "grad_weight", "indices");
+
+            var options = (EmbeddingGradOptions)flags;
+            ref float gradient = ref Unsafe.AsRef<float>(gradOutput);
+            ref float destination = ref Unsafe.AsRef<float>(gradWeight);
+            nint bad = indexSize == sizeof(int)
+                ? EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth)
+                : EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth);
+            return bad >= 0 ? BackwardBadIndex(indices, indexSize, bad, numEmbeddings) : (int)EmbStatus.Ok;
+        }
+        catch (Exception exception)
+        {
+            return Fail(exception);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_embedding_backward_sparse")]
+    public static int EmbeddingBackwardSparse(
+        void* gradOutput, int gradDtype, long numIndices, long embeddingDim,
+        void* indices, int indexDtype, long numEmbeddings, long paddingIndex,
+        int flags, long* outRows, void* outValues, long capacity, long* nnz)
+    {
+        try
+        {
+            AbiChecks.Float32(gradDtype, "grad_dtype");
+            AbiChecks.NonNegative(numIndices, "num_indices");
+            int dimension = AbiChecks.Dimension(embeddingDim);
+            AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
+            AbiChecks.NonNegative(capacity, "capacity");
+            AbiChecks.Flags(flags, FlagScaleGradByFreq, "EMB_SCALE_GRAD_BY_FREQ (EMB_ACCUMULATE is for the dense gradient)");
+            AbiChecks.PaddingRow(paddingIndex, numEmbeddings);
+            if ((flags & FlagScaleGradByFreq) != 0)
+            {
+                AbiChecks.Scratch(numEmbeddings, numIndices);
+            }
+
+            int indexSize = AbiChecks.IndexSize(indexDtype, "index_dtype");
+            long gradElements = AbiChecks.Elements(numIndices, embeddingDim, "grad_output");
+            long valueElements = AbiChecks.Elements(capacity, embeddingDim, "out_values");
+            AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
+            AbiChecks.Pointer(indices, numIndices, "indices");
+            AbiChecks.Pointer(outRows, capacity, "out_rows");
+            AbiChecks.Pointer(outValues, valueElements, "out_values");
+            AbiChecks.Pointer(nnz, 1, "nnz");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(float), "out_rows", "grad_output");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), indices, numIndices * indexSize, "out_rows", "indices");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * sizeof(float), "out_rows", "out_values");
+            AbiChecks.Disjoint(outValues, valueElements * sizeof(float), gradOutput, gradElements * sizeof(float), "out_values", "grad_output");
+            AbiChecks.Disjoint(outValues, valueElements * sizeof(float), indices, numIndices * indexSize, "out_values", "indices");
+
+            bool scale = (flags & FlagScaleGradByFreq) != 0;
+            ref float gradient = ref Unsafe.AsRef<float>(gradOutput);
+            ref float values = ref Unsafe.AsRef<float>(outValues);
+            nint entries;
+            nint bad = indexSize == sizeof(int)
+                ? EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries)
+                : EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries);
+            if (bad >= 0)
+            {
+                return BackwardBadIndex(indices, indexSize, bad, numEmbeddings);
+            }
+
+            AbiChecks.Capacity(capacity, entries, "out_rows/out_values", $"{entries} non-padding positions");
+            *nnz = entries;
+            return (int)EmbStatus.Ok;
+        }
+        catch (Exception exception)
+        {
+            return Fail(exception);
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_sparse_coalesce")]
+    public static int SparseCoalesce(
+        long* rows, void* values, int valuesDtype, long nnz,
+        long embeddingDim, long numEmbeddings,
+        long* outRows, void* outValues, long capacity, long* numRows)
+    {
+        try
+        {
+            AbiChecks.Float32(valuesDtype, "values_dtype");
+            AbiChecks.NonNegative(nnz, "nnz");
+            int dimension = AbiChecks.Dimension(embeddingDim);
+            AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
+            AbiChecks.NonNegative(capacity, "capacity");
+            AbiChecks.Scratch(numEmbeddings, nnz);
+
+            long valueElements = AbiChecks.Elements(nnz, embeddingDim, "values");
+            long outElements = AbiChecks.Elements(capacity, embeddingDim, "out_values");
+            AbiChecks.Pointer(rows, nnz, "rows");
+            AbiChecks.Pointer(values, valueElements, "values");
+            AbiChecks.Pointer(outRows, capacity, "out_rows");
+            AbiChecks.Pointer(outValues, outElements, "out_values");
+            AbiChecks.Pointer(numRows, 1, "num_rows");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), rows, nnz * sizeof(long), "out_rows", "rows");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), values, valueElements * sizeof(float), "out_rows", "values");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, outElements * sizeof(float), "out_rows", "out_values");
+            AbiChecks.Disjoint(outValues, outElements * sizeof(float), rows, nnz * sizeof(long), "out_values", "rows");
+            AbiChecks.Disjoint(outValues, outElements * sizeof(float), values, valueElements * sizeof(float), "out_values", "values");
+
+            nint bad = EmbeddingPrimitives.SparseCoalesce(
+                in *rows, in Unsafe.AsRef<float>(values), (nint)nnz, dimension, numEmbeddings,
+                ref *outRows, ref Unsafe.AsRef<float>(outValues), (nint)capacity, out nint unique, KernelDispatch.BestWidth);
+            if (bad >= 0)
+            {
+                return LastError.Set(EmbStatus.IndexOutOfRange, "rows: " + EmbeddingErrors.IndexOutOfRange(bad, rows[bad], numEmbeddings));
+            }
+
+            AbiChecks.Capacity(capacity, unique, "out_rows/out_values", $"{unique} distinct rows");
+            *numRows = unique;
+            return (int)EmbStatus.Ok;
+        }
+        catch (Exception exception)
+        {
+            return Fail(exception);
+        }
+    }
+
+    /// <summary>Reports the first out-of-range index with its position, value and the valid range.</summary>
+    private static int BackwardBadIndex(void* indices, int indexSize, nint position, long rows)
+    {
+        long value = indexSize == sizeof(int) ? ((int*)indices)[position] : ((long*)indices)[position];
+        return LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(position, value, rows));
+    }
+}
