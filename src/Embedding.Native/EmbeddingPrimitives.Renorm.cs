@@ -1,0 +1,246 @@
+using System;
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native;
+
+public static partial class EmbeddingPrimitives
+{
+    /// <summary>The epsilon torch adds to the norm before dividing: <c>max_norm / (norm + 1e-7)</c>.</summary>
+    internal const double RenormEpsilon = 1e-7;
+
+    /// <summary>
+    /// Rescales, in place, each distinct row that <paramref name="indices"/> references and whose
+    /// p-norm exceeds <paramref name="maxNorm"/>: <c>torch.embedding_renorm_(weight, indices, max_norm, norm_type)</c>,
+    /// the step <c>F.embedding(..., max_norm=...)</c> runs before its gather.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// D = embeddingDim, rows = weight.Length / D
+    /// require 0 &lt;= indices[i] &lt; rows for every i       // else throws, nothing changed
+    /// for each distinct k in indices, ascending:
+    ///     n = ||weight[k]||_p                               // in double, columns in order, p = normType:
+    ///         p = +inf: max |x|     p = -inf: min |x|     p = 0: count of x != 0
+    ///         p = 1: Σ |x|          p = 2: sqrt(Σ x·x)    else: (Σ |x|^p)^(1/p)   (negative and fractional p too)
+    ///     if n &gt; maxNorm:                                  // strict, compared in double
+    ///         s = (float)(maxNorm / (n + 1e-7))
+    ///         weight[k][c] = weight[k][c] * s               // float multiply, every column
+    /// </code>
+    /// <para>
+    /// One line: <c>W[k] *= fl32(maxNorm / (‖W[k]‖ₚ + 1e-7))</c> for each distinct referenced row with <c>‖W[k]‖ₚ &gt; maxNorm</c>.
+    /// </para>
+    /// <para>
+    /// Differences from torch 1.13, all deliberate: the norm is computed in double (torch computes it
+    /// in float32 with a lane-parallel reduction, so a rescaled row can differ from torch's by 1 ulp);
+    /// every index is validated before any row changes (torch renormalises the rows sorted before a
+    /// bad index, and wraps negative ones, before it fails). Like torch, <paramref name="maxNorm"/>
+    /// and <paramref name="normType"/> are not validated: <c>maxNorm = 0</c> zeroes every referenced
+    /// row with a non-zero norm, and a negative <paramref name="maxNorm"/> flips its sign. A row whose
+    /// norm is NaN is left as it is. The index buffer is not modified; it is sorted in a pooled copy,
+    /// so the call allocates nothing once the pool is warm.
+    /// </para>
+    /// </remarks>
+    /// <param name="weight">The table, <c>rows × embeddingDim</c> floats; rescaled in place.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="indices">Row indices, any count, duplicates allowed (each row is rescaled once).</param>
+    /// <param name="maxNorm">The largest norm a referenced row keeps.</param>
+    /// <param name="normType">The p of the p-norm; torch's default is 2.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An index is negative or not below rows, or <paramref name="embeddingDim"/> is not positive.</exception>
+    /// <exception cref="ArgumentException">The weight length is not a multiple of <paramref name="embeddingDim"/>, or the indices overlap the weight.</exception>
+    public static void EmbeddingRenorm(Span<float> weight, int embeddingDim, ReadOnlySpan<int> indices, double maxNorm, double normType = 2.0) =>
+        EmbeddingRenorm(weight, embeddingDim, indices, maxNorm, normType, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingRenorm(Span{float}, int, ReadOnlySpan{int}, double, double)"/>
+    public static void EmbeddingRenorm(Span<float> weight, int embeddingDim, ReadOnlySpan<long> indices, double maxNorm, double normType = 2.0) =>
+        EmbeddingRenorm(weight, embeddingDim, indices, maxNorm, normType, KernelDispatch.BestWidth);
+
+    /// <summary>The span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingRenorm<TIndex>(Span<float> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        if (weight.Length % embeddingDim != 0)
+        {
+            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+        }
+
+        if (weight.Overlaps(MemoryMarshal.Cast<TIndex, float>(indices)))
+        {
+            throw new ArgumentException("The indices overlap the weight.", nameof(indices));
+        }
+
+        long rows = weight.Length / embeddingDim;
+        nint bad = Renorm(
+            ref MemoryMarshal.GetReference(weight), rows, embeddingDim,
+            in MemoryMarshal.GetReference(indices), indices.Length, maxNorm, normType, width);
+        if (bad >= 0)
+        {
+            long value = long.CreateTruncating(indices[(int)bad]);
+            throw new ArgumentOutOfRangeException(nameof(indices), value, EmbeddingErrors.IndexOutOfRange(bad, value, rows));
+        }
+    }
+
+    /// <summary>
+    /// The validated core shared by the span API and the C ABI: checks every index, then rescales
+    /// each distinct referenced row once, in ascending order. Shapes and buffers are the caller's
+    /// responsibility; <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>.
+    /// </summary>
+    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was changed.</returns>
+    internal static nint Renorm<TIndex>(ref float weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ref TIndex index = ref Unsafe.AsRef(in indices);
+        nint bad = IndexRange.FindFirstOutOfRange(ref index, count, rows);
+        if (bad >= 0 || count == 0 || dimension == 0)
+        {
+            return bad;
+        }
+
+        // Sort a copy, never the caller's buffer; rented, so a warm pool makes this allocation-free.
+        long[] sorted = ArrayPool<long>.Shared.Rent((int)count);
+        try
+        {
+            Span<long> distinct = sorted.AsSpan(0, (int)count);
+            for (int i = 0; i < distinct.Length; i++)
+            {
+                distinct[i] = long.CreateTruncating(Unsafe.Add(ref index, i));
+            }
+
+            distinct.Sort();
+            switch (KernelDispatch.FitWidth(width, dimension))
+            {
+                case VectorWidth.Vector512:
+                    RenormRows<Elementwise512>(ref weight, dimension, distinct, maxNorm, normType);
+                    break;
+                case VectorWidth.Vector256:
+                    RenormRows<Elementwise256>(ref weight, dimension, distinct, maxNorm, normType);
+                    break;
+                case VectorWidth.Vector128:
+                    RenormRows<Elementwise128>(ref weight, dimension, distinct, maxNorm, normType);
+                    break;
+                default:
+                    RenormRows<ElementwiseScalar>(ref weight, dimension, distinct, maxNorm, normType);
+                    break;
+            }
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(sorted);
+        }
+
+        return -1;
+    }
+
+    private static void RenormRows<TWidth>(ref float weight, int dimension, ReadOnlySpan<long> sorted, double maxNorm, double normType)
+        where TWidth : IElementwiseWidth
+    {
+        long previous = -1;
+        foreach (long k in sorted)
+        {
+            // Sorted, so duplicates are adjacent: each row is rescaled once, like torch's unique().
+            if (k == previous)
+            {
+                continue;
+            }
+
+            previous = k;
+            ref float row = ref Unsafe.Add(ref weight, (nint)k * dimension);
+            double norm = RowNorm(ref row, dimension, normType);
+            if (norm > maxNorm)
+            {
+                float scale = (float)(maxNorm / (norm + RenormEpsilon));
+                ScaleRow<TWidth>(ref row, dimension, scale);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The p-norm of one row in double, columns in order, one scalar loop for every width: a norm is
+    /// a horizontal reduction, so a fixed sequential order is what keeps every width bit-identical.
+    /// </summary>
+    internal static double RowNorm(ref float row, int dimension, double p)
+    {
+        double result = 0;
+        if (double.IsPositiveInfinity(p))
+        {
+            for (int c = 0; c < dimension; c++)
+            {
+                result = Math.Max(result, Math.Abs((double)Unsafe.Add(ref row, c)));
+            }
+
+            return result;
+        }
+
+        if (double.IsNegativeInfinity(p))
+        {
+            result = double.PositiveInfinity;
+            for (int c = 0; c < dimension; c++)
+            {
+                result = Math.Min(result, Math.Abs((double)Unsafe.Add(ref row, c)));
+            }
+
+            return result;
+        }
+
+        if (p == 0)
+        {
+            // torch: the number of non-zero elements (NaN counts as non-zero).
+            for (int c = 0; c < dimension; c++)
+            {
+                result += Unsafe.Add(ref row, c) != 0 ? 1 : 0;
+            }
+
+            return result;
+        }
+
+        if (p == 1)
+        {
+            for (int c = 0; c < dimension; c++)
+            {
+                result += Math.Abs((double)Unsafe.Add(ref row, c));
+            }
+
+            return result;
+        }
+
+        if (p == 2)
+        {
+            // Each product of two floats is exact in double.
+            for (int c = 0; c < dimension; c++)
+            {
+                double x = Unsafe.Add(ref row, c);
+                result += x * x;
+            }
+
+            return Math.Sqrt(result);
+        }
+
+        for (int c = 0; c < dimension; c++)
+        {
+            result += Math.Pow(Math.Abs((double)Unsafe.Add(ref row, c)), p);
+        }
+
+        return Math.Pow(result, 1.0 / p);
+    }
+
+    /// <summary>
+    /// <c>row[c] *= scale</c>: whole vectors, then the scalar member for the last columns. Not an
+    /// overlapping last vector: the overlapped columns would be scaled twice.
+    /// </summary>
+    private static void ScaleRow<TWidth>(ref float row, int dimension, float scale)
+        where TWidth : IElementwiseWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension, column = 0;
+        for (; column + lanes <= end; column += lanes)
+        {
+            TWidth.Scale(ref row, column, scale);
+        }
+
+        for (; column < end; column++)
+        {
+            ElementwiseScalar.Scale(ref row, column, scale);
+        }
+    }
+}
