@@ -54,6 +54,8 @@ c-programs: native
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c
 	$(CC) -std=c99 -pthread -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I$(HEADER_DIR) tests/c/test_embedding.c \
 	  -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_embedding_c_asan
+	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_training.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -lm \
+	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_training_c
 
 csharp-demo:
 	$(DOTNET) build samples/csharp/Embedding.Demo/Embedding.Demo.csproj -c Release --nologo -v quiet -o $(BUILD_DIR)/csharp_demo
@@ -75,6 +77,7 @@ test-dotnet:
 test-c: c-programs
 	$(BUILD_DIR)/test_embedding_c
 	LSAN_OPTIONS=suppressions=tests/c/lsan.supp $(BUILD_DIR)/test_embedding_c_asan
+	$(BUILD_DIR)/test_training_c
 	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
 
 # The parity suite once per NativeAOT tier the CPU can run (the loader refuses the others).

@@ -27,7 +27,7 @@ static int failed;
 
 /* Records one check and prints it as "PASS name" or "FAIL name". Returns ok, so a caller can
  * print more detail when it failed. Only the main thread calls it. */
-static int PRINTF_LIKE(2, 3) check(int ok, const char* format, ...)
+static inline int PRINTF_LIKE(2, 3) check(int ok, const char* format, ...)
 {
     va_list args;
     va_start(args, format);
@@ -44,7 +44,7 @@ static int PRINTF_LIKE(2, 3) check(int ok, const char* format, ...)
 }
 
 /* Prints the details of a failed status check: what came back and the library's message. */
-static void explain(int32_t got, int32_t want)
+static inline void explain(int32_t got, int32_t want)
 {
     printf("     got %s (%d), want %s (%d); last error: \"%s\"\n",
            emb_status_string(got), (int)got, emb_status_string(want), (int)want, emb_last_error());
@@ -55,7 +55,7 @@ static void explain(int32_t got, int32_t want)
 /* The byte every output buffer is filled with before a call, to prove what was (not) written. */
 #define SENTINEL_BYTE 0xA5
 
-static void* xmalloc(size_t bytes)
+static inline void* xmalloc(size_t bytes)
 {
     /* malloc(0) may return NULL; ask for at least one byte so NULL always means failure. */
     void* memory = malloc(bytes == 0 ? 1 : bytes);
@@ -66,7 +66,7 @@ static void* xmalloc(size_t bytes)
     return memory;
 }
 
-static int all_bytes_are(const void* buffer, size_t bytes, unsigned char value)
+static inline int all_bytes_are(const void* buffer, size_t bytes, unsigned char value)
 {
     const unsigned char* p = (const unsigned char*)buffer;
     for (size_t i = 0; i < bytes; i++) {
@@ -78,21 +78,21 @@ static int all_bytes_are(const void* buffer, size_t bytes, unsigned char value)
 }
 
 /* A float with the given bit pattern (memcpy: the only aliasing-safe way in C99). */
-static float float_from_bits(uint32_t bits)
+static inline float float_from_bits(uint32_t bits)
 {
     float value;
     memcpy(&value, &bits, sizeof value);
     return value;
 }
 
-static int has_message(void)
+static inline int has_message(void)
 {
     const char* message = emb_last_error();
     return message != NULL && message[0] != '\0';
 }
 
 /* Prints the closing line and returns the process exit code. */
-static int finish(void)
+static inline int finish(void)
 {
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -1,0 +1,244 @@
+/*
+ * test_training.c — the training half of the C ABI (backward, sparse gradients, renorm, fused
+ * optimizer steps), tested from C through the header alone, on torch 1.13's own worked examples
+ * (see the spec: dense/sparse gradient of idx [[0,2,2],[1,2,0]], renorm of [3,-4] per norm_type)
+ * and on every error path: exact status, a message, and nothing written.
+ *
+ * Prints one line per check and ends with "N passed, M failed"; exits 1 if anything failed.
+ */
+#include <math.h>
+
+#include "check.h"
+
+#define V 4
+#define D 3
+#define N 6
+
+/* torch: idx = [[0,2,2],[1,2,0]], grad_out = arange(18).view(2,3,3), weight 4 x 3. */
+static const int64_t example_indices[N] = { 0, 2, 2, 1, 2, 0 };
+
+static void arange(float* values, int count)
+{
+    for (int i = 0; i < count; i++) {
+        values[i] = (float)i;
+    }
+}
+
+static int rows_equal(const float* actual, const float* expected, int count)
+{
+    return memcmp(actual, expected, (size_t)count * sizeof(float)) == 0;
+}
+
+static void test_dense_backward(void)
+{
+    float grad_output[N * D], grad[V * D];
+    arange(grad_output, N * D);
+
+    static const float plain[V * D] = { 15, 17, 19, 9, 10, 11, 21, 24, 27, 0, 0, 0 };
+    memset(grad, SENTINEL_BYTE, sizeof grad);
+    int32_t status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                            V, EMB_NO_PADDING, 0, grad, V * D);
+    check(status == EMB_OK && rows_equal(grad, plain, V * D), "dense backward: torch's example, no padding");
+
+    static const float padded[V * D] = { 15, 17, 19, 9, 10, 11, 0, 0, 0, 0, 0, 0 };
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, 2, 0, grad, V * D);
+    check(status == EMB_OK && rows_equal(grad, padded, V * D), "dense backward: padding row 2 receives nothing");
+
+    /* Row 0 occurs twice, row 2 three times: fma(g, fl(1/c), acc). */
+    static const float by_frequency[V * D] = { 7.5f, 8.5f, 9.5f, 9, 10, 11, 7, 8, 9, 0, 0, 0 };
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ, grad, V * D);
+    check(status == EMB_OK && rows_equal(grad, by_frequency, V * D), "dense backward: scale_grad_by_freq");
+
+    float twice[V * D];
+    for (int i = 0; i < V * D; i++) {
+        twice[i] = 2 * plain[i];
+    }
+    emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                           V, EMB_NO_PADDING, 0, grad, V * D);
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, EMB_ACCUMULATE, grad, V * D);
+    check(status == EMB_OK && rows_equal(grad, twice, V * D), "dense backward: EMB_ACCUMULATE adds into the gradient");
+
+    int32_t indices32[N] = { 0, 2, 2, 1, 2, 0 };
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, indices32, EMB_DTYPE_INT32,
+                                    V, EMB_NO_PADDING, 0, grad, V * D);
+    check(status == EMB_OK && rows_equal(grad, plain, V * D), "dense backward: int32 indices give the same gradient");
+}
+
+static void test_sparse_backward(void)
+{
+    float grad_output[N * D], values[N * D];
+    int64_t rows[N], nnz = -1;
+    arange(grad_output, N * D);
+
+    int32_t status = emb_embedding_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                                   V, EMB_NO_PADDING, 0, rows, values, N, &nnz);
+    check(status == EMB_OK && nnz == N && memcmp(rows, example_indices, sizeof rows) == 0
+              && rows_equal(values, grad_output, N * D),
+          "sparse backward: one entry per position, in position order, uncoalesced");
+
+    static const int64_t padded_rows[3] = { 0, 1, 0 };
+    status = emb_embedding_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                           V, 2, 0, rows, values, N, &nnz);
+    check(status == EMB_OK && nnz == 3 && memcmp(rows, padded_rows, sizeof padded_rows) == 0
+              && rows_equal(values, grad_output, D) && rows_equal(values + D, grad_output + 3 * D, D)
+              && rows_equal(values + 2 * D, grad_output + 5 * D, D),
+          "sparse backward: padding positions are skipped");
+
+    int64_t unique[N];
+    float summed[N * D];
+    int64_t count = -1;
+    status = emb_embedding_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                           V, EMB_NO_PADDING, 0, rows, values, N, &nnz);
+    status = status == EMB_OK ? emb_sparse_coalesce(rows, values, EMB_DTYPE_FLOAT32, nnz, D, V, unique, summed, N, &count) : status;
+    static const int64_t unique_rows[3] = { 0, 1, 2 };
+    static const float sums[3 * D] = { 15, 17, 19, 9, 10, 11, 21, 24, 27 };
+    check(status == EMB_OK && count == 3 && memcmp(unique, unique_rows, sizeof unique_rows) == 0 && rows_equal(summed, sums, 3 * D),
+          "sparse coalesce: unique ascending rows with summed values (equal to the dense gradient)");
+
+    status = emb_embedding_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, 0, D, NULL, EMB_DTYPE_INT64,
+                                           V, EMB_NO_PADDING, 0, NULL, NULL, 0, &nnz);
+    check(status == EMB_OK && nnz == 0, "sparse backward: empty input gives no entries");
+}
+
+static void test_backward_errors(void)
+{
+    float grad_output[N * D], grad[V * D];
+    arange(grad_output, N * D);
+    int64_t bad[N] = { 0, 2, 2, 1, 4, 0 };
+
+    memset(grad, SENTINEL_BYTE, sizeof grad);
+    int32_t status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, bad, EMB_DTYPE_INT64,
+                                            V, EMB_NO_PADDING, 0, grad, V * D);
+    if (!check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message() && all_bytes_are(grad, sizeof grad, SENTINEL_BYTE),
+               "dense backward: an out-of-range index fails and writes nothing")) {
+        explain(status, EMB_ERROR_INDEX_OUT_OF_RANGE);
+    }
+
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, V, 0, grad, V * D);
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message(), "dense backward: padding_idx outside the table fails");
+
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, 0, grad, V * D - 1);
+    check(status == EMB_ERROR_BUFFER_TOO_SMALL && has_message(), "dense backward: a too-small gradient buffer fails");
+
+    status = emb_embedding_backward(NULL, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, 0, grad, V * D);
+    check(status == EMB_ERROR_NULL_POINTER && has_message(), "dense backward: NULL grad_output fails");
+
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT64, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, 0, grad, V * D);
+    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && has_message(), "dense backward: float64 gradients are refused");
+
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                    V, EMB_NO_PADDING, 0, grad_output, V * D);
+    check(status == EMB_ERROR_INVALID_ARGUMENT && has_message(), "dense backward: a gradient overlapping grad_output fails");
+
+    int64_t rows[N], nnz = -1;
+    float values[N * D];
+    status = emb_embedding_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
+                                           V, EMB_NO_PADDING, 0, rows, values, N - 1, &nnz);
+    check(status == EMB_ERROR_BUFFER_TOO_SMALL && has_message(), "sparse backward: too little capacity fails");
+
+    int64_t out_of_range_rows[2] = { 1, 7 };
+    int64_t unique[2], count = -1;
+    status = emb_sparse_coalesce(out_of_range_rows, values, EMB_DTYPE_FLOAT32, 2, D, V, unique, values + 2 * D, 2, &count);
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message(), "sparse coalesce: a row outside the table fails");
+}
+
+/* Spec table: row [3, -4] renormalised to max_norm 1 under each norm_type, float32 results. */
+static void test_renorm(void)
+{
+    static const struct { double p; float first, second; } cases[] = {
+        { 1.0, 0.4285714030265808f, -0.5714285373687744f },
+        { 2.0, 0.6000000238418579f, -0.800000011920929f },
+        { INFINITY, 0.75f, -1.0f },
+        { 0.0, 1.4999998807907104f, -1.9999998807907104f },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float weight[4] = { 3, -4, 1, 2 };
+        int64_t indices[3] = { 0, 0, 0 };
+        int32_t status = emb_embedding_renorm(weight, EMB_DTYPE_FLOAT32, 2, 2, indices, EMB_DTYPE_INT64, 3, 1.0, cases[c].p);
+        float expected[4] = { cases[c].first, cases[c].second, 1, 2 };
+        if (!check(status == EMB_OK && rows_equal(weight, expected, 4),
+                   "renorm: [3, -4] to max_norm 1 with p = %g matches torch (row 1 untouched)", cases[c].p)) {
+            printf("     got [%.9g, %.9g]\n", weight[0], weight[1]);
+        }
+    }
+
+    float weight[4] = { 3, 4, 6, 8 };
+    int64_t indices[2] = { 0, 5 };
+    int32_t status = emb_embedding_renorm(weight, EMB_DTYPE_FLOAT32, 2, 2, indices, EMB_DTYPE_INT64, 2, 1.0, 2.0);
+    float unchanged[4] = { 3, 4, 6, 8 };
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && rows_equal(weight, unchanged, 4),
+          "renorm: a bad index fails before any row changes (torch 1.13 renormalises row 0 first)");
+
+    int64_t on_limit[1] = { 0 };
+    status = emb_embedding_renorm(weight, EMB_DTYPE_FLOAT32, 2, 2, on_limit, EMB_DTYPE_INT64, 1, 5.0, 2.0);
+    check(status == EMB_OK && rows_equal(weight, unchanged, 4), "renorm: a norm equal to max_norm is left alone");
+}
+
+static void test_optimizers(void)
+{
+    float weight[V * D], state[V * D], second[V * D], momentum[V];
+    static const int64_t rows[2] = { 1, 3 };
+    static const float values[2 * D] = { 1, 2, 3, -1, -2, -3 };
+
+    arange(weight, V * D);
+    int32_t status = emb_sgd_step(weight, EMB_DTYPE_FLOAT32, V, D, rows, values, 2, 0.5, 0.0);
+    static const float after_sgd[V * D] = { 0, 1, 2, 2.5f, 3, 3.5f, 6, 7, 8, 9.5f, 11, 12.5f };
+    check(status == EMB_OK && rows_equal(weight, after_sgd, V * D), "sgd: w -= lr * g on the listed rows only");
+
+    arange(weight, V * D);
+    memset(state, 0, sizeof state);
+    status = emb_adagrad_step(weight, state, EMB_DTYPE_FLOAT32, V, D, rows, values, 2, 1.0, 0.0, 0.0, 1);
+    /* First step with eps 0: state = g^2, w -= g / |g| = sign(g). */
+    static const float after_adagrad[V * D] = { 0, 1, 2, 2, 3, 4, 6, 7, 8, 10, 11, 12 };
+    check(status == EMB_OK && rows_equal(weight, after_adagrad, V * D) && state[3] == 1 && state[11] == 9 && state[0] == 0,
+          "adagrad: first step moves each touched element by lr * sign(g)");
+
+    arange(weight, V * D);
+    memset(momentum, 0, sizeof momentum);
+    status = emb_rowwise_adagrad_step(weight, momentum, EMB_DTYPE_FLOAT32, V, D, rows, values, 2, 1.0, 0.0);
+    float mean_square = (1.0f + 4.0f + 9.0f) / 3.0f;
+    check(status == EMB_OK && momentum[1] == mean_square && momentum[3] == mean_square && momentum[0] == 0 && momentum[2] == 0,
+          "rowwise adagrad: one accumulator per touched row holds the mean squared gradient");
+
+    arange(weight, V * D);
+    memset(state, 0, sizeof state);
+    memset(second, 0, sizeof second);
+    status = emb_sparse_adam_step(weight, state, second, EMB_DTYPE_FLOAT32, V, D, rows, values, 2, 0.1, 0.9, 0.999, 1e-8, 1);
+    /* Step 1 of Adam moves every touched element by about lr * sign(g). */
+    check(status == EMB_OK && fabsf(weight[3] - 2.9f) < 1e-5f && fabsf(weight[9] - 9.1f) < 1e-5f && weight[0] == 0,
+          "sparse adam: the first step moves touched elements by lr * sign(g)");
+
+    static const int64_t unsorted[2] = { 3, 1 };
+    arange(weight, V * D);
+    float copy[V * D];
+    memcpy(copy, weight, sizeof copy);
+    status = emb_sgd_step(weight, EMB_DTYPE_FLOAT32, V, D, unsorted, values, 2, 0.5, 0.0);
+    check(status == EMB_ERROR_INVALID_ARGUMENT && has_message() && rows_equal(weight, copy, V * D),
+          "optimizer steps: rows not strictly ascending fail and change nothing");
+
+    static const int64_t outside[2] = { 1, 4 };
+    status = emb_sgd_step(weight, EMB_DTYPE_FLOAT32, V, D, outside, values, 2, 0.5, 0.0);
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message() && rows_equal(weight, copy, V * D),
+          "optimizer steps: a row outside the table fails and changes nothing");
+
+    status = emb_adagrad_step(weight, NULL, EMB_DTYPE_FLOAT32, V, D, rows, values, 2, 1.0, 0.0, 1e-10, 1);
+    check(status == EMB_ERROR_NULL_POINTER && has_message(), "optimizer steps: NULL state fails");
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    test_dense_backward();
+    test_sparse_backward();
+    test_backward_errors();
+    test_renorm();
+    test_optimizers();
+    return finish();
+}
