@@ -17,6 +17,12 @@
    means are compared with torch's ``.mean(dim=1)`` (pass if max |diff| <= 1e-6, since the
    programs sum in index order and divide by 4, which need not be torch's reduction order).
 
+5. Training: the SimpleNN trained for a few SGD steps (cross-entropy on the batch with labels
+   ``[0, 1]``), once with ``torch.nn.Embedding`` and once with
+   ``embedding_native.torch.Embedding`` (native forward and backward through autograd), from
+   the same initial weights. Prints both losses per step; the losses and the trained weights
+   must match bit for bit (the native dense backward accumulates in torch's order).
+
 Prints a summary table and exits 1 if any check failed or a program is missing.
 """
 
@@ -35,9 +41,13 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import embedding_native  # noqa: E402
+import embedding_native.torch  # noqa: E402
 
 LOOKUP = [1, 2, 4]
 BATCH = [[1, 2, 4, 5], [4, 3, 2, 9]]
+LABELS = [0, 1]
+TRAINING_STEPS = 5
+LEARNING_RATE = 0.1
 MEAN_TOLERANCE = 1e-6
 PROGRAM_TIMEOUT_SECONDS = 120
 
@@ -45,9 +55,9 @@ PROGRAM_TIMEOUT_SECONDS = 120
 class SimpleNN(nn.Module):
     """The bag-of-embeddings classifier from the tutorial: embed, average, project."""
 
-    def __init__(self):
+    def __init__(self, embedding_cls=nn.Embedding):
         super().__init__()
-        self.embedding = nn.Embedding(10, 5)
+        self.embedding = embedding_cls(10, 5)
         self.fc = nn.Linear(5, 2)
 
     def forward(self, x):
@@ -151,6 +161,36 @@ def simple_nn(summary):
     summary.add("Python", "SimpleNN output", verdict, passed)
 
 
+def training(summary):
+    section("5. Training: SimpleNN, %d SGD steps (lr %g), torch.nn.Embedding vs embedding_native.torch.Embedding"
+            % (TRAINING_STEPS, LEARNING_RATE))
+    torch.manual_seed(0)
+    reference = SimpleNN()
+    ours = SimpleNN(embedding_native.torch.Embedding)
+    ours.load_state_dict(reference.state_dict())  # same initial weights; same state_dict keys
+    batch, labels = torch.LongTensor(BATCH), torch.LongTensor(LABELS)
+    losses = {}
+    for name, model in (("torch", reference), ("native", ours)):
+        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+        losses[name] = []
+        for _ in range(TRAINING_STEPS):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(batch), labels)
+            loss.backward()
+            optimizer.step()
+            losses[name].append(loss.item())
+    print("step  torch.nn.Embedding        embedding_native.torch.Embedding")
+    for step, (a, b) in enumerate(zip(losses["torch"], losses["native"]), start=1):
+        print("%4d  %-24.17g  %-24.17g %s" % (step, a, b, "same" if a == b else "DIFFERENT"))
+    verdict, passed = bit_exact(np.array(losses["native"], np.float32), np.array(losses["torch"], np.float32))
+    same_losses = losses["native"] == losses["torch"]
+    weights_verdict, weights_passed = bit_exact(ours.embedding.weight, reference.embedding.weight)
+    print("losses: %s; trained embedding weights: %s" % (verdict if same_losses else "MISMATCH", weights_verdict))
+    summary.add("Python", "training %d SGD steps: losses" % TRAINING_STEPS,
+                verdict if same_losses else "MISMATCH", passed and same_losses)
+    summary.add("Python", "training: trained weights", weights_verdict, weights_passed)
+
+
 def run_program(number, name, program, launcher, weights, summary):
     """Runs one C/C# demo (``launcher + [program]``) on ``weights``; checks its OUT_BIN against torch."""
     program = os.path.abspath(program)
@@ -210,6 +250,7 @@ def main(argv=None):
     simple_nn(summary)
     run_program(3, "C", args.c_demo, [], weights, summary)
     run_program(4, "C#", args.csharp_demo, [args.dotnet], weights, summary)
+    training(summary)
 
     section("Summary")
     summary.print()

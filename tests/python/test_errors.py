@@ -155,10 +155,20 @@ def test_padding_idx_on_0d_weight():
     assert_same_error(*both(np.array([0]), w, padding_idx=0))
 
 
-def test_max_norm_is_not_silently_ignored():
-    ours = raised(lambda: en.embedding(np.array([1]), W, max_norm=1.0))
-    assert isinstance(ours, en.EmbeddingNotSupportedError) and isinstance(ours, NotImplementedError)
-    assert str(ours).startswith("max_norm is not supported yet")
+def test_max_norm_bad_index_is_an_index_error():
+    # torch raises IndexError from the renorm ("select(): index 4 out of range ..."), after
+    # renormalising the rows sorted before it; we raise IndexError before changing any row.
+    w = W.copy()
+    assert_same_error(lambda: F.embedding(torch.tensor([0, 4]), torch.from_numpy(W.copy()), max_norm=0.5),
+                      lambda: en.embedding(np.array([0, 4]), w, max_norm=0.5), same_message=False)
+    assert np.array_equal(w, W)
+
+
+def test_max_norm_checks_come_first():
+    # With max_norm, torch's renorm reports a 1-D weight or a float index in its own words.
+    for idx, w in ((np.array([1]), np.ones(3, np.float32)), (np.array([1.0]), W)):
+        theirs, ours = assert_same_error(*both(idx, w, max_norm=1.0))
+        assert str(ours) == str(theirs) and "embedding_renorm_" in str(ours)
 
 
 # ---- out= -----------------------------------------------------------------------------------------
@@ -241,9 +251,10 @@ def test_module_forward_out_of_range():
     assert_same_error(lambda: reference(torch.tensor([4])), lambda: module(np.array([4])))
 
 
-def test_module_max_norm_not_supported():
-    assert isinstance(raised(lambda: en.Embedding(4, 3, max_norm=1.0)), en.EmbeddingNotSupportedError)
-    assert isinstance(raised(lambda: en.Embedding.from_pretrained(W, max_norm=1.0)), NotImplementedError)
+def test_module_max_norm_bad_index():
+    module = en.Embedding.from_pretrained(W.copy(), max_norm=1.0)
+    reference = torch.nn.Embedding.from_pretrained(torch.from_numpy(W.copy()), max_norm=1.0)
+    assert_same_error(lambda: reference(torch.tensor([4])), lambda: module(np.array([4])), same_message=False)
 
 
 def test_module_dtype_not_supported():

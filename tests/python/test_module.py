@@ -50,11 +50,9 @@ def test_repr_matches_torch(kwargs):
 
 
 def test_repr_with_max_norm_matches_torch():
-    # max_norm cannot be constructed yet (EmbeddingNotSupportedError); the repr still formats it.
     reference = torch.nn.Embedding(4, 3, padding_idx=0, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True,
                                    sparse=True)
-    ours = en.Embedding(4, 3, padding_idx=0, norm_type=1.0, scale_grad_by_freq=True, sparse=True)
-    ours.max_norm = 1.0
+    ours = en.Embedding(4, 3, padding_idx=0, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, sparse=True)
     assert repr(ours) == repr(reference) == \
         "Embedding(4, 3, padding_idx=0, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, sparse=True)"
 

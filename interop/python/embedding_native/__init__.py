@@ -9,7 +9,14 @@
     en.build_info()["tier"]                           # "x86-64-v4", ...
 
 ``embedding`` also takes CPU torch tensors (by pointer, without copying) and returns a tensor
-for a tensor weight; torch is optional and never imported by this package.
+for a tensor weight; torch is optional and never imported by this package itself.
+
+Training: ``embedding_native.functional`` has the gradients (``embedding_backward``,
+``embedding_sparse_backward``, ``sparse_coalesce``) and ``embedding_renorm_`` (max_norm);
+``embedding_native.optim`` the fused sparse optimizer steps (SGD, Adagrad, row-wise Adagrad,
+SparseAdam). ``import embedding_native.torch`` (which imports torch) gives ``Embedding`` and
+``embedding``, drop-ins for ``torch.nn.Embedding`` and ``F.embedding`` with native forward and
+backward through ``torch.autograd.Function``.
 
 Which build is loaded (one per x86-64 tier) is decided on import from /proc/cpuinfo and CPUID;
 override it with EMBEDDING_NATIVE_TIER=x86-64-v2|x86-64-v3|x86-64-v4, or load a file with
@@ -20,7 +27,7 @@ subclasses of :class:`EmbeddingError` (see ``embedding_native.errors``).
 
 __version__ = "0.1.0"
 
-from . import functional
+from . import functional, optim
 from .errors import (
     EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
     LibraryLoadError, PaddingIndexError, TierNotSupportedError,
@@ -29,7 +36,7 @@ from .functional import build_info, embedding
 from .modules import Embedding
 
 __all__ = [
-    "__version__", "functional", "embedding", "build_info", "Embedding",
+    "__version__", "functional", "optim", "embedding", "build_info", "Embedding",
     "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError",
 ]

@@ -10,7 +10,7 @@ Importing this module loads the library (``_lib.load``), so it is imported by th
 call into it, never by ``errors`` or ``_cpu``.
 """
 
-from ctypes import POINTER, c_char_p, c_int32, c_int64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_int32, c_int64, c_void_p
 
 from . import _lib
 
@@ -72,3 +72,86 @@ emb_embedding = _c_function("emb_embedding", c_int32,
                             c_void_p, c_int32, c_int64, c_int64,
                             c_void_p, c_int32, c_int64,
                             c_void_p, c_int64)
+
+# ---- Training: backward, renormalisation, fused optimizer steps ------------------------------
+
+# #define EMB_NO_PADDING (-1)
+EMB_NO_PADDING = -1
+# #define EMB_SCALE_GRAD_BY_FREQ 1
+EMB_SCALE_GRAD_BY_FREQ = 1
+# #define EMB_ACCUMULATE 2
+EMB_ACCUMULATE = 2
+
+# EMB_API int32_t emb_embedding_backward(
+#     const void* grad_output, int32_t grad_dtype, int64_t num_indices, int64_t embedding_dim,
+#     const void* indices, int32_t index_dtype, int64_t num_embeddings, int64_t padding_idx,
+#     int32_t flags, void* grad_weight, int64_t grad_weight_capacity);
+emb_embedding_backward = _c_function("emb_embedding_backward", c_int32,
+                                     c_void_p, c_int32, c_int64, c_int64,
+                                     c_void_p, c_int32, c_int64, c_int64,
+                                     c_int32, c_void_p, c_int64)
+
+# EMB_API int32_t emb_embedding_backward_sparse(
+#     const void* grad_output, int32_t grad_dtype, int64_t num_indices, int64_t embedding_dim,
+#     const void* indices, int32_t index_dtype, int64_t num_embeddings, int64_t padding_idx,
+#     int32_t flags, int64_t* out_rows, void* out_values, int64_t capacity, int64_t* nnz);
+emb_embedding_backward_sparse = _c_function("emb_embedding_backward_sparse", c_int32,
+                                            c_void_p, c_int32, c_int64, c_int64,
+                                            c_void_p, c_int32, c_int64, c_int64,
+                                            c_int32, c_void_p, c_void_p, c_int64, POINTER(c_int64))
+
+# EMB_API int32_t emb_sparse_coalesce(
+#     const int64_t* rows, const void* values, int32_t values_dtype, int64_t nnz,
+#     int64_t embedding_dim, int64_t num_embeddings,
+#     int64_t* out_rows, void* out_values, int64_t capacity, int64_t* num_rows);
+emb_sparse_coalesce = _c_function("emb_sparse_coalesce", c_int32,
+                                  c_void_p, c_void_p, c_int32, c_int64,
+                                  c_int64, c_int64,
+                                  c_void_p, c_void_p, c_int64, POINTER(c_int64))
+
+# EMB_API int32_t emb_embedding_renorm(
+#     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const void* indices, int32_t index_dtype, int64_t num_indices,
+#     double max_norm, double norm_type);
+emb_embedding_renorm = _c_function("emb_embedding_renorm", c_int32,
+                                   c_void_p, c_int32, c_int64, c_int64,
+                                   c_void_p, c_int32, c_int64,
+                                   c_double, c_double)
+
+# EMB_API int32_t emb_sgd_step(
+#     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const int64_t* rows, const void* values, int64_t num_rows,
+#     double lr, double weight_decay);
+emb_sgd_step = _c_function("emb_sgd_step", c_int32,
+                           c_void_p, c_int32, c_int64, c_int64,
+                           c_void_p, c_void_p, c_int64,
+                           c_double, c_double)
+
+# EMB_API int32_t emb_adagrad_step(
+#     void* weight, void* state_sum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const int64_t* rows, const void* values, int64_t num_rows,
+#     double lr, double lr_decay, double eps, int64_t step);
+emb_adagrad_step = _c_function("emb_adagrad_step", c_int32,
+                               c_void_p, c_void_p, c_int32, c_int64, c_int64,
+                               c_void_p, c_void_p, c_int64,
+                               c_double, c_double, c_double, c_int64)
+
+# EMB_API int32_t emb_rowwise_adagrad_step(
+#     void* weight, void* momentum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const int64_t* rows, const void* values, int64_t num_rows,
+#     double lr, double eps);
+emb_rowwise_adagrad_step = _c_function("emb_rowwise_adagrad_step", c_int32,
+                                       c_void_p, c_void_p, c_int32, c_int64, c_int64,
+                                       c_void_p, c_void_p, c_int64,
+                                       c_double, c_double)
+
+# EMB_API int32_t emb_sparse_adam_step(
+#     void* weight, void* exp_avg, void* exp_avg_sq, int32_t weight_dtype,
+#     int64_t num_embeddings, int64_t embedding_dim,
+#     const int64_t* rows, const void* values, int64_t num_rows,
+#     double lr, double beta1, double beta2, double eps, int64_t step);
+emb_sparse_adam_step = _c_function("emb_sparse_adam_step", c_int32,
+                                   c_void_p, c_void_p, c_void_p, c_int32,
+                                   c_int64, c_int64,
+                                   c_void_p, c_void_p, c_int64,
+                                   c_double, c_double, c_double, c_double, c_int64)

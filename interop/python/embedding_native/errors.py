@@ -100,7 +100,7 @@ class PaddingIndexError(EmbeddingError, AssertionError):
 
 class EmbeddingNotSupportedError(EmbeddingError, NotImplementedError):
     """A valid request that torch accepts but this version does not implement
-    (a weight dtype other than float32, max_norm, a tensor on a device other than the CPU)."""
+    (a weight or gradient dtype other than float32, a tensor on a device other than the CPU)."""
 
 
 class EmbeddingRuntimeError(EmbeddingError, RuntimeError):

@@ -6,7 +6,9 @@ Semantics (torch 1.13; see the header's pseudocode for the native part)::
               scale_grad_by_freq=False, sparse=False, *, out=None):
         if padding_idx is not None:                       # Python-level check, as in torch
             require -V <= padding_idx < V  (0 always passes)   else PaddingIndexError
-        if max_norm is not None:  EmbeddingNotSupportedError   # renorm is not implemented yet
+        if max_norm is not None:                          # torch's order: renorm before the gather
+            input = contiguous(input)
+            embedding_renorm_(weight, input, max_norm, norm_type)   # in place; see below
         require weight.ndim == 2                          else RuntimeError "'weight' must be 2-D"
         require input.dtype in (int32, int64)             else RuntimeError "Expected tensor ..."
         V, D = weight.shape
@@ -15,9 +17,17 @@ Semantics (torch 1.13; see the header's pseudocode for the native part)::
         result[i..., :] = weight[input[i...], :]          # every index in [0, V), else IndexError
         return result                                     # shape input.shape + (D,)
 
-``padding_idx``, ``scale_grad_by_freq`` and ``sparse`` change only gradients in torch; this
-package has no backward yet, so they are validated (padding_idx) or accepted and have no effect
-on the values. The padding row is returned as stored.
+``padding_idx``, ``scale_grad_by_freq`` and ``sparse`` change only gradients in torch, so here
+they are validated (padding_idx) or accepted and have no effect on the values. The padding row is
+returned as stored. Gradients are separate calls (numpy level, no autograd)::
+
+    embedding_backward(grad_output, indices, V, padding_idx, scale_grad_by_freq)   # dense [V, D]
+    embedding_sparse_backward(grad_output, indices, V, padding_idx)                # (rows, values)
+    sparse_coalesce(rows, values, V)                                               # (unique rows, sums)
+    embedding_renorm_(weight, indices, max_norm, norm_type)                        # in place
+
+(``embedding_native.torch`` wraps them in torch.autograd; ``embedding_native.optim`` applies
+optimizer steps to the coalesced rows.)
 
 Buffers and copies:
 
@@ -45,14 +55,18 @@ import numpy as np
 
 from . import _bindings
 from ._cpu import TIER_NAMES
-from ._bindings import EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64, emb_embedding
+from ._bindings import (
+    EMB_ACCUMULATE, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64, EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ,
+    emb_embedding, emb_embedding_backward, emb_embedding_backward_sparse, emb_embedding_renorm, emb_sparse_coalesce,
+)
 from .errors import (
     EMB_ERROR_BUFFER_TOO_SMALL, EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT,
     EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingNotSupportedError,
     EmbeddingRuntimeError, error_for_status,
 )
 
-__all__ = ["embedding", "normalize_padding_idx", "build_info"]
+__all__ = ["embedding", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm_",
+           "normalize_padding_idx", "build_info"]
 
 _FLOAT32 = np.dtype(np.float32)
 _NUMPY_INDEX_DTYPES = {np.dtype(np.int32): EMB_DTYPE_INT32, np.dtype(np.int64): EMB_DTYPE_INT64}
@@ -69,8 +83,8 @@ _TORCH_TYPE_NAMES = {
     "complex64": "CPUComplexFloatType", "complex128": "CPUComplexDoubleType",
 }
 
-_INDEX_DTYPE_MESSAGE = ("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                        "Long, Int; but got %s instead (while checking arguments for embedding)")
+_INDEX_DTYPE_MESSAGE = ("Expected tensor for argument #%d 'indices' to have one of the following scalar types: "
+                        "Long, Int; but got %s instead (while checking arguments for %s)")
 
 
 def _error(cls, status, detail):
@@ -108,8 +122,9 @@ def normalize_padding_idx(padding_idx, num_embeddings):
     return normalized.value
 
 
-def _numpy_indices(indices):
-    """(contiguous int32/int64 array, emb_dtype) for a numpy index array or scalar."""
+def _numpy_indices(indices, op="embedding", argument=1):
+    """(contiguous int32/int64 array, emb_dtype) for a numpy index array or scalar; ``op`` and
+    ``argument`` name the torch op and argument position in the dtype error, as torch does."""
     if not isinstance(indices, np.ndarray):
         indices = np.asarray(indices)
     code = _NUMPY_INDEX_DTYPES.get(indices.dtype)
@@ -119,7 +134,7 @@ def _numpy_indices(indices):
         if code is None:
             name = indices.dtype.name
             raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         _INDEX_DTYPE_MESSAGE % _TORCH_TYPE_NAMES.get(name, "numpy." + name))
+                         _INDEX_DTYPE_MESSAGE % (argument, _TORCH_TYPE_NAMES.get(name, "numpy." + name), op))
         # Byte-swapped integers: the native side reads native-order values.
         indices = indices.astype(native)
     if not indices.flags.c_contiguous:
@@ -127,13 +142,13 @@ def _numpy_indices(indices):
     return indices, code
 
 
-def _tensor_indices(indices):
-    """(contiguous int32/int64 CPU tensor, emb_dtype) for a torch index tensor."""
+def _tensor_indices(indices, op="embedding", argument=1):
+    """(contiguous int32/int64 CPU tensor, emb_dtype) for a torch index tensor (see _numpy_indices)."""
     dtype_name = str(indices.dtype)
     code = _TORCH_INDEX_DTYPES.get(dtype_name)
     if code is None:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                     _INDEX_DTYPE_MESSAGE % _TORCH_TYPE_NAMES.get(dtype_name[len("torch."):], dtype_name))
+        type_name = _TORCH_TYPE_NAMES.get(dtype_name[len("torch."):], dtype_name)
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE, _INDEX_DTYPE_MESSAGE % (argument, type_name, op))
     if indices.device.type != "cpu":
         raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                      "embedding_native runs on the CPU only; got indices on %s" % indices.device)
@@ -188,10 +203,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             CPU torch tensor.
         padding_idx: validated and normalised as torch does; it does not change the values
             (the padding row is returned as stored).
-        max_norm: must be None; renormalisation is not implemented yet and raises
-            EmbeddingNotSupportedError rather than being ignored.
-        norm_type, scale_grad_by_freq, sparse: accepted for torch's signature; they only
-            concern renormalisation and gradients.
+        max_norm: if not None, first rescales **in place** every distinct row of ``weight``
+            that ``input`` references and whose ``norm_type``-norm exceeds ``max_norm``
+            (:func:`embedding_renorm_`), as torch does; the result holds the rescaled rows.
+        norm_type: the p of the p-norm for max_norm (default 2; inf, -inf, 0 and any real p).
+        scale_grad_by_freq, sparse: accepted for torch's signature; they only concern gradients.
         out: optional C-contiguous, writable float32 buffer of shape ``input.shape + (D,)``
             (numpy array or torch tensor) to write the result into.
 
@@ -205,7 +221,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         EmbeddingRuntimeError (RuntimeError): weight not 2-D, index dtype not int32/int64,
             an empty table with non-empty input, an invalid ``out``.
         EmbeddingNotSupportedError (NotImplementedError): weight dtype other than float32,
-            max_norm, tensors not on the CPU.
+            tensors not on the CPU.
         TypeError: input, weight or out is neither a numpy array nor a torch tensor.
     """
     tensor_type = _torch_tensor_type()
@@ -225,8 +241,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             raise IndexError("Dimension specified as 0 but tensor has no dimensions")
         normalize_padding_idx(padding_idx, weight_shape[0])
     if max_norm is not None:
-        raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
-                     "max_norm is not supported yet: it renormalises weight rows in place; pass max_norm=None")
+        # F.embedding renormalises before the gather (and before the gather's own checks), on
+        # the contiguous input; embedding_renorm_ makes it contiguous the same way.
+        embedding_renorm_(weight, input, max_norm, norm_type)
     if len(weight_shape) != 2:
         raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "'weight' must be 2-D")
     num_embeddings, embedding_dim = weight_shape
@@ -314,3 +331,298 @@ def build_info():
     info["cpu_tier"] = None if loaded.cpu_tier is None else TIER_NAMES.get(loaded.cpu_tier, str(loaded.cpu_tier))
     info["selected_by"] = loaded.selected_by
     return info
+
+
+# ---- Training: gradients and renormalisation -----------------------------------------------------
+#
+# Every buffer below is a numpy array or a CPU torch tensor and is passed to the library by
+# pointer. Read-only float32 inputs that are not C-contiguous are copied once; buffers written in
+# place (weight, out=) are used as they are and must be C-contiguous (embedding_renorm_ alone
+# takes any layout, like torch, by renormalising a contiguous copy and writing it back).
+# Results are of the kind of the array they derive from (grad_output, values): a numpy array for
+# numpy, a tensor for a tensor.
+
+
+class _Buffer:
+    """A float32 or int64 array as the library sees it: the object, its address and shape."""
+
+    __slots__ = ("array", "address", "shape", "is_tensor")
+
+    def __init__(self, array, address, shape, is_tensor):
+        self.array = array
+        self.address = address
+        self.shape = shape
+        self.is_tensor = is_tensor
+
+    def empty(self, shape, dtype="float32"):
+        """A new uninitialised array of this buffer's kind (numpy or torch)."""
+        if self.is_tensor:
+            torch = sys.modules["torch"]
+            return torch.empty(shape, dtype=getattr(torch, dtype))
+        return np.empty(shape, dtype=dtype)
+
+    @staticmethod
+    def address_of(array):
+        return array.data_ptr() if not isinstance(array, np.ndarray) else array.ctypes.data
+
+
+def _float_buffer(x, name, tensor_type, writable=False):
+    """A float32 numpy array or CPU tensor as a _Buffer; a read-only one is made C-contiguous
+    (copy) if needed, a writable one must already be, and must be writable."""
+    if tensor_type is not None and isinstance(x, tensor_type):
+        if str(x.dtype) != "torch.float32":
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "embedding_native supports %s dtype float32 only in this version (got %s)" % (name, x.dtype))
+        if x.device.type != "cpu":
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                         "embedding_native runs on the CPU only; got %s on %s" % (name, x.device))
+        if not x.is_contiguous():
+            if writable:
+                raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "%s must be contiguous" % name)
+            x = x.contiguous()
+        return _Buffer(x, x.data_ptr(), tuple(x.shape), True)
+    if isinstance(x, np.ndarray):
+        if x.dtype != _FLOAT32:
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "embedding_native supports %s dtype float32 only in this version (got %s)" % (name, x.dtype))
+        if writable:
+            if not x.flags.c_contiguous:
+                raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "%s must be C-contiguous" % name)
+            if not x.flags.writeable:
+                raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "%s is read-only" % name)
+        elif not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        return _Buffer(x, x.ctypes.data, x.shape, False)
+    raise TypeError("argument '%s' must be a numpy.ndarray or torch.Tensor, not %s" % (name, type(x).__name__))
+
+
+def _index_buffer(x, tensor_type, op="embedding", argument=1):
+    """int32/int64 indices (numpy, numpy scalar or CPU tensor) as (_Buffer, emb_dtype), contiguous."""
+    if tensor_type is not None and isinstance(x, tensor_type):
+        x, code = _tensor_indices(x, op, argument)
+        return _Buffer(x, x.data_ptr(), tuple(x.shape), True), code
+    if isinstance(x, (np.ndarray, np.generic)):
+        x, code = _numpy_indices(x, op, argument)
+        return _Buffer(x, x.ctypes.data, x.shape, False), code
+    raise TypeError("argument 'indices' must be a numpy.ndarray or torch.Tensor, not %s" % type(x).__name__)
+
+
+def _rows_buffer(rows, tensor_type):
+    """Row numbers of a sparse gradient as a contiguous int64 _Buffer (other integer types are
+    converted, a copy of the rows only)."""
+    if tensor_type is not None and isinstance(rows, tensor_type):
+        if rows.dtype.is_floating_point or rows.dtype.is_complex or str(rows.dtype) == "torch.bool":
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "rows must be an integer tensor, got %s" % rows.dtype)
+        if rows.device.type != "cpu":
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                         "embedding_native runs on the CPU only; got rows on %s" % rows.device)
+        rows = rows.to(sys.modules["torch"].int64).contiguous()
+        return _Buffer(rows, rows.data_ptr(), tuple(rows.shape), True)
+    rows = np.asarray(rows)
+    if rows.dtype.kind not in "iu":
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE, "rows must be integers, got %s" % rows.dtype)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return _Buffer(rows, rows.ctypes.data, rows.shape, False)
+
+
+def _padding_or_none(padding_idx, num_embeddings):
+    """The normalised padding row, or EMB_NO_PADDING for None."""
+    return EMB_NO_PADDING if padding_idx is None else normalize_padding_idx(padding_idx, num_embeddings)
+
+
+def _grad_and_indices(grad_output, indices, num_embeddings, tensor_type):
+    """Validates a (grad_output, indices) pair; returns (grad _Buffer, index _Buffer, index emb_dtype, D)."""
+    num_embeddings = operator.index(num_embeddings)
+    if num_embeddings < 0:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "num_embeddings must be non-negative, got %d" % num_embeddings)
+    index, index_dtype = _index_buffer(indices, tensor_type)
+    grad = _float_buffer(grad_output, "grad_output", tensor_type)
+    if len(grad.shape) != len(index.shape) + 1 or tuple(grad.shape[:-1]) != tuple(index.shape):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "grad_output has shape %s; expected indices.shape + (embedding_dim,) = %s + (D,)"
+                     % (tuple(grad.shape), tuple(index.shape)))
+    return grad, index, index_dtype, grad.shape[-1]
+
+
+def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, scale_grad_by_freq=False, *,
+                       out=None, accumulate=False):
+    """The dense gradient of :func:`embedding` with respect to ``weight`` (torch's
+    ``embedding_dense_backward``, bit for bit)::
+
+        D = grad_output.shape[-1];  c[k] = number of positions with indices == k
+        grad_weight = zeros(V, D)                        # unless accumulate: add into out
+        for i in flattened position order:
+            k = indices[i];  if k == padding_idx: continue
+            if scale_grad_by_freq: grad_weight[k] = fma(grad_output[i], fl(1/c[k]), grad_weight[k])
+            else:                  grad_weight[k] += grad_output[i]
+
+    Args:
+        grad_output: float32 ``indices.shape + (D,)``, numpy or CPU tensor (any strides).
+        indices: the int32/int64 indices of the forward call (any shape).
+        num_embeddings: V, the number of rows of the table.
+        padding_idx: None, or a row (negative counts from the end, as in torch) whose
+            positions contribute nothing.
+        scale_grad_by_freq: divide each contribution by its index's count in ``indices``.
+        out: optional C-contiguous, writable float32 ``(V, D)`` buffer to write into.
+        accumulate: add into ``out`` (required then) instead of overwriting it.
+
+    Returns:
+        ``out``, or a new float32 ``(V, D)`` array of grad_output's kind.
+
+    Raises:
+        EmbeddingIndexError (IndexError): an index outside ``[0, V)``; nothing is written.
+        PaddingIndexError (AssertionError), EmbeddingRuntimeError (shapes, dtypes),
+        EmbeddingNotSupportedError (non-float32 grad_output, non-CPU tensors).
+    """
+    tensor_type = _torch_tensor_type()
+    grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings, tensor_type)
+    padding = _padding_or_none(padding_idx, num_embeddings)
+    shape = (num_embeddings, dim)
+    if out is None:
+        if accumulate:
+            raise ValueError("embedding_backward(): accumulate=True needs out=")
+        result = grad.empty(shape)
+        out_address = _Buffer.address_of(result)
+    else:
+        result = out
+        out_address = _check_out(out, shape, tensor_type)
+    flags = (EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0) | (EMB_ACCUMULATE if accumulate else 0)
+    num_indices = int(np.prod(index.shape, dtype=np.int64))
+    status = emb_embedding_backward(grad.address, EMB_DTYPE_FLOAT32, num_indices, dim,
+                                    index.address, index_dtype, num_embeddings, padding,
+                                    flags, out_address, num_embeddings * dim)
+    if status:
+        raise _native_error(status)
+    return result
+
+
+def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=None, scale_grad_by_freq=False):
+    """The sparse gradient of :func:`embedding` in torch's (uncoalesced) layout::
+
+        rows, values = [], []
+        for i in flattened position order: if indices[i] != padding_idx:
+            rows.append(indices[i]);  values.append(grad_output[i] (* fl(1/c[k]) if scale_grad_by_freq))
+
+    torch itself refuses ``scale_grad_by_freq`` with sparse gradients; it is allowed here.
+    ``torch.sparse_coo_tensor(rows[None], values, (V, D))`` is torch's gradient (torch returns
+    shapes ``(1, 0)``/``(0, D)`` when no entries remain, or when D == 0;
+    ``embedding_native.torch`` does that).
+
+    Returns:
+        ``(rows, values)``: int64 ``(nnz,)`` and float32 ``(nnz, D)``, of grad_output's kind.
+    """
+    tensor_type = _torch_tensor_type()
+    grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings, tensor_type)
+    padding = _padding_or_none(padding_idx, num_embeddings)
+    num_indices = int(np.prod(index.shape, dtype=np.int64))
+    rows = grad.empty((num_indices,), "int64")
+    values = grad.empty((num_indices, dim))
+    nnz = c_int64()
+    status = emb_embedding_backward_sparse(grad.address, EMB_DTYPE_FLOAT32, num_indices, dim,
+                                           index.address, index_dtype, num_embeddings, padding,
+                                           EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0,
+                                           _Buffer.address_of(rows), _Buffer.address_of(values), num_indices,
+                                           byref(nnz))
+    if status:
+        raise _native_error(status)
+    n = nnz.value
+    return (rows, values) if n == num_indices else (rows[:n], values[:n])
+
+
+def sparse_coalesce(rows, values, num_embeddings):
+    """Sums the entries of a sparse gradient per row: ``torch.sparse_coo_tensor(...).coalesce()``::
+
+        unique_rows = sorted(set(rows))
+        summed[j] = +0.0 + sum of values[i] over i with rows[i] == unique_rows[j], in entry order
+
+    Args:
+        rows: integer ``(nnz,)`` row numbers in ``[0, num_embeddings)`` (converted to int64).
+        values: float32 ``(nnz, D)``.
+
+    Returns:
+        ``(unique_rows, summed_values)``: int64 ``(n,)`` ascending and float32 ``(n, D)``, of
+        values' kind. These are what the :mod:`embedding_native.optim` steps take.
+    """
+    tensor_type = _torch_tensor_type()
+    row = _rows_buffer(rows, tensor_type)
+    value = _float_buffer(values, "values", tensor_type)
+    num_embeddings = operator.index(num_embeddings)
+    if len(row.shape) != 1 or len(value.shape) != 2 or value.shape[0] != row.shape[0]:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "rows must be (nnz,) and values (nnz, D); got %s and %s" % (tuple(row.shape), tuple(value.shape)))
+    nnz, dim = value.shape
+    out_rows = value.empty((nnz,), "int64")
+    out_values = value.empty((nnz, dim))
+    count = c_int64()
+    status = emb_sparse_coalesce(row.address, value.address, EMB_DTYPE_FLOAT32, nnz, dim, num_embeddings,
+                                 _Buffer.address_of(out_rows), _Buffer.address_of(out_values), nnz, byref(count))
+    if status:
+        raise _native_error(status)
+    n = count.value
+    return (out_rows, out_values) if n == nnz else (out_rows[:n], out_values[:n])
+
+
+def _bump_version(tensor):
+    """Marks ``tensor`` as modified in place for autograd (its version counter), as torch's own
+    in-place renorm does, without touching its data: an in-place op on an empty view."""
+    torch = sys.modules["torch"]
+    with torch.no_grad():
+        tensor.detach().view(-1)[:0].mul_(1)
+
+
+def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
+    """``torch.embedding_renorm_``: rescales referenced rows of ``weight`` in place::
+
+        for each distinct k in indices, ascending:
+            n = ||weight[k]||_p                  (p = norm_type; inf, -inf, 0, any real p)
+            if n > max_norm: weight[k] *= fl32(max_norm / (n + 1e-7))
+
+    The norm is computed in double (torch: in float), so a rescaled row may differ from torch's
+    by 1 ulp. Unlike torch 1.13, every index is checked before any row changes: a bad index
+    raises IndexError and leaves ``weight`` untouched. ``indices`` is never modified.
+
+    Args:
+        weight: 2-D float32 numpy array or CPU tensor, written in place (a non-contiguous one
+            through a contiguous copy that is written back). A tensor's autograd version
+            counter is bumped, as torch's in-place op does (once, whenever indices is not empty).
+        indices: int32/int64 indices of any shape.
+        max_norm, norm_type: floats (no validation, as in torch: max_norm <= 0 is allowed).
+
+    Returns:
+        ``weight``.
+    """
+    tensor_type = _torch_tensor_type()
+    weight_is_tensor = tensor_type is not None and isinstance(weight, tensor_type)
+    if not weight_is_tensor and not isinstance(weight, np.ndarray):
+        raise TypeError("embedding_renorm_(): argument 'weight' must be a numpy.ndarray or torch.Tensor, not %s"
+                        % type(weight).__name__)
+    if weight.ndim != 2:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "Expected 2-dimensional tensor, but got %d-dimensional tensor for argument #1 'self' "
+                     "(while checking arguments for embedding_renorm_)" % weight.ndim)
+    index, index_dtype = _index_buffer(indices, tensor_type, "embedding_renorm_", 2)
+    num_indices = int(np.prod(index.shape, dtype=np.int64))
+    contiguous = weight.is_contiguous() if weight_is_tensor else weight.flags.c_contiguous
+    if weight_is_tensor and not contiguous:
+        target = _float_buffer(weight.detach().contiguous(), "weight", tensor_type, writable=True)
+    elif weight_is_tensor:
+        target = _float_buffer(weight.detach(), "weight", tensor_type, writable=True)
+    else:
+        target = _float_buffer(weight if contiguous else np.ascontiguousarray(weight), "weight", tensor_type,
+                               writable=True)
+    num_embeddings, dim = target.shape
+    status = emb_embedding_renorm(target.address, EMB_DTYPE_FLOAT32, num_embeddings, dim,
+                                  index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
+    if status:
+        raise _native_error(status)
+    if not contiguous:
+        if weight_is_tensor:
+            with sys.modules["torch"].no_grad():
+                weight.detach().copy_(target.array)
+        else:
+            np.copyto(weight, target.array)
+    elif weight_is_tensor and num_indices:
+        _bump_version(weight)
+    return weight

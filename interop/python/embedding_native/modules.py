@@ -4,7 +4,10 @@ Constructor, attributes, ``from_pretrained``, ``reset_parameters``, ``extra_repr
 follow torch 1.13 (spec §1.1, §1.5, §1.9–§1.11); ``forward`` is
 :func:`embedding_native.functional.embedding`. There is no autograd here: the module holds a
 plain numpy array in ``weight`` and computes no gradients, so ``scale_grad_by_freq`` and
-``sparse`` are recorded for the repr and for future training APIs only.
+``sparse`` are recorded for the repr only (gradients: ``embedding_native.functional`` and
+``embedding_native.optim`` at the numpy level, ``embedding_native.torch`` with autograd). With
+``max_norm`` set, ``forward`` renormalises the referenced rows of ``weight`` in place first, as
+torch does.
 """
 
 import operator
@@ -12,7 +15,7 @@ import operator
 import numpy as np
 
 from .errors import (
-    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     EmbeddingNotSupportedError, EmbeddingRuntimeError,
 )
 from .functional import _error, embedding, normalize_padding_idx
@@ -37,7 +40,6 @@ class Embedding:
     scale_grad_by_freq=False, sparse=False, _weight=None, dtype=None, *, rng=None)``::
 
         padding_idx = normalize(padding_idx)     # -1 -> num_embeddings - 1; out of range: AssertionError
-        if max_norm is not None: EmbeddingNotSupportedError
         if _weight is None:
             weight = N(0, 1) samples from rng (float32); weight[padding_idx] = 0
         else:
@@ -69,9 +71,6 @@ class Embedding:
                          "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
         if padding_idx is not None:
             padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings)
-        if max_norm is not None:
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
-                         "max_norm is not supported yet: it renormalises weight rows in place; pass max_norm=None")
         if dtype is not None and not _is_float32(dtype):
             raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                          "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)

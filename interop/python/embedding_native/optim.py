@@ -1,0 +1,120 @@
+"""Fused optimizer steps on the rows of a coalesced sparse gradient (numpy or CPU tensors).
+
+Each step updates, in place, only the rows listed in ``rows`` of ``weight`` and of the
+optimizer state; no dense gradient is formed. ``(rows, values)`` is a coalesced sparse
+gradient: strictly ascending int64 rows in ``[0, V)`` and float32 ``values`` of shape
+``(len(rows), D)``, e.g. from :func:`embedding_native.functional.sparse_coalesce` or
+``grad.coalesce()._indices()[0], grad.coalesce()._values()`` of a torch sparse gradient. For a
+dense gradient pass ``rows = arange(V)`` and ``values = grad``.
+
+The per-row arithmetic, for each r = rows[j] and g = values[j] (see embedding_native.h)::
+
+    sgd_step:             g = g + weight_decay * w[r];   w[r] -= lr * g           # torch.optim.SGD
+    adagrad_step:         clr = lr / (1 + (step - 1) * lr_decay)                  # torch.optim.Adagrad
+                          state_sum[r] += g * g;  w[r] -= clr * g / (sqrt(state_sum[r]) + eps)
+    rowwise_adagrad_step: momentum[r] += mean(g * g);  w[r] -= lr * g / (sqrt(momentum[r]) + eps)
+    sparse_adam_step:     m[r] += (g - m[r]) * (1 - beta1);  v[r] += (g*g - v[r]) * (1 - beta2)
+                          step_size = lr * sqrt(1 - beta2^step) / (1 - beta1^step)  # torch.optim.SparseAdam
+                          w[r] -= step_size * m[r] / (sqrt(v[r]) + eps)
+
+``step`` is the 1-based number of this step (the caller counts). weight and every state buffer
+must be C-contiguous, writable float32 (numpy or CPU tensor). They are written through their
+memory, so autograd does not record the update (as torch.optim's steps run under no_grad). Rows that are not
+strictly ascending or out of range are rejected by the library before anything is written.
+
+torch is never imported here.
+"""
+
+import operator
+
+from ._bindings import (
+    EMB_DTYPE_FLOAT32, emb_adagrad_step, emb_rowwise_adagrad_step, emb_sgd_step, emb_sparse_adam_step,
+)
+from .errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
+from .functional import _error, _float_buffer, _native_error, _rows_buffer, _torch_tensor_type
+
+__all__ = ["sgd_step", "adagrad_step", "rowwise_adagrad_step", "sparse_adam_step"]
+
+
+def _check_state(state, name, shape, tensor_type):
+    """A writable float32 state buffer of exactly ``shape``; returns its address."""
+    buffer = _float_buffer(state, name, tensor_type, writable=True)
+    if tuple(buffer.shape) != tuple(shape):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "%s has shape %s, expected %s" % (name, tuple(buffer.shape), tuple(shape)))
+    return buffer.address
+
+
+def _operands(weight, rows, values):
+    """(tensor_type, weight _Buffer, V, D, rows _Buffer, values _Buffer) after the shared checks:
+    weight 2-D, rows 1-D, values (len(rows), D)."""
+    tensor_type = _torch_tensor_type()
+    w = _float_buffer(weight, "weight", tensor_type, writable=True)
+    if len(w.shape) != 2:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "'weight' must be 2-D")
+    num_embeddings, dim = w.shape
+    r = _rows_buffer(rows, tensor_type)
+    v = _float_buffer(values, "values", tensor_type)
+    if len(r.shape) != 1 or tuple(v.shape) != (r.shape[0], dim):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "rows must be (n,) and values (n, %d); got %s and %s" % (dim, tuple(r.shape), tuple(v.shape)))
+    return tensor_type, w, num_embeddings, dim, r, v
+
+
+def _step_number(step):
+    step = operator.index(step)
+    if step < 1:
+        raise ValueError("step must be >= 1 (the 1-based number of this step), got %d" % step)
+    return step
+
+
+def sgd_step(weight, rows, values, lr, weight_decay=0.0):
+    """torch.optim.SGD without momentum on the listed rows: ``w[r] -= lr * (g + weight_decay * w[r])``.
+
+    Unlike torch.optim.SGD with a dense gradient, weight decay applies to the listed rows only.
+    Returns ``weight``.
+    """
+    _, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    status = emb_sgd_step(w.address, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address, r.shape[0],
+                          float(lr), float(weight_decay))
+    if status:
+        raise _native_error(status)
+    return weight
+
+
+def adagrad_step(weight, state_sum, rows, values, lr, lr_decay=0.0, eps=1e-10, step=1):
+    """torch.optim.Adagrad (element-wise) on the listed rows; ``state_sum`` is ``(V, D)`` float32
+    (torch's ``initial_accumulator_value`` is its initial content). Returns ``weight``."""
+    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    state = _check_state(state_sum, "state_sum", (num_embeddings, dim), tensor_type)
+    status = emb_adagrad_step(w.address, state, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address,
+                              r.shape[0], float(lr), float(lr_decay), float(eps), _step_number(step))
+    if status:
+        raise _native_error(status)
+    return weight
+
+
+def rowwise_adagrad_step(weight, momentum, rows, values, lr, eps=1e-10):
+    """Row-wise Adagrad (FBGEMM's variant, one accumulator per row) on the listed rows;
+    ``momentum`` is ``(V,)`` float32. Returns ``weight``."""
+    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    state = _check_state(momentum, "momentum", (num_embeddings,), tensor_type)
+    status = emb_rowwise_adagrad_step(w.address, state, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address,
+                                      v.address, r.shape[0], float(lr), float(eps))
+    if status:
+        raise _native_error(status)
+    return weight
+
+
+def sparse_adam_step(weight, exp_avg, exp_avg_sq, rows, values, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, step=1):
+    """torch.optim.SparseAdam on the listed rows; ``exp_avg`` and ``exp_avg_sq`` are ``(V, D)``
+    float32 (zeros before the first step, as torch initialises them). Returns ``weight``."""
+    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    m = _check_state(exp_avg, "exp_avg", (num_embeddings, dim), tensor_type)
+    s = _check_state(exp_avg_sq, "exp_avg_sq", (num_embeddings, dim), tensor_type)
+    beta1, beta2 = betas
+    status = emb_sparse_adam_step(w.address, m, s, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address,
+                                  r.shape[0], float(lr), float(beta1), float(beta2), float(eps), _step_number(step))
+    if status:
+        raise _native_error(status)
+    return weight

@@ -1,0 +1,227 @@
+"""``embedding_native.torch``: drop-ins for ``torch.nn.Embedding`` and ``F.embedding`` whose
+forward and backward run the native kernels, through ``torch.autograd.Function``::
+
+    from embedding_native.torch import Embedding      # instead of torch.nn.Embedding
+    model.embedding = Embedding(10_000, 64, padding_idx=0, sparse=True)
+
+This module imports torch (``import embedding_native`` does not). Everything else follows torch
+1.13 (spec §1.1–§1.11, §2): constructor arguments and defaults, validation and error types,
+``reset_parameters`` (``init.normal_`` then the padding row zeroed, consuming the RNG stream as
+torch does), ``from_pretrained`` (storage shared), ``extra_repr``, the ``weight`` Parameter (so a
+state dict loads into ``torch.nn.Embedding`` and back), and the gradients::
+
+    forward(input):
+        if max_norm is not None:                    # under no_grad, on weight.detach(), in place
+            embedding_renorm_(weight, input.contiguous(), max_norm, norm_type)
+        return rows of weight                       # emb_embedding, on the tensors' memory
+    backward(grad_output):
+        sparse=False: emb_embedding_backward on contiguous grad_output -> dense (V, D), bit-identical
+        sparse=True:  torch.sparse_coo_tensor(rows[None], values, (V, D)), uncoalesced, one entry
+                      per non-padding position, exactly torch's layout (views of indices and
+                      grad_output without a padding row, emb_embedding_backward_sparse with one);
+                      with scale_grad_by_freq torch's RuntimeError
+                      "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
+
+Differences from torch, all of them errors rather than silent fallbacks:
+
+* weight must be float32 (EmbeddingNotSupportedError, a NotImplementedError: at construction
+  for a dtype argument, at forward for a weight converted later) and on the CPU.
+* The gradient is not differentiable again (``once_differentiable``): double backward through
+  the embedding raises. torch's is linear with a zero second derivative.
+* With max_norm, a bad index raises IndexError before any row is renormalised (torch 1.13
+  renormalises the rows sorted before it), and the weight's autograd version counter is bumped
+  once per forward with a non-empty input (torch bumps it once per rescaled row), so reusing a
+  saved weight still raises torch's "modified by an inplace operation" error.
+"""
+
+import torch
+from torch.nn import Parameter, init
+
+from . import functional as _functional
+from .errors import (
+    EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
+)
+
+__all__ = ["Embedding", "embedding"]
+
+_SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
+_PADDING_MESSAGE = "Padding_idx must be within num_embeddings"
+
+
+def _check_float32(dtype):
+    if dtype != torch.float32:
+        raise _functional._error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                                 "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+
+
+def _normalize_padding_idx(padding_idx, num_embeddings):
+    """torch's Python-level check, comparisons included (a float padding_idx passes as in torch)."""
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if not padding_idx < num_embeddings:
+                raise _functional._error(PaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, _PADDING_MESSAGE)
+        elif padding_idx < 0:
+            if not padding_idx >= -num_embeddings:
+                raise _functional._error(PaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, _PADDING_MESSAGE)
+            padding_idx = num_embeddings + padding_idx
+    return padding_idx
+
+
+class _EmbeddingFunction(torch.autograd.Function):
+    """``torch.embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse)`` natively;
+    ``padding_idx`` is normalised, -1 meaning none (torch's convention at this level)."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq, sparse):
+        if weight.dim() == 2:
+            _check_float32(weight.dtype)
+        output = _functional.embedding(indices, weight)
+        if not indices.is_contiguous():
+            indices = indices.contiguous()
+        ctx.save_for_backward(indices)
+        ctx.num_weights, ctx.embedding_dim = weight.shape
+        ctx.padding_idx = None if padding_idx == -1 else padding_idx
+        ctx.scale_grad_by_freq = scale_grad_by_freq
+        ctx.sparse = sparse
+        return output
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        indices, = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        if ctx.sparse:
+            grad = _sparse_gradient(grad_output, indices, ctx.num_weights, ctx.embedding_dim, ctx.padding_idx,
+                                    ctx.scale_grad_by_freq)
+        else:
+            grad = _functional.embedding_backward(grad_output.contiguous(), indices, ctx.num_weights,
+                                                  ctx.padding_idx, ctx.scale_grad_by_freq)
+        return grad, None, None, None, None
+
+
+def _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
+    """torch's embedding_sparse_backward: uncoalesced COO, (1, 0)/(0, D) when nothing remains.
+
+    Without a padding row torch's entries are views, ``indices.reshape(1, -1)`` (as int64) and
+    ``grad_output.reshape(-1, D)``, so they are built the same way here (no copy, nothing to
+    compute natively): the layout matters beyond the values, because torch's sparse ``+=``
+    (gradient accumulation over several backward calls) merges contiguous values and
+    concatenates non-contiguous ones. With a padding row torch copies the kept entries, and the
+    native emb_embedding_backward_sparse does the same.
+    """
+    if scale_grad_by_freq:
+        raise _functional._error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
+    if padding_idx is None and grad_output.numel():
+        rows = indices.reshape(-1).to(torch.int64)
+        values = grad_output.reshape(-1, embedding_dim)
+    elif grad_output.numel():
+        rows, values = _functional.embedding_sparse_backward(grad_output.contiguous(), indices, num_weights,
+                                                             padding_idx)
+    if not grad_output.numel() or not values.numel():
+        # torch tests grad.numel() == 0 (after dropping padding), so a zero-width table also
+        # gets the empty layout.
+        rows = torch.empty((0,), dtype=torch.int64)
+        values = torch.empty((0, embedding_dim), dtype=grad_output.dtype)
+    return torch.sparse_coo_tensor(rows.unsqueeze(0), values, (num_weights, embedding_dim))
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """``torch.nn.functional.embedding`` with the native forward and backward (see the module doc).
+
+    Same arguments, order of checks and errors as F.embedding in torch 1.13; ``weight`` must be a
+    float32 CPU tensor. With ``max_norm`` the referenced rows of ``weight`` are renormalised in
+    place before the lookup.
+    """
+    padding_idx = _normalize_padding_idx(padding_idx, weight.size(0)) if padding_idx is not None else -1
+    if max_norm is not None:
+        # F.embedding: "input = input.contiguous()", then embedding_renorm_ under no_grad on
+        # weight.detach() (which shares the version counter, so the bump reaches weight).
+        input = input.contiguous()
+        with torch.no_grad():
+            _functional.embedding_renorm_(weight.detach(), input, max_norm, norm_type)
+    return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
+
+
+class Embedding(torch.nn.Module):
+    """``torch.nn.Embedding`` with native kernels; a drop-in (see the module doc).
+
+    ``Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+    scale_grad_by_freq=False, sparse=False, _weight=None, device=None, dtype=None)``
+
+    Attributes:
+        weight: the ``(num_embeddings, embedding_dim)`` float32 Parameter, N(0, 1) initialised
+            with the padding row zeroed (or ``_weight`` itself, not zeroed).
+        num_embeddings, embedding_dim, padding_idx (normalised), max_norm, norm_type,
+        scale_grad_by_freq, sparse: as in torch.
+    """
+
+    __constants__ = ["num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
+                     "scale_grad_by_freq", "sparse"]
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, device=None, dtype=None):
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = _normalize_padding_idx(padding_idx, num_embeddings)
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        if _weight is None:
+            # Created as torch does first, so torch's own errors (negative sizes, integer dtypes)
+            # come out unchanged; then the float32-only check.
+            weight = torch.empty((num_embeddings, embedding_dim), **factory_kwargs)
+            self.weight = Parameter(weight)
+            _check_float32(self.weight.dtype)
+            self.reset_parameters()
+        else:
+            if list(_weight.shape) != [num_embeddings, embedding_dim]:
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            self.weight = Parameter(_weight)
+            _check_float32(self.weight.dtype)
+        self.sparse = sparse
+
+    def reset_parameters(self):
+        """``init.normal_(weight)`` (the same RNG stream as torch), then the padding row zeroed."""
+        init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self):
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
+    def forward(self, input):
+        return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                         self.scale_grad_by_freq, self.sparse)
+
+    def extra_repr(self):
+        s = "{num_embeddings}, {embedding_dim}"
+        if self.padding_idx is not None:
+            s += ", padding_idx={padding_idx}"
+        if self.max_norm is not None:
+            s += ", max_norm={max_norm}"
+        if self.norm_type != 2:
+            s += ", norm_type={norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += ", scale_grad_by_freq={scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
+        return s.format(**self.__dict__)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose weight shares ``embeddings``' storage; ``freeze`` sets
+        ``weight.requires_grad = not freeze``; the padding row is not zeroed (as in torch)."""
+        if embeddings.dim() != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, padding_idx=padding_idx,
+                     max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+        module.weight.requires_grad = not freeze
+        return module
