@@ -338,6 +338,106 @@ EMB_API int32_t emb_sparse_adam_step(
     const int64_t* rows, const void* values, int64_t num_rows,
     double lr, double beta1, double beta2, double eps, int64_t step);
 
+/* ---- EmbeddingBag ---------------------------------------------------------------------------- */
+
+/* Reduction modes; values match torch's mode numbering and are stable. */
+typedef enum emb_bag_mode {
+    EMB_BAG_SUM = 0,
+    EMB_BAG_MEAN = 1,
+    EMB_BAG_MAX = 2
+} emb_bag_mode;
+
+/* Which positions form which bag, plus the per-position options. Fill every field.
+ *
+ * Bag b covers positions [start(b), start(b+1)):
+ *   offsets != NULL, include_last_offset == 0:  num_offsets bags; start(b) = offsets[b],
+ *                                               start(num_offsets) = num_indices
+ *   offsets != NULL, include_last_offset != 0:  num_offsets - 1 bags; offsets[num_offsets-1]
+ *                                               must equal num_indices (CSR)
+ *   offsets == NULL:                            fixed-size bags (a 2-D input): num_indices / bag_size
+ *                                               bags of bag_size positions; bag_size > 0 divides num_indices
+ * Offsets must start at 0, never decrease and never exceed num_indices (torch 1.13 accepts some
+ * malformed offsets and then crashes or returns garbage; see docs/divergences.md). Zero offsets
+ * without include_last_offset mean zero bags. */
+typedef struct emb_bags {
+    const void* indices;              /* num_indices values of index_dtype */
+    int64_t num_indices;
+    int32_t index_dtype;              /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64 */
+    int32_t offsets_dtype;            /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64; ignored when offsets is NULL */
+    const void* offsets;              /* NULL for fixed-size bags */
+    int64_t num_offsets;
+    int64_t bag_size;                 /* positions per bag when offsets is NULL */
+    int32_t include_last_offset;      /* 0 or 1 */
+    int32_t reserved;                 /* must be 0 */
+    const float* per_sample_weights;  /* NULL, or num_indices float32 weights (sum mode only) */
+    int64_t padding_idx;              /* a normalised row, or EMB_NO_PADDING: its positions count for nothing */
+} emb_bags;
+
+/* The number of bags `bags` describes, after validating its layout (not its index values).
+ * @param num_bags  out, not NULL. */
+EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
+
+/* torch.nn.functional.embedding_bag forward for a float32 table.
+ *
+ *   for each bag b:  P = its positions i with indices[i] != padding_idx, in order
+ *     sum:   out[b] = +0.0; for i in P: out[b] += weight[indices[i]]
+ *            with per_sample_weights w: out[b] = fma(weight[indices[i]], w[i], out[b]) when padding_idx is
+ *            EMB_NO_PADDING, else out[b] + fl(weight[indices[i]] * w[i]) (torch 1.13 rounds once on its
+ *            fast path and twice on its padding path; both are reproduced bit for bit)
+ *     mean:  the sum above, then out[b] /= max(|P|, 1)                        (a true division)
+ *     max:   out[b][d] = the first maximum over i in P of weight[indices[i]][d] (strictly greater
+ *            replaces; NaN only if first); max_indices[b][d] = the row it came from
+ *     a bag with P empty gives +0.0 in every mode (max_indices -1)
+ *
+ * Each column accumulates over the bag in position order, so sum and max are bit-identical to
+ * torch 1.13 and across ISA tiers. Every index is validated before anything is written.
+ *
+ * @param out             out: [num_bags, embedding_dim] float32; out_capacity elements available.
+ * @param max_indices     out: [num_bags, embedding_dim] int64 for EMB_BAG_MAX (needed by the max
+ *                        backward), else NULL; max_indices_capacity elements available.
+ * Thread-safe for concurrent calls sharing weight and bags. */
+EMB_API int32_t emb_embedding_bag(
+    const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const emb_bags* bags, int32_t mode,
+    void* out, int64_t out_capacity, int64_t* max_indices, int64_t max_indices_capacity);
+
+/* Dense gradient of emb_embedding_bag with respect to the table.
+ *
+ *   if !(flags & EMB_ACCUMULATE): grad_weight[:] = +0.0
+ *   sum/mean: for each bag b, for i in its non-padding positions, in position order:
+ *               s = w_i (or 1); with EMB_SCALE_GRAD_BY_FREQ s /= c[indices[i]] (count in the whole call);
+ *               mean: s /= |P_b|;  grad_weight[indices[i]] = fma(grad_output[b], (float)s, grad_weight[indices[i]])
+ *   max:      for each non-empty bag b and column d: grad_weight[max_indices[b][d]][d] += grad_output[b][d]
+ *
+ * torch sums duplicate rows in the order of its (unstable) sort, so sum/mean gradients match
+ * torch to rounding, not bit for bit; max matches exactly. EMB_SCALE_GRAD_BY_FREQ uses each row's
+ * own count, as torch documents (torch <= 2.13 divides by a neighbour's count; docs/divergences.md).
+ * @param max_indices  in, max mode only: the forward's max_indices. */
+EMB_API int32_t emb_embedding_bag_backward(
+    const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const emb_bags* bags, int32_t mode, const int64_t* max_indices, int32_t flags,
+    void* grad_weight, int64_t grad_weight_capacity);
+
+/* Sparse gradient of emb_embedding_bag (sum and mean only), in torch's uncoalesced layout: one
+ * entry per non-padding position, in position order, values grad_output[bag(i)] * (float)(1/|P_b|)
+ * (mean) * w_i.
+ * @param out_rows    out: int64, capacity entries (num_indices suffices).
+ * @param out_values  out: [capacity, embedding_dim] float32.
+ * @param nnz         out, not NULL: entries written. */
+EMB_API int32_t emb_embedding_bag_backward_sparse(
+    const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const emb_bags* bags, int32_t mode, int32_t flags,
+    int64_t* out_rows, void* out_values, int64_t capacity, int64_t* nnz);
+
+/* Gradient of the bag sum with respect to per_sample_weights:
+ *   grad_psw[i] = Σ_d grad_output[bag(i)][d] * weight[indices[i]][d]   (sequential over d, products
+ *                 rounded before each add, as torch's BLAS dot); 0 at padding positions
+ * @param grad_per_sample_weights  out: num_indices float32; capacity elements available. */
+EMB_API int32_t emb_embedding_bag_per_sample_weights_backward(
+    const void* grad_output, int32_t grad_dtype, const void* weight, int64_t num_embeddings,
+    int64_t embedding_dim, const emb_bags* bags, int32_t mode,
+    void* grad_per_sample_weights, int64_t capacity);
+
 #ifdef __cplusplus
 }
 #endif
