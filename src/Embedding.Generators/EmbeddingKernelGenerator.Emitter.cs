@@ -13,7 +13,7 @@ namespace Embedding.Generators
     {
         /// <summary>
         /// Turns a spec into source files: one for the kernel-set class (its dimension tables and
-        /// registration), then per dimension one with its gather kernels and one with its scatter-add kernels.
+        /// registration), then per dimension one each with its gather, scatter-add and bag-forward kernels.
         /// </summary>
         internal static class Emitter
         {
@@ -39,6 +39,13 @@ namespace Embedding.Generators
                         spec.FullName + ".ScatterAdd.F32.D" + dimension + ".g.cs",
                         EmitFile(spec, writer => ScatterAddEmitter.EmitKernels(writer, dimension), afterType: ScatterAddEmitter.EmitRowHelpers));
                 }
+
+                foreach (int dimension in spec.Dimensions)
+                {
+                    yield return new GeneratedFile(
+                        spec.FullName + ".Bag.F32.D" + dimension + ".g.cs",
+                        EmitFile(spec, writer => BagEmitter.EmitKernels(writer, dimension), afterType: BagEmitter.EmitRowHelpers));
+                }
             }
 
             private static string EmitKernelSet(KernelSetSpec spec)
@@ -58,6 +65,12 @@ namespace Embedding.Generators
                     foreach (IndexType index in IndexTypes.All)
                     {
                         ScatterAddEmitter.EmitTable(writer, spec.Dimensions, index);
+                        writer.Line();
+                    }
+
+                    foreach (IndexType index in IndexTypes.All)
+                    {
+                        BagEmitter.EmitTable(writer, spec.Dimensions, index);
                         writer.Line();
                     }
 

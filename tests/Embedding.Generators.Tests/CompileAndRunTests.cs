@@ -54,7 +54,7 @@ public sealed class CompileAndRunTests
         Assert.Empty(build.GeneratorDiagnostics);
         Assert.True(build.Emit.Success, string.Join("\n", build.Emit.Diagnostics));
         Assert.Empty(build.Emit.Diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
-        Assert.Equal(1 + 2 * Dims.Length, build.HintNames.Length);
+        Assert.Equal(1 + 3 * Dims.Length, build.HintNames.Length);
     }
 
     [Fact]
@@ -90,6 +90,8 @@ public sealed class CompileAndRunTests
             Assert.Null(kernels.GetGatherInt64(dim, width));
             Assert.Null(kernels.GetScatterAddInt32(dim, width));
             Assert.Null(kernels.GetScatterAddInt64(dim, width));
+            Assert.Null(kernels.GetBagInt32(EmbeddingBagMode.Sum, false, dim, width));
+            Assert.Null(kernels.GetBagInt64(EmbeddingBagMode.Max, false, dim, width));
         }
     }
 
@@ -131,6 +133,68 @@ public sealed class CompileAndRunTests
     [MemberData(nameof(Cases))]
     public void ScatterAdd_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
         RunScatterAdd<long>(s_build.Value.Kernels.GetScatterAddInt64(dim, width), dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Bag_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunBag<int>((mode, weighted) => s_build.Value.Kernels.GetBagInt32(mode, weighted, dim, width), dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Bag_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunBag<long>((mode, weighted) => s_build.Value.Kernels.GetBagInt64(mode, weighted, dim, width), dim, width, seed);
+
+    /// <summary>
+    /// Runs every generated bag kernel (sum, mean, max, weighted sum) with and without a padding row,
+    /// over empty, single and duplicate-heavy bags, against the reference; max tables hold ties, NaN,
+    /// ±0.0 and ±inf. Sum tables hold no NaN: which payload a sum of two NaNs keeps is not specified
+    /// (the JIT may commute an addition), while max only ever selects an input. Sentinels guard the end of the outputs.
+    /// </summary>
+    private static void RunBag<TIndex>(Func<EmbeddingBagMode, bool, BagKernel<TIndex>?> lookup, int dim, VectorWidth width, int seed)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;
+        TIndex[] indices = Indices<TIndex>(seed);
+        long[] starts = [0, 0, 1, 4, 4, 10, indices.Length];
+        var random = new Random(seed);
+        float[] special = [-1, 0.0f, -0.0f, 1, 2, float.NaN, float.PositiveInfinity, float.NegativeInfinity];
+        float[] weights = Enumerable.Range(0, indices.Length).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        int bags = starts.Length - 1;
+        foreach ((EmbeddingBagMode mode, bool weighted) in new[] { (EmbeddingBagMode.Sum, false), (EmbeddingBagMode.Mean, false), (EmbeddingBagMode.Max, false), (EmbeddingBagMode.Sum, true) })
+        {
+            BagKernel<TIndex>? kernel = lookup(mode, weighted);
+            if (lanes > dim)
+            {
+                Assert.True(kernel is null, $"dim {dim} is narrower than one {width}, so no kernel should exist");
+                return;
+            }
+
+            Assert.True(kernel is not null, $"no {mode} (weighted {weighted}) bag kernel for dim {dim} at {width}");
+            float[] table = mode == EmbeddingBagMode.Max ? Enumerable.Range(0, Rows * dim).Select(_ => special[random.Next(special.Length)]).ToArray() : Table(dim, seed).Select(value => float.IsNaN(value) ? 0.75f : value).ToArray();
+            foreach (long padding in new[] { -1L, long.CreateTruncating(indices[2]) })
+            {
+                float[] expected = new float[bags * dim];
+                long[] expectedMax = new long[bags * dim];
+                BagReference.EmbeddingBag(indices.Select(long.CreateTruncating).ToArray(), starts, table, dim, mode, expected, weighted ? weights : default, padding, expectedMax);
+
+                float[] destination = Guarded(expected.Length);
+                long[] maxIndices = new long[expected.Length + 1];
+                maxIndices[^1] = long.MinValue;
+                kernel(in table[0], in indices[0], in starts[0], bags, padding, in weights[0], ref destination[0], ref maxIndices[0]);
+
+                for (int i = 0; i < expected.Length; i++)
+                {
+                    uint want = BitConverter.SingleToUInt32Bits(expected[i]);
+                    uint got = BitConverter.SingleToUInt32Bits(destination[i]);
+                    Assert.True(want == got, $"dim {dim}, {width}, {typeof(TIndex).Name}, {mode}, weighted {weighted}, padding {padding}: bag {i / dim}, column {i % dim} is 0x{got:X8}, reference 0x{want:X8}");
+                    Assert.True(mode != EmbeddingBagMode.Max || expectedMax[i] == maxIndices[i], $"dim {dim}, {width}, max index of bag {i / dim}, column {i % dim}: {maxIndices[i]}, reference {expectedMax[i]}");
+                }
+
+                Assert.Equal(long.MinValue, maxIndices[^1]);
+                AssertSentinels(destination, expected.Length);
+            }
+        }
+    }
 
     /// <summary>
     /// Runs a generated scatter-add with and without frequency scaling and a padding row, on top of a

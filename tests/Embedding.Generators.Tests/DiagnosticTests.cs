@@ -67,7 +67,7 @@ public sealed class DiagnosticTests
         AssertSingle(result, source, "EMB0003", DiagnosticSeverity.Warning, attribute);
         Assert.Contains("16", result.Diagnostics[0].GetMessage(), StringComparison.Ordinal);
         Assert.Equal(
-            ["Consumer.Kernels.Gather.F32.D16.g.cs", "Consumer.Kernels.Gather.F32.D5.g.cs", "Consumer.Kernels.ScatterAdd.F32.D16.g.cs", "Consumer.Kernels.ScatterAdd.F32.D5.g.cs", "Consumer.Kernels.g.cs"],
+            ["Consumer.Kernels.Bag.F32.D16.g.cs", "Consumer.Kernels.Bag.F32.D5.g.cs", "Consumer.Kernels.Gather.F32.D16.g.cs", "Consumer.Kernels.Gather.F32.D5.g.cs", "Consumer.Kernels.ScatterAdd.F32.D16.g.cs", "Consumer.Kernels.ScatterAdd.F32.D5.g.cs", "Consumer.Kernels.g.cs"],
             GeneratorHarness.Sources(result).Keys);
         Assert.Contains("new int[] { 5, 16 }", GeneratorHarness.Sources(result)["Consumer.Kernels.g.cs"], StringComparison.Ordinal);
     }
@@ -145,7 +145,7 @@ public sealed class DiagnosticTests
 
         (_, var generatorDiagnostics, GeneratorRunResult result) = GeneratorHarness.RunAndUpdate(source);
 
-        Assert.Equal(3, result.GeneratedSources.Length);
+        Assert.Equal(4, result.GeneratedSources.Length);
         Assert.True(
             !generatorDiagnostics.Any(d => d.Id == "EMB0003" && !d.IsSuppressed),
             "EMB0003 is reported despite '#pragma warning disable EMB0003': " + string.Join("; ", generatorDiagnostics));
@@ -163,7 +163,7 @@ public sealed class DiagnosticTests
 
         Assert.Empty(generatorDiagnostics);
         Assert.Empty(result.Diagnostics);
-        Assert.Equal(7, result.GeneratedSources.Length);
+        Assert.Equal(10, result.GeneratedSources.Length);
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
     }
 

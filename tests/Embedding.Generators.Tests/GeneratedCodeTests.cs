@@ -55,6 +55,10 @@ public sealed class GeneratedCodeTests
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs",
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D130.g.cs",
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D1000.g.cs",
+                "Consumer.Models.ModelKernels.Bag.F32.D5.g.cs",
+                "Consumer.Models.ModelKernels.Bag.F32.D16.g.cs",
+                "Consumer.Models.ModelKernels.Bag.F32.D130.g.cs",
+                "Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs",
             ],
             result.GeneratedSources.Select(source => source.HintName));
     }
@@ -65,7 +69,7 @@ public sealed class GeneratedCodeTests
         GeneratorRunResult result = GeneratorHarness.Run("using Embedding.Native;\n\n[EmbeddingKernels(8)]\npublic sealed partial class GlobalKernels;\n");
 
         Assert.Equal(
-            ["GlobalKernels.g.cs", "GlobalKernels.Gather.F32.D8.g.cs", "GlobalKernels.ScatterAdd.F32.D8.g.cs"],
+            ["GlobalKernels.g.cs", "GlobalKernels.Gather.F32.D8.g.cs", "GlobalKernels.ScatterAdd.F32.D8.g.cs", "GlobalKernels.Bag.F32.D8.g.cs"],
             result.GeneratedSources.Select(source => source.HintName));
         Assert.DoesNotContain("namespace", GeneratorHarness.Sources(result)["GlobalKernels.g.cs"], StringComparison.Ordinal);
     }

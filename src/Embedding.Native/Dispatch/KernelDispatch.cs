@@ -90,6 +90,34 @@ internal static class KernelDispatch
         return null;
     }
 
+    /// <summary>The specialised int32 bag-forward kernel for this reduction, dimension and width, or null for the generic one.</summary>
+    public static BagKernel<int>? BagInt32(EmbeddingBagMode mode, bool weighted, int dimension, VectorWidth width)
+    {
+        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
+        {
+            if (set.GetBagInt32(mode, weighted, dimension, width) is { } kernel)
+            {
+                return kernel;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The specialised int64 bag-forward kernel for this reduction, dimension and width, or null for the generic one.</summary>
+    public static BagKernel<long>? BagInt64(EmbeddingBagMode mode, bool weighted, int dimension, VectorWidth width)
+    {
+        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
+        {
+            if (set.GetBagInt64(mode, weighted, dimension, width) is { } kernel)
+            {
+                return kernel;
+            }
+        }
+
+        return null;
+    }
+
     private static VectorWidth Narrower(VectorWidth width) => width switch
     {
         VectorWidth.Vector512 => VectorWidth.Vector256,

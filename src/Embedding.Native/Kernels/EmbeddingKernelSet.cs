@@ -33,4 +33,20 @@ public abstract class EmbeddingKernelSet
     /// <param name="embeddingDim">Columns per row.</param>
     /// <param name="width">The vector width the kernel body uses.</param>
     public virtual ScatterAddKernel<long>? GetScatterAddInt64(int embeddingDim, VectorWidth width) => null;
+
+    /// <summary>The bag-forward kernel for int32 indices, or <see langword="null"/>.</summary>
+    /// <remarks>Virtual, not abstract, so kernel sets written before the bag forward existed keep compiling.</remarks>
+    /// <param name="mode">The reduction.</param>
+    /// <param name="weighted">True for the per-sample-weighted sum (only with <see cref="EmbeddingBagMode.Sum"/>).</param>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public virtual BagKernel<int>? GetBagInt32(EmbeddingBagMode mode, bool weighted, int embeddingDim, VectorWidth width) => null;
+
+    /// <summary>The bag-forward kernel for int64 indices, or <see langword="null"/>.</summary>
+    /// <remarks>Virtual, not abstract, so kernel sets written before the bag forward existed keep compiling.</remarks>
+    /// <param name="mode">The reduction.</param>
+    /// <param name="weighted">True for the per-sample-weighted sum (only with <see cref="EmbeddingBagMode.Sum"/>).</param>
+    /// <param name="embeddingDim">Columns per row.</param>
+    /// <param name="width">The vector width the kernel body uses.</param>
+    public virtual BagKernel<long>? GetBagInt64(EmbeddingBagMode mode, bool weighted, int embeddingDim, VectorWidth width) => null;
 }

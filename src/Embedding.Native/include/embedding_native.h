@@ -350,12 +350,13 @@ typedef enum emb_bag_mode {
 /* Which positions form which bag, plus the per-position options. Fill every field.
  *
  * Bag b covers positions [start(b), start(b+1)):
- *   offsets != NULL, include_last_offset == 0:  num_offsets bags; start(b) = offsets[b],
- *                                               start(num_offsets) = num_indices
- *   offsets != NULL, include_last_offset != 0:  num_offsets - 1 bags; offsets[num_offsets-1]
- *                                               must equal num_indices (CSR)
- *   offsets == NULL:                            fixed-size bags (a 2-D input): num_indices / bag_size
- *                                               bags of bag_size positions; bag_size > 0 divides num_indices
+ *   bag_size == 0, include_last_offset == 0:  num_offsets bags; start(b) = offsets[b],
+ *                                             start(num_offsets) = num_indices
+ *   bag_size == 0, include_last_offset != 0:  num_offsets - 1 bags; offsets[num_offsets-1]
+ *                                             must equal num_indices (CSR)
+ *   bag_size > 0:                             fixed-size bags (a 2-D input): num_indices / bag_size
+ *                                             bags of bag_size positions; bag_size must divide
+ *                                             num_indices; offsets NULL, num_offsets 0
  * Offsets must start at 0, never decrease and never exceed num_indices (torch 1.13 accepts some
  * malformed offsets and then crashes or returns garbage; see docs/divergences.md). Zero offsets
  * without include_last_offset mean zero bags. */
@@ -363,10 +364,10 @@ typedef struct emb_bags {
     const void* indices;              /* num_indices values of index_dtype */
     int64_t num_indices;
     int32_t index_dtype;              /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64 */
-    int32_t offsets_dtype;            /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64; ignored when offsets is NULL */
-    const void* offsets;              /* NULL for fixed-size bags */
+    int32_t offsets_dtype;            /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64 (when num_offsets > 0) */
+    const void* offsets;              /* num_offsets values; NULL when num_offsets is 0 */
     int64_t num_offsets;
-    int64_t bag_size;                 /* positions per bag when offsets is NULL */
+    int64_t bag_size;                 /* > 0: fixed-size bags of this many positions; 0: use offsets */
     int32_t include_last_offset;      /* 0 or 1 */
     int32_t reserved;                 /* must be 0 */
     const float* per_sample_weights;  /* NULL, or num_indices float32 weights (sum mode only) */
@@ -403,27 +404,63 @@ EMB_API int32_t emb_embedding_bag(
 
 /* Dense gradient of emb_embedding_bag with respect to the table.
  *
+ *   P_b = the positions of bag b whose index is not padding_idx;  c[k] = occurrences of k in
+ *   bags->indices (whole call, padding included)
  *   if !(flags & EMB_ACCUMULATE): grad_weight[:] = +0.0
- *   sum/mean: for each bag b, for i in its non-padding positions, in position order:
- *               s = w_i (or 1); with EMB_SCALE_GRAD_BY_FREQ s /= c[indices[i]] (count in the whole call);
+ *   sum/mean: for each bag b, for i in P_b, in position order:
+ *               s = w_i (or 1), in double; with EMB_SCALE_GRAD_BY_FREQ s /= c[indices[i]];
  *               mean: s /= |P_b|;  grad_weight[indices[i]] = fma(grad_output[b], (float)s, grad_weight[indices[i]])
- *   max:      for each non-empty bag b and column d: grad_weight[max_indices[b][d]][d] += grad_output[b][d]
+ *   max:      for each bag b with P_b non-empty, in bag order, each column d:
+ *               grad_weight[max_indices[b][d]][d] += grad_output[b][d]
  *
  * torch sums duplicate rows in the order of its (unstable) sort, so sum/mean gradients match
- * torch to rounding, not bit for bit; max matches exactly. EMB_SCALE_GRAD_BY_FREQ uses each row's
- * own count, as torch documents (torch <= 2.13 divides by a neighbour's count; docs/divergences.md).
- * @param max_indices  in, max mode only: the forward's max_indices. */
+ * torch to rounding, not bit for bit; max matches exactly. Every ISA tier gives the same bits.
+ * EMB_SCALE_GRAD_BY_FREQ uses each row's own count, as torch documents (torch <= 2.13 divides by
+ * a neighbour's count; docs/divergences.md). Indices and max indices are validated before
+ * anything is written.
+ *
+ * @param grad_output  in: [num_bags, embedding_dim] float32 (grad_dtype EMB_DTYPE_FLOAT32).
+ * @param bags         in, not NULL: the forward's bags, per-sample weights and padding_idx
+ *                     (weights only with EMB_BAG_SUM: else EMB_ERROR_NOT_SUPPORTED).
+ * @param max_indices  in, EMB_BAG_MAX only (ignored, may be NULL, otherwise): the forward's
+ *                     [num_bags, embedding_dim] rows; entries of bags with P_b empty are ignored
+ *                     (this library writes -1 there, torch 0), the others must be rows of the table.
+ * @param flags        EMB_SCALE_GRAD_BY_FREQ (sum and mean; with EMB_BAG_MAX it is
+ *                     EMB_ERROR_INVALID_ARGUMENT, as torch refuses it) | EMB_ACCUMULATE.
+ * @param grad_weight  in/out: [num_embeddings, embedding_dim] float32; grad_weight_capacity
+ *                     elements available; must not overlap any input.
+ * @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE (an index, a max index — message prefixed
+ *         "max_indices: " — or padding_idx); EMB_ERROR_INVALID_ARGUMENT (malformed bags, mode,
+ *         flags, overlap); EMB_ERROR_BUFFER_TOO_SMALL; or another validation error. On failure
+ *         grad_weight is unchanged.
+ * Thread-safe for distinct grad_weight buffers. */
 EMB_API int32_t emb_embedding_bag_backward(
     const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const emb_bags* bags, int32_t mode, const int64_t* max_indices, int32_t flags,
     void* grad_weight, int64_t grad_weight_capacity);
 
 /* Sparse gradient of emb_embedding_bag (sum and mean only), in torch's uncoalesced layout: one
- * entry per non-padding position, in position order, values grad_output[bag(i)] * (float)(1/|P_b|)
- * (mean) * w_i.
+ * entry per non-padding position in a bag, in position order.
+ *
+ *   n = 0
+ *   for each bag b, for i in P_b, in position order:
+ *       v = grad_output[b]
+ *       mean:                    v = v * (1.0f / (float)|P_b|)      (a float reciprocal, as torch)
+ *       per-sample weights w:    v = v * w_i
+ *       EMB_SCALE_GRAD_BY_FREQ:  v = v * (float)(1.0 / c[indices[i]])
+ *       out_rows[n] = indices[i]; out_values[n] = v; n += 1           (each product rounded; no factor: a copy)
+ *   *nnz = n
+ *
+ * Bit for bit torch 1.13's values. torch refuses scale_grad_by_freq with sparse gradients; here
+ * it scales each value last. EMB_BAG_MAX gives EMB_ERROR_INVALID_ARGUMENT ("max mode does not
+ * support sparse weights", as torch).
+ * @param flags       0 or EMB_SCALE_GRAD_BY_FREQ; EMB_ACCUMULATE or other bits: EMB_ERROR_INVALID_ARGUMENT.
  * @param out_rows    out: int64, capacity entries (num_indices suffices).
- * @param out_values  out: [capacity, embedding_dim] float32.
- * @param nnz         out, not NULL: entries written. */
+ * @param out_values  out: [capacity, embedding_dim] float32; outputs must not overlap each other or an input.
+ * @param nnz         out, not NULL: entries written.
+ * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of entries;
+ *         EMB_ERROR_INDEX_OUT_OF_RANGE; or a validation error. On failure nothing is written.
+ * Thread-safe for distinct outputs. */
 EMB_API int32_t emb_embedding_bag_backward_sparse(
     const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const emb_bags* bags, int32_t mode, int32_t flags,
@@ -431,8 +468,17 @@ EMB_API int32_t emb_embedding_bag_backward_sparse(
 
 /* Gradient of the bag sum with respect to per_sample_weights:
  *   grad_psw[i] = Σ_d grad_output[bag(i)][d] * weight[indices[i]][d]   (sequential over d, products
- *                 rounded before each add, as torch's BLAS dot); 0 at padding positions
- * @param grad_per_sample_weights  out: num_indices float32; capacity elements available. */
+ *                 rounded before each add, as torch's BLAS sdot); +0.0 at padding positions
+ * Bit for bit torch 1.13 on every ISA tier. bags->per_sample_weights is not read (the gradient does
+ * not depend on it) and may be NULL.
+ * @param weight   in: the forward's [num_embeddings, embedding_dim] float32 table (grad_dtype).
+ * @param mode     EMB_BAG_SUM; mean and max: EMB_ERROR_NOT_SUPPORTED (torch: per_sample_weights
+ *                 only supported for mode='sum').
+ * @param grad_per_sample_weights  out: num_indices float32; capacity elements available; must
+ *                 not overlap an input.
+ * @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE; EMB_ERROR_BUFFER_TOO_SMALL; or a validation error.
+ *         On failure nothing is written.
+ * Thread-safe for distinct outputs. */
 EMB_API int32_t emb_embedding_bag_per_sample_weights_backward(
     const void* grad_output, int32_t grad_dtype, const void* weight, int64_t num_embeddings,
     int64_t embedding_dim, const emb_bags* bags, int32_t mode,

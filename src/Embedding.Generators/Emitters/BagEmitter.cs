@@ -1,0 +1,440 @@
+using System.Collections.Generic;
+using Embedding.Generators.Helpers;
+using Embedding.Native;
+
+namespace Embedding.Generators.Emitters
+{
+    /// <summary>
+    /// Emits the bag-forward kernels of one dimension: for each reduction (sum, mean, max, weighted sum),
+    /// index type and vector width that fits, a loop over bags whose body reduces the bag's rows into
+    /// register accumulators, a block of columns at a time, in position order. The bodies are the generic
+    /// driver (<c>GenericBag</c>) with the dimension folded in and differ only in the vector type.
+    /// </summary>
+    /// <remarks>
+    /// The tail overlaps: the last vector ends at the row end and recomputes the columns it shares with
+    /// the vector before it from the same rows in the same order, so they are stored with the same bits.
+    /// Nothing is reduced horizontally, so every width gives the same results.
+    /// </remarks>
+    internal static class BagEmitter
+    {
+        /// <summary>Accumulators per block for the sums: 8 vectors keep 8 independent add chains in flight and fit the 16 AVX2 registers with the row loads.</summary>
+        private const int SumBlockVectors = 8;
+
+        /// <summary>Accumulators per block for max: each needs a value and a position register, so half as many.</summary>
+        private const int MaxBlockVectors = 4;
+
+        private sealed class Kind
+        {
+            public Kind(string name, string mode, bool weighted, string description)
+            {
+                Name = name;
+                Mode = mode;
+                Weighted = weighted;
+                Description = description;
+            }
+
+            public string Name { get; }
+
+            public string Mode { get; }
+
+            public bool Weighted { get; }
+
+            public string Description { get; }
+
+            public bool IsMax => Mode == "Max";
+
+            public bool IsMean => Mode == "Mean";
+        }
+
+        private static readonly Kind[] Kinds =
+        {
+            new Kind("BagSum", "Sum", false, "Bag sum"),
+            new Kind("BagMean", "Mean", false, "Bag mean"),
+            new Kind("BagMax", "Max", false, "Bag max"),
+            new Kind("BagWeightedSum", "Sum", true, "Bag weighted sum"),
+        };
+
+        public static string KernelName(string kind, int dimension, IndexType index, Width width) =>
+            kind + "_F32_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
+
+        /// <summary>The (mode, weighted, dimension, width) → kernel switch for one index type.</summary>
+        public static void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index)
+        {
+            writer.Line("/// <inheritdoc/>");
+            writer.Line("public override global::Embedding.Native.BagKernel<" + index.CSharpName + ">? GetBag" + index.TableSuffix + "(global::Embedding.Native.EmbeddingBagMode mode, bool weighted, int embeddingDim, global::Embedding.Native.VectorWidth width) => (mode, weighted, embeddingDim, width) switch");
+            writer.Line("{");
+            foreach (int dimension in dimensions)
+            {
+                foreach (Kind kind in Kinds)
+                {
+                    foreach (Width width in Width.For(dimension))
+                    {
+                        writer.Line("    (global::Embedding.Native.EmbeddingBagMode." + kind.Mode + ", " + (kind.Weighted ? "true" : "false") + ", " + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => " + KernelName(kind.Name, dimension, index, width) + ",");
+                    }
+                }
+            }
+
+            writer.Line("    _ => null,");
+            writer.Line("};");
+        }
+
+        public static void EmitKernels(SourceWriter writer, int dimension)
+        {
+            bool first = true;
+            foreach (Kind kind in Kinds)
+            {
+                foreach (IndexType index in IndexTypes.All)
+                {
+                    foreach (Width width in Width.For(dimension))
+                    {
+                        if (!first)
+                        {
+                            writer.Line();
+                        }
+
+                        first = false;
+                        EmitKernel(writer, kind, dimension, index, width);
+                    }
+                }
+            }
+        }
+
+        private static void EmitKernel(SourceWriter writer, Kind kind, int dimension, IndexType index, Width width)
+        {
+            var shape = new KernelShape(dimension, width.Lanes);
+            writer.Line("/// <summary>" + kind.Description + ", f32 table, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width, kind) + ".</summary>");
+            writer.Line("/// <remarks>No validation: every index must already be in [0, rows), the bag boundaries valid, and <paramref name=\"destination\"/>"
+                + (kind.IsMax ? " and <paramref name=\"maxIndices\"/>" : string.Empty) + " must hold numBags × " + dimension + " elements.</remarks>");
+            writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
+            writer.Open("private static void " + KernelName(kind.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
+            if (kind.Weighted)
+            {
+                writer.Open("if (paddingIndex < 0)");
+                writer.Line("// No padding row: acc = fma(row, w, acc), one rounding (torch 1.13's fast path).");
+                EmitBagLoop(writer, kind, shape, width, "fused");
+                writer.Line();
+                writer.Line("return;");
+                writer.Close();
+                writer.Line();
+                writer.Line("// A padding row: acc = acc + fl(row · w), two roundings (torch 1.13's padding path).");
+                EmitBagLoop(writer, kind, shape, width, "rounded");
+            }
+            else
+            {
+                EmitBagLoop(writer, kind, shape, width, "plain");
+            }
+
+            writer.Close();
+        }
+
+        private static void EmitBagLoop(SourceWriter writer, Kind kind, KernelShape shape, Width width, string arithmetic)
+        {
+            int dimension = shape.Dimension;
+            writer.Open("for (nint bag = 0; bag < numBags; bag++)");
+            writer.Line("nint start = Bag.Start(in starts, bag), end = Bag.Start(in starts, bag + 1);");
+            writer.Line("ref float target = ref Bag.Row(in destination, bag, " + dimension + ");");
+            if (kind.IsMax)
+            {
+                writer.Line("ref long argMax = ref Bag.ArgMax(ref maxIndices, bag, " + dimension + ");");
+                writer.Line("nint head = Bag.FirstIncluded(in indices, start, end, paddingIndex);");
+                writer.Open("if (head == end)");
+                writer.Line("// Empty or all padding: +0.0, and no row (-1).");
+                writer.Line("Bag.Empty(ref target, ref argMax, " + dimension + ");");
+                writer.Line("continue;");
+                writer.Close();
+                writer.Line();
+                writer.Line("ref float headRow = ref Bag.Row(in weight, Bag.Index(in indices, head), " + dimension + ");");
+            }
+
+            if (width.Bits == 0)
+            {
+                writer.Line("// One column at a time, the bag in position order.");
+                writer.Open("for (nuint column = 0; column < " + dimension + "; column++)");
+                EmitGroup(writer, kind, dimension, width, arithmetic, new[] { "column" });
+                writer.Close();
+            }
+            else
+            {
+                int group = kind.IsMax ? MaxBlockVectors : SumBlockVectors;
+                int lanes = width.Lanes;
+                int blocks = shape.FullVectors / group;
+                int blockEnd = blocks * group * lanes;
+                if (blocks > 0)
+                {
+                    writer.Line("// Columns 0.." + (blockEnd - 1) + ": " + blocks + (blocks == 1 ? " block" : " blocks") + " of " + group + " accumulators, each held over the whole bag.");
+                    writer.Open("for (nuint block = 0; block < " + blockEnd + "; block += " + (group * lanes) + ")");
+                    var offsets = new List<string>();
+                    for (int v = 0; v < group; v++)
+                    {
+                        offsets.Add(v == 0 ? "block" : "block + " + (v * lanes));
+                    }
+
+                    EmitGroup(writer, kind, dimension, width, arithmetic, offsets);
+                    writer.Close();
+                }
+
+                var rest = new List<string>();
+                for (int column = blockEnd; column + lanes <= dimension; column += lanes)
+                {
+                    rest.Add(column.ToString());
+                }
+
+                if (shape.TailColumns > 0)
+                {
+                    rest.Add((dimension - lanes).ToString());
+                }
+
+                if (rest.Count > 0)
+                {
+                    if (blocks > 0)
+                    {
+                        writer.Line();
+                    }
+
+                    string tail = shape.TailColumns > 0
+                        ? "; the last vector ends at the row end and overlaps the one before it by " + (lanes - shape.TailColumns) + " columns, recomputed with the same bits"
+                        : string.Empty;
+                    writer.Line("// Columns " + blockEnd + ".." + (dimension - 1) + ": " + rest.Count + (rest.Count == 1 ? " accumulator" : " accumulators") + tail + ".");
+                    writer.Open(string.Empty);
+                    EmitGroup(writer, kind, dimension, width, arithmetic, rest);
+                    writer.Close();
+                }
+            }
+
+            if (kind.IsMax)
+            {
+                writer.Line();
+                writer.Line("Bag.PositionsToRows(ref argMax, in indices, " + dimension + ");");
+            }
+
+            writer.Close();
+        }
+
+        /// <summary>One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores.</summary>
+        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string arithmetic, IList<string> offsets)
+        {
+            bool scalar = width.Bits == 0;
+            string vector = width.VectorType;
+            string type = scalar ? "float" : vector + "<float>";
+            string Load(string source, string offset) => scalar
+                ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref " + source + ", " + offset + ")"
+                : vector + ".LoadUnsafe(ref " + source + ", " + offset + ")";
+
+            if (kind.IsMax)
+            {
+                for (int v = 0; v < offsets.Count; v++)
+                {
+                    writer.Line(type + " a" + v + " = " + Load("headRow", offsets[v]) + ";");
+                }
+
+                writer.Line(scalar ? "nint p0 = head;" : type + " p = Bag.Position" + width.Bits + "(head);");
+                if (!scalar)
+                {
+                    for (int v = 0; v < offsets.Count; v++)
+                    {
+                        writer.Line(type + " p" + v + " = p;");
+                    }
+                }
+
+                writer.Open("for (nint i = head + 1; i < end; i++)");
+            }
+            else
+            {
+                string zero = scalar ? "0.0f" : vector + "<float>.Zero";
+                for (int v = 0; v < offsets.Count; v++)
+                {
+                    writer.Line(type + " a" + v + " = " + zero + ";");
+                }
+
+                if (kind.IsMean)
+                {
+                    writer.Line("int count = 0;");
+                }
+
+                writer.Open("for (nint i = start; i < end; i++)");
+            }
+
+            writer.Line("nint row = Bag.Index(in indices, i);");
+            writer.Open("if (row == paddingIndex)");
+            writer.Line("continue;");
+            writer.Close();
+            writer.Line();
+            writer.Line("ref float source = ref Bag.Row(in weight, row, " + dimension + ");");
+            if (kind.IsMax)
+            {
+                if (!scalar)
+                {
+                    writer.Line(type + " at = Bag.Position" + width.Bits + "(i);");
+                }
+
+                for (int v = 0; v < offsets.Count; v++)
+                {
+                    writer.Line(type + " x" + v + " = " + Load("source", offsets[v]) + ";");
+                    if (scalar)
+                    {
+                        writer.Open("if (x" + v + " > a" + v + ")");
+                        writer.Line("a" + v + " = x" + v + ";");
+                        writer.Line("p" + v + " = i;");
+                        writer.Close();
+                    }
+                    else
+                    {
+                        writer.Line(type + " m" + v + " = " + vector + ".GreaterThan(x" + v + ", a" + v + ");");
+                        writer.Line("a" + v + " = " + vector + ".ConditionalSelect(m" + v + ", x" + v + ", a" + v + ");");
+                        writer.Line("p" + v + " = " + vector + ".ConditionalSelect(m" + v + ", at, p" + v + ");");
+                    }
+                }
+            }
+            else
+            {
+                if (kind.Weighted)
+                {
+                    writer.Line(type + " w = " + (scalar ? "Bag.Weight(in perSampleWeights, i)" : vector + ".Create(Bag.Weight(in perSampleWeights, i))") + ";");
+                }
+
+                for (int v = 0; v < offsets.Count; v++)
+                {
+                    string x = Load("source", offsets[v]);
+                    string a = "a" + v;
+                    switch (arithmetic)
+                    {
+                        case "fused":
+                            writer.Line(a + " = " + (scalar ? "global::System.MathF" : vector) + ".FusedMultiplyAdd(" + x + ", w, " + a + ");");
+                            break;
+                        case "rounded":
+                            writer.Line(a + " = " + a + " + " + x + " * w;");
+                            break;
+                        default:
+                            writer.Line(a + " = " + a + " + " + x + ";");
+                            break;
+                    }
+                }
+
+                if (kind.IsMean)
+                {
+                    writer.Line("count++;");
+                }
+            }
+
+            writer.Close();
+            writer.Line();
+            if (kind.IsMean)
+            {
+                writer.Line(type + " n = " + (scalar ? "(float)global::System.Math.Max(count, 1)" : vector + ".Create((float)global::System.Math.Max(count, 1))") + ";");
+            }
+
+            for (int v = 0; v < offsets.Count; v++)
+            {
+                string value = kind.IsMean ? "a" + v + " / n" : "a" + v;
+                writer.Line(scalar
+                    ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref target, " + offsets[v] + ") = " + value + ";"
+                    : vector + ".StoreUnsafe(" + value + ", ref target, " + offsets[v] + ");");
+                if (kind.IsMax)
+                {
+                    writer.Line(scalar
+                        ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref argMax, " + offsets[v] + ") = p" + v + ";"
+                        : "Bag.StorePositions" + width.Bits + "(p" + v + ", ref argMax, " + offsets[v] + ");");
+                }
+            }
+        }
+
+        /// <summary>
+        /// The helpers the kernels of one file call. File-local and fully qualified inside, so a consumer
+        /// type named <c>Unsafe</c>, <c>Vector512</c> or <c>Bag</c> cannot change what the kernels mean.
+        /// </summary>
+        public static void EmitRowHelpers(SourceWriter writer)
+        {
+            const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
+            const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
+            writer.Line();
+            writer.Line("/// <summary>Bag boundaries, row addressing and arg-max bookkeeping for the kernels in this file.</summary>");
+            writer.Open("file static class Bag");
+            foreach (IndexType index in IndexTypes.All)
+            {
+                writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
+                writer.Line(Inline);
+                writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
+                writer.Line();
+                writer.Line("/// <summary>The first position in [start, end) whose row is not the padding row, or <paramref name=\"end\"/>.</summary>");
+                writer.Open("public static nint FirstIncluded(ref readonly " + index.CSharpName + " indices, nint start, nint end, long paddingIndex)");
+                writer.Open("while (start < end && Index(in indices, start) == paddingIndex)");
+                writer.Line("start++;");
+                writer.Close();
+                writer.Line();
+                writer.Line("return start;");
+                writer.Close();
+                writer.Line();
+                writer.Line("/// <summary>Replaces the winning position of each column by the row it names.</summary>");
+                writer.Open("public static void PositionsToRows(ref long argMax, ref readonly " + index.CSharpName + " indices, int dimension)");
+                writer.Open("for (nint column = 0; column < dimension; column++)");
+                writer.Line("ref long slot = ref " + Unsafe + ".Add(ref argMax, column);");
+                writer.Line("slot = Index(in indices, (nint)slot);");
+                writer.Close();
+                writer.Close();
+                writer.Line();
+            }
+
+            writer.Line("/// <summary>Where bag <paramref name=\"bag\"/> starts.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static nint Start(ref readonly long starts, nint bag) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in starts), bag);");
+            writer.Line();
+            writer.Line("/// <summary>The first float of row <paramref name=\"row\"/> of a matrix with <paramref name=\"dimension\"/> columns.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static ref float Row(ref readonly float first, nint row, int dimension) => ref " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in first), row * dimension);");
+            writer.Line();
+            writer.Line("/// <summary>The first arg-max slot of bag <paramref name=\"bag\"/>.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static ref long ArgMax(ref long maxIndices, nint bag, int dimension) => ref " + Unsafe + ".Add(ref maxIndices, bag * dimension);");
+            writer.Line();
+            writer.Line("/// <summary>The per-sample weight of position <paramref name=\"i\"/>.</summary>");
+            writer.Line(Inline);
+            writer.Line("public static float Weight(ref readonly float perSampleWeights, nint i) => " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in perSampleWeights), i);");
+            writer.Line();
+            writer.Line("/// <summary>An empty or all-padding bag in max mode: +0.0 and arg-max row -1.</summary>");
+            writer.Open("public static void Empty(ref float target, ref long argMax, int dimension)");
+            writer.Line("global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();");
+            writer.Line("global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);");
+            writer.Close();
+            foreach (Width width in Width.All)
+            {
+                if (width.Bits == 0)
+                {
+                    continue;
+                }
+
+                string vector = width.VectorType;
+                string floats = vector + "<float>";
+                writer.Line();
+                writer.Line("/// <summary>A position broadcast as int32 bits in a " + width.EnumName + "&lt;float&gt;, so it travels through the same selects as the maxima.</summary>");
+                writer.Line(Inline);
+                writer.Line("public static " + floats + " Position" + width.Bits + "(nint position) => " + vector + ".AsSingle(" + vector + ".Create((int)position));");
+                writer.Line();
+                writer.Line("/// <summary>Widens the positions (int32 bits) to int64 and stores them at column <paramref name=\"offset\"/>.</summary>");
+                writer.Line(Inline);
+                writer.Open("public static void StorePositions" + width.Bits + "(" + floats + " positions, ref long target, nuint offset)");
+                writer.Line(vector + "<int> bits = " + vector + ".AsInt32(positions);");
+                writer.Line(vector + ".StoreUnsafe(" + vector + ".WidenLower(bits), ref target, offset);");
+                writer.Line(vector + ".StoreUnsafe(" + vector + ".WidenUpper(bits), ref target, offset + (nuint)" + vector + "<long>.Count);");
+                writer.Close();
+            }
+
+            writer.Close();
+        }
+
+        private static string Describe(KernelShape shape, Width width, Kind kind)
+        {
+            if (width.Bits == 0)
+            {
+                return "scalar column loop, the bag inside";
+            }
+
+            int group = kind.IsMax ? MaxBlockVectors : SumBlockVectors;
+            int blocks = shape.FullVectors / group;
+            int rest = shape.FullVectors % group + (shape.TailColumns > 0 ? 1 : 0);
+            string text = blocks > 0
+                ? blocks + (blocks == 1 ? " block" : " looped blocks") + " of " + group + " × " + width.EnumName + " accumulators" + (rest > 0 ? " + " + rest + " more" : string.Empty)
+                : rest + " × " + width.EnumName + " accumulators";
+            return shape.TailColumns > 0 ? text + ", the last overlapping" : text;
+        }
+    }
+}

@@ -1,0 +1,244 @@
+using System;
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native;
+
+public static partial class EmbeddingPrimitives
+{
+    /// <summary>
+    /// Reduces bags of table rows: <c>torch.nn.functional.embedding_bag(indices, weight, offsets, mode=...)</c>
+    /// for a 1-D input with offsets, bit for bit.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// D = embeddingDim, rows = weight.Length / D
+    /// bag b covers positions [start(b), start(b+1)):  start(b) = offsets[b]; the last bag runs to indices.Length,
+    ///     or, with includeLastOffset, offsets[K-1] must equal indices.Length and ends the last of K-1 bags
+    /// require offsets[0] == 0, offsets non-decreasing and &lt;= indices.Length, every 0 &lt;= indices[i] &lt; rows
+    ///                                                           // else throws, nothing written
+    /// for each bag b:  P = its positions i with indices[i] != paddingIndex, in order
+    ///   Sum:   destination[b] = +0.0; for i in P: destination[b] += weight[indices[i]]
+    ///          with perSampleWeights w: destination[b] = fma(weight[indices[i]], w[i], destination[b]) when paddingIndex
+    ///          is NoPadding, else destination[b] + fl(weight[indices[i]] * w[i])   (torch 1.13's two paths)
+    ///   Mean:  the sum above, then destination[b] /= max(|P|, 1)                 (a true division)
+    ///   Max:   destination[b][d] = the first maximum over i in P of weight[indices[i]][d] (strictly greater
+    ///          replaces; NaN only if first); maxIndices[b][d] = the row it came from
+    ///   a bag with P empty gives +0.0 in every mode (maxIndices -1)
+    /// </code>
+    /// In short: <c>destination[b] = reduce_{i ∈ P_b} weight[indices[i]]</c>. Each column accumulates over the
+    /// bag in position order, so every mode is the same bits as torch 1.13 and as every vector width.
+    /// Nothing is allocated once a call of the same size has run (the bag boundaries are pooled).
+    /// </remarks>
+    /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+    /// <typeparam name="TOffset"><see cref="int"/> or <see cref="long"/>; it may differ from <typeparamref name="TIndex"/>, as in torch.</typeparam>
+    /// <param name="indices">The row of every position.</param>
+    /// <param name="offsets">Where each bag starts.</param>
+    /// <param name="weight">The table, <c>rows × embeddingDim</c> floats.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="mode">The reduction.</param>
+    /// <param name="destination">Receives <c>bags × embeddingDim</c> floats.</param>
+    /// <param name="includeLastOffset">torch's CSR form: the last offset ends the last bag.</param>
+    /// <param name="perSampleWeights">Empty, or one weight per position (<see cref="EmbeddingBagMode.Sum"/> only).</param>
+    /// <param name="paddingIndex">A normalised row whose positions count for nothing (see <see cref="NormalizePaddingIndex"/>), or <see cref="NoPadding"/>.</param>
+    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>bags × embeddingDim</c> rows (the input of the max backward); ignored otherwise.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside the table, <paramref name="embeddingDim"/> is not positive, or <paramref name="mode"/> is unknown.</exception>
+    /// <exception cref="ArgumentException">Malformed offsets; per-sample weights with mean or max (torch: NotImplementedError) or of the wrong length; an output too short or overlapping an input.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="TIndex"/> or <typeparamref name="TOffset"/> is neither int nor long.</exception>
+    public static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset = false, ReadOnlySpan<float> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBag(indices, offsets, weight, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// Reduces fixed-size bags: <c>torch.nn.functional.embedding_bag</c> for a 2-D <c>[B, bagSize]</c> input
+    /// (flattened row-major), which torch treats as <c>B</c> bags of exactly <paramref name="bagSize"/> positions.
+    /// </summary>
+    /// <remarks>The arithmetic of <see cref="EmbeddingBag{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, Span{long})"/> with <c>start(b) = b · bagSize</c>.</remarks>
+    /// <param name="indices">The flattened <c>[B, bagSize]</c> input.</param>
+    /// <param name="bagSize">Positions per bag; positive and dividing <c>indices.Length</c> (torch: a <c>(B, 0)</c> input raises).</param>
+    /// <param name="weight">The table, <c>rows × embeddingDim</c> floats.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="mode">The reduction.</param>
+    /// <param name="destination">Receives <c>B × embeddingDim</c> floats.</param>
+    /// <param name="perSampleWeights">Empty, or one weight per position (<see cref="EmbeddingBagMode.Sum"/> only).</param>
+    /// <param name="paddingIndex">A normalised row whose positions count for nothing, or <see cref="NoPadding"/>.</param>
+    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>B × embeddingDim</c> rows; ignored otherwise.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside the table, <paramref name="embeddingDim"/> is not positive, or <paramref name="mode"/> is unknown.</exception>
+    /// <exception cref="ArgumentException">A bad bag size; per-sample weights with mean or max or of the wrong length; an output too short or overlapping an input.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="TIndex"/> is neither int nor long.</exception>
+    public static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBag(indices, bagSize, weight, embeddingDim, mode, destination, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+    /// <summary>The number of bags 1-D offsets describe, after validating them as <c>EmbeddingBag</c> does (the rows the destination needs).</summary>
+    /// <param name="offsets">Where each bag starts (int or long).</param>
+    /// <param name="numIndices">The input's length.</param>
+    /// <param name="includeLastOffset">torch's CSR form.</param>
+    /// <exception cref="ArgumentException">Malformed offsets.</exception>
+    public static long EmbeddingBagCount<TOffset>(ReadOnlySpan<TOffset> offsets, long numIndices, bool includeLastOffset = false)
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        ArgumentOutOfRangeException.ThrowIfNegative(numIndices);
+        return BagsBuilder.TryCountBags(offsets, numIndices, includeLastOffset, out long count) is { } error
+            ? throw new ArgumentException(error, nameof(offsets))
+            : count;
+    }
+
+    /// <summary>The offsets span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
+        if (BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
+        {
+            throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(offsets) : nameof(perSampleWeights));
+        }
+
+        using (pooled)
+        {
+            Bags<TIndex> bags = pooled.Bags;
+            CheckBagOutputs(bags, MemoryMarshal.AsBytes(offsets), weight, rows, embeddingDim, mode, destination, maxIndices);
+            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width);
+        }
+    }
+
+    /// <summary>The fixed-size span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
+        if (BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
+        {
+            throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(bagSize) : nameof(perSampleWeights));
+        }
+
+        using (pooled)
+        {
+            Bags<TIndex> bags = pooled.Bags;
+            CheckBagOutputs(bags, default, weight, rows, embeddingDim, mode, destination, maxIndices);
+            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width);
+        }
+    }
+
+    /// <summary>
+    /// The validated core shared by the span API and the C ABI: checks every index, then reduces every bag.
+    /// Shapes, mode, per-sample weights, padding and buffers are the caller's responsibility
+    /// (<paramref name="maxIndices"/> may be a null reference except in max mode).
+    /// </summary>
+    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
+    internal static nint EmbeddingBag<TIndex>(ref readonly float weight, long rows, int dimension, scoped in Bags<TIndex> bags, EmbeddingBagMode mode, ref float destination, ref long maxIndices, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        nint bad = BagsBuilder.FindFirstBadIndex(bags, rows);
+        if (bad >= 0 || bags.Count == 0 || dimension == 0)
+        {
+            return bad;
+        }
+
+        bool weighted = mode == EmbeddingBagMode.Sum && bags.IsWeighted;
+        ref TIndex indices = ref MemoryMarshal.GetReference(bags.Indices);
+        ref long starts = ref MemoryMarshal.GetReference(bags.Starts);
+        ref float perSampleWeights = ref weighted ? ref MemoryMarshal.GetReference(bags.PerSampleWeights) : ref Unsafe.NullRef<float>();
+        width = KernelDispatch.FitWidth(width, dimension);
+        if (typeof(TIndex) == typeof(int) && KernelDispatch.BagInt32(mode, weighted, dimension, width) is { } int32Kernel)
+        {
+            int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref indices), in starts, bags.Count, bags.PaddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+        }
+        else if (typeof(TIndex) == typeof(long) && KernelDispatch.BagInt64(mode, weighted, dimension, width) is { } int64Kernel)
+        {
+            int64Kernel(in weight, in Unsafe.As<TIndex, long>(ref indices), in starts, bags.Count, bags.PaddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+        }
+        else
+        {
+            GenericBag.Run(width, mode, weighted, ref Unsafe.AsRef(in weight), dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+        }
+
+        return -1;
+    }
+
+    /// <summary>torch's text for per-sample weights with a mode other than sum (Python raises NotImplementedError).</summary>
+    internal static string WeightsNeedSum(EmbeddingBagMode mode) => string.Create(CultureInfo.InvariantCulture,
+        $"embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' (got mode='{mode.ToString().ToLowerInvariant()}'). Please open a feature request on GitHub.");
+
+    /// <summary>Checks what does not depend on the layout; returns the table's row count.</summary>
+    private static long CheckBagArguments<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, ReadOnlySpan<float> perSampleWeights, long paddingIndex)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckIndexType<TIndex>(nameof(TIndex));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        if (mode is not (EmbeddingBagMode.Sum or EmbeddingBagMode.Mean or EmbeddingBagMode.Max))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode has to be one of sum, mean or max");
+        }
+
+        if (weight.Length % embeddingDim != 0)
+        {
+            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+        }
+
+        if (!perSampleWeights.IsEmpty && mode != EmbeddingBagMode.Sum)
+        {
+            throw new ArgumentException(WeightsNeedSum(mode), nameof(perSampleWeights));
+        }
+
+        long rows = weight.Length / embeddingDim;
+        if (!IsValidPaddingRow(paddingIndex, rows))
+        {
+            throw new ArgumentOutOfRangeException(nameof(paddingIndex), paddingIndex, PaddingRowOutOfRange(paddingIndex, rows));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Checks the outputs against the layout: long enough, and disjoint from every input and from each other.</summary>
+    private static void CheckBagOutputs<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        long required = (long)bags.Count * embeddingDim;
+        if (destination.Length < required)
+        {
+            throw new ArgumentException($"The destination holds {destination.Length} floats; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(destination));
+        }
+
+        bool max = mode == EmbeddingBagMode.Max;
+        if (max && maxIndices.Length < required)
+        {
+            throw new ArgumentException($"Max mode needs maxIndices: it holds {maxIndices.Length} longs; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(maxIndices));
+        }
+
+        Span<byte> written = MemoryMarshal.AsBytes(destination[..(int)required]);
+        Span<byte> argMax = max ? MemoryMarshal.AsBytes(maxIndices[..(int)required]) : default;
+        ReadOnlySpan<byte> indices = MemoryMarshal.AsBytes(bags.Indices), weights = MemoryMarshal.AsBytes(bags.PerSampleWeights), table = MemoryMarshal.AsBytes(weight);
+        if (written.Overlaps(table) || written.Overlaps(indices) || written.Overlaps(offsets) || written.Overlaps(weights) || written.Overlaps(argMax))
+        {
+            throw new ArgumentException("The destination overlaps the weight, the indices, the offsets, the per-sample weights or maxIndices.", nameof(destination));
+        }
+
+        if (argMax.Overlaps(table) || argMax.Overlaps(indices) || argMax.Overlaps(offsets) || argMax.Overlaps(weights))
+        {
+            throw new ArgumentException("maxIndices overlaps the weight, the indices, the offsets or the per-sample weights.", nameof(maxIndices));
+        }
+    }
+
+    private static void RunBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ref long argMax = ref mode == EmbeddingBagMode.Max ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();
+        nint bad = EmbeddingBag(in MemoryMarshal.GetReference(weight), rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width);
+        ThrowIfBadIndex(bags.Indices, bad, rows);
+    }
+
+    private static void CheckIndexType<T>(string typeParameter)
+    {
+        if (typeof(T) != typeof(int) && typeof(T) != typeof(long))
+        {
+            throw new NotSupportedException($"{typeParameter} must be int or long, not {typeof(T).Name} (torch takes int32 and int64 indices and offsets).");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace Embedding.Native;
+
+/// <summary>
+/// The bag forward for any dimension without a specialised kernel, written once over the
+/// <see cref="IBagVector{TVector}"/> width operators and the <see cref="IBagReducer"/> / <see cref="BagMax"/>
+/// reductions. Per bag and per vector of columns, one accumulator lives in a register while the bag's
+/// rows stream past in position order; the last vector ends at the row end and overlaps the one
+/// before it when the dimension is not a multiple of the width. The overlapped columns are computed
+/// again from the same rows in the same order, so they are stored with the same bits.
+/// </summary>
+internal static class GenericBag
+{
+    /// <summary>Runs the body for <paramref name="width"/> and <paramref name="mode"/>; the caller picked a width whose vector fits in a row.</summary>
+    public static void Run<TIndex>(VectorWidth width, EmbeddingBagMode mode, bool weighted, ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination, ref long maxIndices)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector512:
+                Run<TIndex, System.Runtime.Intrinsics.Vector512<float>, BagVector512>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+                break;
+            case VectorWidth.Vector256:
+                Run<TIndex, System.Runtime.Intrinsics.Vector256<float>, BagVector256>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+                break;
+            case VectorWidth.Vector128:
+                Run<TIndex, System.Runtime.Intrinsics.Vector128<float>, BagVector128>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+                break;
+            default:
+                Run<TIndex, float, BagScalar>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+                break;
+        }
+    }
+
+    private static void Run<TIndex, TVector, TOps>(EmbeddingBagMode mode, bool weighted, ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination, ref long maxIndices)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOps : IBagVector<TVector>
+    {
+        switch (mode)
+        {
+            case EmbeddingBagMode.Max:
+                Max<TIndex, TVector, TOps>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref destination, ref maxIndices);
+                break;
+            case EmbeddingBagMode.Mean:
+                Reduce<TIndex, TVector, TOps, BagMean>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
+                break;
+            case EmbeddingBagMode.Sum when !weighted:
+                Reduce<TIndex, TVector, TOps, BagSum>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
+                break;
+            case EmbeddingBagMode.Sum when paddingIndex < 0:
+                // torch 1.13 takes its fused path without padding and its two-rounding path with it.
+                Reduce<TIndex, TVector, TOps, BagWeightedSumFused>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
+                break;
+            default:
+                Reduce<TIndex, TVector, TOps, BagWeightedSumRounded>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
+                break;
+        }
+    }
+
+    private static void Reduce<TIndex, TVector, TOps, TReducer>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOps : IBagVector<TVector>
+        where TReducer : IBagReducer
+    {
+        nuint lanes = (nuint)TOps.Lanes;
+        nuint lastVector = (nuint)dimension - lanes;
+        for (nint bag = 0; bag < numBags; bag++)
+        {
+            nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
+            ref float target = ref Unsafe.Add(ref destination, bag * dimension);
+            for (nuint column = 0; ; column += lanes)
+            {
+                // The last vector ends at the row end (overlapping the previous one when the row has a tail).
+                if (column > lastVector)
+                {
+                    column = lastVector;
+                }
+
+                TVector accumulator = TReducer.Identity<TVector, TOps>();
+                int count = 0;
+                for (nint i = start; i < end; i++)
+                {
+                    nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
+                    if (row == paddingIndex)
+                    {
+                        continue;
+                    }
+
+                    TVector scale = TReducer.IsWeighted ? TOps.Broadcast(Unsafe.Add(ref perSampleWeights, i)) : default!;
+                    accumulator = TReducer.Accumulate<TVector, TOps>(accumulator, TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column), scale);
+                    count++;
+                }
+
+                TOps.Store(TReducer.Finish<TVector, TOps>(accumulator, count), ref target, column);
+                if (column == lastVector)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private static void Max<TIndex, TVector, TOps>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float destination, ref long maxIndices)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOps : IBagVector<TVector>
+    {
+        nuint lanes = (nuint)TOps.Lanes;
+        nuint lastVector = (nuint)dimension - lanes;
+        for (nint bag = 0; bag < numBags; bag++)
+        {
+            nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
+            ref float target = ref Unsafe.Add(ref destination, bag * dimension);
+            ref long argMax = ref Unsafe.Add(ref maxIndices, bag * dimension);
+            nint first = BagRows.FirstIncluded(ref indices, start, end, paddingIndex);
+            if (first == end)
+            {
+                BagRows.Empty(ref target, ref argMax, dimension);
+                continue;
+            }
+
+            for (nuint column = 0; ; column += lanes)
+            {
+                if (column > lastVector)
+                {
+                    column = lastVector;
+                }
+
+                // Start from the first included row: a NaN there sticks, a -inf there is kept.
+                TVector accumulator = TOps.Load(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, first)) * dimension), column);
+                TVector positions = BagMax.Position<TVector, TOps>(first);
+                for (nint i = first + 1; i < end; i++)
+                {
+                    nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
+                    if (row == paddingIndex)
+                    {
+                        continue;
+                    }
+
+                    TVector value = TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column);
+                    TVector replaces = BagMax.Replaces<TVector, TOps>(accumulator, value);
+                    accumulator = TOps.Select(replaces, value, accumulator);
+                    positions = TOps.Select(replaces, BagMax.Position<TVector, TOps>(i), positions);
+                }
+
+                TOps.Store(accumulator, ref target, column);
+                TOps.StorePositions(positions, ref argMax, column);
+                if (column == lastVector)
+                {
+                    break;
+                }
+            }
+
+            BagRows.PositionsToRows(ref argMax, ref indices, dimension);
+        }
+    }
+}
+
+/// <summary>Per-bag helpers shared by the generic driver (generated kernels emit their own copies).</summary>
+internal static class BagRows
+{
+    /// <summary>The first position in <c>[start, end)</c> whose row is not the padding row, or <paramref name="end"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nint FirstIncluded<TIndex>(ref TIndex indices, nint start, nint end, long paddingIndex)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        nint i = start;
+        while (i < end && long.CreateTruncating(Unsafe.Add(ref indices, i)) == paddingIndex)
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    /// <summary>An empty or all-padding bag in max mode: +0.0 and arg-max row -1.</summary>
+    public static void Empty(ref float target, ref long argMax, int dimension)
+    {
+        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();
+        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);
+    }
+
+    /// <summary>Replaces the winning position of each column by the row it names.</summary>
+    public static void PositionsToRows<TIndex>(ref long argMax, ref TIndex indices, int dimension)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        for (nint column = 0; column < dimension; column++)
+        {
+            ref long slot = ref Unsafe.Add(ref argMax, column);
+            slot = long.CreateTruncating(Unsafe.Add(ref indices, (nint)slot));
+        }
+    }
+}
