@@ -1,0 +1,312 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native;
+
+/// <summary>
+/// The EmbeddingBag backward for any dimension: the dense sum/mean scatter, the dense max scatter,
+/// the sparse (uncoalesced) values and the per-sample-weights gradient. Inputs are validated by the
+/// caller (<see cref="Bags{TIndex}"/> holds only in-range indices; max indices of non-empty bags are
+/// rows of the table).
+/// </summary>
+/// <remarks>
+/// Every loop runs serially in position (or bag) order, and no column ever depends on another, so
+/// the results are the same bits at every vector width. The sum/mean scatter updates a row in place:
+/// its tail is a masked vector ending at the row end (an overlapping vector would add the overlapped
+/// columns twice). The sparse values are written from the output gradient only, so their tail may
+/// overlap: a column computed twice is stored with the same bits.
+/// </remarks>
+internal static class GenericBagBackward
+{
+    /// <summary>
+    /// Dense sum/mean gradient into a gradient already zeroed (or holding the sum to accumulate into):
+    /// <c>gradWeight[indices[i]] = fma(gradOutput[bag(i)], (float)s_i, gradWeight[indices[i]])</c> for every
+    /// non-padding position in position order, <c>s_i = psw[i] (or 1) / c[k] (frequency) / |P_b| (mean)</c> in double.
+    /// <paramref name="counts"/> holds the per-row occurrence counts for frequency scaling, or is a null ref.
+    /// </summary>
+    public static void SumMean<TIndex>(VectorWidth width, ref float gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref float gradWeight)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector512:
+                SumMean<TIndex, Width512>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector256:
+                SumMean<TIndex, Width256>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector128:
+                SumMean<TIndex, Width128>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            default:
+                SumMean<TIndex, WidthScalar>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Sparse values, one entry per non-padding position in position order:
+    /// <c>values[n] = gradOutput[bag(i)] × fl(1/|P_b|) (mean) × psw[i] × fl(1/c[k]) (frequency)</c>, each product rounded,
+    /// or a plain copy when no factor applies. <paramref name="outRows"/> receives the rows.
+    /// </summary>
+    public static void Sparse<TIndex>(VectorWidth width, ref float gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref long outRows, ref float outValues)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector512:
+                Sparse<TIndex, MultiplyWidth512>(ref gradOutput, dimension, bags, mean, ref counts, ref outRows, ref outValues);
+                break;
+            case VectorWidth.Vector256:
+                Sparse<TIndex, MultiplyWidth256>(ref gradOutput, dimension, bags, mean, ref counts, ref outRows, ref outValues);
+                break;
+            case VectorWidth.Vector128:
+                Sparse<TIndex, MultiplyWidth128>(ref gradOutput, dimension, bags, mean, ref counts, ref outRows, ref outValues);
+                break;
+            default:
+                Sparse<TIndex, MultiplyWidthScalar>(ref gradOutput, dimension, bags, mean, ref counts, ref outRows, ref outValues);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Dense max gradient: for each bag with a non-padding position, in increasing bag order, and each
+    /// column d, <c>gradWeight[maxIndices[b][d]][d] += gradOutput[b][d]</c>.
+    /// </summary>
+    /// <remarks>
+    /// Scalar on purpose: each column of a bag goes to its own row, so a vector would need a
+    /// gather and a scatter per column block, and two columns of one vector may name the same row
+    /// only in different columns, which a scatter handles no better than this loop.
+    /// </remarks>
+    public static void Max<TIndex>(ref float gradOutput, int dimension, Bags<TIndex> bags, ref long maxIndices, ref float gradWeight)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        for (int b = 0; b < bags.Count; b++)
+        {
+            if (Members(bags, b) == 0)
+            {
+                continue;
+            }
+
+            nint first = (nint)b * dimension;
+            for (nint d = 0; d < dimension; d++)
+            {
+                nint row = (nint)Unsafe.Add(ref maxIndices, first + d);
+                ref float target = ref Unsafe.Add(ref gradWeight, row * dimension + d);
+                target += Unsafe.Add(ref gradOutput, first + d);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gradient of the weighted bag sum with respect to the per-sample weights:
+    /// <c>gradPerSampleWeights[i] = Σ_d gradOutput[bag(i)][d] · weight[indices[i]][d]</c>, a sequential float dot
+    /// with each product rounded before the add (torch's netlib <c>sdot</c>); +0.0 at padding positions
+    /// and at positions in no bag.
+    /// </summary>
+    /// <remarks>
+    /// Scalar by definition: a vector dot would sum in lanes and change the rounding. .NET never
+    /// contracts <c>acc + g * w</c> into a fused multiply-add, so each product is rounded as in sdot.
+    /// </remarks>
+    public static void PerSampleWeights<TIndex>(ref float gradOutput, ref float weight, int dimension, Bags<TIndex> bags, ref float gradPerSampleWeights)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        long padding = bags.PaddingIndex;
+        MemoryMarshal.CreateSpan(ref gradPerSampleWeights, indices.Length).Clear();
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref float gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                ref float values = ref Unsafe.Add(ref weight, row * dimension);
+                float dot = 0f;
+                for (nint d = 0; d < dimension; d++)
+                {
+                    dot += Unsafe.Add(ref gradient, d) * Unsafe.Add(ref values, d);
+                }
+
+                Unsafe.Add(ref gradPerSampleWeights, i) = dot;
+            }
+        }
+    }
+
+    /// <summary>|P_b|: the positions of bag <paramref name="bag"/> that are not padding.</summary>
+    public static int Members<TIndex>(Bags<TIndex> bags, int bag)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        int start = (int)bags.Starts[bag], end = (int)bags.Starts[bag + 1];
+        if (bags.PaddingIndex == EmbeddingPrimitives.NoPadding)
+        {
+            return end - start;
+        }
+
+        int members = 0;
+        TIndex padding = TIndex.CreateTruncating(bags.PaddingIndex);
+        foreach (TIndex index in bags.Indices[start..end])
+        {
+            members += index == padding ? 0 : 1;
+        }
+
+        return members;
+    }
+
+    private static void SumMean<TIndex, TWidth>(ref float gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref float gradWeight)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes;
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        nuint lastVector = (nuint)dimension - lanes;
+        int keep = (int)(wholeColumns - lastVector);
+        bool byFrequency = !Unsafe.IsNullRef(ref counts);
+        bool scaled = byFrequency || mean || bags.IsWeighted;
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        ReadOnlySpan<float> weights = bags.PerSampleWeights;
+        long padding = bags.PaddingIndex;
+
+        // Serial in position order: duplicates accumulate in one fixed order (torch's is its unstable
+        // sort's, which no port can reproduce), and the result cannot depend on how work is split.
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref float gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+            int members = mean ? Members(bags, b) : 1;
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                ref float target = ref Unsafe.Add(ref gradWeight, row * dimension);
+                if (!scaled)
+                {
+                    // s = 1: fma(g, 1, acc) is acc + g with one rounding, so a plain add is the same bits.
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.Add(ref gradient, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
+                    }
+
+                    continue;
+                }
+
+                // torch builds the scale in double, in this order, and rounds it to float once.
+                double s = weights.IsEmpty ? 1.0 : weights[i];
+                if (byFrequency)
+                {
+                    s /= Unsafe.Add(ref counts, row);
+                }
+
+                if (mean)
+                {
+                    s /= members;
+                }
+
+                float scale = (float)s;
+                for (nuint column = 0; column < wholeColumns; column += lanes)
+                {
+                    TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                }
+
+                if (wholeColumns != (nuint)dimension)
+                {
+                    TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
+                }
+            }
+        }
+    }
+
+    private static void Sparse<TIndex, TWidth>(ref float gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref long outRows, ref float outValues)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWidth : IMultiplyWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes;
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        nuint lastVector = (nuint)dimension - lanes;
+        bool byFrequency = !Unsafe.IsNullRef(ref counts);
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        ReadOnlySpan<float> weights = bags.PerSampleWeights;
+        long padding = bags.PaddingIndex;
+        nint entry = 0;
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref float gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+
+            // torch: bag_size.to(float).reciprocal(), a float reciprocal of the float count.
+            float inverse = mean ? 1f / (float)Members(bags, b) : 1f;
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                Unsafe.Add(ref outRows, entry) = row;
+                ref float target = ref Unsafe.Add(ref outValues, entry * dimension);
+                entry++;
+
+                // The factors in torch's order: the mean's reciprocal, then the sample weight (the two
+                // never meet: weights are sum-only), then fl(1/c) for frequency scaling (ours; torch
+                // refuses it with sparse gradients). With no factor the row is copied, as torch's index_select.
+                int factors = (mean ? 1 : 0) + (weights.IsEmpty ? 0 : 1) + (byFrequency ? 1 : 0);
+                float first = mean ? inverse : weights.IsEmpty ? 1f : weights[i];
+                float frequency = byFrequency ? (float)(1.0 / Unsafe.Add(ref counts, row)) : 1f;
+                if (factors == 0)
+                {
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.Copy(ref gradient, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.Copy(ref gradient, ref target, lastVector);
+                    }
+                }
+                else if (factors == 1)
+                {
+                    float scale = byFrequency ? frequency : first;
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.Multiply(ref gradient, scale, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.Multiply(ref gradient, scale, ref target, lastVector);
+                    }
+                }
+                else
+                {
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.Multiply(ref gradient, first, frequency, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.Multiply(ref gradient, first, frequency, ref target, lastVector);
+                    }
+                }
+            }
+        }
+    }
+}
