@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace Embedding.Native.Interop;
 
@@ -117,12 +118,32 @@ internal static unsafe class AbiChecks
     }
 
     /// <summary>An output holding <paramref name="capacity"/> elements must hold <paramref name="needed"/>.</summary>
-    public static void Capacity(long capacity, long needed, string name, string what)
+    /// <summary>Rejects an output holding fewer than <paramref name="needed"/> elements. <paramref name="what"/> is formatted only on failure, so a passing check allocates nothing.</summary>
+    public static void Capacity(long capacity, long needed, string name, [InterpolatedStringHandlerArgument(nameof(capacity), nameof(needed))] ref CapacityMessage what)
     {
         if (capacity < needed)
         {
-            throw new EmbException(EmbStatus.BufferTooSmall, Text($"{name} holds {capacity} elements; {what} need {needed}"));
+            throw new EmbException(EmbStatus.BufferTooSmall, Text($"{name} holds {capacity} elements; {what.ToStringAndClear()} need {needed}"));
         }
+    }
+
+    /// <summary>An interpolated string that is built only when the capacity check it belongs to fails.</summary>
+    [InterpolatedStringHandler]
+    internal ref struct CapacityMessage
+    {
+        private DefaultInterpolatedStringHandler _text;
+
+        public CapacityMessage(int literalLength, int formattedCount, long capacity, long needed, out bool shouldAppend)
+        {
+            shouldAppend = capacity < needed;
+            _text = shouldAppend ? new DefaultInterpolatedStringHandler(literalLength, formattedCount, CultureInfo.InvariantCulture) : default;
+        }
+
+        public void AppendLiteral(string value) => _text.AppendLiteral(value);
+
+        public void AppendFormatted<T>(T value) => _text.AppendFormatted(value);
+
+        public string ToStringAndClear() => _text.ToStringAndClear();
     }
 
     private static string Text(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
