@@ -23,6 +23,11 @@
    the same initial weights. Prints both losses per step; the losses and the trained weights
    must match bit for bit (the native dense backward accumulates in torch's order).
 
+6. EmbeddingBag: the docs example ``nn.EmbeddingBag(10, 3, mode='sum')`` (torch.manual_seed(0))
+   on input ``[1, 2, 4, 5, 4, 3, 2, 9]`` with offsets ``[0, 4]``, through
+   ``embedding_native.embedding_bag`` (by pointer) and ``embedding_native.torch.EmbeddingBag``
+   (forward and the weight gradient of ``out.sum()``); the bag sums must match torch bit for bit.
+
 Prints a summary table and exits 1 if any check failed or a program is missing.
 """
 
@@ -46,6 +51,8 @@ import embedding_native.torch  # noqa: E402
 LOOKUP = [1, 2, 4]
 BATCH = [[1, 2, 4, 5], [4, 3, 2, 9]]
 LABELS = [0, 1]
+BAG_INPUT = [1, 2, 4, 5, 4, 3, 2, 9]
+BAG_OFFSETS = [0, 4]
 TRAINING_STEPS = 5
 LEARNING_RATE = 0.1
 MEAN_TOLERANCE = 1e-6
@@ -237,6 +244,33 @@ def run_program(number, name, program, launcher, weights, summary):
     summary.add(name, "means of the batch", verdict, passed)
 
 
+def embedding_bag(summary):
+    section("6. EmbeddingBag docs example: nn.EmbeddingBag(10, 3, mode='sum'), input %s, offsets %s"
+            % (BAG_INPUT, BAG_OFFSETS))
+    torch.manual_seed(0)
+    reference = nn.EmbeddingBag(10, 3, mode="sum")
+    input, offsets = torch.LongTensor(BAG_INPUT), torch.LongTensor(BAG_OFFSETS)
+    expected = reference(input, offsets)
+    print("torch:")
+    print(expected.detach())
+    ours = embedding_native.embedding_bag(input, reference.weight, offsets, mode="sum")
+    print("embedding_native.embedding_bag:")
+    print(ours)
+    verdict, passed = bit_exact(ours, expected)
+    print(verdict)
+    summary.add("Python", "EmbeddingBag sum [0, 4] bags", verdict, passed)
+
+    module = embedding_native.torch.EmbeddingBag(10, 3, mode="sum", _weight=reference.weight.detach().clone())
+    out = module(input, offsets)
+    out.sum().backward()
+    expected.sum().backward()
+    verdict, passed = bit_exact(out, expected)
+    grad_verdict, grad_passed = bit_exact(module.weight.grad, reference.weight.grad)
+    print("embedding_native.torch.EmbeddingBag: output %s; weight gradient %s" % (verdict, grad_verdict))
+    summary.add("Python", "torch.EmbeddingBag drop-in output", verdict, passed)
+    summary.add("Python", "torch.EmbeddingBag weight gradient", grad_verdict, grad_passed)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--c-demo", required=True, help="the C demo executable (artifacts/build/c_demo)")
@@ -251,6 +285,7 @@ def main(argv=None):
     run_program(3, "C", args.c_demo, [], weights, summary)
     run_program(4, "C#", args.csharp_demo, [args.dotnet], weights, summary)
     training(summary)
+    embedding_bag(summary)
 
     section("Summary")
     summary.print()

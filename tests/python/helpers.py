@@ -78,3 +78,35 @@ def assert_same_error(torch_call, our_call, same_message=True):
     if same_message:
         assert str(ours).startswith(str(theirs)), "torch: %r, ours: %r" % (str(theirs), str(ours))
     return theirs, ours
+
+
+# ---- EmbeddingBag ------------------------------------------------------------------------------------
+
+
+def same_values(a, b):
+    """Bit-identical float32 arrays, except that any NaN equals any NaN (payloads of NaNs produced
+    by arithmetic are not specified)."""
+    a = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(bits(np.where(nan, 0, a).astype(a.dtype)),
+                                                                       bits(np.where(nan, 0, b).astype(b.dtype))))
+
+
+#: Constant of the per-element bound |ours - torch| <= C * eps * sum|terms| (spec §4.2).
+BAG_GRAD_C = 4.0
+
+
+def within_bag_bound(ours, theirs, magnitude):
+    """(ok, worst ratio): |ours - theirs| <= BAG_GRAD_C * eps32 * magnitude elementwise, where
+    ``magnitude`` is Σ|terms| of each element; the ratio is max |diff| / (eps * magnitude)."""
+    ours = ours.detach().numpy().astype(np.float64)
+    theirs = theirs.detach().numpy().astype(np.float64)
+    magnitude = magnitude.detach().numpy().astype(np.float64)
+    diff = np.abs(ours - theirs)
+    eps = float(np.finfo(np.float32).eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / (eps * magnitude))
+    return bool(np.all(diff <= BAG_GRAD_C * eps * magnitude)), float(np.max(ratio, initial=0.0))

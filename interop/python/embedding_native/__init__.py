@@ -7,6 +7,7 @@
     en.embedding(np.array([1, 2, 4]), table)          # == table[[1, 2, 4]], bit for bit
     emb = en.Embedding.from_pretrained(table)         # torch.nn.Embedding's interface, on numpy
     en.build_info()["tier"]                           # "x86-64-v4", ...
+    en.embedding_bag(np.array([1, 2, 4, 5]), table, np.array([0, 2]), mode="sum")   # F.embedding_bag
 
 ``embedding`` also takes CPU torch tensors (by pointer, without copying) and returns a tensor
 for a tensor weight; torch is optional and never imported by this package itself.
@@ -29,14 +30,14 @@ __version__ = "0.1.0"
 
 from . import functional, optim
 from .errors import (
-    EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
+    BagPaddingIndexError, EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
     LibraryLoadError, PaddingIndexError, TierNotSupportedError,
 )
-from .functional import build_info, embedding
-from .modules import Embedding
+from .functional import build_info, embedding, embedding_bag
+from .modules import Embedding, EmbeddingBag
 
 __all__ = [
-    "__version__", "functional", "optim", "embedding", "build_info", "Embedding",
-    "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "EmbeddingNotSupportedError",
+    "__version__", "functional", "optim", "embedding", "embedding_bag", "build_info", "Embedding", "EmbeddingBag",
+    "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError",
 ]

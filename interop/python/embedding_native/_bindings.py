@@ -10,7 +10,7 @@ Importing this module loads the library (``_lib.load``), so it is imported by th
 call into it, never by ``errors`` or ``_cpu``.
 """
 
-from ctypes import POINTER, c_char_p, c_double, c_int32, c_int64, c_void_p
+from ctypes import POINTER, Structure, c_char_p, c_double, c_int32, c_int64, c_void_p
 
 from . import _lib
 
@@ -155,3 +155,86 @@ emb_sparse_adam_step = _c_function("emb_sparse_adam_step", c_int32,
                                    c_int64, c_int64,
                                    c_void_p, c_void_p, c_int64,
                                    c_double, c_double, c_double, c_double, c_int64)
+
+# ---- EmbeddingBag ----------------------------------------------------------------------------
+
+# typedef enum emb_bag_mode { EMB_BAG_SUM = 0, EMB_BAG_MEAN = 1, EMB_BAG_MAX = 2 } emb_bag_mode;
+EMB_BAG_SUM = 0
+EMB_BAG_MEAN = 1
+EMB_BAG_MAX = 2
+
+
+class emb_bags(Structure):
+    """``emb_bags``, field for field (72 bytes on LP64, no padding)::
+
+        typedef struct emb_bags {
+            const void* indices;              /* num_indices values of index_dtype */
+            int64_t num_indices;
+            int32_t index_dtype;              /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64 */
+            int32_t offsets_dtype;            /* EMB_DTYPE_INT32 or EMB_DTYPE_INT64; ignored when offsets is NULL */
+            const void* offsets;              /* NULL for fixed-size bags */
+            int64_t num_offsets;
+            int64_t bag_size;                 /* positions per bag when offsets is NULL */
+            int32_t include_last_offset;      /* 0 or 1 */
+            int32_t reserved;                 /* must be 0 */
+            const float* per_sample_weights;  /* NULL, or num_indices float32 weights (sum mode only) */
+            int64_t padding_idx;              /* a normalised row, or EMB_NO_PADDING */
+        } emb_bags;
+
+    Pointers are ``c_void_p`` (assigned Python ints: numpy ``.ctypes.data``, torch ``.data_ptr()``;
+    None or 0 is NULL).
+    """
+
+    _fields_ = [
+        ("indices", c_void_p),
+        ("num_indices", c_int64),
+        ("index_dtype", c_int32),
+        ("offsets_dtype", c_int32),
+        ("offsets", c_void_p),
+        ("num_offsets", c_int64),
+        ("bag_size", c_int64),
+        ("include_last_offset", c_int32),
+        ("reserved", c_int32),
+        ("per_sample_weights", c_void_p),
+        ("padding_idx", c_int64),
+    ]
+
+
+# EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
+emb_embedding_bag_count = _c_function("emb_embedding_bag_count", c_int32, POINTER(emb_bags), POINTER(c_int64))
+
+# EMB_API int32_t emb_embedding_bag(
+#     const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const emb_bags* bags, int32_t mode,
+#     void* out, int64_t out_capacity, int64_t* max_indices, int64_t max_indices_capacity);
+emb_embedding_bag = _c_function("emb_embedding_bag", c_int32,
+                                c_void_p, c_int32, c_int64, c_int64,
+                                POINTER(emb_bags), c_int32,
+                                c_void_p, c_int64, c_void_p, c_int64)
+
+# EMB_API int32_t emb_embedding_bag_backward(
+#     const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const emb_bags* bags, int32_t mode, const int64_t* max_indices, int32_t flags,
+#     void* grad_weight, int64_t grad_weight_capacity);
+emb_embedding_bag_backward = _c_function("emb_embedding_bag_backward", c_int32,
+                                         c_void_p, c_int32, c_int64, c_int64,
+                                         POINTER(emb_bags), c_int32, c_void_p, c_int32,
+                                         c_void_p, c_int64)
+
+# EMB_API int32_t emb_embedding_bag_backward_sparse(
+#     const void* grad_output, int32_t grad_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     const emb_bags* bags, int32_t mode, int32_t flags,
+#     int64_t* out_rows, void* out_values, int64_t capacity, int64_t* nnz);
+emb_embedding_bag_backward_sparse = _c_function("emb_embedding_bag_backward_sparse", c_int32,
+                                                c_void_p, c_int32, c_int64, c_int64,
+                                                POINTER(emb_bags), c_int32, c_int32,
+                                                c_void_p, c_void_p, c_int64, POINTER(c_int64))
+
+# EMB_API int32_t emb_embedding_bag_per_sample_weights_backward(
+#     const void* grad_output, int32_t grad_dtype, const void* weight, int64_t num_embeddings,
+#     int64_t embedding_dim, const emb_bags* bags, int32_t mode,
+#     void* grad_per_sample_weights, int64_t capacity);
+emb_embedding_bag_per_sample_weights_backward = _c_function("emb_embedding_bag_per_sample_weights_backward", c_int32,
+                                                            c_void_p, c_int32, c_void_p, c_int64,
+                                                            c_int64, POINTER(emb_bags), c_int32,
+                                                            c_void_p, c_int64)

@@ -12,11 +12,15 @@ exception type torch 1.13 raises for the same case::
     EMB_ERROR_INDEX_OUT_OF_RANGE    EmbeddingIndexError           IndexError  "index out of range in self"
       (for padding_idx)             PaddingIndexError             AssertionError
                                                                   "Padding_idx must be within num_embeddings"
+      (EmbeddingBag's padding_idx)  BagPaddingIndexError          AssertionError
+                                                                  "padding_idx must be within num_embeddings"
     EMB_ERROR_UNSUPPORTED_DTYPE     EmbeddingNotSupportedError    NotImplementedError
     EMB_ERROR_NOT_SUPPORTED         EmbeddingNotSupportedError    NotImplementedError
     anything else                   EmbeddingRuntimeError         RuntimeError
 
-The mapping lives in one place, :func:`error_for_status`.
+The mapping lives in one place, :func:`error_for_status`. One exception: an index out of range
+inside an embedding_bag call is an :class:`EmbeddingRuntimeError` (torch's bag op raises
+RuntimeError there, not IndexError); ``functional`` builds it.
 
 Loading the library can fail before any status exists; that raises :class:`LibraryLoadError`
 (an ``OSError``, like ctypes' own load failures), or its subclass
@@ -29,7 +33,7 @@ __all__ = [
     "EMB_OK", "EMB_ERROR_INVALID_ARGUMENT", "EMB_ERROR_NULL_POINTER", "EMB_ERROR_SIZE_OVERFLOW",
     "EMB_ERROR_INDEX_OUT_OF_RANGE", "EMB_ERROR_UNSUPPORTED_DTYPE", "EMB_ERROR_BUFFER_TOO_SMALL",
     "EMB_ERROR_NOT_SUPPORTED", "EMB_ERROR_INTERNAL",
-    "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "EmbeddingNotSupportedError",
+    "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError", "error_for_status",
 ]
 
@@ -96,6 +100,13 @@ class PaddingIndexError(EmbeddingError, AssertionError):
         if self.detail.startswith(self.TORCH_MESSAGE):
             return self.detail
         return "%s: %s" % (self.TORCH_MESSAGE, self.detail) if self.detail else self.TORCH_MESSAGE
+
+
+class BagPaddingIndexError(PaddingIndexError):
+    """padding_idx outside ``[-num_embeddings, num_embeddings)`` given to an ``EmbeddingBag``
+    constructor: torch's nn.EmbeddingBag words its AssertionError in lower case."""
+
+    TORCH_MESSAGE = "padding_idx must be within num_embeddings"
 
 
 class EmbeddingNotSupportedError(EmbeddingError, NotImplementedError):

@@ -56,17 +56,20 @@ import numpy as np
 from . import _bindings
 from ._cpu import TIER_NAMES
 from ._bindings import (
-    EMB_ACCUMULATE, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64, EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ,
-    emb_embedding, emb_embedding_backward, emb_embedding_backward_sparse, emb_embedding_renorm, emb_sparse_coalesce,
+    EMB_ACCUMULATE, EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64,
+    EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ, emb_bags, emb_embedding, emb_embedding_backward,
+    emb_embedding_backward_sparse, emb_embedding_bag, emb_embedding_bag_backward, emb_embedding_bag_backward_sparse,
+    emb_embedding_bag_count, emb_embedding_bag_per_sample_weights_backward, emb_embedding_renorm, emb_sparse_coalesce,
 )
 from .errors import (
     EMB_ERROR_BUFFER_TOO_SMALL, EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT,
-    EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingNotSupportedError,
+    EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingIndexError, EmbeddingNotSupportedError,
     EmbeddingRuntimeError, error_for_status,
 )
 
 __all__ = ["embedding", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm_",
-           "normalize_padding_idx", "build_info"]
+           "normalize_padding_idx", "build_info", "embedding_bag", "embedding_bag_backward",
+           "embedding_bag_sparse_backward", "embedding_bag_per_sample_weights_backward", "embedding_bag_max_indices"]
 
 _FLOAT32 = np.dtype(np.float32)
 _NUMPY_INDEX_DTYPES = {np.dtype(np.int32): EMB_DTYPE_INT32, np.dtype(np.int64): EMB_DTYPE_INT64}
@@ -626,3 +629,596 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     elif weight_is_tensor and num_indices:
         _bump_version(weight)
     return weight
+
+
+# ---- EmbeddingBag ------------------------------------------------------------------------------------
+#
+# embedding_bag() runs torch 1.13's checks in torch's order (spec §3.7), with torch's exception
+# types and texts, then the stricter offset rules of the native layout (emb_embedding_bag_count),
+# then max_norm, then the kernel:
+#
+#   1. deprecated argument order (int64 weight, floating input): swap, warn
+#   2. psw shape == input shape                                   ValueError
+#   3. input 1-D with 1-D offsets, or 2-D without offsets         ValueError
+#      (2-D (B, 0): RuntimeError "step must be nonzero", from torch's arange)
+#   4. mode in sum/mean/max; max: no scale_grad_by_freq/sparse    ValueError
+#   5. max_norm: the renorm's own index errors (torch renormalises here, in place)
+#   6. psw with mode != sum                                       NotImplementedError
+#   7. padding_idx range, index/offset dtypes (promoted together), weight dtype, psw dtype,
+#      offsets[0] == 0, offsets[-1] <= L, include_last_offset count   RuntimeError
+#   8. ours: offsets non-decreasing; include_last_offset: offsets[-1] == L  RuntimeError
+#      ours: weight float32 (float16/float64 are torch-valid: EmbeddingNotSupportedError)
+#   9. max_norm: every index in range (RuntimeError), then the rows renormalised in place
+#  10. the kernel; a bad index is a RuntimeError (as torch's bag op), nothing written
+#
+# Unlike torch, a call that fails never renormalises anything (step 9 runs after every check).
+
+
+_BAG_MODES = {"sum": EMB_BAG_SUM, "mean": EMB_BAG_MEAN, "max": EMB_BAG_MAX}
+_FLOAT_WEIGHT_DTYPES = ("float16", "float32", "float64")
+
+_WEIGHT_DTYPE_MESSAGE = ("Expected tensor for argument #1 'weight' to have one of the following scalar types: "
+                         "Half, Float, Double; but got %s instead (while checking arguments for embedding_bag)")
+_PSW_DTYPE_MESSAGE = ("Expected tensor for argument #1 'weight' to have the same type as tensor for argument #1 "
+                      "'per_sample_weights'; but type %s does not equal %s (while checking arguments for embedding_bag)")
+_OFFSETS0_MESSAGE = ("offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from "
+                     "position 0. However, got %d\n[ %s{} ]")
+_OFFSETS_LAST_MESSAGE = "offsets[-1] can not be greater than input's length %d but got offsets[-1] of %d"
+
+
+def _dtype_name(x):
+    """numpy-style dtype name of a numpy array or torch tensor ("int64", "float32", "bfloat16", ...)."""
+    name = str(x.dtype)
+    return name[len("torch."):] if name.startswith("torch.") else np.dtype(x.dtype).name
+
+
+def _torch_type_name(name):
+    return _TORCH_TYPE_NAMES.get(name, name)
+
+
+def _shape_text(shape):
+    """A shape as torch prints it: ``torch.Size([2, 3])``."""
+    return "torch.Size(%s)" % list(shape)
+
+
+def _as_array(x, tensor_type, what):
+    """A numpy array or tensor as it is; other sequences through numpy (like torch.as_tensor)."""
+    if (tensor_type is not None and isinstance(x, tensor_type)) or isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    raise TypeError("embedding_bag(): argument '%s' must be a numpy.ndarray or torch.Tensor, not %s"
+                    % (what, type(x).__name__))
+
+
+def _is_tensor(x, tensor_type):
+    return tensor_type is not None and isinstance(x, tensor_type)
+
+
+def _flat_contiguous(x, tensor_type, dtype_name=None):
+    """``x`` flattened, C-contiguous and (optionally) converted, as a _Buffer; no copy if it already is."""
+    if _is_tensor(x, tensor_type):
+        torch = sys.modules["torch"]
+        if x.device.type != "cpu":
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                         "embedding_native runs on the CPU only; got a tensor on %s" % x.device)
+        x = x.detach()
+        if dtype_name is not None and _dtype_name(x) != dtype_name:
+            x = x.to(getattr(torch, dtype_name))
+        x = x.reshape(-1)
+        if not x.is_contiguous():
+            x = x.contiguous()
+        return _Buffer(x, x.data_ptr(), tuple(x.shape), True)
+    if dtype_name is not None and x.dtype != np.dtype(dtype_name):
+        x = x.astype(dtype_name)
+    elif x.dtype.byteorder not in ("=", "|"):
+        x = x.astype(x.dtype.newbyteorder("="))
+    x = np.ascontiguousarray(x).reshape(-1)
+    return _Buffer(x, x.ctypes.data, x.shape, False)
+
+
+def _result_dtype_name(a, b, tensor_type):
+    """The dtype torch promotes indices and offsets to (torch.result_type / numpy's for numpy)."""
+    if b is None:
+        return _dtype_name(a)
+    if _is_tensor(a, tensor_type) or _is_tensor(b, tensor_type):
+        torch = sys.modules["torch"]
+        ta = a if _is_tensor(a, tensor_type) else torch.from_numpy(np.ascontiguousarray(a))
+        tb = b if _is_tensor(b, tensor_type) else torch.from_numpy(np.ascontiguousarray(b))
+        return str(torch.result_type(ta, tb))[len("torch."):]
+    kinds = (a.dtype.kind, b.dtype.kind)
+    if kinds[0] in "fc" and kinds[1] not in "fc":   # torch: integer with floating -> that floating type
+        return a.dtype.name
+    if kinds[1] in "fc" and kinds[0] not in "fc":
+        return b.dtype.name
+    return np.result_type(a.dtype, b.dtype).name
+
+
+def _bag_padding(padding_idx, num_embeddings):
+    """torch's C++ padding_idx check for embedding_bag (negatives wrap); EMB_NO_PADDING for None."""
+    if padding_idx is None:
+        return EMB_NO_PADDING
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError("embedding_bag(): argument 'padding_idx' (position 9) must be int, not %s"
+                        % type(padding_idx).__name__)
+    value = int(padding_idx)
+    if not -num_embeddings <= value < num_embeddings:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                     "padding_idx must be within the number of embeddings, -%d through %d, but got %d"
+                     % (num_embeddings, num_embeddings - 1, value))
+    return value + num_embeddings if value < 0 else value
+
+
+class _BagLayout:
+    """A validated ``emb_bags`` and the buffers its pointers refer to (kept alive here).
+
+    Attributes: bags (the emb_bags Structure), num_bags, num_indices, input_shape (of the index
+    array as given), indices (the flat index _Buffer), is_tensor (whether the input was a tensor).
+    """
+
+    __slots__ = ("bags", "num_bags", "num_indices", "input_shape", "indices", "offsets", "psw", "is_tensor")
+
+
+def _build_layout(index, index_code, offset, offset_code, bag_size, include_last_offset, psw, padding, input_shape,
+                  is_tensor):
+    """Fills an emb_bags and asks the library how many bags it describes (validating the offsets
+    with our rules: start at 0, non-decreasing, <= L; include_last_offset: last == L)."""
+    layout = _BagLayout()
+    bags = emb_bags()
+    bags.indices = index.address
+    bags.num_indices = index.shape[0]
+    bags.index_dtype = index_code
+    if offset is None:
+        bags.offsets = None
+        bags.offsets_dtype = EMB_DTYPE_INT64
+        bags.num_offsets = 0
+        bags.bag_size = bag_size
+        bags.include_last_offset = 0  # fixed-size bags: B bags whatever include_last_offset (torch 2.x)
+    else:
+        bags.offsets = offset.address
+        bags.offsets_dtype = offset_code
+        bags.num_offsets = offset.shape[0]
+        bags.bag_size = 0
+        bags.include_last_offset = 1 if include_last_offset else 0
+    bags.reserved = 0
+    bags.per_sample_weights = None if psw is None else psw.address
+    bags.padding_idx = padding
+    count = c_int64()
+    status = emb_embedding_bag_count(byref(bags), byref(count))
+    if status:
+        raise _native_error(status)
+    layout.bags = bags
+    layout.num_bags = count.value
+    layout.num_indices = index.shape[0]
+    layout.input_shape = tuple(input_shape)
+    layout.indices = index
+    layout.offsets = offset
+    layout.psw = psw
+    layout.is_tensor = is_tensor
+    return layout
+
+
+def _index_code(name):
+    return EMB_DTYPE_INT32 if name == "int32" else EMB_DTYPE_INT64
+
+
+def _bag_indices(input, offsets, tensor_type, op="embedding_bag"):
+    """Step 7's index/offset dtype check (promoted together, as torch does) and their flat
+    contiguous buffers. Returns (index _Buffer, code, offset _Buffer or None, code, promoted name)."""
+    promoted = _result_dtype_name(input, offsets, tensor_type)
+    if promoted not in ("int32", "int64"):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                     _INDEX_DTYPE_MESSAGE % (1, _torch_type_name(promoted), op))
+    index_name = _dtype_name(input)
+    index = _flat_contiguous(input, tensor_type, None if index_name in ("int32", "int64") else promoted)
+    index_code = _index_code(_dtype_name(index.array))
+    offset = offset_code = None
+    if offsets is not None:
+        offset_name = _dtype_name(offsets)
+        offset = _flat_contiguous(offsets, tensor_type, None if offset_name in ("int32", "int64") else promoted)
+        offset_code = _index_code(_dtype_name(offset.array))
+    return index, index_code, offset, offset_code, promoted
+
+
+def _check_offsets_like_torch(offset, num_indices, include_last_offset, promoted):
+    """torch's own offset checks (offsets[0], offsets[-1], include_last_offset count), its texts."""
+    if offset is None:
+        return
+    n = offset.shape[0]
+    if n:
+        first = int(offset.array[0])
+        if first != 0:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                         _OFFSETS0_MESSAGE % (first, _torch_type_name(promoted)))
+        last = int(offset.array[n - 1])
+        if last > num_indices:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _OFFSETS_LAST_MESSAGE % (num_indices, last))
+    elif include_last_offset:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "include_last_offset: number of offset should be at least 1")
+
+
+def _bag_index_error(layout, num_embeddings, status):
+    """A bad index inside a bag: torch's bag op raises RuntimeError (not embedding's IndexError).
+    The text starts like torch's slow-path message and adds the library's detail."""
+    detail = _bindings.emb_last_error().decode("utf-8", "replace")
+    values = np.asarray(layout.indices.array.numpy() if layout.is_tensor else layout.indices.array)
+    bad = values[(values < 0) | (values >= num_embeddings)]
+    if bad.size:
+        detail = "embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be %d (%s)" % (bad[0], detail)
+    return EmbeddingRuntimeError(status, _bindings.emb_status_string(status).decode("ascii"), detail)
+
+
+class _BagCall:
+    """A fully validated embedding_bag call (steps 1–8 above); ``run()`` does steps 9–10."""
+
+    __slots__ = ("weight", "num_embeddings", "embedding_dim", "mode", "mode_name", "layout",
+                 "max_norm", "norm_type", "scale_grad_by_freq", "sparse", "padding", "is_tensor")
+
+    def renorm(self):
+        """Step 9: max_norm's in-place renormalisation of every referenced row (torch's order:
+        before the reduction), after checking every index (a RuntimeError, nothing changed)."""
+        if self.max_norm is None:
+            return
+        index = self.layout.indices
+        if index.shape[0]:
+            values = index.array.numpy() if index.is_tensor else index.array
+            if int(values.min()) < 0 or int(values.max()) >= self.num_embeddings:
+                raise _bag_index_error(self.layout, self.num_embeddings, EMB_ERROR_INDEX_OUT_OF_RANGE)
+        weight = self.weight.detach() if self.is_tensor else self.weight
+        embedding_renorm_(weight, index.array, self.max_norm, self.norm_type)
+
+    def forward(self, out=None, want_max_indices=False):
+        """Step 10: the native forward. Returns (result, max_indices or None)."""
+        shape = (self.layout.num_bags, self.embedding_dim)
+        tensor_type = _torch_tensor_type()
+        if out is not None:
+            result = out
+            out_address = _check_out(out, shape, tensor_type)
+        elif self.is_tensor:
+            result = sys.modules["torch"].empty(shape, dtype=sys.modules["torch"].float32)
+            out_address = result.data_ptr()
+        else:
+            result = np.empty(shape, dtype=_FLOAT32)
+            out_address = result.ctypes.data
+        max_indices = None
+        max_address = None
+        capacity = shape[0] * shape[1]
+        if self.mode == EMB_BAG_MAX:
+            if self.is_tensor:
+                max_indices = sys.modules["torch"].empty(shape, dtype=sys.modules["torch"].int64)
+                max_address = max_indices.data_ptr()
+            else:
+                max_indices = np.empty(shape, dtype=np.int64)
+                max_address = max_indices.ctypes.data
+        # The table by pointer; a non-contiguous one through a contiguous copy (documented), taken
+        # here, after the renormalisation.
+        if self.is_tensor:
+            table = self.weight.detach()
+            if not table.is_contiguous():
+                table = table.contiguous()
+            weight_address = table.data_ptr()
+        else:
+            table = self.weight if self.weight.flags.c_contiguous else np.ascontiguousarray(self.weight)
+            weight_address = table.ctypes.data
+        status = emb_embedding_bag(weight_address, EMB_DTYPE_FLOAT32, self.num_embeddings, self.embedding_dim,
+                                   byref(self.layout.bags), self.mode, out_address, capacity,
+                                   max_address, capacity if max_address is not None else 0)
+        if status:
+            if status == EMB_ERROR_INDEX_OUT_OF_RANGE:
+                raise _bag_index_error(self.layout, self.num_embeddings, status)
+            raise _native_error(status)
+        return result, (max_indices if want_max_indices else None)
+
+
+def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                           per_sample_weights, include_last_offset, padding_idx):
+    """Steps 1–8 (see above): every check, in torch's order; returns a _BagCall."""
+    import warnings
+
+    tensor_type = _torch_tensor_type()
+    input = _as_array(input, tensor_type, "input")
+    weight = _as_array(weight, tensor_type, "weight")
+    if offsets is not None:
+        offsets = _as_array(offsets, tensor_type, "offsets")
+    if per_sample_weights is not None:
+        per_sample_weights = _as_array(per_sample_weights, tensor_type, "per_sample_weights")
+
+    # 1. The deprecated order embedding_bag(weight, input, ...).
+    if _dtype_name(weight) == "int64" and _dtype_name(input).startswith(("float", "bfloat")):
+        warnings.warn("Argument order of nn.functional.embedding_bag was changed. "
+                      "Usage `embedding_bag(weight, input, ...)` is deprecated, "
+                      "and should now be `embedding_bag(input, weight, ...)`.")
+        weight, input = input, weight
+
+    input_shape = tuple(input.shape)
+    # 2. psw shape.
+    if per_sample_weights is not None and input_shape != tuple(per_sample_weights.shape):
+        raise ValueError("embedding_bag: If per_sample_weights (%s) is not None, then it must have the same shape "
+                         "as the input (%s)" % (_shape_text(per_sample_weights.shape), _shape_text(input_shape)))
+    # 3. input and offsets dimensions.
+    bag_size = 0
+    if len(input_shape) == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences. However, found offsets of type %s" % str(type(offsets)))
+        bag_size = input_shape[1]
+        if bag_size == 0:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "step must be nonzero")
+    elif len(input_shape) == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        if len(offsets.shape) != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+    else:
+        raise ValueError("input has to be 1D or 2D Tensor, but got Tensor of dimension %d" % len(input_shape))
+    # 4. mode.
+    if mode not in _BAG_MODES:
+        raise ValueError("mode has to be one of sum, mean or max")
+    if mode == "max":
+        if scale_grad_by_freq:
+            raise ValueError("max mode does not support scaling the gradient by the frequency")
+        if sparse:
+            raise ValueError("max mode does not support sparse weights")
+    weight_shape = tuple(weight.shape)
+    # 5. torch renormalises here; only its index errors are raised here (the rows change in step 9).
+    if max_norm is not None:
+        renorm_index, _ = _index_buffer(input, tensor_type, "embedding_renorm_", 2)
+        values = renorm_index.array.numpy() if renorm_index.is_tensor else renorm_index.array
+        rows = weight_shape[0] if weight_shape else 0
+        if values.size and (int(values.max()) >= rows or int(values.min()) < -rows):
+            bad = values.reshape(-1)[(values.reshape(-1) >= rows) | (values.reshape(-1) < -rows)]
+            raise _error(EmbeddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                         "select(): index %d out of range for tensor of size %s at dimension 0"
+                         % (int(bad.max()) if int(bad.max()) >= rows else int(bad.min()), list(weight_shape)))
+    # 6. psw only with sum.
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  "supported for mode='sum' (got mode='%s'). Please open a feature request on GitHub."
+                                  % mode)
+    # 7. torch's C++ checks.
+    if len(weight_shape) != 2:
+        raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(weight_shape))
+    num_embeddings, embedding_dim = weight_shape
+    padding = _bag_padding(padding_idx, num_embeddings)
+    index, index_code, offset, offset_code, promoted = _bag_indices(input, offsets, tensor_type)
+    weight_dtype = _dtype_name(weight)
+    if weight_dtype not in _FLOAT_WEIGHT_DTYPES:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                     _WEIGHT_DTYPE_MESSAGE % _torch_type_name(weight_dtype))
+    if per_sample_weights is not None and _dtype_name(per_sample_weights) != weight_dtype:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                     _PSW_DTYPE_MESSAGE % (_torch_type_name(weight_dtype),
+                                           _torch_type_name(_dtype_name(per_sample_weights))))
+    _check_offsets_like_torch(offset, index.shape[0], include_last_offset, promoted)
+    # 8. Ours: the native layout rules, then float32 on the CPU.
+    psw = None if per_sample_weights is None else _flat_contiguous(per_sample_weights, tensor_type)
+    weight_is_tensor = _is_tensor(weight, tensor_type)
+    layout = _build_layout(index, index_code, offset, offset_code, bag_size, include_last_offset, psw, padding,
+                           input_shape, weight_is_tensor)
+    if weight_dtype != "float32":
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                     "embedding_native supports weight dtype float32 only in this version (got %s)" % weight.dtype)
+    if weight_is_tensor and weight.device.type != "cpu":
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                     "embedding_native runs on the CPU only; got weight on %s" % weight.device)
+    call = _BagCall()
+    call.weight = weight
+    call.num_embeddings = num_embeddings
+    call.embedding_dim = embedding_dim
+    call.mode = _BAG_MODES[mode]
+    call.mode_name = mode
+    call.layout = layout
+    call.max_norm = max_norm
+    call.norm_type = norm_type
+    call.scale_grad_by_freq = bool(scale_grad_by_freq)
+    call.sparse = bool(sparse)
+    call.padding = padding
+    call.is_tensor = weight_is_tensor
+    return call
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None, *, out=None):
+    """``torch.nn.functional.embedding_bag`` on numpy arrays and CPU torch tensors.
+
+    Semantics (spec §3; the reductions are the native kernel's, bit-identical to torch 1.13)::
+
+        bags: 1-D input of length L with 1-D offsets (K bags; K - 1 with include_last_offset,
+              whose last offset must then be L), or a 2-D (B, N) input: B bags of N positions
+        for each bag b, P = its positions whose index != padding_idx:
+            sum:  Σ W[idx[i]]   (× per_sample_weights[i] when given: sum mode only)
+            mean: that sum / max(|P|, 1)
+            max:  per column the first maximum (strictly greater replaces)
+            P empty: +0.0 in every mode
+        returns (num_bags, embedding_dim) float32, of weight's kind (numpy or tensor)
+
+    Arguments, defaults (mode='mean'), the order of the checks and the exceptions are torch
+    1.13's (module comment above). Where torch 1.13 crashes or returns garbage (offsets that
+    decrease, include_last_offset with offsets[-1] < L) this raises EmbeddingRuntimeError;
+    2-D input with include_last_offset gives B bags (torch 2.x; 1.13 gives B - 1); zero
+    offsets give zero bags. See docs/divergences.md.
+
+    Indices, offsets, per_sample_weights and weight are passed by pointer (a copy only when one
+    is not contiguous, or an index array is neither int32 nor int64); int32 and int64 mix
+    freely. With max_norm the referenced rows of ``weight`` are renormalised in place first —
+    only once every check has passed. ``out=`` writes into a C-contiguous float32 buffer of the
+    result's shape.
+    """
+    call = _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                                  per_sample_weights, include_last_offset, padding_idx)
+    call.renorm()
+    return call.forward(out)[0]
+
+
+def _backward_layout(grad_output, input, num_embeddings, offsets, mode, per_sample_weights, include_last_offset,
+                     padding_idx, tensor_type):
+    """The bag layout of a backward call (the forward's arguments) and the grad_output buffer."""
+    if mode not in _BAG_MODES:
+        raise ValueError("mode has to be one of sum, mean or max")
+    num_embeddings = operator.index(num_embeddings)
+    if num_embeddings < 0:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "num_embeddings must be non-negative, got %d" % num_embeddings)
+    input = _as_array(input, tensor_type, "input")
+    if offsets is not None:
+        offsets = _as_array(offsets, tensor_type, "offsets")
+    input_shape = tuple(input.shape)
+    bag_size = 0
+    if len(input_shape) == 2:
+        if offsets is not None:
+            raise ValueError("offsets must be None for a 2-D input")
+        bag_size = input_shape[1]
+        if bag_size == 0:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "step must be nonzero")
+    elif len(input_shape) != 1 or offsets is None or len(offsets.shape) != 1:
+        raise ValueError("input must be 1-D with 1-D offsets, or 2-D without offsets")
+    padding = _bag_padding(padding_idx, num_embeddings)
+    index, index_code, offset, offset_code, promoted = _bag_indices(input, offsets, tensor_type)
+    _check_offsets_like_torch(offset, index.shape[0], include_last_offset, promoted)
+    psw = None
+    if per_sample_weights is not None:
+        per_sample_weights = _as_array(per_sample_weights, tensor_type, "per_sample_weights")
+        if tuple(per_sample_weights.shape) != input_shape:
+            raise ValueError("per_sample_weights must have the input's shape %s, got %s"
+                             % (input_shape, tuple(per_sample_weights.shape)))
+        if _dtype_name(per_sample_weights) != "float32":
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "per_sample_weights must be float32, got %s" % per_sample_weights.dtype)
+        psw = _flat_contiguous(per_sample_weights, tensor_type)
+    grad = _float_buffer(grad_output, "grad_output", tensor_type)
+    layout = _build_layout(index, index_code, offset, offset_code, bag_size, include_last_offset, psw, padding,
+                           input_shape, grad.is_tensor)
+    if len(grad.shape) != 2 or grad.shape[0] != layout.num_bags:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "grad_output has shape %s; expected (num_bags, embedding_dim) with num_bags = %d"
+                     % (tuple(grad.shape), layout.num_bags))
+    return grad, layout, num_embeddings, grad.shape[1]
+
+
+def _raise_bag_status(status, layout, num_embeddings):
+    if status == EMB_ERROR_INDEX_OUT_OF_RANGE:
+        raise _bag_index_error(layout, num_embeddings, status)
+    raise _native_error(status)
+
+
+def embedding_bag_backward(grad_output, input, num_embeddings, offsets=None, mode="mean", per_sample_weights=None,
+                           include_last_offset=False, padding_idx=None, scale_grad_by_freq=False, max_indices=None,
+                           *, out=None, accumulate=False):
+    """The dense gradient of :func:`embedding_bag` with respect to ``weight`` (``emb_embedding_bag_backward``)::
+
+        grad_weight = zeros(V, D)                              # unless accumulate: add into out
+        sum/mean: for each bag b, for i in its non-padding positions, in position order:
+                      s = psw[i] (or 1);  scale_grad_by_freq: s /= count of indices[i] in the call
+                      mean: s /= |P_b|;   grad_weight[indices[i]] = fma(grad_output[b], fl(s), ...)
+        max:      for each non-empty bag b and column d: grad_weight[max_indices[b][d]][d] += grad_output[b][d]
+
+    max is torch's bit for bit; sum/mean match torch to rounding (torch adds duplicate rows in the
+    order of an unstable sort). scale_grad_by_freq divides by each row's own count, as torch
+    documents (torch <= 2.13 divides by another row's count: docs/divergences.md).
+
+    Args: ``grad_output`` float32 (num_bags, D); ``input``, ``offsets``, ``mode``,
+    ``per_sample_weights``, ``include_last_offset``, ``padding_idx`` as given to the forward;
+    ``max_indices``: the int64 (num_bags, D) the max forward produced (required for max; see
+    :func:`embedding_bag_max_indices`). Returns ``out`` or a new float32 (V, D) of grad_output's kind.
+    """
+    tensor_type = _torch_tensor_type()
+    grad, layout, num_embeddings, dim = _backward_layout(grad_output, input, num_embeddings, offsets, mode,
+                                                         per_sample_weights, include_last_offset, padding_idx,
+                                                         tensor_type)
+    max_address = None
+    if _BAG_MODES[mode] == EMB_BAG_MAX:
+        if max_indices is None:
+            raise ValueError("embedding_bag_backward(): mode='max' needs the forward's max_indices")
+        max_buffer = _rows_buffer(max_indices, tensor_type)
+        if tuple(max_buffer.shape) != (layout.num_bags, dim):
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                         "max_indices has shape %s, expected %s" % (tuple(max_buffer.shape), (layout.num_bags, dim)))
+        max_address = max_buffer.address
+    shape = (num_embeddings, dim)
+    if out is None:
+        if accumulate:
+            raise ValueError("embedding_bag_backward(): accumulate=True needs out=")
+        result = grad.empty(shape)
+        out_address = _Buffer.address_of(result)
+    else:
+        result = out
+        out_address = _check_out(out, shape, tensor_type)
+    flags = (EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0) | (EMB_ACCUMULATE if accumulate else 0)
+    status = emb_embedding_bag_backward(grad.address, EMB_DTYPE_FLOAT32, num_embeddings, dim, byref(layout.bags),
+                                        _BAG_MODES[mode], max_address, flags, out_address, num_embeddings * dim)
+    if status:
+        _raise_bag_status(status, layout, num_embeddings)
+    return result
+
+
+def embedding_bag_sparse_backward(grad_output, input, num_embeddings, offsets=None, mode="mean",
+                                  per_sample_weights=None, include_last_offset=False, padding_idx=None,
+                                  scale_grad_by_freq=False):
+    """The sparse gradient of :func:`embedding_bag` (sum and mean) in torch's uncoalesced layout::
+
+        for each non-padding position i, in position order:
+            rows.append(indices[i]); values.append(grad_output[bag(i)] * fl(1/|P_b|) (mean) * psw[i])
+
+    ``torch.sparse_coo_tensor(rows[None], values, (V, D))`` is torch's gradient (torch refuses
+    scale_grad_by_freq with sparse gradients; allowed here, dividing by each row's count).
+
+    Returns ``(rows, values)``: int64 ``(nnz,)`` and float32 ``(nnz, D)``, of grad_output's kind.
+    """
+    tensor_type = _torch_tensor_type()
+    grad, layout, num_embeddings, dim = _backward_layout(grad_output, input, num_embeddings, offsets, mode,
+                                                         per_sample_weights, include_last_offset, padding_idx,
+                                                         tensor_type)
+    if mode == "max":
+        raise ValueError("max mode does not support sparse weights")
+    n_max = layout.num_indices
+    rows = grad.empty((n_max,), "int64")
+    values = grad.empty((n_max, dim))
+    nnz = c_int64()
+    status = emb_embedding_bag_backward_sparse(grad.address, EMB_DTYPE_FLOAT32, num_embeddings, dim,
+                                               byref(layout.bags), _BAG_MODES[mode],
+                                               EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0,
+                                               _Buffer.address_of(rows), _Buffer.address_of(values), n_max,
+                                               byref(nnz))
+    if status:
+        _raise_bag_status(status, layout, num_embeddings)
+    n = nnz.value
+    return (rows, values) if n == n_max else (rows[:n], values[:n])
+
+
+def embedding_bag_per_sample_weights_backward(grad_output, weight, input, offsets=None, mode="sum",
+                                              include_last_offset=False, padding_idx=None):
+    """The gradient of :func:`embedding_bag` (mode='sum') with respect to per_sample_weights::
+
+        grad[i] = Σ_d grad_output[bag(i)][d] * weight[indices[i]][d]   (sequential over d, products
+                  rounded before each add: torch's BLAS dot, bit for bit); 0 at padding positions
+
+    Returns a float32 array of ``input``'s shape, of grad_output's kind.
+    """
+    tensor_type = _torch_tensor_type()
+    if mode != "sum":
+        raise NotImplementedError("embedding_bag: per_sample_weights is only supported for mode='sum' (got mode='%s')"
+                                  % mode)
+    table = _float_buffer(weight, "weight", tensor_type)
+    if len(table.shape) != 2:
+        raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(table.shape))
+    grad, layout, num_embeddings, dim = _backward_layout(grad_output, input, table.shape[0], offsets, mode, None,
+                                                         include_last_offset, padding_idx, tensor_type)
+    if dim != table.shape[1]:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "grad_output has %d columns, weight has %d" % (dim, table.shape[1]))
+    result = grad.empty((layout.num_indices,))
+    status = emb_embedding_bag_per_sample_weights_backward(grad.address, EMB_DTYPE_FLOAT32, table.address,
+                                                           num_embeddings, dim, byref(layout.bags), EMB_BAG_SUM,
+                                                           _Buffer.address_of(result), layout.num_indices)
+    if status:
+        _raise_bag_status(status, layout, num_embeddings)
+    return result.reshape(layout.input_shape)
+
+
+def embedding_bag_max_indices(input, weight, offsets=None, include_last_offset=False, padding_idx=None):
+    """The max forward and its arg-max rows: ``(result, max_indices)``, max_indices int64
+    (num_bags, D), -1 for empty bags (torch's raw op reports 0 there). What the max backward needs."""
+    call = _prepare_embedding_bag(input, weight, offsets, None, 2, False, "max", False, None, include_last_offset,
+                                  padding_idx)
+    return call.forward(None, want_max_indices=True)

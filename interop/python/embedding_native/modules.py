@@ -15,12 +15,12 @@ import operator
 import numpy as np
 
 from .errors import (
-    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
-    EmbeddingNotSupportedError, EmbeddingRuntimeError,
+    EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
+    BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
 )
-from .functional import _error, embedding, normalize_padding_idx
+from .functional import _error, embedding, embedding_bag, normalize_padding_idx
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
 
 _FLOAT32 = np.dtype(np.float32)
 
@@ -146,5 +146,110 @@ class Embedding:
         module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, padding_idx=padding_idx,
                      max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
                      sparse=sparse)
+        module.requires_grad = not freeze
+        return module
+
+
+class EmbeddingBag:
+    """``torch.nn.EmbeddingBag``'s interface on a numpy float32 table (no autograd).
+
+    ``EmbeddingBag(num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
+    scale_grad_by_freq=False, mode='mean', sparse=False, _weight=None, include_last_offset=False,
+    padding_idx=None, dtype=None, *, rng=None)``::
+
+        padding_idx: -1 -> num_embeddings - 1; outside [-V, V): AssertionError
+                     "padding_idx must be within num_embeddings" (lower case, as nn.EmbeddingBag)
+        weight: N(0, 1) from rng (float32) with the padding row zeroed, or _weight (shared, not zeroed)
+
+    ``forward(input, offsets=None, per_sample_weights=None, *, out=None)`` is
+    :func:`embedding_native.functional.embedding_bag` with the module's settings (the default
+    mode is 'mean', as in torch). ``extra_repr``/repr and ``from_pretrained`` are torch's.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None, dtype=None,
+                 *, rng=None):
+        self.num_embeddings = operator.index(num_embeddings)
+        self.embedding_dim = operator.index(embedding_dim)
+        if self.num_embeddings < 0 or self.embedding_dim < 0:
+            shape = [self.num_embeddings, self.embedding_dim]
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                         "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        if padding_idx is not None:
+            if padding_idx > 0:
+                if not padding_idx < self.num_embeddings:
+                    raise _error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, BagPaddingIndexError.TORCH_MESSAGE)
+            elif padding_idx < 0:
+                if not padding_idx >= -self.num_embeddings:
+                    raise _error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, BagPaddingIndexError.TORCH_MESSAGE)
+                padding_idx = self.num_embeddings + padding_idx
+        self.padding_idx = padding_idx
+        if dtype is not None and not _is_float32(dtype):
+            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+        self.requires_grad = True
+        self._rng = rng if rng is not None else np.random.default_rng()
+        if _weight is None:
+            self.weight = np.empty((self.num_embeddings, self.embedding_dim), dtype=_FLOAT32)
+            self.reset_parameters()
+        else:
+            if not isinstance(_weight, np.ndarray):
+                raise TypeError("_weight must be a numpy.ndarray, not %s" % type(_weight).__name__)
+            if list(_weight.shape) != [self.num_embeddings, self.embedding_dim]:
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            if _weight.dtype != _FLOAT32:
+                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                             "embedding_native supports weight dtype float32 only in this version (got %s)"
+                             % _weight.dtype)
+            self.weight = _weight
+        self.mode = mode
+        self.sparse = sparse
+        self.include_last_offset = include_last_offset
+
+    def reset_parameters(self):
+        """Refills ``weight`` with N(0, 1) samples, then zeroes the padding row (as torch)."""
+        self.weight[...] = self._rng.standard_normal(self.weight.shape, dtype=_FLOAT32)
+        if self.padding_idx is not None:
+            self.weight[self.padding_idx] = 0
+
+    def forward(self, input, offsets=None, per_sample_weights=None, *, out=None):
+        return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                             self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx,
+                             out=out)
+
+    def __call__(self, input, offsets=None, per_sample_weights=None, *, out=None):
+        return self.forward(input, offsets, per_sample_weights, out=out)
+
+    def extra_repr(self):
+        """torch's: max_norm, norm_type (if != 2), scale_grad_by_freq, always mode, padding_idx."""
+        s = "{num_embeddings}, {embedding_dim}"
+        if self.max_norm is not None:
+            s += ", max_norm={max_norm}"
+        if self.norm_type != 2:
+            s += ", norm_type={norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += ", scale_grad_by_freq={scale_grad_by_freq}"
+        s += ", mode={mode}"
+        if self.padding_idx is not None:
+            s += ", padding_idx={padding_idx}"
+        return s.format(**self.__dict__)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, self.extra_repr())
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose ``weight`` *is* ``embeddings`` (shared); the padding row is not
+        zeroed; ``requires_grad = not freeze``."""
+        if np.ndim(embeddings) != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, max_norm=max_norm,
+                     norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse,
+                     include_last_offset=include_last_offset, padding_idx=padding_idx)
         module.requires_grad = not freeze
         return module

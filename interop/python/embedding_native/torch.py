@@ -28,22 +28,29 @@ Differences from torch, all of them errors rather than silent fallbacks:
   for a dtype argument, at forward for a weight converted later) and on the CPU.
 * The gradient is not differentiable again (``once_differentiable``): double backward through
   the embedding raises. torch's is linear with a zero second derivative.
+* EmbeddingBag: see ``EmbeddingBag`` below and docs/divergences.md (stricter offsets, 2-D input
+  with include_last_offset gives B bags as in torch 2.x, scale_grad_by_freq divides by each row's
+  own count, a failing call never renormalises, per_sample_weights may require grad with a frozen
+  weight).
 * With max_norm, a bad index raises IndexError before any row is renormalised (torch 1.13
   renormalises the rows sorted before it), and the weight's autograd version counter is bumped
   once per forward with a non-empty input (torch bumps it once per rescaled row), so reusing a
   saved weight still raises torch's "modified by an inplace operation" error.
 """
 
+import ctypes
+
 import torch
 from torch.nn import Parameter, init
 
+from . import _bindings as _native
 from . import functional as _functional
 from .errors import (
     EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
-    EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
+    BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
 )
 
-__all__ = ["Embedding", "embedding"]
+__all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
 _PADDING_MESSAGE = "Padding_idx must be within num_embeddings"
@@ -223,5 +230,198 @@ class Embedding(torch.nn.Module):
         rows, cols = embeddings.shape
         module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, padding_idx=padding_idx,
                      max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+        module.weight.requires_grad = not freeze
+        return module
+
+
+# ---- EmbeddingBag ------------------------------------------------------------------------------------
+
+
+def _bag_normalize_padding_idx(padding_idx, num_embeddings):
+    """nn.EmbeddingBag's Python-level check: lower-case "padding_idx must be within num_embeddings"."""
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if not padding_idx < num_embeddings:
+                raise _functional._error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                                         BagPaddingIndexError.TORCH_MESSAGE)
+        elif padding_idx < 0:
+            if not padding_idx >= -num_embeddings:
+                raise _functional._error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                                         BagPaddingIndexError.TORCH_MESSAGE)
+            padding_idx = num_embeddings + padding_idx
+    return padding_idx
+
+
+class _EmbeddingBagFunction(torch.autograd.Function):
+    """``F.embedding_bag`` after its checks: ``call`` is a validated ``functional._BagCall`` (it
+    holds the indices, offsets and the emb_bags pointing into them). Inputs that can need a
+    gradient: ``weight`` and ``per_sample_weights`` (None when not given)."""
+
+    @staticmethod
+    def forward(ctx, weight, per_sample_weights, call):
+        output, max_indices = call.forward(want_max_indices=True)
+        ctx.call = call
+        ctx.max_indices = max_indices
+        ctx.psw_shape = None if per_sample_weights is None else per_sample_weights.shape
+        # Saved (so an in-place change before backward raises torch's error): the weight when the
+        # psw gradient needs it, the psw when the weight gradient is scaled by it.
+        ctx.save_for_backward(weight if ctx.needs_input_grad[1] else None,
+                              per_sample_weights if ctx.needs_input_grad[0] else None)
+        return output
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        weight, _ = ctx.saved_tensors
+        call = ctx.call
+        layout = call.layout
+        grad_output = grad_output.contiguous()
+        grad_weight = grad_psw = None
+        if ctx.needs_input_grad[0]:
+            if call.sparse:
+                grad_weight = _bag_sparse_gradient(grad_output, call)
+            else:
+                grad_weight = torch.empty((call.num_embeddings, call.embedding_dim), dtype=torch.float32)
+                flags = _native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0
+                max_address = ctx.max_indices.data_ptr() if ctx.max_indices is not None else None
+                status = _native.emb_embedding_bag_backward(
+                    grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, call.embedding_dim,
+                    ctypes.byref(layout.bags), call.mode, max_address, flags, grad_weight.data_ptr(), grad_weight.numel())
+                if status:
+                    _functional._raise_bag_status(status, layout, call.num_embeddings)
+        if ctx.needs_input_grad[1]:
+            table = weight.detach().contiguous()
+            grad_psw = torch.empty((layout.num_indices,), dtype=torch.float32)
+            status = _native.emb_embedding_bag_per_sample_weights_backward(
+                grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, table.data_ptr(), call.num_embeddings,
+                call.embedding_dim, ctypes.byref(layout.bags), call.mode, grad_psw.data_ptr(), layout.num_indices)
+            if status:
+                _functional._raise_bag_status(status, layout, call.num_embeddings)
+            grad_psw = grad_psw.reshape(ctx.psw_shape)
+        return grad_weight, grad_psw, None
+
+
+def _bag_sparse_gradient(grad_output, call):
+    """torch's _embedding_bag_sparse_backward: uncoalesced COO, one entry per non-padding position
+    in position order; (1, 0)/(0, D) when nothing remains."""
+    if call.scale_grad_by_freq:
+        raise _functional._error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
+    layout = call.layout
+    dim = call.embedding_dim
+    capacity = layout.num_indices
+    rows = torch.empty((capacity,), dtype=torch.int64)
+    values = torch.empty((capacity, dim), dtype=torch.float32)
+    nnz = ctypes.c_int64()
+    status = _native.emb_embedding_bag_backward_sparse(
+        grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, dim, ctypes.byref(layout.bags),
+        call.mode, 0, rows.data_ptr(), values.data_ptr(), capacity, ctypes.byref(nnz))
+    if status:
+        _functional._raise_bag_status(status, layout, call.num_embeddings)
+    n = nnz.value
+    if n == 0 or dim == 0:
+        rows = torch.empty((0,), dtype=torch.int64)
+        values = torch.empty((0, dim), dtype=torch.float32)
+    elif n != capacity:
+        rows, values = rows[:n], values[:n]
+    return torch.sparse_coo_tensor(rows.unsqueeze(0), values, (call.num_embeddings, dim))
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """``torch.nn.functional.embedding_bag`` with the native forward and backward.
+
+    The checks, their order and the exceptions are torch 1.13's (``functional.embedding_bag``);
+    ``weight`` must be a float32 CPU tensor. Gradients: weight (dense, or torch's uncoalesced
+    sparse COO with ``sparse=True``) and ``per_sample_weights`` when it requires grad (also with
+    a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
+    referenced rows of ``weight`` are renormalised in place once every check has passed.
+    """
+    call = _functional._prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
+                                              sparse, per_sample_weights, include_last_offset, padding_idx)
+    if not isinstance(call.weight, torch.Tensor):
+        raise TypeError("embedding_bag(): argument 'weight' must be a torch.Tensor, not %s"
+                        % type(call.weight).__name__)
+    if max_norm is not None:
+        with torch.no_grad():
+            call.renorm()
+    return _EmbeddingBagFunction.apply(call.weight, per_sample_weights, call)
+
+
+class EmbeddingBag(torch.nn.Module):
+    """``torch.nn.EmbeddingBag`` with native kernels; a drop-in.
+
+    ``EmbeddingBag(num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
+    scale_grad_by_freq=False, mode='mean', sparse=False, _weight=None, include_last_offset=False,
+    padding_idx=None, device=None, dtype=None)``; ``forward(input, offsets=None,
+    per_sample_weights=None)``. Constructor checks (padding_idx: AssertionError "padding_idx must
+    be within num_embeddings"), ``reset_parameters`` (N(0, 1), torch's RNG stream, padding row
+    zeroed), ``from_pretrained`` (shared, not zeroed), ``extra_repr`` and the state dict are
+    torch's; weight must be float32 (EmbeddingNotSupportedError otherwise).
+    """
+
+    __constants__ = ["num_embeddings", "embedding_dim", "max_norm", "norm_type", "scale_grad_by_freq", "mode",
+                     "sparse", "include_last_offset", "padding_idx"]
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None,
+                 device=None, dtype=None):
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__()
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.padding_idx = _bag_normalize_padding_idx(padding_idx, num_embeddings)
+        if _weight is None:
+            self.weight = Parameter(torch.empty((num_embeddings, embedding_dim), **factory_kwargs))
+            _check_float32(self.weight.dtype)
+            self.reset_parameters()
+        else:
+            if list(_weight.shape) != [num_embeddings, embedding_dim]:
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            self.weight = Parameter(_weight)
+            _check_float32(self.weight.dtype)
+        self.mode = mode
+        self.sparse = sparse
+        self.include_last_offset = include_last_offset
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self):
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                             self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
+
+    def extra_repr(self):
+        s = "{num_embeddings}, {embedding_dim}"
+        if self.max_norm is not None:
+            s += ", max_norm={max_norm}"
+        if self.norm_type != 2:
+            s += ", norm_type={norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += ", scale_grad_by_freq={scale_grad_by_freq}"
+        s += ", mode={mode}"
+        if self.padding_idx is not None:
+            s += ", padding_idx={padding_idx}"
+        return s.format(**self.__dict__)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag whose weight shares ``embeddings``' storage; ``freeze`` sets
+        ``weight.requires_grad = not freeze``; the padding row is not zeroed (as in torch)."""
+        if embeddings.dim() != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, max_norm=max_norm,
+                     norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse,
+                     include_last_offset=include_last_offset, padding_idx=padding_idx)
         module.weight.requires_grad = not freeze
         return module
