@@ -19,6 +19,7 @@ from .errors import (
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
 )
 from .functional import _error, embedding, embedding_bag, normalize_padding_idx
+from ._repr import embedding_bag_extra_repr, embedding_extra_repr
 
 __all__ = ["Embedding", "EmbeddingBag"]
 
@@ -114,19 +115,8 @@ class Embedding:
         return self.forward(input, out=out)
 
     def extra_repr(self):
-        """The argument list torch prints: defaults are left out, norm_type only when != 2."""
-        s = "{num_embeddings}, {embedding_dim}"
-        if self.padding_idx is not None:
-            s += ", padding_idx={padding_idx}"
-        if self.max_norm is not None:
-            s += ", max_norm={max_norm}"
-        if self.norm_type != 2:
-            s += ", norm_type={norm_type}"
-        if self.scale_grad_by_freq is not False:
-            s += ", scale_grad_by_freq={scale_grad_by_freq}"
-        if self.sparse is not False:
-            s += ", sparse=True"
-        return s.format(**self.__dict__)
+        """torch's argument list (see _repr)."""
+        return embedding_extra_repr(self)
 
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, self.extra_repr())
@@ -224,18 +214,8 @@ class EmbeddingBag:
         return self.forward(input, offsets, per_sample_weights, out=out)
 
     def extra_repr(self):
-        """torch's: max_norm, norm_type (if != 2), scale_grad_by_freq, always mode, padding_idx."""
-        s = "{num_embeddings}, {embedding_dim}"
-        if self.max_norm is not None:
-            s += ", max_norm={max_norm}"
-        if self.norm_type != 2:
-            s += ", norm_type={norm_type}"
-        if self.scale_grad_by_freq is not False:
-            s += ", scale_grad_by_freq={scale_grad_by_freq}"
-        s += ", mode={mode}"
-        if self.padding_idx is not None:
-            s += ", padding_idx={padding_idx}"
-        return s.format(**self.__dict__)
+        """torch's argument list (see _repr)."""
+        return embedding_bag_extra_repr(self)
 
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, self.extra_repr())
