@@ -1,0 +1,165 @@
+/*
+ * test_bag.c — the EmbeddingBag half of the C ABI, tested from C through the header alone, on
+ * torch 1.13's worked examples (spec §3.4, §3.5, §3.10: W = arange(1, 11).view(5, 2),
+ * input [3, 1, 1, 1, 4, 0]) and on the offsets errors torch itself crashes on.
+ *
+ * Prints one line per check and ends with "N passed, M failed"; exits 1 if anything failed.
+ */
+#include "check.h"
+
+#define V 5
+#define D 2
+#define N 6
+
+static float weight[V * D] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+static const int64_t input[N] = { 3, 1, 1, 1, 4, 0 };
+
+/* Bags [], [3,1,1], [], [1,4,0], [] — offsets [0, 0, 3, 3, 6]. */
+static emb_bags five_bags(const int64_t* offsets)
+{
+    emb_bags bags;
+    memset(&bags, 0, sizeof bags);
+    bags.indices = input;
+    bags.num_indices = N;
+    bags.index_dtype = EMB_DTYPE_INT64;
+    bags.offsets = offsets;
+    bags.offsets_dtype = EMB_DTYPE_INT64;
+    bags.num_offsets = 5;
+    bags.padding_idx = EMB_NO_PADDING;
+    return bags;
+}
+
+static int equal(const float* actual, const float* expected, int count)
+{
+    return memcmp(actual, expected, (size_t)count * sizeof(float)) == 0;
+}
+
+static void test_forward(void)
+{
+    static const int64_t offsets[5] = { 0, 0, 3, 3, 6 };
+    emb_bags bags = five_bags(offsets);
+    float out[5 * D];
+    int64_t max_indices[5 * D];
+    int64_t count = -1;
+
+    int32_t status = emb_embedding_bag_count(&bags, &count);
+    check(status == EMB_OK && count == 5, "bag count: five offsets, five bags (the last runs to the end)");
+
+    static const float sum[5 * D] = { 0, 0, 13, 16, 0, 0, 13, 16, 0, 0 };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, out, 5 * D, NULL, 0);
+    check(status == EMB_OK && equal(out, sum, 5 * D), "sum: torch's example, empty bags give +0.0");
+
+    static const float mean[5 * D] = { 0, 0, 13.0f / 3, 16.0f / 3, 0, 0, 13.0f / 3, 16.0f / 3, 0, 0 };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MEAN, out, 5 * D, NULL, 0);
+    check(status == EMB_OK && equal(out, mean, 5 * D), "mean: a true division by the bag size");
+
+    static const float max[5 * D] = { 0, 0, 7, 8, 0, 0, 9, 10, 0, 0 };
+    static const int64_t argmax[5 * D] = { -1, -1, 3, 3, -1, -1, 4, 4, -1, -1 };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, out, 5 * D, max_indices, 5 * D);
+    check(status == EMB_OK && equal(out, max, 5 * D) && memcmp(max_indices, argmax, sizeof argmax) == 0,
+          "max: values and the rows they came from (-1 for empty bags)");
+
+    /* Bags [3,1,1 | 1,4,0] with per-sample weights, sum only. */
+    static const int64_t two[2] = { 0, 3 };
+    static const float psw[N] = { 2, 0.5f, -1, 3, 0.25f, 10 };
+    bags = five_bags(two);
+    bags.num_offsets = 2;
+    bags.per_sample_weights = psw;
+    static const float weighted[2 * D] = { 12.5f, 14.0f, 21.25f, 34.5f };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, out, 2 * D, NULL, 0);
+    check(status == EMB_OK && equal(out, weighted, 2 * D), "sum with per_sample_weights: torch's example");
+
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MEAN, out, 2 * D, NULL, 0);
+    check(status == EMB_ERROR_NOT_SUPPORTED && has_message(), "per_sample_weights with mean is refused, as torch does");
+
+    /* The same two bags as a 2-D input: fixed-size bags of 3, no offsets. */
+    bags = five_bags(NULL);
+    bags.num_offsets = 0;
+    bags.bag_size = 3;
+    static const float fixed[2 * D] = { 13, 16, 13, 16 };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, out, 2 * D, NULL, 0);
+    check(status == EMB_OK && equal(out, fixed, 2 * D), "fixed-size bags (a 2-D input) equal the offsets form");
+}
+
+static void test_backward(void)
+{
+    static const int64_t offsets[5] = { 0, 0, 3, 3, 6 };
+    emb_bags bags = five_bags(offsets);
+    static const float grad_output[5 * D] = { 99, 99, 1, 2, 99, 99, 3, 4, 99, 99 };
+    float grad[V * D], out[5 * D];
+    int64_t max_indices[5 * D];
+
+    static const float sum[V * D] = { 3, 4, 5, 8, 0, 0, 1, 2, 3, 4 };
+    int32_t status = emb_embedding_bag_backward(grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, NULL, 0, grad, V * D);
+    check(status == EMB_OK && equal(grad, sum, V * D), "backward sum: torch's example (empty bags' gradients ignored)");
+
+    static const float max[V * D] = { 0, 0, 0, 0, 0, 0, 1, 2, 3, 4 };
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, out, 5 * D, max_indices, 5 * D);
+    status = status == EMB_OK
+        ? emb_embedding_bag_backward(grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, max_indices, 0, grad, V * D)
+        : status;
+    check(status == EMB_OK && equal(grad, max, V * D), "backward max: each column's gradient goes to its arg-max row");
+
+    int64_t rows[N], nnz = -1;
+    float values[N * D];
+    status = emb_embedding_bag_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, 0, rows, values, N, &nnz);
+    check(status == EMB_OK && nnz == N && memcmp(rows, input, sizeof input) == 0 && values[0] == 1 && values[7] == 4,
+          "sparse backward sum: one entry per position, the bag's gradient as the value");
+
+    status = emb_embedding_bag_backward_sparse(grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, 0, rows, values, N, &nnz);
+    check(status != EMB_OK && has_message(), "sparse backward of max mode is refused, as torch does");
+}
+
+static void test_offsets_errors(void)
+{
+    float out[8 * D];
+    static const struct { int64_t offsets[4]; int64_t count; int32_t include_last; const char* what; } cases[] = {
+        { { 1, 3, 0, 0 }, 2, 0, "offsets[0] must be 0" },
+        { { 0, 4, 2, 0 }, 3, 0, "decreasing offsets (torch 1.13: garbage or an enforce error)" },
+        { { 0, 7, 0, 0 }, 2, 0, "an offset beyond the input" },
+        { { 0, 3, 5, 0 }, 3, 1, "include_last_offset with a last offset below the input's length (torch 1.13: heap corruption)" },
+        { { 0, 0, 0, 0 }, 0, 1, "include_last_offset with no offsets" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        emb_bags bags = five_bags(cases[c].offsets);
+        bags.num_offsets = cases[c].count;
+        bags.include_last_offset = cases[c].include_last;
+        memset(out, SENTINEL_BYTE, sizeof out);
+        int32_t status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, out, 8 * D, NULL, 0);
+        if (!check(status != EMB_OK && has_message() && all_bytes_are(out, sizeof out, SENTINEL_BYTE),
+                   "offsets error, nothing written: %s", cases[c].what)) {
+            printf("     status %d: %s\n", (int)status, emb_last_error());
+        }
+    }
+
+    static const int64_t offsets[5] = { 0, 0, 3, 3, 6 };
+    emb_bags bags = five_bags(offsets);
+    bags.reserved = 1;
+    check(emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, out, 5 * D, NULL, 0) == EMB_ERROR_INVALID_ARGUMENT,
+          "a non-zero reserved field is refused");
+    check(emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, NULL, EMB_BAG_SUM, out, 5 * D, NULL, 0) == EMB_ERROR_NULL_POINTER,
+          "NULL bags are refused");
+
+    static const int64_t bad_input[N] = { 3, 1, 5, 1, 4, 0 };
+    bags = five_bags(offsets);
+    bags.indices = bad_input;
+    memset(out, SENTINEL_BYTE, sizeof out);
+    int32_t status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, out, 5 * D, NULL, 0);
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message() && all_bytes_are(out, sizeof out, SENTINEL_BYTE),
+          "an out-of-range index fails and writes nothing");
+
+    emb_bags zero = five_bags(NULL);
+    zero.num_offsets = 0;
+    int64_t count = -1;
+    check(emb_embedding_bag_count(&zero, &count) == EMB_OK && count == 0,
+          "no offsets (NULL, count 0) describe zero bags (torch 1.13 crashes in max mode)");
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    test_forward();
+    test_backward();
+    test_offsets_errors();
+    return finish();
+}
