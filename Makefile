@@ -65,7 +65,11 @@ csharp-demo:
 demo: prereqs python-package c-programs csharp-demo
 	$(PYTHON) samples/demo.py --c-demo $(BUILD_DIR)/c_demo --csharp-demo $(BUILD_DIR)/csharp_demo/Embedding.Demo.dll
 
-test: prereqs test-dotnet test-c test-python
+# Each mk/*.mk fragment adds its own targets and appends the suites it owns to EXTRA_TESTS.
+EXTRA_TESTS :=
+include $(sort $(wildcard mk/*.mk))
+
+test: prereqs test-dotnet test-c test-python $(EXTRA_TESTS)
 	@echo "All test suites passed."
 
 # xunit three times: every width this CPU has, then with AVX-512 off, then with AVX2 off, so the
