@@ -26,25 +26,14 @@ namespace Embedding.Generators
             public static IEnumerable<GeneratedFile> Emit(KernelSetSpec spec)
             {
                 yield return new GeneratedFile(spec.FullName + ".g.cs", EmitKernelSet(spec));
-                foreach (int dimension in spec.Dimensions)
+                foreach (KernelFamily family in KernelFamily.All)
                 {
-                    yield return new GeneratedFile(
-                        spec.FullName + ".Gather.F32.D" + dimension + ".g.cs",
-                        EmitFile(spec, writer => GatherEmitter.EmitKernels(writer, dimension), afterType: GatherEmitter.EmitRowHelpers));
-                }
-
-                foreach (int dimension in spec.Dimensions)
-                {
-                    yield return new GeneratedFile(
-                        spec.FullName + ".ScatterAdd.F32.D" + dimension + ".g.cs",
-                        EmitFile(spec, writer => ScatterAddEmitter.EmitKernels(writer, dimension), afterType: ScatterAddEmitter.EmitRowHelpers));
-                }
-
-                foreach (int dimension in spec.Dimensions)
-                {
-                    yield return new GeneratedFile(
-                        spec.FullName + ".Bag.F32.D" + dimension + ".g.cs",
-                        EmitFile(spec, writer => BagEmitter.EmitKernels(writer, dimension), afterType: BagEmitter.EmitRowHelpers));
+                    foreach (int dimension in spec.Dimensions)
+                    {
+                        yield return new GeneratedFile(
+                            spec.FullName + "." + family.FileTag + ".F32.D" + dimension + ".g.cs",
+                            EmitFile(spec, writer => family.EmitKernels(writer, dimension), afterType: family.EmitRowHelpers));
+                    }
                 }
             }
 
@@ -56,22 +45,13 @@ namespace Embedding.Generators
                     writer.Line("/// <summary>The embedding dimensions this set specialises, ascending: " + dims + ".</summary>");
                     writer.Line("public override global::System.ReadOnlySpan<int> Dimensions => new int[] { " + dims + " };");
                     writer.Line();
-                    foreach (IndexType index in IndexTypes.All)
+                    foreach (KernelFamily family in KernelFamily.All)
                     {
-                        GatherEmitter.EmitTable(writer, spec.Dimensions, index);
-                        writer.Line();
-                    }
-
-                    foreach (IndexType index in IndexTypes.All)
-                    {
-                        ScatterAddEmitter.EmitTable(writer, spec.Dimensions, index);
-                        writer.Line();
-                    }
-
-                    foreach (IndexType index in IndexTypes.All)
-                    {
-                        BagEmitter.EmitTable(writer, spec.Dimensions, index);
-                        writer.Line();
+                        foreach (IndexType index in IndexTypes.All)
+                        {
+                            family.EmitTable(writer, spec.Dimensions, index);
+                            writer.Line();
+                        }
                     }
 
                     writer.Line("/// <summary>Adds this set to the registry when the assembly loads, so its dimensions dispatch here.</summary>");

@@ -52,6 +52,28 @@ public abstract class GatherKernelTests<TIndex>
 
     [Theory]
     [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Gather_StreamsOutputsLargerThanTheCacheWithTheSameBits(VectorWidth width)
+    {
+        // 65 536 rows of 128 (specialised) or 136 (generic) floats: 32 and 34 MiB of output, at or
+        // above KernelHints.StreamingOutputBytes, so the non-temporal path runs where the width has one.
+        foreach (int dim in new[] { 128, 136 })
+        {
+            const int rows = 1000, count = 65_536;
+            Assert.True((long)count * dim * sizeof(float) >= KernelHints.StreamingOutputBytes);
+            float[] table = TestData.Table(rows, dim, seed: dim);
+            TIndex[] indices = TestData.Indices<TIndex>(count, rows, seed: 7);
+            float[] expected = new float[count * dim];
+            EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
+
+            float[] actual = TestData.Guarded(count * dim);
+            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width, threads: 1);   // one chunk: the whole output streams
+            TestAssert.BitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}, streamed");
+            Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
     public void Gather_PreservesNaNPayloadsAndNegativeZero(VectorWidth width)
     {
         foreach (int dim in new[] { 1, 5, 16, 300 })

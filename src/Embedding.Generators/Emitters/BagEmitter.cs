@@ -15,7 +15,7 @@ namespace Embedding.Generators.Emitters
     /// the vector before it from the same rows in the same order, so they are stored with the same bits.
     /// Nothing is reduced horizontally, so every width gives the same results.
     /// </remarks>
-    internal static class BagEmitter
+    internal sealed class BagEmitter : KernelFamily<BagEmitter.Kind>
     {
         /// <summary>Accumulators per block for the sums: 8 vectors keep 8 independent add chains in flight and fit the 16 AVX2 registers with the row loads.</summary>
         private const int SumBlockVectors = 8;
@@ -23,17 +23,17 @@ namespace Embedding.Generators.Emitters
         /// <summary>Accumulators per block for max: each needs a value and a position register, so half as many.</summary>
         private const int MaxBlockVectors = 4;
 
-        private sealed class Kind
+        public static readonly BagEmitter Instance = new BagEmitter();
+
+        internal sealed class Kind : KernelVariant
         {
             public Kind(string name, string mode, bool weighted, string description)
+                : base(name, "global::Embedding.Native.EmbeddingBagMode." + mode + ", " + (weighted ? "true" : "false") + ", ")
             {
-                Name = name;
                 Mode = mode;
                 Weighted = weighted;
                 Description = description;
             }
-
-            public string Name { get; }
 
             public string Mode { get; }
 
@@ -54,52 +54,15 @@ namespace Embedding.Generators.Emitters
             new Kind("BagWeightedSum", "Sum", true, "Bag weighted sum"),
         };
 
-        public static string KernelName(string kind, int dimension, IndexType index, Width width) =>
-            kind + "_F32_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
+        public override string FileTag => "Bag";
+
+        protected override IReadOnlyList<Kind> Variants => Kinds;
 
         /// <summary>The (mode, weighted, dimension, width) → kernel switch for one index type.</summary>
-        public static void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index)
-        {
-            writer.Line("/// <inheritdoc/>");
-            writer.Line("public override global::Embedding.Native.BagKernel<" + index.CSharpName + ">? GetBag" + index.TableSuffix + "(global::Embedding.Native.EmbeddingBagMode mode, bool weighted, int embeddingDim, global::Embedding.Native.VectorWidth width) => (mode, weighted, embeddingDim, width) switch");
-            writer.Line("{");
-            foreach (int dimension in dimensions)
-            {
-                foreach (Kind kind in Kinds)
-                {
-                    foreach (Width width in Width.For(dimension))
-                    {
-                        writer.Line("    (global::Embedding.Native.EmbeddingBagMode." + kind.Mode + ", " + (kind.Weighted ? "true" : "false") + ", " + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => " + KernelName(kind.Name, dimension, index, width) + ",");
-                    }
-                }
-            }
+        protected override string TableSignature(IndexType index) =>
+            "public override global::Embedding.Native.BagKernel<" + index.CSharpName + ">? GetBag" + index.TableSuffix + "(global::Embedding.Native.EmbeddingBagMode mode, bool weighted, int embeddingDim, global::Embedding.Native.VectorWidth width) => (mode, weighted, embeddingDim, width) switch";
 
-            writer.Line("    _ => null,");
-            writer.Line("};");
-        }
-
-        public static void EmitKernels(SourceWriter writer, int dimension)
-        {
-            bool first = true;
-            foreach (Kind kind in Kinds)
-            {
-                foreach (IndexType index in IndexTypes.All)
-                {
-                    foreach (Width width in Width.For(dimension))
-                    {
-                        if (!first)
-                        {
-                            writer.Line();
-                        }
-
-                        first = false;
-                        EmitKernel(writer, kind, dimension, index, width);
-                    }
-                }
-            }
-        }
-
-        private static void EmitKernel(SourceWriter writer, Kind kind, int dimension, IndexType index, Width width)
+        protected override void EmitKernel(SourceWriter writer, Kind kind, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>" + kind.Description + ", f32 table, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width, kind) + ".</summary>");
@@ -107,6 +70,8 @@ namespace Embedding.Generators.Emitters
                 + (kind.IsMax ? " and <paramref name=\"maxIndices\"/>" : string.Empty) + " must hold numBags × " + dimension + " elements.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
             writer.Open("private static void " + KernelName(kind.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
+            writer.Line("// Positions in all bags: the prefetch looks ahead across bag boundaries but not past the last.");
+            writer.Line("nint total = Bag.Start(in starts, numBags);");
             if (kind.Weighted)
             {
                 writer.Open("if (paddingIndex < 0)");
@@ -150,7 +115,7 @@ namespace Embedding.Generators.Emitters
             {
                 writer.Line("// One column at a time, the bag in position order.");
                 writer.Open("for (nuint column = 0; column < " + dimension + "; column++)");
-                EmitGroup(writer, kind, dimension, width, arithmetic, new[] { "column" });
+                EmitGroup(writer, kind, dimension, width, arithmetic, new[] { "column" }, "column == 0");
                 writer.Close();
             }
             else
@@ -169,7 +134,7 @@ namespace Embedding.Generators.Emitters
                         offsets.Add(v == 0 ? "block" : "block + " + (v * lanes));
                     }
 
-                    EmitGroup(writer, kind, dimension, width, arithmetic, offsets);
+                    EmitGroup(writer, kind, dimension, width, arithmetic, offsets, "block == 0");
                     writer.Close();
                 }
 
@@ -196,7 +161,7 @@ namespace Embedding.Generators.Emitters
                         : string.Empty;
                     writer.Line("// Columns " + blockEnd + ".." + (dimension - 1) + ": " + rest.Count + (rest.Count == 1 ? " accumulator" : " accumulators") + tail + ".");
                     writer.Open(string.Empty);
-                    EmitGroup(writer, kind, dimension, width, arithmetic, rest);
+                    EmitGroup(writer, kind, dimension, width, arithmetic, rest, blocks > 0 ? null : string.Empty);
                     writer.Close();
                 }
             }
@@ -210,8 +175,12 @@ namespace Embedding.Generators.Emitters
             writer.Close();
         }
 
-        /// <summary>One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores.</summary>
-        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string arithmetic, IList<string> offsets)
+        /// <summary>
+        /// One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores. The first pass
+        /// over a bag's rows (<paramref name="prefetchWhen"/>: empty for always, a condition, or null for a
+        /// later pass) prefetches whole rows ahead; later passes find the bag's rows in L1/L2.
+        /// </summary>
+        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string arithmetic, IList<string> offsets, string? prefetchWhen)
         {
             bool scalar = width.Bits == 0;
             string vector = width.VectorType;
@@ -252,6 +221,13 @@ namespace Embedding.Generators.Emitters
                 }
 
                 writer.Open("for (nint i = start; i < end; i++)");
+            }
+
+            if (prefetchWhen is not null)
+            {
+                string prefetch = Hints + ".PrefetchRow(in Bag.Row(in weight, Bag.Index(in indices, " + Hints + ".Ahead(i, total)), " + dimension + "), " + dimension + ");";
+                writer.Line("// Prefetch the row KernelHints.PrefetchDistance positions ahead, on the first pass only: a hint, so no value changes.");
+                writer.Line(prefetchWhen.Length == 0 ? prefetch : "if (" + prefetchWhen + ") " + prefetch);
             }
 
             writer.Line("nint row = Bag.Index(in indices, i);");
@@ -342,18 +318,14 @@ namespace Embedding.Generators.Emitters
         /// The helpers the kernels of one file call. File-local and fully qualified inside, so a consumer
         /// type named <c>Unsafe</c>, <c>Vector512</c> or <c>Bag</c> cannot change what the kernels mean.
         /// </summary>
-        public static void EmitRowHelpers(SourceWriter writer)
+        public override void EmitRowHelpers(SourceWriter writer)
         {
-            const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
-            const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
             writer.Line();
             writer.Line("/// <summary>Bag boundaries, row addressing and arg-max bookkeeping for the kernels in this file.</summary>");
             writer.Open("file static class Bag");
             foreach (IndexType index in IndexTypes.All)
             {
-                writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
-                writer.Line(Inline);
-                writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
+                EmitIndexHelper(writer, index);
                 writer.Line();
                 writer.Line("/// <summary>The first position in [start, end) whose row is not the padding row, or <paramref name=\"end\"/>.</summary>");
                 writer.Open("public static nint FirstIncluded(ref readonly " + index.CSharpName + " indices, nint start, nint end, long paddingIndex)");

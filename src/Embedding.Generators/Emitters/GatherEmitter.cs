@@ -9,56 +9,40 @@ namespace Embedding.Generators.Emitters
     /// width that fits, a loop over indices whose body copies one row with straight-line vector
     /// loads and stores. The bodies differ only in the vector type, so widths can be diffed.
     /// </summary>
-    internal static class GatherEmitter
+    internal sealed class GatherEmitter : KernelFamily<KernelVariant>
     {
-        public static string KernelName(int dimension, IndexType index, Width width) =>
-            "Gather_F32_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
+        public static readonly GatherEmitter Instance = new GatherEmitter();
 
-        /// <summary>The dimension → kernel switch for one index type.</summary>
-        public static void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index)
-        {
-            writer.Line("/// <inheritdoc/>");
-            writer.Line("public override global::Embedding.Native.GatherKernel<" + index.CSharpName + ">? GetGather" + index.TableSuffix + "(int embeddingDim, global::Embedding.Native.VectorWidth width) => (embeddingDim, width) switch");
-            writer.Line("{");
-            foreach (int dimension in dimensions)
-            {
-                foreach (Width width in Width.For(dimension))
-                {
-                    writer.Line("    (" + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => " + KernelName(dimension, index, width) + ",");
-                }
-            }
+        private static readonly KernelVariant[] Gather = { new KernelVariant("Gather", string.Empty) };
 
-            writer.Line("    _ => null,");
-            writer.Line("};");
-        }
+        public override string FileTag => "Gather";
 
-        public static void EmitKernels(SourceWriter writer, int dimension)
-        {
-            bool first = true;
-            foreach (IndexType index in IndexTypes.All)
-            {
-                foreach (Width width in Width.For(dimension))
-                {
-                    if (!first)
-                    {
-                        writer.Line();
-                    }
+        protected override IReadOnlyList<KernelVariant> Variants => Gather;
 
-                    first = false;
-                    EmitKernel(writer, dimension, index, width);
-                }
-            }
-        }
+        protected override string TableSignature(IndexType index) =>
+            "public override global::Embedding.Native.GatherKernel<" + index.CSharpName + ">? GetGather" + index.TableSuffix + "(int embeddingDim, global::Embedding.Native.VectorWidth width) => (embeddingDim, width) switch";
 
-        private static void EmitKernel(SourceWriter writer, int dimension, IndexType index, Width width)
+        protected override void EmitKernel(SourceWriter writer, KernelVariant variant, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>Gather, f32 table, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width) + ".</summary>");
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows) and <paramref name=\"destination\"/> must hold count × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
+            writer.Open("private static void " + KernelName(variant.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
+            if (width.Bits != 0)
+            {
+                writer.Open("if (" + Hints + ".ShouldStream(count, " + dimension + ", in destination))");
+                writer.Line("// An output far larger than the cache: the non-temporal variant (KernelHints.StreamingOutputBytes).");
+                writer.Line(Hints + ".GatherStreaming(in weight, in indices, count, " + dimension + ", ref destination);");
+                writer.Line("return;");
+                writer.Close();
+                writer.Line();
+            }
+
             writer.Line("ref float target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
+            writer.Line("// Prefetch the row KernelHints.PrefetchDistance positions ahead: a hint, so no value changes.");
+            writer.Line(Hints + ".PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, " + Hints + ".Ahead(i, count)), " + dimension + "), " + dimension + ");");
             writer.Line("ref float source = ref Rows.Of(in weight, Rows.Index(in indices, i), " + dimension + ");");
             if (width.Bits == 0)
             {
@@ -117,18 +101,14 @@ namespace Embedding.Generators.Emitters
         /// a consumer type named <c>Unsafe</c>, <c>Vector512</c> or <c>Rows</c> cannot change what
         /// the kernels mean, while the kernels themselves stay short.
         /// </summary>
-        public static void EmitRowHelpers(SourceWriter writer)
+        public override void EmitRowHelpers(SourceWriter writer)
         {
-            const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
-            const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
             writer.Line();
             writer.Line("/// <summary>Row addressing and row copies for the kernels in this file.</summary>");
             writer.Open("file static class Rows");
             foreach (IndexType index in IndexTypes.All)
             {
-                writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
-                writer.Line(Inline);
-                writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
+                EmitIndexHelper(writer, index);
                 writer.Line();
             }
 

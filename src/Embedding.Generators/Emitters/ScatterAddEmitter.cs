@@ -15,54 +15,26 @@ namespace Embedding.Generators.Emitters
     /// redundant. The last vector ends at the row end and updates only the lanes the whole vectors
     /// did not cover; the lanes it shares with them are stored back as loaded (after their update).
     /// </remarks>
-    internal static class ScatterAddEmitter
+    internal sealed class ScatterAddEmitter : KernelFamily<KernelVariant>
     {
-        public static string KernelName(int dimension, IndexType index, Width width) =>
-            "ScatterAdd_F32_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
+        public static readonly ScatterAddEmitter Instance = new ScatterAddEmitter();
 
-        /// <summary>The dimension → kernel switch for one index type.</summary>
-        public static void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index)
-        {
-            writer.Line("/// <inheritdoc/>");
-            writer.Line("public override global::Embedding.Native.ScatterAddKernel<" + index.CSharpName + ">? GetScatterAdd" + index.TableSuffix + "(int embeddingDim, global::Embedding.Native.VectorWidth width) => (embeddingDim, width) switch");
-            writer.Line("{");
-            foreach (int dimension in dimensions)
-            {
-                foreach (Width width in Width.For(dimension))
-                {
-                    writer.Line("    (" + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => " + KernelName(dimension, index, width) + ",");
-                }
-            }
+        private static readonly KernelVariant[] ScatterAdd = { new KernelVariant("ScatterAdd", string.Empty) };
 
-            writer.Line("    _ => null,");
-            writer.Line("};");
-        }
+        public override string FileTag => "ScatterAdd";
 
-        public static void EmitKernels(SourceWriter writer, int dimension)
-        {
-            bool first = true;
-            foreach (IndexType index in IndexTypes.All)
-            {
-                foreach (Width width in Width.For(dimension))
-                {
-                    if (!first)
-                    {
-                        writer.Line();
-                    }
+        protected override IReadOnlyList<KernelVariant> Variants => ScatterAdd;
 
-                    first = false;
-                    EmitKernel(writer, dimension, index, width);
-                }
-            }
-        }
+        protected override string TableSignature(IndexType index) =>
+            "public override global::Embedding.Native.ScatterAddKernel<" + index.CSharpName + ">? GetScatterAdd" + index.TableSuffix + "(int embeddingDim, global::Embedding.Native.VectorWidth width) => (embeddingDim, width) switch";
 
-        private static void EmitKernel(SourceWriter writer, int dimension, IndexType index, Width width)
+        protected override void EmitKernel(SourceWriter writer, KernelVariant variant, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>Scatter-add, f32 gradient, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width) + ".</summary>");
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows), every row named must have a positive count when <paramref name=\"counts\"/> is given, and <paramref name=\"destination\"/> must hold rows × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(dimension, index, width) + "(ref readonly float source, ref readonly " + index.CSharpName + " indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
+            writer.Open("private static void " + KernelName(variant.Name, dimension, index, width) + "(ref readonly float source, ref readonly " + index.CSharpName + " indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
             writer.Open("if (Rows.IsNull(in counts))");
             writer.Line("// Plain sums, acc = acc + g; positions in order, so duplicates accumulate as in torch.");
             EmitLoop(writer, shape, width, scaled: false);
@@ -154,18 +126,14 @@ namespace Embedding.Generators.Emitters
         /// a consumer type named <c>Unsafe</c>, <c>MathF</c>, <c>Vector512</c> or <c>Rows</c> cannot change
         /// what the kernels mean, while the kernels themselves stay short.
         /// </summary>
-        public static void EmitRowHelpers(SourceWriter writer)
+        public override void EmitRowHelpers(SourceWriter writer)
         {
-            const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
-            const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
             writer.Line();
             writer.Line("/// <summary>Row addressing and row updates for the kernels in this file.</summary>");
             writer.Open("file static class Rows");
             foreach (IndexType index in IndexTypes.All)
             {
-                writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
-                writer.Line(Inline);
-                writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
+                EmitIndexHelper(writer, index);
                 writer.Line();
             }
 

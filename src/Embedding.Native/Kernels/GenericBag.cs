@@ -66,6 +66,7 @@ internal static class GenericBag
     {
         nuint lanes = (nuint)TOps.Lanes;
         nuint lastVector = (nuint)dimension - lanes;
+        nint total = (nint)Unsafe.Add(ref starts, numBags);
         for (nint bag = 0; bag < numBags; bag++)
         {
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
@@ -82,6 +83,12 @@ internal static class GenericBag
                 int count = 0;
                 for (nint i = start; i < end; i++)
                 {
+                    // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
+                    if (column == 0)
+                    {
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total))) * dimension), dimension);
+                    }
+
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
                     if (row == paddingIndex)
                     {
@@ -108,6 +115,7 @@ internal static class GenericBag
     {
         nuint lanes = (nuint)TOps.Lanes;
         nuint lastVector = (nuint)dimension - lanes;
+        nint total = (nint)Unsafe.Add(ref starts, numBags);
         for (nint bag = 0; bag < numBags; bag++)
         {
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
@@ -132,6 +140,12 @@ internal static class GenericBag
                 TVector positions = BagMax.Position<TVector, TOps>(first);
                 for (nint i = first + 1; i < end; i++)
                 {
+                    // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
+                    if (column == 0)
+                    {
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total))) * dimension), dimension);
+                    }
+
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
                     if (row == paddingIndex)
                     {
