@@ -119,7 +119,7 @@ public static partial class EmbeddingPrimitives
         SparseCoalesce(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
 
     /// <summary>The dense span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex, EmbeddingGradOptions options, VectorWidth width)
+    internal static void EmbeddingBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
@@ -138,12 +138,12 @@ public static partial class EmbeddingPrimitives
 
         nint bad = EmbeddingBackward(
             ref MemoryMarshal.GetReference(gradOutput), ref MemoryMarshal.GetReference(indices), indices.Length, embeddingDim,
-            rows, paddingIndex, options, ref MemoryMarshal.GetReference(gradWeight), width);
+            rows, paddingIndex, options, ref MemoryMarshal.GetReference(gradWeight), width, threads);
         ThrowIfBadIndex(indices, bad, rows);
     }
 
     /// <summary>The sparse span overload; values are copied or multiplied element by element, so no width choice matters.</summary>
-    internal static int EmbeddingSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex, EmbeddingGradOptions options)
+    internal static int EmbeddingSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex, EmbeddingGradOptions options, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
@@ -166,7 +166,7 @@ public static partial class EmbeddingPrimitives
         nint bad = EmbeddingSparseBackward(
             ref MemoryMarshal.GetReference(gradOutput), ref MemoryMarshal.GetReference(indices), indices.Length, embeddingDim,
             numEmbeddings, paddingIndex, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
-            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, out nint nnz);
+            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, out nint nnz, threads);
         ThrowIfBadIndex(indices, bad, numEmbeddings);
         if (nnz > capacity)
         {
@@ -217,12 +217,19 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>
-    /// The validated dense core shared by the span API and the C ABI: checks every index, then zeroes
-    /// (unless accumulating) and scatter-adds. Shapes, options, padding and buffers are the caller's
-    /// responsibility; with frequency scaling, <paramref name="rows"/> must not exceed <see cref="MaxScratchRows"/>.
+    /// The validated dense core shared by the span API and the C ABI: checks every index (on the
+    /// calling thread), then zeroes (unless accumulating) and scatter-adds. Shapes, options, padding
+    /// and buffers are the caller's responsibility; with frequency scaling, <paramref name="rows"/>
+    /// must not exceed <see cref="MaxScratchRows"/>.
     /// </summary>
+    /// <remarks>
+    /// With more than one thread the table is split into ranges of destination rows: each piece zeroes
+    /// its rows, then scans every position in order and applies those whose row is in its range, so
+    /// each row still accumulates its contributions in position order (the bits of one thread).
+    /// Frequency counts are computed once, before the split.
+    /// </remarks>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static nint EmbeddingBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width)
+    internal static unsafe nint EmbeddingBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -232,21 +239,45 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        if ((options & EmbeddingGradOptions.Accumulate) == 0)
+        bool clear = (options & EmbeddingGradOptions.Accumulate) == 0;
+        bool scatter = count != 0 && dimension != 0;
+        long usefulBytes = sizeof(float) * (long)dimension * ((scatter ? 3L * count : 0) + (clear ? rows : 0));
+        threads = EmbeddingThreads.For(usefulBytes, rows, threads);
+        if (threads == 1)
         {
-            ClearFloats(ref gradWeight, rows * dimension);
+            if (clear)
+            {
+                ClearFloats(ref gradWeight, rows * dimension);
+            }
+
+            if (!scatter)
+            {
+                return -1;
+            }
         }
 
-        if (count == 0 || dimension == 0)
-        {
-            return -1;
-        }
-
-        int[]? counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? RentCounts(ref index, count, rows) : null;
+        int[]? counts = scatter && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? RentCounts(ref index, count, rows) : null;
         try
         {
             ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            DispatchScatterAdd(ref Unsafe.AsRef(in gradOutput), ref index, count, dimension, paddingIndex, ref countsStart, ref gradWeight, width);
+            if (threads == 1)
+            {
+                DispatchScatterAdd(ref Unsafe.AsRef(in gradOutput), ref index, count, dimension, paddingIndex, ref countsStart, ref gradWeight, width);
+                return -1;
+            }
+
+            fixed (float* source = &Unsafe.AsRef(in gradOutput))
+            fixed (TIndex* first = &index)
+            fixed (int* frequency = &countsStart)
+            fixed (float* destination = &gradWeight)
+            {
+                var work = new ScatterAddWork<TIndex>
+                {
+                    Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
+                    Counts = frequency, Destination = destination, Clear = clear, Width = width,
+                };
+                WorkerPool.Run(ref work, threads, threads);
+            }
         }
         finally
         {
@@ -260,11 +291,112 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>
+    /// One piece of a parallel dense backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
+    /// accumulating), then walks every position in order and applies those whose row falls in the
+    /// range, with the per-row arithmetic of <see cref="GenericScatterAdd"/> (and of every generated
+    /// kernel): <c>acc + g</c>, or <c>fma(g, fl(1/c[k]), acc)</c>, whole vectors then a masked tail.
+    /// </summary>
+    private unsafe struct ScatterAddWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* Source;
+        public TIndex* Indices;
+        public nint Count;
+        public int Dimension;
+        public long Rows;
+        public long PaddingIndex;
+        public int* Counts;
+        public float* Destination;
+        public bool Clear;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            long lo = EmbeddingThreads.Boundary(Rows, part, parts), hi = EmbeddingThreads.Boundary(Rows, part + 1, parts);
+            if (Clear)
+            {
+                ClearFloats(ref Destination[lo * Dimension], (hi - lo) * Dimension);
+            }
+
+            if (Count == 0)
+            {
+                return;
+            }
+
+            switch (KernelDispatch.FitWidth(Width, Dimension))
+            {
+                case VectorWidth.Vector512:
+                    AddRows<Width512>(lo, hi);
+                    break;
+                case VectorWidth.Vector256:
+                    AddRows<Width256>(lo, hi);
+                    break;
+                case VectorWidth.Vector128:
+                    AddRows<Width128>(lo, hi);
+                    break;
+                default:
+                    AddRows<WidthScalar>(lo, hi);
+                    break;
+            }
+        }
+
+        private readonly void AddRows<TWidth>(long lo, long hi)
+            where TWidth : IVectorWidth
+        {
+            int dimension = Dimension;
+            nuint lanes = (nuint)TWidth.Lanes;
+            nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+            nuint lastVector = (nuint)dimension - lanes;
+            int keep = (int)(wholeColumns - lastVector);
+            bool scaled = Counts != null;
+            ulong span = (ulong)(hi - lo);
+            TIndex* indices = Indices;
+            for (nint i = 0; i < Count; i++)
+            {
+                long row = long.CreateTruncating(indices[i]);
+                if ((ulong)(row - lo) >= span || row == PaddingIndex)
+                {
+                    continue;
+                }
+
+                ref float gradient = ref Source[i * dimension];
+                ref float target = ref Destination[(nint)row * dimension];
+                if (scaled)
+                {
+                    float scale = (float)(1.0 / Counts[row]);
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
+                    }
+                }
+                else
+                {
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.Add(ref gradient, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// The validated sparse core: checks every index and counts the entries; writes them only when
     /// <paramref name="nnz"/> fits <paramref name="capacity"/> (the caller reports the shortfall).
+    /// Large calls split the positions into contiguous ranges, each writing its own entries.
     /// </summary>
     /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
-    internal static nint EmbeddingSparseBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, out nint nnz)
+    internal static unsafe nint EmbeddingSparseBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, out nint nnz, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -288,29 +420,26 @@ public static partial class EmbeddingPrimitives
         int[]? counts = scaleByFrequency ? RentCounts(ref index, count, rows) : null;
         try
         {
-            ref float source = ref Unsafe.AsRef(in gradOutput);
-            nint entry = 0;
-            for (nint i = 0; i < count; i++)
+            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
+            threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, count, threads);
+            if (threads == 1)
             {
-                long row = long.CreateTruncating(Unsafe.Add(ref index, i));
-                if (row == paddingIndex)
-                {
-                    continue;
-                }
+                SparseRange(ref Unsafe.AsRef(in gradOutput), ref index, 0, count, dimension, paddingIndex, ref countsStart, ref outRows, ref outValues, 0);
+                return -1;
+            }
 
-                Unsafe.Add(ref outRows, entry) = row;
-                ref float from = ref Unsafe.Add(ref source, i * dimension);
-                ref float to = ref Unsafe.Add(ref outValues, entry * dimension);
-                if (counts is null)
+            fixed (float* source = &Unsafe.AsRef(in gradOutput))
+            fixed (TIndex* first = &index)
+            fixed (int* frequency = &countsStart)
+            fixed (long* entryRows = &outRows)
+            fixed (float* entryValues = &outValues)
+            {
+                var work = new SparseWork<TIndex>
                 {
-                    MemoryMarshal.CreateReadOnlySpan(ref from, dimension).CopyTo(MemoryMarshal.CreateSpan(ref to, dimension));
-                }
-                else
-                {
-                    MultiplyRow(ref from, (float)(1.0 / counts[row]), ref to, dimension);
-                }
-
-                entry++;
+                    Source = source, Indices = first, Count = count, Dimension = dimension, PaddingIndex = paddingIndex,
+                    Counts = frequency, Rows = entryRows, Values = entryValues,
+                };
+                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
             }
         }
         finally
@@ -322,6 +451,65 @@ public static partial class EmbeddingPrimitives
         }
 
         return -1;
+    }
+
+    /// <summary>Writes the entries of positions <c>[start, end)</c>, the first as entry <paramref name="entry"/>.</summary>
+    private static void SparseRange<TIndex>(ref float source, ref TIndex index, nint start, nint end, int dimension, long paddingIndex, ref int counts, ref long outRows, ref float outValues, nint entry)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        bool scaled = !Unsafe.IsNullRef(ref counts);
+        for (nint i = start; i < end; i++)
+        {
+            long row = long.CreateTruncating(Unsafe.Add(ref index, i));
+            if (row == paddingIndex)
+            {
+                continue;
+            }
+
+            Unsafe.Add(ref outRows, entry) = row;
+            ref float from = ref Unsafe.Add(ref source, i * dimension);
+            ref float to = ref Unsafe.Add(ref outValues, entry * dimension);
+            if (!scaled)
+            {
+                MemoryMarshal.CreateReadOnlySpan(ref from, dimension).CopyTo(MemoryMarshal.CreateSpan(ref to, dimension));
+            }
+            else
+            {
+                MultiplyRow(ref from, (float)(1.0 / Unsafe.Add(ref counts, (nint)row)), ref to, dimension);
+            }
+
+            entry++;
+        }
+    }
+
+    /// <summary>One piece of a parallel sparse backward: a contiguous range of positions, whose first entry follows the non-padding positions before it.</summary>
+    private unsafe struct SparseWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* Source;
+        public TIndex* Indices;
+        public nint Count;
+        public int Dimension;
+        public long PaddingIndex;
+        public int* Counts;
+        public long* Rows;
+        public float* Values;
+
+        public readonly void Execute(int part, int parts)
+        {
+            nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
+            nint entry = start;
+            if (PaddingIndex != NoPadding)
+            {
+                for (nint i = 0; i < start; i++)
+                {
+                    entry -= long.CreateTruncating(Indices[i]) == PaddingIndex ? 1 : 0;
+                }
+            }
+
+            ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
+            SparseRange(ref *Source, ref *Indices, start, end, Dimension, PaddingIndex, ref counts, ref *Rows, ref *Values, entry);
+        }
     }
 
     /// <summary>

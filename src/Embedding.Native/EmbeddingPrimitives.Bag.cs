@@ -89,7 +89,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The offsets span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width)
+    internal static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
@@ -104,12 +104,12 @@ public static partial class EmbeddingPrimitives
         {
             Bags<TIndex> bags = pooled.Bags;
             CheckBagOutputs(bags, MemoryMarshal.AsBytes(offsets), weight, rows, embeddingDim, mode, destination, maxIndices);
-            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width);
+            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width, threads);
         }
     }
 
     /// <summary>The fixed-size span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width)
+    internal static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
@@ -122,17 +122,19 @@ public static partial class EmbeddingPrimitives
         {
             Bags<TIndex> bags = pooled.Bags;
             CheckBagOutputs(bags, default, weight, rows, embeddingDim, mode, destination, maxIndices);
-            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width);
+            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width, threads);
         }
     }
 
     /// <summary>
-    /// The validated core shared by the span API and the C ABI: checks every index, then reduces every bag.
+    /// The validated core shared by the span API and the C ABI: checks every index (on the calling
+    /// thread), then reduces every bag; large calls split the bags into contiguous ranges of about
+    /// equal work (positions plus bags), each reduced by the one-thread kernel into its own output rows.
     /// Shapes, mode, per-sample weights, padding and buffers are the caller's responsibility
     /// (<paramref name="maxIndices"/> may be a null reference except in max mode).
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static nint EmbeddingBag<TIndex>(ref readonly float weight, long rows, int dimension, scoped in Bags<TIndex> bags, EmbeddingBagMode mode, ref float destination, ref long maxIndices, VectorWidth width)
+    internal static unsafe nint EmbeddingBag<TIndex>(ref readonly float weight, long rows, int dimension, scoped in Bags<TIndex> bags, EmbeddingBagMode mode, ref float destination, ref long maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         nint bad = BagsBuilder.FindFirstBadIndex(bags, rows);
@@ -146,20 +148,110 @@ public static partial class EmbeddingPrimitives
         ref long starts = ref MemoryMarshal.GetReference(bags.Starts);
         ref float perSampleWeights = ref weighted ? ref MemoryMarshal.GetReference(bags.PerSampleWeights) : ref Unsafe.NullRef<float>();
         width = KernelDispatch.FitWidth(width, dimension);
-        if (typeof(TIndex) == typeof(int) && KernelDispatch.BagInt32(mode, weighted, dimension, width) is { } int32Kernel)
+        long positions = bags.Starts[bags.Count] - bags.Starts[0];
+        threads = EmbeddingThreads.For(sizeof(float) * (long)dimension * (positions + bags.Count), bags.Count, threads);
+        if (threads == 1)
         {
-            int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref indices), in starts, bags.Count, bags.PaddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+            BagRange(in weight, dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, mode, weighted, ref perSampleWeights, ref destination, ref maxIndices, width);
+            return -1;
         }
-        else if (typeof(TIndex) == typeof(long) && KernelDispatch.BagInt64(mode, weighted, dimension, width) is { } int64Kernel)
+
+        fixed (float* table = &Unsafe.AsRef(in weight))
+        fixed (TIndex* first = &indices)
+        fixed (long* bounds = &starts)
+        fixed (float* sampleWeights = &perSampleWeights)
+        fixed (float* output = &destination)
+        fixed (long* argMax = &maxIndices)
         {
-            int64Kernel(in weight, in Unsafe.As<TIndex, long>(ref indices), in starts, bags.Count, bags.PaddingIndex, in perSampleWeights, ref destination, ref maxIndices);
-        }
-        else
-        {
-            GenericBag.Run(width, mode, weighted, ref Unsafe.AsRef(in weight), dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+            var work = new BagWork<TIndex>
+            {
+                Weight = table, Indices = first, Starts = bounds, Count = bags.Count, PaddingIndex = bags.PaddingIndex, Mode = mode, Weighted = weighted,
+                PerSampleWeights = sampleWeights, Destination = output, MaxIndices = argMax, Dimension = dimension, Width = width,
+            };
+            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
         }
 
         return -1;
+    }
+
+    /// <summary>Reduces <paramref name="count"/> bags whose boundaries start at <paramref name="starts"/> (positions stay absolute) into <paramref name="destination"/>.</summary>
+    private static void BagRange<TIndex>(ref readonly float weight, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref float perSampleWeights, ref float destination, ref long maxIndices, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        if (typeof(TIndex) == typeof(int) && KernelDispatch.BagInt32(mode, weighted, dimension, width) is { } int32Kernel)
+        {
+            int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref indices), in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+        }
+        else if (typeof(TIndex) == typeof(long) && KernelDispatch.BagInt64(mode, weighted, dimension, width) is { } int64Kernel)
+        {
+            int64Kernel(in weight, in Unsafe.As<TIndex, long>(ref indices), in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+        }
+        else
+        {
+            GenericBag.Run(width, mode, weighted, ref Unsafe.AsRef(in weight), dimension, ref indices, ref starts, count, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
+        }
+    }
+
+    /// <summary>
+    /// The first bag of piece <paramref name="part"/> of <paramref name="parts"/> when bag b costs its positions
+    /// plus one: the first b with <c>starts[b] - starts[0] + b</c> at least the piece's share (a binary search;
+    /// the cost is strictly increasing in b).
+    /// </summary>
+    internal static unsafe int BagBoundary(long* starts, int count, int part, int parts)
+    {
+        if (part >= parts)
+        {
+            return count;
+        }
+
+        long target = EmbeddingThreads.Boundary(starts[count] - starts[0] + count, part, parts);
+        int low = 0, high = count;
+        while (low < high)
+        {
+            int middle = (int)(((uint)low + (uint)high) >> 1);
+            if (starts[middle] - starts[0] + middle < target)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
+    }
+
+    /// <summary>One piece of a parallel bag forward: a contiguous range of bags and their output rows.</summary>
+    private unsafe struct BagWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* Weight;
+        public TIndex* Indices;
+        public long* Starts;
+        public int Count;
+        public long PaddingIndex;
+        public EmbeddingBagMode Mode;
+        public bool Weighted;
+        public float* PerSampleWeights;
+        public float* Destination;
+        public long* MaxIndices;
+        public int Dimension;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            int first = BagBoundary(Starts, Count, part, parts), end = BagBoundary(Starts, Count, part + 1, parts);
+            if (end <= first)
+            {
+                return;
+            }
+
+            nint offset = (nint)first * Dimension;
+            ref float sampleWeights = ref PerSampleWeights == null ? ref Unsafe.NullRef<float>() : ref *PerSampleWeights;
+            ref long argMax = ref MaxIndices == null ? ref Unsafe.NullRef<long>() : ref MaxIndices[offset];
+            BagRange(in *Weight, Dimension, ref *Indices, ref Starts[first], end - first, PaddingIndex, Mode, Weighted, ref sampleWeights, ref Destination[offset], ref argMax, Width);
+        }
     }
 
     /// <summary>torch's text for per-sample weights with a mode other than sum (Python raises NotImplementedError).</summary>
@@ -226,11 +318,11 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void RunBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices, VectorWidth width)
+    private static void RunBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices, VectorWidth width, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref long argMax = ref mode == EmbeddingBagMode.Max ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();
-        nint bad = EmbeddingBag(in MemoryMarshal.GetReference(weight), rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width);
+        nint bad = EmbeddingBag(in MemoryMarshal.GetReference(weight), rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width, threads);
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }
 

@@ -214,7 +214,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The dense offsets overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width)
+    internal static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
@@ -223,24 +223,24 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
         using (pooled)
         {
-            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width);
+            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
         }
     }
 
     /// <summary>The dense fixed-size overload with the vector width chosen by the caller.</summary>
-    internal static void EmbeddingBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width)
+    internal static void EmbeddingBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long rows = CheckBagBackward(indices, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, options);
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
         using (pooled)
         {
-            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width);
+            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
         }
     }
 
     /// <summary>The sparse offsets overload with the vector width chosen by the caller.</summary>
-    internal static int EmbeddingBagSparseBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width)
+    internal static int EmbeddingBagSparseBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
@@ -249,19 +249,19 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
         using (pooled)
         {
-            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width);
+            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
         }
     }
 
     /// <summary>The sparse fixed-size overload with the vector width chosen by the caller.</summary>
-    internal static int EmbeddingBagSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width)
+    internal static int EmbeddingBagSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckBagBackwardSparse(gradOutput, indices, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options);
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
         using (pooled)
         {
-            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width);
+            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
         }
     }
 
@@ -272,7 +272,7 @@ public static partial class EmbeddingPrimitives
     /// with frequency scaling <paramref name="rows"/> must not exceed <see cref="MaxScratchRows"/>.
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index (<paramref name="badMaxIndex"/> false) or max index (true), and nothing was written.</returns>
-    internal static nint EmbeddingBagBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, out bool badMaxIndex)
+    internal static unsafe nint EmbeddingBagBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         badMaxIndex = false;
@@ -292,30 +292,55 @@ public static partial class EmbeddingPrimitives
             }
         }
 
-        if ((options & EmbeddingGradOptions.Accumulate) == 0)
+        bool clear = (options & EmbeddingGradOptions.Accumulate) == 0;
+        bool scatter = bags.Count != 0 && dimension != 0;
+        long scattered = !scatter ? 0 : mode == EmbeddingBagMode.Max ? 3L * bags.Count : 3L * bags.Indices.Length + bags.Count;
+        threads = EmbeddingThreads.For(sizeof(float) * (long)dimension * (scattered + (clear ? rows : 0)), rows, threads);
+        if (threads == 1 && clear)
         {
             ClearFloats(ref gradWeight, rows * dimension);
         }
 
-        if (bags.Count == 0 || dimension == 0)
+        if (threads == 1 && !scatter)
         {
             return -1;
         }
 
         ref float gradient = ref Unsafe.AsRef(in gradOutput);
-        if (mode == EmbeddingBagMode.Max)
+        if (threads == 1 && mode == EmbeddingBagMode.Max)
         {
             GenericBagBackward.Max(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
             return -1;
         }
 
-        int[]? counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
+        int[]? counts = scatter && mode != EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
             ? RentCounts(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
             : null;
         try
         {
             ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+            if (threads == 1)
+            {
+                GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+                return -1;
+            }
+
+            fixed (float* source = &gradient)
+            fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
+            fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
+            fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+            fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
+            fixed (int* frequency = &countsStart)
+            fixed (float* destination = &gradWeight)
+            {
+                var work = new BagBackwardWork<TIndex>
+                {
+                    GradOutput = source, Indices = first, Starts = bounds, Count = scatter ? bags.Count : 0, PerSampleWeights = bags.IsWeighted ? sampleWeights : null,
+                    PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax, Counts = frequency, GradWeight = destination,
+                    Rows = rows, Dimension = dimension, Clear = clear, Width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension),
+                };
+                WorkerPool.Run(ref work, threads, threads);
+            }
         }
         finally
         {
@@ -334,7 +359,7 @@ public static partial class EmbeddingPrimitives
     /// reports the shortfall). The mode is sum or mean, checked by the caller.
     /// </summary>
     /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
-    internal static nint EmbeddingBagSparseBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, VectorWidth width, out nint nnz)
+    internal static unsafe nint EmbeddingBagSparseBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         nnz = 0;
@@ -358,7 +383,30 @@ public static partial class EmbeddingPrimitives
         try
         {
             ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            GenericBagBackward.Sparse(dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension), ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
+            width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension);
+            threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, bags.Count, threads);
+            if (threads == 1)
+            {
+                GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
+                return -1;
+            }
+
+            fixed (float* source = &Unsafe.AsRef(in gradOutput))
+            fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
+            fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
+            fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+            fixed (int* frequency = &countsStart)
+            fixed (long* entryRows = &outRows)
+            fixed (float* entryValues = &outValues)
+            {
+                var work = new BagSparseWork<TIndex>
+                {
+                    GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
+                    PerSampleWeights = sampleWeights, WeightCount = bags.PerSampleWeights.Length, PaddingIndex = bags.PaddingIndex,
+                    Mean = mode == EmbeddingBagMode.Mean, Counts = frequency, Rows = entryRows, Values = entryValues, Dimension = dimension, Width = width,
+                };
+                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
+            }
         }
         finally
         {
@@ -369,6 +417,227 @@ public static partial class EmbeddingPrimitives
         }
 
         return -1;
+    }
+
+    /// <summary>
+    /// One piece of a parallel dense bag backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
+    /// accumulating), then walks every bag and position in order and applies only the updates whose row
+    /// is in the range, with the arithmetic of <see cref="GenericBagBackward"/>, so each row accumulates in
+    /// position (max: bag) order exactly as on one thread.
+    /// </summary>
+    private unsafe struct BagBackwardWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* GradOutput;
+        public TIndex* Indices;
+        public long* Starts;
+        public int Count;
+        public float* PerSampleWeights;
+        public long PaddingIndex;
+        public EmbeddingBagMode Mode;
+        public long* MaxIndices;
+        public int* Counts;
+        public float* GradWeight;
+        public long Rows;
+        public int Dimension;
+        public bool Clear;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            long lo = EmbeddingThreads.Boundary(Rows, part, parts), hi = EmbeddingThreads.Boundary(Rows, part + 1, parts);
+            if (Clear)
+            {
+                ClearFloats(ref GradWeight[lo * Dimension], (hi - lo) * Dimension);
+            }
+
+            if (Count == 0)
+            {
+                return;
+            }
+
+            if (Mode == EmbeddingBagMode.Max)
+            {
+                MaxRows(lo, hi);
+                return;
+            }
+
+            switch (Width)
+            {
+                case VectorWidth.Vector512:
+                    SumMeanRows<Width512>(lo, hi);
+                    break;
+                case VectorWidth.Vector256:
+                    SumMeanRows<Width256>(lo, hi);
+                    break;
+                case VectorWidth.Vector128:
+                    SumMeanRows<Width128>(lo, hi);
+                    break;
+                default:
+                    SumMeanRows<WidthScalar>(lo, hi);
+                    break;
+            }
+        }
+
+        /// <summary>|P_b|, as <see cref="GenericBagBackward.Members"/> counts it.</summary>
+        private readonly int Members(int bag)
+        {
+            long start = Starts[bag], end = Starts[bag + 1];
+            if (PaddingIndex == NoPadding)
+            {
+                return (int)(end - start);
+            }
+
+            int members = 0;
+            for (long i = start; i < end; i++)
+            {
+                members += long.CreateTruncating(Indices[i]) == PaddingIndex ? 0 : 1;
+            }
+
+            return members;
+        }
+
+        private readonly void MaxRows(long lo, long hi)
+        {
+            ulong span = (ulong)(hi - lo);
+            for (int b = 0; b < Count; b++)
+            {
+                if (Members(b) == 0)
+                {
+                    continue;
+                }
+
+                nint first = (nint)b * Dimension;
+                for (nint d = 0; d < Dimension; d++)
+                {
+                    long row = MaxIndices[first + d];
+                    if ((ulong)(row - lo) < span)
+                    {
+                        GradWeight[(nint)row * Dimension + d] += GradOutput[first + d];
+                    }
+                }
+            }
+        }
+
+        private readonly void SumMeanRows<TWidth>(long lo, long hi)
+            where TWidth : IVectorWidth
+        {
+            nuint lanes = (nuint)TWidth.Lanes;
+            int dimension = Dimension;
+            nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+            nuint lastVector = (nuint)dimension - lanes;
+            int keep = (int)(wholeColumns - lastVector);
+            bool mean = Mode == EmbeddingBagMode.Mean;
+            bool byFrequency = Counts != null;
+            bool weighted = PerSampleWeights != null;
+            bool scaled = byFrequency || mean || weighted;
+            ulong span = (ulong)(hi - lo);
+            for (int b = 0; b < Count; b++)
+            {
+                ref float gradient = ref GradOutput[(nint)b * dimension];
+                int members = -1;
+                for (long i = Starts[b]; i < Starts[b + 1]; i++)
+                {
+                    long row = long.CreateTruncating(Indices[i]);
+                    if ((ulong)(row - lo) >= span || row == PaddingIndex)
+                    {
+                        continue;
+                    }
+
+                    ref float target = ref GradWeight[(nint)row * dimension];
+                    if (!scaled)
+                    {
+                        for (nuint column = 0; column < wholeColumns; column += lanes)
+                        {
+                            TWidth.Add(ref gradient, ref target, column);
+                        }
+
+                        if (wholeColumns != (nuint)dimension)
+                        {
+                            TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
+                        }
+
+                        continue;
+                    }
+
+                    // The scale exactly as GenericBagBackward builds it: in double, in this order, rounded once.
+                    double s = weighted ? PerSampleWeights[i] : 1.0;
+                    if (byFrequency)
+                    {
+                        s /= Counts[row];
+                    }
+
+                    if (mean)
+                    {
+                        if (members < 0)
+                        {
+                            members = Members(b);
+                        }
+
+                        s /= members;
+                    }
+
+                    float scale = (float)s;
+                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    {
+                        TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                    }
+
+                    if (wholeColumns != (nuint)dimension)
+                    {
+                        TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One piece of a parallel sparse bag backward: a contiguous range of bags, run by the one-thread
+    /// kernel over a layout that starts at the piece's first bag (positions stay absolute); its first
+    /// entry follows the non-padding positions of the bags before it.
+    /// </summary>
+    private unsafe struct BagSparseWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* GradOutput;
+        public TIndex* Indices;
+        public int IndexCount;
+        public long* Starts;
+        public int Count;
+        public float* PerSampleWeights;
+        public int WeightCount;
+        public long PaddingIndex;
+        public bool Mean;
+        public int* Counts;
+        public long* Rows;
+        public float* Values;
+        public int Dimension;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            int first = BagBoundary(Starts, Count, part, parts), end = BagBoundary(Starts, Count, part + 1, parts);
+            if (end <= first)
+            {
+                return;
+            }
+
+            nint entry = (nint)(Starts[first] - Starts[0]);
+            if (PaddingIndex != NoPadding)
+            {
+                for (long i = Starts[0]; i < Starts[first]; i++)
+                {
+                    entry -= long.CreateTruncating(Indices[i]) == PaddingIndex ? 1 : 0;
+                }
+            }
+
+            var bags = new Bags<TIndex>(
+                new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
+                new ReadOnlySpan<float>(PerSampleWeights, WeightCount), PaddingIndex);
+            ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
+            GenericBagBackward.Sparse(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
+        }
     }
 
     /// <summary>
@@ -457,7 +726,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The dense core behind the span overloads: shapes of the bag-sized buffers, overlaps, then the core.</summary>
-    private static void DenseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width)
+    private static void DenseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long bagElements = (long)bags.Count * embeddingDim;
@@ -476,7 +745,7 @@ public static partial class EmbeddingPrimitives
 
         nint bad = EmbeddingBagBackward(
             in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, rows, mode, in MemoryMarshal.GetReference(maxIndices), options,
-            ref MemoryMarshal.GetReference(gradWeight), width, out bool badMaxIndex);
+            ref MemoryMarshal.GetReference(gradWeight), width, out bool badMaxIndex, threads);
         if (badMaxIndex)
         {
             ThrowIfBadIndex(maxIndices, bad, rows, nameof(maxIndices));
@@ -511,14 +780,14 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static int SparseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, EmbeddingGradOptions options, VectorWidth width)
+    private static int SparseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, EmbeddingGradOptions options, VectorWidth width, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
         int capacity = embeddingDim == 0 ? rows.Length : Math.Min(rows.Length, values.Length / embeddingDim);
         nint bad = EmbeddingBagSparseBackward(
             in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
-            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, width, out nint nnz);
+            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, width, out nint nnz, threads);
         ThrowIfBadIndex(bags.Indices, bad, numEmbeddings);
         if (nnz > capacity)
         {

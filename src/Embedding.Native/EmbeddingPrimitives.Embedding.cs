@@ -60,7 +60,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void Embedding<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<float> weight, int embeddingDim, Span<float> destination, VectorWidth width)
+    internal static void Embedding<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<float> weight, int embeddingDim, Span<float> destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
@@ -85,7 +85,7 @@ public static partial class EmbeddingPrimitives
         nint bad = Gather(
             ref MemoryMarshal.GetReference(weight), rows, embeddingDim,
             ref MemoryMarshal.GetReference(indices), indices.Length,
-            ref MemoryMarshal.GetReference(destination), width);
+            ref MemoryMarshal.GetReference(destination), width, threads);
         if (bad >= 0)
         {
             long value = long.CreateTruncating(indices[(int)bad]);
@@ -94,11 +94,13 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>
-    /// The validated core shared by the span API and the C ABI: checks every index, then gathers.
+    /// The validated core shared by the span API and the C ABI: checks every index (on the calling
+    /// thread), then gathers, split into contiguous ranges of output rows when the call is large
+    /// enough for <paramref name="threads"/> (<see cref="EmbeddingThreads.UseCount"/>: <see cref="EmbeddingThreads.Count"/>).
     /// Shapes and buffers are the caller's responsibility.
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static nint Gather<TIndex>(ref readonly float weight, long rows, int dimension, ref readonly TIndex indices, nint count, ref float destination, VectorWidth width)
+    internal static unsafe nint Gather<TIndex>(ref readonly float weight, long rows, int dimension, ref readonly TIndex indices, nint count, ref float destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -109,6 +111,28 @@ public static partial class EmbeddingPrimitives
         }
 
         width = KernelDispatch.FitWidth(width, dimension);
+        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * count, count, threads);
+        if (threads == 1)
+        {
+            GatherRange(in weight, dimension, ref index, count, ref destination, width);
+            return -1;
+        }
+
+        fixed (float* table = &Unsafe.AsRef(in weight))
+        fixed (TIndex* first = &index)
+        fixed (float* output = &destination)
+        {
+            var work = new GatherWork<TIndex> { Weight = table, Indices = first, Count = count, Dimension = dimension, Destination = output, Width = width };
+            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
+        }
+
+        return -1;
+    }
+
+    /// <summary>Gathers positions <c>[0, count)</c> of <paramref name="index"/> into <paramref name="destination"/> (both already offset to the range).</summary>
+    private static void GatherRange<TIndex>(ref readonly float weight, int dimension, ref TIndex index, nint count, ref float destination, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
         if (typeof(TIndex) == typeof(int) && KernelDispatch.GatherInt32(dimension, width) is { } int32Kernel)
         {
             int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref index), count, ref destination);
@@ -121,7 +145,26 @@ public static partial class EmbeddingPrimitives
         {
             GenericGather.Run(width, ref Unsafe.AsRef(in weight), dimension, ref index, count, ref destination);
         }
+    }
 
-        return -1;
+    /// <summary>One piece of a parallel gather: a contiguous range of output rows.</summary>
+    private unsafe struct GatherWork<TIndex> : IParallelWork
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        public float* Weight;
+        public TIndex* Indices;
+        public nint Count;
+        public int Dimension;
+        public float* Destination;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
+            if (end > start)
+            {
+                GatherRange(in *Weight, Dimension, ref Indices[start], end - start, ref Destination[start * Dimension], Width);
+            }
+        }
     }
 }

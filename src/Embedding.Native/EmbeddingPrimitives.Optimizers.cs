@@ -145,18 +145,18 @@ public static partial class EmbeddingPrimitives
 
     // ---- Span overloads with an explicit width (tests force each width) ----------------------
 
-    internal static void SgdStep(Span<float> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values, double lr, double weightDecay, VectorWidth width)
+    internal static void SgdStep(Span<float> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values, double lr, double weightDecay, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
         ThrowIfInvalid(OptimizerChecks.Sgd(lr, weightDecay));
         ThrowIfOverlapping(weight, nameof(weight), rows, values, default, default);
         ThrowIfBadRow(rows, numEmbeddings, SgdCore(
             ref MemoryMarshal.GetReference(weight), numEmbeddings, embeddingDim,
-            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, weightDecay, width));
+            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, weightDecay, width, threads));
     }
 
     internal static void AdagradStep(Span<float> weight, Span<float> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
-        double lr, double lrDecay, double eps, long step, VectorWidth width)
+        double lr, double lrDecay, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
         CheckStateLength(stateSum, weight.Length, nameof(stateSum));
@@ -165,11 +165,11 @@ public static partial class EmbeddingPrimitives
         ThrowIfOverlapping(stateSum, nameof(stateSum), rows, values, default, default);
         ThrowIfBadRow(rows, numEmbeddings, AdagradCore(
             ref MemoryMarshal.GetReference(weight), ref MemoryMarshal.GetReference(stateSum), numEmbeddings, embeddingDim,
-            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, lrDecay, eps, step, width));
+            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, lrDecay, eps, step, width, threads));
     }
 
     internal static void RowwiseAdagradStep(Span<float> weight, Span<float> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
-        double lr, double eps, VectorWidth width)
+        double lr, double eps, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
         CheckStateLength(momentum, numEmbeddings, nameof(momentum));
@@ -178,11 +178,11 @@ public static partial class EmbeddingPrimitives
         ThrowIfOverlapping(momentum, nameof(momentum), rows, values, default, default);
         ThrowIfBadRow(rows, numEmbeddings, RowwiseAdagradCore(
             ref MemoryMarshal.GetReference(weight), ref MemoryMarshal.GetReference(momentum), numEmbeddings, embeddingDim,
-            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, eps, width));
+            in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, eps, width, threads));
     }
 
     internal static void SparseAdamStep(Span<float> weight, Span<float> expAvg, Span<float> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
-        double lr, double beta1, double beta2, double eps, long step, VectorWidth width)
+        double lr, double beta1, double beta2, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
         CheckStateLength(expAvg, weight.Length, nameof(expAvg));
@@ -194,7 +194,7 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadRow(rows, numEmbeddings, SparseAdamCore(
             ref MemoryMarshal.GetReference(weight), ref MemoryMarshal.GetReference(expAvg), ref MemoryMarshal.GetReference(expAvgSq),
             numEmbeddings, embeddingDim, in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values),
-            lr, beta1, beta2, eps, step, width));
+            lr, beta1, beta2, eps, step, width, threads));
     }
 
     // ---- Validated cores, shared by the span API and the C ABI --------------------------------
@@ -202,8 +202,8 @@ public static partial class EmbeddingPrimitives
     // or the position of the first bad row with nothing written. Shapes, buffers and
     // hyper-parameters (OptimizerChecks) are the caller's responsibility.
 
-    internal static nint SgdCore(ref float weight, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
-        double lr, double weightDecay, VectorWidth width)
+    internal static unsafe nint SgdCore(ref float weight, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+        double lr, double weightDecay, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -211,30 +211,23 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        ref long row = ref Unsafe.AsRef(in rows);
-        ref float gradient = ref Unsafe.AsRef(in values);
-        float negativeLr = (float)-lr, decay = (float)weightDecay;
-        switch (KernelDispatch.FitWidth(width, dimension))
+        fixed (float* table = &weight)
+        fixed (long* first = &Unsafe.AsRef(in rows))
+        fixed (float* gradient = &Unsafe.AsRef(in values))
         {
-            case VectorWidth.Vector512:
-                SgdRows<Elementwise512>(ref weight, dimension, ref row, count, ref gradient, negativeLr, decay);
-                break;
-            case VectorWidth.Vector256:
-                SgdRows<Elementwise256>(ref weight, dimension, ref row, count, ref gradient, negativeLr, decay);
-                break;
-            case VectorWidth.Vector128:
-                SgdRows<Elementwise128>(ref weight, dimension, ref row, count, ref gradient, negativeLr, decay);
-                break;
-            default:
-                SgdRows<ElementwiseScalar>(ref weight, dimension, ref row, count, ref gradient, negativeLr, decay);
-                break;
+            var work = new StepWork
+            {
+                Kind = StepKind.Sgd, Weight = table, Rows = first, Count = count, Values = gradient, Dimension = dimension,
+                First = (float)-lr, Second = (float)weightDecay,
+            };
+            RunSteps(ref work, width, threads, 3);
         }
 
         return -1;
     }
 
-    internal static nint AdagradCore(ref float weight, ref float stateSum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
-        double lr, double lrDecay, double eps, long step, VectorWidth width)
+    internal static unsafe nint AdagradCore(ref float weight, ref float stateSum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+        double lr, double lrDecay, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -242,31 +235,25 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        ref long row = ref Unsafe.AsRef(in rows);
-        ref float gradient = ref Unsafe.AsRef(in values);
         double clr = lr / (1 + (step - 1) * lrDecay);
-        float negativeClr = (float)-clr, epsilon = (float)eps;
-        switch (KernelDispatch.FitWidth(width, dimension))
+        fixed (float* table = &weight)
+        fixed (float* sum = &stateSum)
+        fixed (long* first = &Unsafe.AsRef(in rows))
+        fixed (float* gradient = &Unsafe.AsRef(in values))
         {
-            case VectorWidth.Vector512:
-                AdagradRows<Elementwise512>(ref weight, ref stateSum, dimension, ref row, count, ref gradient, negativeClr, epsilon);
-                break;
-            case VectorWidth.Vector256:
-                AdagradRows<Elementwise256>(ref weight, ref stateSum, dimension, ref row, count, ref gradient, negativeClr, epsilon);
-                break;
-            case VectorWidth.Vector128:
-                AdagradRows<Elementwise128>(ref weight, ref stateSum, dimension, ref row, count, ref gradient, negativeClr, epsilon);
-                break;
-            default:
-                AdagradRows<ElementwiseScalar>(ref weight, ref stateSum, dimension, ref row, count, ref gradient, negativeClr, epsilon);
-                break;
+            var work = new StepWork
+            {
+                Kind = StepKind.Adagrad, Weight = table, State = sum, Rows = first, Count = count, Values = gradient, Dimension = dimension,
+                First = (float)-clr, Second = (float)eps,
+            };
+            RunSteps(ref work, width, threads, 5);
         }
 
         return -1;
     }
 
-    internal static nint RowwiseAdagradCore(ref float weight, ref float momentum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
-        double lr, double eps, VectorWidth width)
+    internal static unsafe nint RowwiseAdagradCore(ref float weight, ref float momentum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+        double lr, double eps, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -274,30 +261,24 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        ref long row = ref Unsafe.AsRef(in rows);
-        ref float gradient = ref Unsafe.AsRef(in values);
-        float learningRate = (float)lr, epsilon = (float)eps;
-        switch (KernelDispatch.FitWidth(width, dimension))
+        fixed (float* table = &weight)
+        fixed (float* rowState = &momentum)
+        fixed (long* first = &Unsafe.AsRef(in rows))
+        fixed (float* gradient = &Unsafe.AsRef(in values))
         {
-            case VectorWidth.Vector512:
-                RowwiseAdagradRows<Elementwise512>(ref weight, ref momentum, dimension, ref row, count, ref gradient, learningRate, epsilon);
-                break;
-            case VectorWidth.Vector256:
-                RowwiseAdagradRows<Elementwise256>(ref weight, ref momentum, dimension, ref row, count, ref gradient, learningRate, epsilon);
-                break;
-            case VectorWidth.Vector128:
-                RowwiseAdagradRows<Elementwise128>(ref weight, ref momentum, dimension, ref row, count, ref gradient, learningRate, epsilon);
-                break;
-            default:
-                RowwiseAdagradRows<ElementwiseScalar>(ref weight, ref momentum, dimension, ref row, count, ref gradient, learningRate, epsilon);
-                break;
+            var work = new StepWork
+            {
+                Kind = StepKind.RowwiseAdagrad, Weight = table, State = rowState, Rows = first, Count = count, Values = gradient, Dimension = dimension,
+                First = (float)lr, Second = (float)eps,
+            };
+            RunSteps(ref work, width, threads, 3);
         }
 
         return -1;
     }
 
-    internal static nint SparseAdamCore(ref float weight, ref float expAvg, ref float expAvgSq, long numEmbeddings, int dimension, ref readonly long rows, nint count,
-        ref readonly float values, double lr, double beta1, double beta2, double eps, long step, VectorWidth width)
+    internal static unsafe nint SparseAdamCore(ref float weight, ref float expAvg, ref float expAvgSq, long numEmbeddings, int dimension, ref readonly long rows, nint count,
+        ref readonly float values, double lr, double beta1, double beta2, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -305,26 +286,108 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        ref long row = ref Unsafe.AsRef(in rows);
-        ref float gradient = ref Unsafe.AsRef(in values);
-        AdamScalars k = AdamScalars.For(lr, beta1, beta2, eps, step);
-        switch (KernelDispatch.FitWidth(width, dimension))
+        fixed (float* table = &weight)
+        fixed (float* m = &expAvg)
+        fixed (float* v = &expAvgSq)
+        fixed (long* first = &Unsafe.AsRef(in rows))
+        fixed (float* gradient = &Unsafe.AsRef(in values))
         {
-            case VectorWidth.Vector512:
-                SparseAdamRows<Elementwise512>(ref weight, ref expAvg, ref expAvgSq, dimension, ref row, count, ref gradient, k);
-                break;
-            case VectorWidth.Vector256:
-                SparseAdamRows<Elementwise256>(ref weight, ref expAvg, ref expAvgSq, dimension, ref row, count, ref gradient, k);
-                break;
-            case VectorWidth.Vector128:
-                SparseAdamRows<Elementwise128>(ref weight, ref expAvg, ref expAvgSq, dimension, ref row, count, ref gradient, k);
-                break;
-            default:
-                SparseAdamRows<ElementwiseScalar>(ref weight, ref expAvg, ref expAvgSq, dimension, ref row, count, ref gradient, k);
-                break;
+            var work = new StepWork
+            {
+                Kind = StepKind.SparseAdam, Weight = table, State = m, SecondState = v, Rows = first, Count = count, Values = gradient, Dimension = dimension,
+                Adam = AdamScalars.For(lr, beta1, beta2, eps, step),
+            };
+            RunSteps(ref work, width, threads, 7);
         }
 
         return -1;
+    }
+
+    /// <summary>
+    /// Runs a step's rows on the calling thread, or split into contiguous ranges of the (distinct,
+    /// ascending) rows list when the call is large enough: rows never repeat, so pieces touch disjoint
+    /// rows of the weight and the state. <paramref name="floatsPerElement"/> is the floats a column
+    /// update reads and writes (for the thread decision).
+    /// </summary>
+    private static void RunSteps(ref StepWork work, VectorWidth width, int threads, int floatsPerElement)
+    {
+        work.Width = KernelDispatch.FitWidth(width, work.Dimension);
+        threads = EmbeddingThreads.For(sizeof(float) * (long)floatsPerElement * work.Dimension * work.Count, work.Count, threads);
+        WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, work.Count), threads);
+    }
+
+    private enum StepKind
+    {
+        Sgd,
+        Adagrad,
+        RowwiseAdagrad,
+        SparseAdam,
+    }
+
+    /// <summary>One piece of an optimizer step: a contiguous range of the rows list (the whole list on one thread).</summary>
+    private unsafe struct StepWork : IParallelWork
+    {
+        public StepKind Kind;
+        public VectorWidth Width;
+        public int Dimension;
+        public float* Weight;
+        public float* State;
+        public float* SecondState;
+        public long* Rows;
+        public nint Count;
+        public float* Values;
+
+        /// <summary>SGD: -lr, weight decay; Adagrad: -clr, eps; row-wise Adagrad: lr, eps.</summary>
+        public float First;
+        public float Second;
+        public AdamScalars Adam;
+
+        public readonly void Execute(int part, int parts)
+        {
+            nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
+            if (end <= start)
+            {
+                return;
+            }
+
+            switch (Width)
+            {
+                case VectorWidth.Vector512:
+                    Run<Elementwise512>(start, end - start);
+                    break;
+                case VectorWidth.Vector256:
+                    Run<Elementwise256>(start, end - start);
+                    break;
+                case VectorWidth.Vector128:
+                    Run<Elementwise128>(start, end - start);
+                    break;
+                default:
+                    Run<ElementwiseScalar>(start, end - start);
+                    break;
+            }
+        }
+
+        private readonly void Run<TWidth>(nint start, nint count)
+            where TWidth : IElementwiseWidth
+        {
+            ref long rows = ref Rows[start];
+            ref float values = ref Values[start * Dimension];
+            switch (Kind)
+            {
+                case StepKind.Sgd:
+                    SgdRows<TWidth>(ref *Weight, Dimension, ref rows, count, ref values, First, Second);
+                    break;
+                case StepKind.Adagrad:
+                    AdagradRows<TWidth>(ref *Weight, ref *State, Dimension, ref rows, count, ref values, First, Second);
+                    break;
+                case StepKind.RowwiseAdagrad:
+                    RowwiseAdagradRows<TWidth>(ref *Weight, ref *State, Dimension, ref rows, count, ref values, First, Second);
+                    break;
+                default:
+                    SparseAdamRows<TWidth>(ref *Weight, ref *State, ref *SecondState, Dimension, ref rows, count, ref values, Adam);
+                    break;
+            }
+        }
     }
 
     /// <summary>The first position whose row is outside <c>[0, numEmbeddings)</c> or not above the row before it; -1 if none.</summary>

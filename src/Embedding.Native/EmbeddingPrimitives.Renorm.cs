@@ -57,7 +57,7 @@ public static partial class EmbeddingPrimitives
         EmbeddingRenorm(weight, embeddingDim, indices, maxNorm, normType, KernelDispatch.BestWidth);
 
     /// <summary>The span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingRenorm<TIndex>(Span<float> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType, VectorWidth width)
+    internal static void EmbeddingRenorm<TIndex>(Span<float> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
@@ -74,7 +74,7 @@ public static partial class EmbeddingPrimitives
         long rows = weight.Length / embeddingDim;
         nint bad = Renorm(
             ref MemoryMarshal.GetReference(weight), rows, embeddingDim,
-            in MemoryMarshal.GetReference(indices), indices.Length, maxNorm, normType, width);
+            in MemoryMarshal.GetReference(indices), indices.Length, maxNorm, normType, width, threads);
         if (bad >= 0)
         {
             long value = long.CreateTruncating(indices[(int)bad]);
@@ -84,11 +84,12 @@ public static partial class EmbeddingPrimitives
 
     /// <summary>
     /// The validated core shared by the span API and the C ABI: checks every index, then rescales
-    /// each distinct referenced row once, in ascending order. Shapes and buffers are the caller's
+    /// each distinct referenced row once, in ascending order; large calls split the sorted rows into
+    /// contiguous ranges, a row belonging to the range that holds its first copy. Shapes and buffers are the caller's
     /// responsibility; <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>.
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was changed.</returns>
-    internal static nint Renorm<TIndex>(ref float weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width)
+    internal static unsafe nint Renorm<TIndex>(ref float weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -109,20 +110,20 @@ public static partial class EmbeddingPrimitives
             }
 
             distinct.Sort();
-            switch (KernelDispatch.FitWidth(width, dimension))
+            width = KernelDispatch.FitWidth(width, dimension);
+            threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * count, count, threads);
+            if (threads == 1)
             {
-                case VectorWidth.Vector512:
-                    RenormRows<Elementwise512>(ref weight, dimension, distinct, maxNorm, normType);
-                    break;
-                case VectorWidth.Vector256:
-                    RenormRows<Elementwise256>(ref weight, dimension, distinct, maxNorm, normType);
-                    break;
-                case VectorWidth.Vector128:
-                    RenormRows<Elementwise128>(ref weight, dimension, distinct, maxNorm, normType);
-                    break;
-                default:
-                    RenormRows<ElementwiseScalar>(ref weight, dimension, distinct, maxNorm, normType);
-                    break;
+                RenormRows(width, ref weight, dimension, distinct, maxNorm, normType);
+            }
+            else
+            {
+                fixed (float* table = &weight)
+                fixed (long* first = sorted)
+                {
+                    var work = new RenormWork { Weight = table, Sorted = first, Count = count, Dimension = dimension, MaxNorm = maxNorm, NormType = normType, Width = width };
+                    WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
+                }
             }
         }
         finally
@@ -131,6 +132,54 @@ public static partial class EmbeddingPrimitives
         }
 
         return -1;
+    }
+
+    private static void RenormRows(VectorWidth width, ref float weight, int dimension, ReadOnlySpan<long> sorted, double maxNorm, double normType)
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector512:
+                RenormRows<Elementwise512>(ref weight, dimension, sorted, maxNorm, normType);
+                break;
+            case VectorWidth.Vector256:
+                RenormRows<Elementwise256>(ref weight, dimension, sorted, maxNorm, normType);
+                break;
+            case VectorWidth.Vector128:
+                RenormRows<Elementwise128>(ref weight, dimension, sorted, maxNorm, normType);
+                break;
+            default:
+                RenormRows<ElementwiseScalar>(ref weight, dimension, sorted, maxNorm, normType);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// One piece of a parallel renorm: a contiguous range of the sorted indices, less the leading copies
+    /// of the row before the range (the piece holding that row's first copy rescales it).
+    /// </summary>
+    private unsafe struct RenormWork : IParallelWork
+    {
+        public float* Weight;
+        public long* Sorted;
+        public nint Count;
+        public int Dimension;
+        public double MaxNorm;
+        public double NormType;
+        public VectorWidth Width;
+
+        public readonly void Execute(int part, int parts)
+        {
+            nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
+            while (start > 0 && start < end && Sorted[start] == Sorted[start - 1])
+            {
+                start++;
+            }
+
+            if (end > start)
+            {
+                RenormRows(Width, ref *Weight, Dimension, new ReadOnlySpan<long>(Sorted + start, (int)(end - start)), MaxNorm, NormType);
+            }
+        }
     }
 
     private static void RenormRows<TWidth>(ref float weight, int dimension, ReadOnlySpan<long> sorted, double maxNorm, double normType)

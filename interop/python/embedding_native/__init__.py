@@ -8,6 +8,7 @@
     emb = en.Embedding.from_pretrained(table)         # torch.nn.Embedding's interface, on numpy
     en.build_info()["tier"]                           # "x86-64-v4", ...
     en.embedding_bag(np.array([1, 2, 4, 5]), table, np.array([0, 2]), mode="sum")   # F.embedding_bag
+    en.set_num_threads(2)                             # large calls use 2 threads, same bits
 
 ``embedding`` also takes CPU torch tensors (by pointer, without copying) and returns a tensor
 for a tensor weight; torch is optional and never imported by this package itself.
@@ -33,11 +34,12 @@ from .errors import (
     BagPaddingIndexError, EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
     LibraryLoadError, PaddingIndexError, TierNotSupportedError,
 )
-from .functional import build_info, embedding, embedding_bag
+from .functional import build_info, embedding, embedding_bag, get_num_threads, set_num_threads
 from .modules import Embedding, EmbeddingBag
 
 __all__ = [
-    "__version__", "functional", "optim", "embedding", "embedding_bag", "build_info", "Embedding", "EmbeddingBag",
+    "__version__", "functional", "optim", "embedding", "embedding_bag", "build_info", "set_num_threads", "get_num_threads",
+    "Embedding", "EmbeddingBag",
     "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError",
 ]

@@ -51,6 +51,12 @@ emb_cpu_tier = _c_function("emb_cpu_tier", c_int32)
 # EMB_API const char* emb_build_info(void);
 emb_build_info = _c_function("emb_build_info", c_char_p)
 
+# EMB_API int32_t emb_set_num_threads(int32_t num_threads);
+emb_set_num_threads = _c_function("emb_set_num_threads", c_int32, c_int32)
+
+# EMB_API int32_t emb_get_num_threads(void);
+emb_get_num_threads = _c_function("emb_get_num_threads", c_int32)
+
 # ---- Errors ----------------------------------------------------------------------------------
 
 # EMB_API const char* emb_status_string(int32_t status);

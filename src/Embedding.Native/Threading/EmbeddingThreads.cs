@@ -37,6 +37,28 @@ public static class EmbeddingThreads
     }
 
     /// <summary>Threads worth using for a call that moves <paramref name="usefulBytes"/> bytes in <paramref name="maxParts"/> splittable pieces.</summary>
-    internal static int For(long usefulBytes, long maxParts) =>
-        (int)Math.Max(1, Math.Min(Math.Min(s_count, maxParts), usefulBytes / MinBytesPerThread));
+    internal static int For(long usefulBytes, long maxParts) => For(usefulBytes, maxParts, UseCount);
+
+    /// <summary>
+    /// As <see cref="For(long, long)"/> with an explicit ceiling: <paramref name="threads"/> instead of
+    /// <see cref="Count"/> (<see cref="UseCount"/> for <see cref="Count"/>). The validated cores take it
+    /// so tests can compare thread counts without touching the process-wide setting.
+    /// </summary>
+    internal static int For(long usefulBytes, long maxParts, int threads) =>
+        (int)Math.Max(1, Math.Min(Math.Min(threads > 0 ? threads : s_count, maxParts), usefulBytes / MinBytesPerThread));
+
+    /// <summary>The <c>threads</c> argument of the cores that means "use <see cref="Count"/>".</summary>
+    internal const int UseCount = 0;
+
+    /// <summary>
+    /// Pieces to cut a call into for <paramref name="threads"/> threads when its pieces are independent
+    /// and cheap to start: a few per thread, so a thread slowed by a busy core hands its remaining
+    /// pieces to the others. One piece for one thread.
+    /// </summary>
+    internal static int PartsFor(int threads, long maxParts) =>
+        threads <= 1 ? 1 : (int)Math.Min(maxParts, 4L * threads);
+
+    /// <summary>The start of piece <paramref name="part"/> of <paramref name="parts"/> over <c>[0, count)</c>: contiguous, in order, sizes differing by at most one.</summary>
+    internal static long Boundary(long count, int part, int parts) =>
+        (long)(((UInt128)(ulong)count * (ulong)part) / (ulong)parts);
 }
