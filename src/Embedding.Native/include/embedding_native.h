@@ -15,8 +15,11 @@
  *
  * THREADING
  *   All functions are reentrant. Calls that only read a table (emb_embedding) may run on many
- *   threads at once over the same table. The last-error message is per thread. The library
- *   starts no threads and never spins.
+ *   threads at once over the same table. The last-error message is per thread. By default every
+ *   call runs on the calling thread only. After emb_set_num_threads(n) with n > 1 the library
+ *   starts persistent worker threads (n - 1, once) that block when idle and never spin; a large
+ *   call then splits its work over the caller and up to n - 1 workers, with results bit-identical
+ *   to one thread. Small calls stay on the calling thread.
  *
  * VERSIONING
  *   EMB_VERSION_* describe this header; emb_version_number() the loaded library. They must
@@ -103,6 +106,20 @@ EMB_API int32_t emb_cpu_tier(void);
 /* A JSON object describing the build: version, tier name, vector width in bits, runtime,
  * supported dtypes and the specialised embedding dimensions. Static string: do not free. */
 EMB_API const char* emb_build_info(void);
+
+/* Sets how many threads one call may use, process-wide: 1 (the default) runs every call on the
+ * calling thread. With n > 1 the library starts n - 1 persistent worker threads (they block
+ * when idle, never spin) and splits large calls over the caller and the workers: gathers and
+ * bag forwards by output row, dense backwards by destination row, sparse backwards by position,
+ * renorm and optimizer steps by row. Results are bit-identical for every n. Calls moving less
+ * than about 256 KiB per thread stay on the calling thread. Concurrent calls from several
+ * threads share the workers (one parallel call at a time; the others wait).
+ * THREADING: safe to call at any time; calls already running keep the count they started with.
+ * @return EMB_OK, or EMB_ERROR_INVALID_ARGUMENT when num_threads is outside [1, 1024]. */
+EMB_API int32_t emb_set_num_threads(int32_t num_threads);
+
+/* The thread count set by emb_set_num_threads (1 until it is called). Thread-safe. */
+EMB_API int32_t emb_get_num_threads(void);
 
 /* ---- Errors -------------------------------------------------------------------------------- */
 
