@@ -1,0 +1,39 @@
+"""A user of the installed embedding_native package, run from outside the repository.
+
+    python3 consumer.py INSTALL_DIR
+
+Checks that the package and the library it loaded both come from INSTALL_DIR (not from a
+source tree on sys.path), then runs a lookup and a sum bag and compares them with numpy.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+import embedding_native as en
+
+
+def main(install_dir):
+    install_dir = os.path.realpath(install_dir) + os.sep
+    info = en.build_info()
+    package_file = os.path.realpath(en.__file__)
+    library = os.path.realpath(info["library_path"])
+    assert package_file.startswith(install_dir), "package imported from %s, not %s" % (package_file, install_dir)
+    assert library.startswith(install_dir), "library loaded from %s, not %s" % (library, install_dir)
+
+    table = np.arange(10 * 48, dtype=np.float32).reshape(10, 48) / 7
+    indices = np.array([[1, 2, 4], [4, 3, 9]], dtype=np.int64)
+    rows = en.embedding(indices, table)
+    assert rows.shape == (2, 3, 48) and np.array_equal(rows, table[indices]), "embedding differs from numpy"
+
+    bags = en.embedding_bag(np.array([1, 2, 4, 5], dtype=np.int64), table, np.array([0, 2], dtype=np.int64), mode="sum")
+    expected = np.stack([table[1] + table[2], table[4] + table[5]])
+    assert np.array_equal(bags, expected), "embedding_bag(sum) differs from numpy"
+
+    print("python consumer: OK (embedding_native %s, %s, %s)" % (en.__version__, info["tier"], library))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs interop/python the ways a user would, offline and with Debian's tools only, and uses
+# each installed copy from outside the repository.
+#
+#   tests/consumers/python/run.sh [PYTHON]      (default /usr/bin/python3; run `make native` first)
+#
+#   1. pip install --target DIR          (numpy comes from Debian, hence --no-deps: --target
+#                                         ignores what is already installed)
+#   2. pip wheel, then the wheel's tag (py3-none-<platform>) and layout (platlib, libraries inside)
+#   3. that wheel into a venv with --system-site-packages (numpy from Debian satisfies the dependency)
+# Each copy runs `python -m embedding_native` and consumer.py from the temporary directory.
+set -euo pipefail
+
+python=${1:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=$(cd "$here/../../../interop/python" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$here/consumer.py" "$work/"
+pip_flags=(--no-build-isolation --no-index --disable-pip-version-check --no-cache-dir -q)
+# The loader must choose by itself: no override from the calling environment.
+unset EMBEDDING_NATIVE_LIBRARY EMBEDDING_NATIVE_TIER PYTHONPATH
+
+echo "-- pip install --target $work/site $source_dir"
+PIP_ROOT_USER_ACTION=ignore "$python" -m pip install "${pip_flags[@]}" --no-deps --target "$work/site" "$source_dir"
+cd "$work"
+PYTHONPATH="$work/site" "$python" -m embedding_native | tee main.out
+grep -q "^library:  $work/site/embedding_native/_native/" main.out
+PYTHONPATH="$work/site" "$python" consumer.py "$work/site"
+
+echo "-- pip wheel"
+PIP_ROOT_USER_ACTION=ignore "$python" -m pip wheel "${pip_flags[@]}" --no-deps -w "$work/wheelhouse" "$source_dir"
+wheel=$(ls "$work"/wheelhouse/embedding_native-*.whl)
+"$python" - "$wheel" <<'PY'
+import sys, zipfile
+path = sys.argv[1]
+name = path.rsplit("/", 1)[1]
+assert name.endswith("-py3-none-linux_x86_64.whl"), "unexpected wheel tag: " + name
+with zipfile.ZipFile(path) as z:
+    names = z.namelist()
+    wheel_meta = next(n for n in names if n.endswith(".dist-info/WHEEL"))
+    assert "Root-Is-Purelib: false" in z.read(wheel_meta).decode(), "wheel would install into purelib"
+    for tier in ("x86-64-v2", "x86-64-v3", "x86-64-v4"):
+        lib = "embedding_native/_native/linux-x64/%s/libembedding_native.so" % tier
+        assert lib in names, lib + " missing from the wheel"
+print("wheel: %s (platlib, 3 tiers)" % name)
+PY
+
+echo "-- the wheel in a venv (--system-site-packages)"
+"$python" -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/python" -m pip install --no-index --disable-pip-version-check -q "$wheel"
+"$work/venv/bin/python" -m embedding_native >/dev/null
+"$work/venv/bin/python" consumer.py "$work/venv"
+echo "Python consumer: OK"
