@@ -17,7 +17,7 @@ CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
 HOST_TIER    := $(shell $(PYTHON) interop/python/embedding_native/_cpu.py 2>/dev/null || echo x86-64-v2)
 
 .PHONY: all prereqs build native python-package c-programs csharp-demo demo \
-        test test-dotnet test-c test-python clean
+        test test-dotnet test-c test-python bench clean
 
 all: build native python-package
 
@@ -93,6 +93,18 @@ test-python: prereqs python-package
 	  echo "== Python parity suite, tier $$t =="; \
 	  EMBEDDING_NATIVE_TIER=$$t $(PYTHON) -m pytest -q tests/python || exit 1; \
 	done
+
+BENCH_APT := python3-matplotlib
+
+# Side by side with torch: bench/results/side-by-side[-quick].md + one PNG per operation.
+#   make bench (full, ~10 min)   make bench QUICK=1 (< 2 min)   make bench THREADS=2
+bench: prereqs python-package
+	@missing=$$(for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(PYTHON) bench/side_by_side.py $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(THREADS),--threads $(THREADS))
 
 clean:
 	rm -rf artifacts $(PYPKG_NATIVE)
