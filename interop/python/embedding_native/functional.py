@@ -68,7 +68,7 @@ from .errors import (
 )
 
 __all__ = ["embedding", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm_",
-           "normalize_padding_idx", "build_info", "embedding_bag", "embedding_bag_backward",
+           "normalize_padding_idx", "build_info", "set_num_threads", "get_num_threads", "embedding_bag", "embedding_bag_backward",
            "embedding_bag_sparse_backward", "embedding_bag_per_sample_weights_backward", "embedding_bag_max_indices"]
 
 _FLOAT32 = np.dtype(np.float32)
@@ -227,6 +227,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             tensors not on the CPU.
         TypeError: input, weight or out is neither a numpy array nor a torch tensor.
     """
+    if (type(input) is np.ndarray and type(weight) is np.ndarray and padding_idx is None and max_norm is None
+            and out is None):
+        result = _embedding_numpy_fast(input, weight)
+        if result is not None:
+            return result
     tensor_type = _torch_tensor_type()
     weight_is_tensor = tensor_type is not None and isinstance(weight, tensor_type)
     if weight_is_tensor:
@@ -310,6 +315,27 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     return result
 
 
+def _embedding_numpy_fast(indices, weight):
+    """The common call — C-contiguous int32/int64 indices into a non-empty C-contiguous float32
+    table, no options — with as little Python as possible (a tiny lookup is dominated by it).
+    Returns None when any condition does not hold, so the general path handles (and reports) it;
+    a native failure is raised exactly as the general path would raise it."""
+    index_dtype = _NUMPY_INDEX_DTYPES.get(indices.dtype)
+    if (index_dtype is None or weight.dtype is not _FLOAT32 or weight.ndim != 2
+            or not (indices.flags.c_contiguous and weight.flags.c_contiguous)):
+        return None
+    num_embeddings, embedding_dim = weight.shape
+    if num_embeddings == 0 or embedding_dim == 0:
+        return None
+    result = np.empty(indices.shape + (embedding_dim,), dtype=_FLOAT32)
+    count = indices.size
+    status = emb_embedding(weight.ctypes.data, EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim,
+                           indices.ctypes.data, index_dtype, count, result.ctypes.data, count * embedding_dim)
+    if status:
+        raise _native_error(status)
+    return result
+
+
 def _zero_width_index_error(indices, num_embeddings):
     """torch 1.13 reports a bad index into a table with no columns from another code path:
     a RuntimeError naming the first bad value. Reproduced here (only on the failure path)."""
@@ -334,6 +360,28 @@ def build_info():
     info["cpu_tier"] = None if loaded.cpu_tier is None else TIER_NAMES.get(loaded.cpu_tier, str(loaded.cpu_tier))
     info["selected_by"] = loaded.selected_by
     return info
+
+
+def set_num_threads(num_threads):
+    """Sets how many threads one library call may use, process-wide (``emb_set_num_threads``).
+
+    1, the default, runs every call on the calling thread. With ``n > 1`` the library starts
+    ``n - 1`` persistent worker threads (they block when idle) and splits large calls over them
+    and the caller; results are bit-identical for every ``n``, and small calls stay on the calling
+    thread. Like ``torch.set_num_threads``; ``n`` must be an integer in [1, 1024], else
+    ``ValueError``.
+    """
+    n = operator.index(num_threads)
+    if not 1 <= n <= 1024:
+        raise ValueError(f"num_threads must be in [1, 1024], got {n}")
+    status = _bindings.emb_set_num_threads(n)
+    if status:
+        raise _native_error(status)
+
+
+def get_num_threads():
+    """The thread count set by :func:`set_num_threads` (1 until it is called)."""
+    return int(_bindings.emb_get_num_threads())
 
 
 # ---- Training: gradients and renormalisation -----------------------------------------------------
