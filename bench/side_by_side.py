@@ -18,7 +18,7 @@ Operations (torch's own op, called directly, against ours on the very same tenso
   bag backward         aten._embedding_bag_backward (autograd's op) vs functional.embedding_bag_backward accumulate / overwrite
   optim sgd/adagrad/sparse_adam  torch.optim.* step on a coalesced sparse grad vs optim.*_step on its rows
 
-Workloads (fp32 table, int64 indices; as in /work/shared/anchors/performance.md):
+Workloads (fp32 table, int64 indices; as in the project's performance anchors):
 
   A  V=50 000, D=768, N=8 192, uniform              B  V=100 000, D in 16..256, N=65 536, uniform
   C  V=4 000 000, D=64 (1 GiB), N=65 536; uniform and Zipf(a=1.05, ranks scattered by

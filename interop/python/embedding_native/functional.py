@@ -1021,9 +1021,10 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
                          % (int(bad.max()) if int(bad.max()) >= rows else int(bad.min()), list(weight_shape)))
     # 6. psw only with sum.
     if per_sample_weights is not None and mode != "sum":
-        raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
-                                  "supported for mode='sum' (got mode='%s'). Please open a feature request on GitHub."
-                                  % mode)
+        # torch's own NotImplementedError and text (EmbeddingNotSupportedError is a NotImplementedError).
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                     "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                     "supported for mode='sum' (got mode='%s'). Please open a feature request on GitHub." % mode)
     # 7. torch's C++ checks.
     if len(weight_shape) != 2:
         raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(weight_shape))
@@ -1245,8 +1246,8 @@ def embedding_bag_per_sample_weights_backward(grad_output, weight, input, offset
     """
     tensor_type = _torch_tensor_type()
     if mode != "sum":
-        raise NotImplementedError("embedding_bag: per_sample_weights is only supported for mode='sum' (got mode='%s')"
-                                  % mode)
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                     "embedding_bag: per_sample_weights is only supported for mode='sum' (got mode='%s')" % mode)
     table = _float_buffer(weight, "weight", tensor_type)
     if len(table.shape) != 2:
         raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(table.shape))
