@@ -4,7 +4,7 @@
  * Runs a fixed, seeded set of calls (gather, dense/sparse backward, coalesce, renorm, the four
  * optimizer steps, EmbeddingBag forward/backward/sparse/per-sample-weights backward) over
  * embedding dims that hit every vector width's main loop and tail, plus one large case that
- * takes the multi-threaded paths, and a gather large enough for the streaming-store path. Every output is appended to <out.bin> and summarised on
+ * takes the multi-threaded paths, and a gather larger than the last-level cache. Every output is appended to <out.bin> and summarised on
  * stdout as "case <name> <bytes> <fnv1a-64>" (the large case is only hashed).
  *
  * tests/platform/parity.sh runs it against every tier (x86-64 natively and under qemu CPU
@@ -291,7 +291,7 @@ static void run_dim(int64_t V, int64_t D, int64_t N)
     free(psw); free(bag_out); free(max_idx); free(bag_grad); free(grad_psw);
 }
 
-/* Gathers whose output passes the library's streaming threshold (32 MiB: non-temporal stores on
+/* Gathers whose output is larger than the last-level cache (32 MiB here;
  * x86-64); only hashed. An odd dimension and an output offset by one float test the edges. */
 static void run_large_gather(int64_t V, int64_t D, int64_t N)
 {

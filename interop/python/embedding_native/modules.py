@@ -20,6 +20,7 @@ from .errors import (
 )
 from .functional import _error, embedding, embedding_bag, normalize_padding_idx
 from ._repr import embedding_bag_extra_repr, embedding_extra_repr
+from .tables import empty_table
 
 __all__ = ["Embedding", "EmbeddingBag"]
 
@@ -83,7 +84,7 @@ class Embedding:
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
         if _weight is None:
-            self.weight = np.empty((self.num_embeddings, self.embedding_dim), dtype=_FLOAT32)
+            self.weight = empty_table(self.num_embeddings, self.embedding_dim)  # huge pages when large
             self.reset_parameters()
         else:
             if not isinstance(_weight, np.ndarray):
@@ -183,7 +184,7 @@ class EmbeddingBag:
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
         if _weight is None:
-            self.weight = np.empty((self.num_embeddings, self.embedding_dim), dtype=_FLOAT32)
+            self.weight = empty_table(self.num_embeddings, self.embedding_dim)  # huge pages when large
             self.reset_parameters()
         else:
             if not isinstance(_weight, np.ndarray):

@@ -29,16 +29,6 @@ namespace Embedding.Generators.Emitters
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows) and <paramref name=\"destination\"/> must hold count × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
             writer.Open("private static void " + KernelName(variant.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
-            if (width.Bits != 0)
-            {
-                writer.Open("if (" + Hints + ".ShouldStream(count, " + dimension + ", in destination))");
-                writer.Line("// An output far larger than the cache: the non-temporal variant (KernelHints.StreamingOutputBytes).");
-                writer.Line(Hints + ".GatherStreaming(in weight, in indices, count, " + dimension + ", ref destination);");
-                writer.Line("return;");
-                writer.Close();
-                writer.Line();
-            }
-
             writer.Line("ref float target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
             writer.Line("// Prefetch the row KernelHints.PrefetchDistance positions ahead: a hint, so no value changes.");

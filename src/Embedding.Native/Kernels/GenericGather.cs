@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Embedding.Native;
 
@@ -36,12 +35,6 @@ internal static class GenericGather
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TWidth : IVectorWidth
     {
-        if (TWidth.Lanes > 1 && KernelHints.ShouldStream(count, dimension, in destination))
-        {
-            Stream<TIndex, TWidth>(ref weight, dimension, ref indices, count, ref destination);
-            return;
-        }
-
         nuint lanes = (nuint)TWidth.Lanes;
         nuint lastVector = (nuint)dimension - lanes;
         ref float target = ref destination;
@@ -56,46 +49,6 @@ internal static class GenericGather
 
             TWidth.Copy(ref source, ref target, lastVector);
             target = ref Unsafe.Add(ref target, dimension);
-        }
-    }
-
-    /// <summary>
-    /// The gather with non-temporal stores (<see cref="KernelHints.ShouldStream"/>): per row, one ordinary
-    /// store covers the columns before the first vector-aligned address, aligned streaming stores cover
-    /// the whole vectors from there, and one ordinary store of the last vector ends at the row end.
-    /// The overlaps rewrite the same bits, so the output equals the plain gather's.
-    /// </summary>
-    internal static unsafe void Stream<TIndex, TWidth>(ref float weight, int dimension, ref TIndex indices, nint count, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-        where TWidth : IVectorWidth
-    {
-        nuint lanes = (nuint)TWidth.Lanes;
-        nuint vectorBytes = lanes * sizeof(float);
-        nuint lastVector = (nuint)dimension - lanes;
-        // Pinned: the streaming stores take a pointer, which a moving GC would not update.
-        fixed (float* first = &destination)
-        {
-            float* target = first;
-            for (nint i = 0; i < count; i++)
-            {
-                KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count))) * dimension), dimension);
-                ref float source = ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, i)) * dimension);
-                TWidth.Copy(ref source, ref *target, 0);
-                nuint column = (vectorBytes - ((nuint)target & (vectorBytes - 1))) % vectorBytes / sizeof(float);
-                for (; column <= lastVector; column += lanes)
-                {
-                    TWidth.CopyNonTemporal(ref source, target, column);
-                }
-
-                TWidth.Copy(ref source, ref *target, lastVector);
-                target += dimension;
-            }
-        }
-
-        // Streaming stores are weakly ordered: fence them before the caller reads or publishes the output.
-        if (Sse.IsSupported)
-        {
-            Sse.StoreFence();
         }
     }
 }

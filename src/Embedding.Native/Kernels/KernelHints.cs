@@ -30,47 +30,6 @@ public static class KernelHints
     /// <summary>At most this many bytes of a row are prefetched: 4 KiB ahead is FBGEMM's L1 cap, and a longer row's later lines are covered by the hardware stream prefetcher.</summary>
     public const int PrefetchRowBytes = 4096;
 
-    /// <summary>Gathers whose output reaches this many bytes write it with non-temporal stores.</summary>
-    /// <remarks>
-    /// 32 MiB: the last-level cache of the development machine (lscpu: L3 32 MiB; the anchors' memcpy
-    /// table uses the same 32 MiB as its LLC buffer). Below it the output fits the cache and a consumer
-    /// reads it from there; above it every output line is evicted anyway, so skipping its read for
-    /// ownership saves a third of the traffic. Workload B D=128 (32 MiB) and D=256 (64 MiB) are the
-    /// first outputs that cross it. The streaming-on/off comparison on the loaded host was
-    /// inconclusive (bench/notes.md); the threshold follows the cache size, not a measured optimum.
-    /// </remarks>
-    public const long StreamingOutputBytes = 32L << 20;
-
-    /// <summary>True when a gather of <paramref name="count"/> rows of <paramref name="dimension"/> floats should stream its output past the caches.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe bool ShouldStream(nint count, int dimension, ref readonly float destination) =>
-        Sse.IsSupported && (long)count * dimension * sizeof(float) >= StreamingOutputBytes && dimension >= Vector128<float>.Count
-        // Aligned streaming stores need float-aligned rows (always so for float arrays; a C caller could pass less).
-        && ((nuint)Unsafe.AsPointer(ref Unsafe.AsRef(in destination)) & (sizeof(float) - 1)) == 0;
-
-    /// <summary>
-    /// The gather for outputs far larger than the cache: the same rows, written with aligned
-    /// non-temporal stores, so the output lines are not read for ownership first and do not evict
-    /// the table. Each row's unaligned head and its end are written with ordinary stores of the
-    /// same values (a copy may write a column twice).
-    /// </summary>
-    public static void GatherStreaming<TIndex>(ref readonly float weight, ref readonly TIndex indices, nint count, int dimension, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        if (Vector512.IsHardwareAccelerated && dimension >= Vector512<float>.Count)
-        {
-            GenericGather.Stream<TIndex, Width512>(ref Unsafe.AsRef(in weight), dimension, ref Unsafe.AsRef(in indices), count, ref destination);
-        }
-        else if (Vector256.IsHardwareAccelerated && dimension >= Vector256<float>.Count)
-        {
-            GenericGather.Stream<TIndex, Width256>(ref Unsafe.AsRef(in weight), dimension, ref Unsafe.AsRef(in indices), count, ref destination);
-        }
-        else
-        {
-            GenericGather.Stream<TIndex, Width128>(ref Unsafe.AsRef(in weight), dimension, ref Unsafe.AsRef(in indices), count, ref destination);
-        }
-    }
-
     /// <summary>The position whose row to prefetch while working on position <paramref name="i"/>: <see cref="PrefetchDistance"/> ahead, clamped to the last position.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static nint Ahead(nint i, nint count) => Math.Min(i + PrefetchDistance, count - 1);

@@ -16,12 +16,6 @@ internal interface IVectorWidth
     /// <summary>Copies <see cref="Lanes"/> floats at <paramref name="offset"/> from source to target.</summary>
     static abstract void Copy(ref float source, ref float target, nuint offset);
 
-    /// <summary>
-    /// <see cref="Copy"/> with a non-temporal store; <c>target + offset</c> must be aligned to the vector
-    /// size (the scalar width stores normally).
-    /// </summary>
-    static abstract unsafe void CopyNonTemporal(ref float source, float* target, nuint offset);
-
     /// <summary><c>target[j] = target[j] + source[j]</c> for the <see cref="Lanes"/> floats at <paramref name="offset"/>.</summary>
     static abstract void Add(ref float source, ref float target, nuint offset);
 
@@ -43,10 +37,6 @@ internal interface IVectorWidth
 internal readonly struct Width512 : IVectorWidth
 {
     public static int Lanes => Vector512<float>.Count;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void CopyNonTemporal(ref float source, float* target, nuint offset) =>
-        Vector512.LoadUnsafe(ref source, offset).StoreAlignedNonTemporal(target + offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
@@ -87,10 +77,6 @@ internal readonly struct Width256 : IVectorWidth
     public static int Lanes => Vector256<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void CopyNonTemporal(ref float source, float* target, nuint offset) =>
-        Vector256.LoadUnsafe(ref source, offset).StoreAlignedNonTemporal(target + offset);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Vector256.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
@@ -129,10 +115,6 @@ internal readonly struct Width128 : IVectorWidth
     public static int Lanes => Vector128<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void CopyNonTemporal(ref float source, float* target, nuint offset) =>
-        Vector128.LoadUnsafe(ref source, offset).StoreAlignedNonTemporal(target + offset);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
         Vector128.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
@@ -169,10 +151,6 @@ internal readonly struct Width128 : IVectorWidth
 internal readonly struct WidthScalar : IVectorWidth
 {
     public static int Lanes => 1;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void CopyNonTemporal(ref float source, float* target, nuint offset) =>
-        target[offset] = Unsafe.Add(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy(ref float source, ref float target, nuint offset) =>
