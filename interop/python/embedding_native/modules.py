@@ -83,19 +83,7 @@ class Embedding:
         self.sparse = sparse
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
-        if _weight is None:
-            self.weight = empty_table(self.num_embeddings, self.embedding_dim)  # huge pages when large
-            self.reset_parameters()
-        else:
-            if not isinstance(_weight, np.ndarray):
-                raise TypeError("_weight must be a numpy.ndarray, not %s" % type(_weight).__name__)
-            if list(_weight.shape) != [self.num_embeddings, self.embedding_dim]:
-                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-            if _weight.dtype != _FLOAT32:
-                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                             "embedding_native supports weight dtype float32 only in this version (got %s)"
-                             % _weight.dtype)
-            self.weight = _weight
+        _set_initial_weight(self, _weight)
 
     def reset_parameters(self):
         """Refills ``weight`` in place with N(0, 1) samples, then zeroes the padding row.
@@ -183,19 +171,7 @@ class EmbeddingBag:
                          "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
-        if _weight is None:
-            self.weight = empty_table(self.num_embeddings, self.embedding_dim)  # huge pages when large
-            self.reset_parameters()
-        else:
-            if not isinstance(_weight, np.ndarray):
-                raise TypeError("_weight must be a numpy.ndarray, not %s" % type(_weight).__name__)
-            if list(_weight.shape) != [self.num_embeddings, self.embedding_dim]:
-                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-            if _weight.dtype != _FLOAT32:
-                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                             "embedding_native supports weight dtype float32 only in this version (got %s)"
-                             % _weight.dtype)
-            self.weight = _weight
+        _set_initial_weight(self, _weight)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
@@ -234,3 +210,20 @@ class EmbeddingBag:
                      include_last_offset=include_last_offset, padding_idx=padding_idx)
         module.requires_grad = not freeze
         return module
+
+
+def _set_initial_weight(module, weight):
+    """torch's constructor tail for both modules: a given ``_weight`` is checked and shared, else a
+    new table (huge pages when large) is drawn by ``reset_parameters``."""
+    if weight is None:
+        module.weight = empty_table(module.num_embeddings, module.embedding_dim)
+        module.reset_parameters()
+        return
+    if not isinstance(weight, np.ndarray):
+        raise TypeError("_weight must be a numpy.ndarray, not %s" % type(weight).__name__)
+    if list(weight.shape) != [module.num_embeddings, module.embedding_dim]:
+        raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+    if weight.dtype != _FLOAT32:
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                     "embedding_native supports weight dtype float32 only in this version (got %s)" % weight.dtype)
+    module.weight = weight
