@@ -353,6 +353,12 @@ public static partial class EmbeddingPrimitives
             TIndex* indices = Indices;
             for (nint i = 0; i < Count; i++)
             {
+                long ahead = long.CreateTruncating(indices[KernelHints.Ahead(i, Count, dimension)]);
+                if ((ulong)(ahead - lo) < span)
+                {
+                    KernelHints.PrefetchRow(ref Destination[(nint)ahead * dimension], dimension);
+                }
+
                 long row = long.CreateTruncating(indices[i]);
                 if ((ulong)(row - lo) >= span || row == PaddingIndex)
                 {

@@ -31,8 +31,8 @@ namespace Embedding.Generators.Emitters
             writer.Open("private static void " + KernelName(variant.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, nint count, ref float destination)");
             writer.Line("ref float target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
-            writer.Line("// Prefetch the row KernelHints.PrefetchDistance positions ahead: a hint, so no value changes.");
-            writer.Line(Hints + ".PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, " + Hints + ".Ahead(i, count)), " + dimension + "), " + dimension + ");");
+            writer.Line("// Prefetch the row KernelHints.DistanceFor(" + dimension + ") positions ahead: a hint, so no value changes.");
+            writer.Line(Hints + ".PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, " + Hints + ".Ahead(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
             writer.Line("ref float source = ref Rows.Of(in weight, Rows.Index(in indices, i), " + dimension + ");");
             if (width.Bits == 0)
             {

@@ -51,6 +51,8 @@ namespace Embedding.Generators.Emitters
         {
             int dimension = shape.Dimension;
             writer.Open("for (nint i = 0; i < count; i++)");
+            writer.Line("// Prefetch the destination row a few positions ahead (KernelHints.DistanceFor): a hint, so no value changes.");
+            writer.Line(Hints + ".PrefetchRow(in Rows.Of(in destination, Rows.Index(in indices, " + Hints + ".Ahead(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
             writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");
             writer.Line("continue;");

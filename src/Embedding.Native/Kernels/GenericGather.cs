@@ -40,7 +40,7 @@ internal static class GenericGather
         ref float target = ref destination;
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count))) * dimension), dimension);
+            KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count, dimension))) * dimension), dimension);
             ref float source = ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, i)) * dimension);
             for (nuint column = 0; column < lastVector; column += lanes)
             {

@@ -47,6 +47,7 @@ internal static class GenericScatterAdd
         // depend on how work is split. A parallel version must partition by destination row.
         for (nint i = 0; i < count; i++)
         {
+            KernelHints.PrefetchRow(ref Unsafe.Add(ref destination, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count, dimension))) * dimension), dimension);
             nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
             if (row == paddingIndex)
             {

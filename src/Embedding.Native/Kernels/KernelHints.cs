@@ -15,24 +15,33 @@ namespace Embedding.Native;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class KernelHints
 {
-    /// <summary>How many positions ahead the gather and bag kernels prefetch the row they will read.</summary>
+    /// <summary>How far ahead, in bytes of rows, the gather, bag and scatter-add kernels prefetch.</summary>
     /// <remarks>
-    /// 16 rows, FBGEMM's default. Stopwatch harness of bench/notes.md, same-process ratio of the generic
-    /// gather (prefetching) to the generated kernel (not yet prefetching), AMD EPYC, 2 vCPUs, loaded host:
-    /// B D=64 uniform/Zipf 1.05-1.2x / 1.5-1.8x, B D=256 1.1x / 1.2-1.3x, the 1 GiB table (D=64)
-    /// 1.25-1.33x / 1.3x, against 1.0-1.2x / 0.7-1.0x / 1.0-1.07x with the prefetch off (distance 0).
-    /// Distance 8 gained less on the 1 GiB table (1.18-1.39x); 32 was not distinguishable from 16
-    /// within the noise (1.17-1.56x). D=16 neither gained nor lost measurably. The anchors
-    /// (performance.md §3) report +19% for a cold C gather at 16 and a cap near 4 KiB ahead.
+    /// 4 KiB ahead, FBGEMM's cap and the anchors' C kernel (performance.md §3): enough rows in flight to
+    /// cover DRAM latency, few enough that the prefetched lines are still in L1 (32-48 KiB) when used.
+    /// Measured with bench/results/prefetch-distance.md (same-run ratios to memcpy, AMD EPYC, 2 vCPUs):
+    /// against no prefetch, B D=64 gather 0.58-0.80 → 0.74-0.97, scatter-add 0.62-0.69 → 0.80-1.07,
+    /// bag sum 0.46-0.59 → 0.72-1.04; a fixed 16 rows ahead (48 KiB at D = 768) was no better at D = 64
+    /// and lost at D = 256 and on the 1 GiB table; 2 KiB and 8 KiB were within the noise of 4 KiB.
     /// </remarks>
-    public const int PrefetchDistance = 16;
+    public const int PrefetchBytesAhead = 4096;
 
-    /// <summary>At most this many bytes of a row are prefetched: 4 KiB ahead is FBGEMM's L1 cap, and a longer row's later lines are covered by the hardware stream prefetcher.</summary>
+    /// <summary>Never fewer rows ahead than this (rows of 2 KiB and more: the next rows but one).</summary>
+    public const int MinPrefetchDistance = 2;
+
+    /// <summary>Never more rows ahead than this (rows of 256 bytes and less): further ahead gained nothing measurable.</summary>
+    public const int MaxPrefetchDistance = 16;
+
+    /// <summary>At most this many bytes of a row are prefetched: a longer row's later lines are covered by the hardware stream prefetcher.</summary>
     public const int PrefetchRowBytes = 4096;
 
-    /// <summary>The position whose row to prefetch while working on position <paramref name="i"/>: <see cref="PrefetchDistance"/> ahead, clamped to the last position.</summary>
+    /// <summary>How many positions ahead to prefetch rows of <paramref name="dimension"/> floats: <see cref="PrefetchBytesAhead"/> of rows, clamped; a constant in the specialised kernels.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static nint Ahead(nint i, nint count) => Math.Min(i + PrefetchDistance, count - 1);
+    public static int DistanceFor(int dimension) => Math.Clamp(PrefetchBytesAhead / Math.Max(1, dimension * sizeof(float)), MinPrefetchDistance, MaxPrefetchDistance);
+
+    /// <summary>The position whose row to prefetch while working on position <paramref name="i"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nint Ahead(nint i, nint count, int dimension) => Math.Min(i + DistanceFor(dimension), count - 1);
 
     /// <summary>Prefetches every cache line of a row of <paramref name="dimension"/> floats into all cache levels (x86 only; elsewhere nothing).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
