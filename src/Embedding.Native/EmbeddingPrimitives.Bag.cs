@@ -43,7 +43,7 @@ public static partial class EmbeddingPrimitives
     /// <param name="includeLastOffset">torch's CSR form: the last offset ends the last bag.</param>
     /// <param name="perSampleWeights">Empty, or one weight per position (<see cref="EmbeddingBagMode.Sum"/> only).</param>
     /// <param name="paddingIndex">A normalised row whose positions count for nothing (see <see cref="NormalizePaddingIndex"/>), or <see cref="NoPadding"/>.</param>
-    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>bags × embeddingDim</c> rows (the input of the max backward); ignored otherwise.</param>
+    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>bags × embeddingDim</c> rows (the input of the max backward), or empty when only the values are wanted (faster: no positions are tracked); ignored otherwise.</param>
     /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside the table, <paramref name="embeddingDim"/> is not positive, or <paramref name="mode"/> is unknown.</exception>
     /// <exception cref="ArgumentException">Malformed offsets; per-sample weights with mean or max (torch: NotImplementedError) or of the wrong length; an output too short or overlapping an input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="TIndex"/> or <typeparamref name="TOffset"/> is neither int nor long.</exception>
@@ -65,7 +65,7 @@ public static partial class EmbeddingPrimitives
     /// <param name="destination">Receives <c>B × embeddingDim</c> floats.</param>
     /// <param name="perSampleWeights">Empty, or one weight per position (<see cref="EmbeddingBagMode.Sum"/> only).</param>
     /// <param name="paddingIndex">A normalised row whose positions count for nothing, or <see cref="NoPadding"/>.</param>
-    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>B × embeddingDim</c> rows; ignored otherwise.</param>
+    /// <param name="maxIndices">With <see cref="EmbeddingBagMode.Max"/>: receives <c>B × embeddingDim</c> rows, or empty for the values only; ignored otherwise.</param>
     /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside the table, <paramref name="embeddingDim"/> is not positive, or <paramref name="mode"/> is unknown.</exception>
     /// <exception cref="ArgumentException">A bad bag size; per-sample weights with mean or max or of the wrong length; an output too short or overlapping an input.</exception>
     /// <exception cref="NotSupportedException"><typeparamref name="TIndex"/> is neither int nor long.</exception>
@@ -298,10 +298,10 @@ public static partial class EmbeddingPrimitives
             throw new ArgumentException($"The destination holds {destination.Length} floats; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(destination));
         }
 
-        bool max = mode == EmbeddingBagMode.Max;
+        bool max = mode == EmbeddingBagMode.Max && !maxIndices.IsEmpty;
         if (max && maxIndices.Length < required)
         {
-            throw new ArgumentException($"Max mode needs maxIndices: it holds {maxIndices.Length} longs; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(maxIndices));
+            throw new ArgumentException($"maxIndices holds {maxIndices.Length} longs; {bags.Count} bags × {embeddingDim} columns need {required} (or pass none for the values only).", nameof(maxIndices));
         }
 
         Span<byte> written = MemoryMarshal.AsBytes(destination[..(int)required]);
@@ -321,7 +321,7 @@ public static partial class EmbeddingPrimitives
     private static void RunBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices, VectorWidth width, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        ref long argMax = ref mode == EmbeddingBagMode.Max ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();
+        ref long argMax = ref mode == EmbeddingBagMode.Max && !maxIndices.IsEmpty ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();
         nint bad = EmbeddingBag(in MemoryMarshal.GetReference(weight), rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width, threads);
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }

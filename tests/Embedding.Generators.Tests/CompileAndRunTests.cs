@@ -192,6 +192,18 @@ public sealed class CompileAndRunTests
 
                 Assert.Equal(long.MinValue, maxIndices[^1]);
                 AssertSentinels(destination, expected.Length);
+                if (mode == EmbeddingBagMode.Max)
+                {
+                    // No arg-max asked for (a null reference): the values-only loop, the same bits.
+                    float[] valuesOnly = Guarded(expected.Length);
+                    kernel(in table[0], in indices[0], in starts[0], bags, padding, in weights[0], ref valuesOnly[0], ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
+                    for (int i = 0; i < expected.Length; i++)
+                    {
+                        Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(valuesOnly[i]), $"dim {dim}, {width}, {typeof(TIndex).Name}, max values only, padding {padding}: bag {i / dim}, column {i % dim}");
+                    }
+
+                    AssertSentinels(valuesOnly, expected.Length);
+                }
             }
         }
     }

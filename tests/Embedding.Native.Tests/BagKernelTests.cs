@@ -69,6 +69,12 @@ public abstract class BagKernelTests<TIndex, TOffset>
                 {
                     Assert.True(expectedMax.AsSpan().SequenceEqual(actualMax.AsSpan(0, expectedMax.Length)), context + ": max indices");
                     Assert.All(actualMax.AsSpan(expectedMax.Length).ToArray(), value => Assert.Equal(long.MinValue, value));
+
+                    // Without maxIndices the kernels take their values-only loop: the same bits.
+                    float[] valuesOnly = TestData.Guarded(bags * dim);
+                    EmbeddingPrimitives.EmbeddingBag<TIndex, TOffset>(indices, offsets, weight, dim, mode, valuesOnly, includeLastOffset, psw, paddingIndex, default, width);
+                    TestAssert.BitEqual(expected, valuesOnly.AsSpan(0, expected.Length), context + ", values only");
+                    Assert.All(valuesOnly.AsSpan(expected.Length).ToArray(), value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
                 }
                 else
                 {

@@ -58,6 +58,9 @@ static void test_forward(void)
     status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, out, 5 * D, max_indices, 5 * D);
     check(status == EMB_OK && equal(out, max, 5 * D) && memcmp(max_indices, argmax, sizeof argmax) == 0,
           "max: values and the rows they came from (-1 for empty bags)");
+    memset(out, SENTINEL_BYTE, sizeof out);
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_MAX, out, 5 * D, NULL, 0);
+    check(status == EMB_OK && equal(out, max, 5 * D), "max without max_indices: the same values (no arg-max tracked)");
 
     /* Bags [3,1,1 | 1,4,0] with per-sample weights, sum only. */
     static const int64_t two[2] = { 0, 3 };

@@ -932,7 +932,8 @@ class _BagCall:
         max_indices = None
         max_address = None
         capacity = shape[0] * shape[1]
-        if self.mode == EMB_BAG_MAX:
+        # Without a consumer for the arg-max the max forward tracks none (the values are the same).
+        if self.mode == EMB_BAG_MAX and want_max_indices:
             if self.is_tensor:
                 max_indices = sys.modules["torch"].empty(shape, dtype=sys.modules["torch"].int64)
                 max_address = max_indices.data_ptr()

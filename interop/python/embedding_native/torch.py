@@ -250,7 +250,8 @@ class _EmbeddingBagFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, per_sample_weights, call):
-        output, max_indices = call.forward(want_max_indices=True)
+        # The max backward needs the arg-max rows only when the weight wants a gradient.
+        output, max_indices = call.forward(want_max_indices=ctx.needs_input_grad[0])
         ctx.call = call
         ctx.max_indices = max_indices
         ctx.psw_shape = None if per_sample_weights is None else per_sample_weights.shape

@@ -63,7 +63,8 @@ internal static unsafe partial class NativeExports
         AbiChecks.Capacity(outputCapacity, outputElements, "out", $"{bags.Count} bags × {dimension} columns");
         AbiChecks.Disjoint(output, outputElements * sizeof(float), weight, weightElements * sizeof(float), "out", "weight");
         layout.CheckDisjoint(output, outputElements * sizeof(float), "out", sizeof(TIndex));
-        bool max = mode == EmbeddingBagMode.Max;
+        // max_indices NULL in max mode: the values only (no arg-max is tracked).
+        bool max = mode == EmbeddingBagMode.Max && maxIndices != null;
         if (max)
         {
             AbiChecks.Pointer(maxIndices, outputElements, "max_indices");

@@ -86,7 +86,7 @@ internal static class GenericBag
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total, dimension))) * dimension), dimension);
                     }
 
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
@@ -116,11 +116,14 @@ internal static class GenericBag
         nuint lanes = (nuint)TOps.Lanes;
         nuint lastVector = (nuint)dimension - lanes;
         nint total = (nint)Unsafe.Add(ref starts, numBags);
+
+        // No arg-max asked for: the same values; the positions are still carried along (this is the generic path).
+        bool tracked = !Unsafe.IsNullRef(ref maxIndices);
         for (nint bag = 0; bag < numBags; bag++)
         {
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
             ref float target = ref Unsafe.Add(ref destination, bag * dimension);
-            ref long argMax = ref Unsafe.Add(ref maxIndices, bag * dimension);
+            ref long argMax = ref tracked ? ref Unsafe.Add(ref maxIndices, bag * dimension) : ref Unsafe.NullRef<long>();
             nint first = BagRows.FirstIncluded(ref indices, start, end, paddingIndex);
             if (first == end)
             {
@@ -143,7 +146,7 @@ internal static class GenericBag
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total, dimension))) * dimension), dimension);
                     }
 
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
@@ -159,14 +162,21 @@ internal static class GenericBag
                 }
 
                 TOps.Store(accumulator, ref target, column);
-                TOps.StorePositions(positions, ref argMax, column);
+                if (tracked)
+                {
+                    TOps.StorePositions(positions, ref argMax, column);
+                }
+
                 if (column == lastVector)
                 {
                     break;
                 }
             }
 
-            BagRows.PositionsToRows(ref argMax, ref indices, dimension);
+            if (tracked)
+            {
+                BagRows.PositionsToRows(ref argMax, ref indices, dimension);
+            }
         }
     }
 }
@@ -188,11 +198,14 @@ internal static class BagRows
         return i;
     }
 
-    /// <summary>An empty or all-padding bag in max mode: +0.0 and arg-max row -1.</summary>
+    /// <summary>An empty or all-padding bag in max mode: +0.0, and arg-max row -1 unless <paramref name="argMax"/> is a null reference (values only).</summary>
     public static void Empty(ref float target, ref long argMax, int dimension)
     {
         System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();
-        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);
+        if (!Unsafe.IsNullRef(ref argMax))
+        {
+            System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);
+        }
     }
 
     /// <summary>Replaces the winning position of each column by the row it names.</summary>

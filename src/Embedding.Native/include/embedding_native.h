@@ -412,7 +412,9 @@ EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags)
  *
  * @param out             out: [num_bags, embedding_dim] float32; out_capacity elements available.
  * @param max_indices     out: [num_bags, embedding_dim] int64 for EMB_BAG_MAX (needed by the max
- *                        backward), else NULL; max_indices_capacity elements available.
+ *                        backward); max_indices_capacity elements available. NULL in max mode asks
+ *                        for the values only (no arg-max is tracked: faster, same out); ignored and
+ *                        may be NULL in the other modes.
  * Thread-safe for concurrent calls sharing weight and bags. */
 EMB_API int32_t emb_embedding_bag(
     const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
