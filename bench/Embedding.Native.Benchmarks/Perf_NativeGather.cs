@@ -58,7 +58,7 @@ public unsafe class Perf_NativeGather
     [Benchmark(Baseline = true)]
     public void Managed() => EmbeddingPrimitives.Embedding(_indices, _table, Sizes.Dim, _destination);
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (string? directory = AppContext.BaseDirectory; directory is not null; directory = Path.GetDirectoryName(directory))
         {

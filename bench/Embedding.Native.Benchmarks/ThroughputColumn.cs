@@ -11,7 +11,8 @@ namespace Embedding.Native.Benchmarks;
 /// <summary>
 /// GB/s of useful bytes (rows read + rows written, index bytes not counted), from the median time.
 /// Each benchmark class declares <c>public static double UsefulBytes(int dim)</c> (or with the
-/// parameters it needs, by name), so the bytes are defined next to the workload.
+/// parameters it needs, by name), so the bytes are defined next to the workload. A parameter named
+/// <c>method</c> receives the benchmark method's name, for classes whose methods move different bytes.
 /// </summary>
 public sealed class ThroughputColumn : IColumn
 {
@@ -41,7 +42,9 @@ public sealed class ThroughputColumn : IColumn
         }
 
         object?[] arguments = bytes.GetParameters()
-            .Select(parameter => benchmarkCase.Parameters.Items.First(item => string.Equals(item.Name, parameter.Name, StringComparison.OrdinalIgnoreCase)).Value)
+            .Select(parameter => string.Equals(parameter.Name, "method", StringComparison.Ordinal)
+                ? benchmarkCase.Descriptor.WorkloadMethod.Name
+                : benchmarkCase.Parameters.Items.First(item => string.Equals(item.Name, parameter.Name, StringComparison.OrdinalIgnoreCase)).Value)
             .ToArray();
         double useful = (double)bytes.Invoke(null, arguments)!;
         return (useful / medianNs.Value).ToString("F2", CultureInfo.InvariantCulture);

@@ -69,4 +69,13 @@ public static class Workload
             throw new InvalidOperationException($"{what}: the kernel disagrees with the reference; refusing to time it.");
         }
     }
+
+    /// <summary>As <see cref="Verify(ReadOnlySpan{float}, ReadOnlySpan{float}, string)"/> for integer outputs (the arg-max rows of a max bag).</summary>
+    public static void Verify(ReadOnlySpan<long> expected, ReadOnlySpan<long> actual, string what)
+    {
+        if (!expected.SequenceEqual(actual))
+        {
+            throw new InvalidOperationException($"{what}: the kernel disagrees with the reference; refusing to time it.");
+        }
+    }
 }
