@@ -292,13 +292,16 @@ public static partial class EmbeddingPrimitives
 
     /// <summary>
     /// One piece of a parallel dense backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
-    /// accumulating), then walks every position in order and applies those whose row falls in the
-    /// range, with the per-row arithmetic of <see cref="GenericScatterAdd"/> (and of every generated
+    /// accumulating), then walks every position in order, a chunk at a time compacted to the positions
+    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd"/> (and of every generated
     /// kernel): <c>acc + g</c>, or <c>fma(g, fl(1/c[k]), acc)</c>, whole vectors then a masked tail.
     /// </summary>
     private unsafe struct ScatterAddWork<TIndex> : IParallelWork
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        /// <summary>Positions compacted per round: a 4 KiB list on the worker's stack.</summary>
+        private const int ChunkPositions = 1024;
+
         public float* Source;
         public TIndex* Indices;
         public nint Count;
@@ -349,47 +352,60 @@ public static partial class EmbeddingPrimitives
             nuint lastVector = (nuint)dimension - lanes;
             int keep = (int)(wholeColumns - lastVector);
             bool scaled = Counts != null;
-            ulong span = (ulong)(hi - lo);
+            int distance = KernelHints.DistanceFor(dimension);
             TIndex* indices = Indices;
-            for (nint i = 0; i < Count; i++)
+            int* mine = stackalloc int[ChunkPositions];
+            for (nint chunk = 0; chunk < Count; chunk += ChunkPositions)
             {
-                long ahead = long.CreateTruncating(indices[KernelHints.Ahead(i, Count, dimension)]);
-                if ((ulong)(ahead - lo) < span)
+                // Compact the chunk to the positions whose row is in [lo, hi), without a branch: a
+                // uniform index would mispredict one in two. The list keeps position order.
+                int length = (int)Math.Min(ChunkPositions, Count - chunk);
+                int kept = 0;
+                for (int k = 0; k < length; k++)
                 {
+                    long candidate = long.CreateTruncating(indices[chunk + k]);
+                    mine[kept] = k;
+                    kept += (int)(1 + (((candidate - lo) | (hi - 1 - candidate)) >> 63));
+                }
+
+                for (int k = 0; k < kept; k++)
+                {
+                    // Prefetch along this piece's own rows: a hint, so no value changes.
+                    long ahead = long.CreateTruncating(indices[chunk + mine[Math.Min(k + distance, kept - 1)]]);
                     KernelHints.PrefetchRow(ref Destination[(nint)ahead * dimension], dimension);
-                }
-
-                long row = long.CreateTruncating(indices[i]);
-                if ((ulong)(row - lo) >= span || row == PaddingIndex)
-                {
-                    continue;
-                }
-
-                ref float gradient = ref Source[i * dimension];
-                ref float target = ref Destination[(nint)row * dimension];
-                if (scaled)
-                {
-                    float scale = (float)(1.0 / Counts[row]);
-                    for (nuint column = 0; column < wholeColumns; column += lanes)
+                    nint i = chunk + mine[k];
+                    long row = long.CreateTruncating(indices[i]);
+                    if (row == PaddingIndex)
                     {
-                        TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                        continue;
                     }
 
-                    if (wholeColumns != (nuint)dimension)
+                    ref float gradient = ref Source[i * dimension];
+                    ref float target = ref Destination[(nint)row * dimension];
+                    if (scaled)
                     {
-                        TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
-                    }
-                }
-                else
-                {
-                    for (nuint column = 0; column < wholeColumns; column += lanes)
-                    {
-                        TWidth.Add(ref gradient, ref target, column);
-                    }
+                        float scale = (float)(1.0 / Counts[row]);
+                        for (nuint column = 0; column < wholeColumns; column += lanes)
+                        {
+                            TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                        }
 
-                    if (wholeColumns != (nuint)dimension)
+                        if (wholeColumns != (nuint)dimension)
+                        {
+                            TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
+                        }
+                    }
+                    else
                     {
-                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
+                        for (nuint column = 0; column < wholeColumns; column += lanes)
+                        {
+                            TWidth.Add(ref gradient, ref target, column);
+                        }
+
+                        if (wholeColumns != (nuint)dimension)
+                        {
+                            TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
+                        }
                     }
                 }
             }

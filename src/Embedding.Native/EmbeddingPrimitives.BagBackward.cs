@@ -428,6 +428,9 @@ public static partial class EmbeddingPrimitives
     private unsafe struct BagBackwardWork<TIndex> : IParallelWork
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        /// <summary>Positions compacted per round: two 4 KiB lists on the worker's stack.</summary>
+        private const int ChunkPositions = 1024;
+
         public float* GradOutput;
         public TIndex* Indices;
         public long* Starts;
@@ -522,6 +525,34 @@ public static partial class EmbeddingPrimitives
         private readonly void SumMeanRows<TWidth>(long lo, long hi)
             where TWidth : IVectorWidth
         {
+            int* positions = stackalloc int[ChunkPositions];
+            int* owners = stackalloc int[ChunkPositions];
+            int kept = 0;
+            for (int b = 0; b < Count; b++)
+            {
+                for (long i = Starts[b]; i < Starts[b + 1]; i++)
+                {
+                    // Compact to the positions whose row is in [lo, hi), without a branch (a uniform
+                    // index would mispredict one in two); the list keeps position order.
+                    long row = long.CreateTruncating(Indices[i]);
+                    positions[kept] = (int)i;
+                    owners[kept] = b;
+                    kept += (int)(1 + (((row - lo) | (hi - 1 - row)) >> 63));
+                    if (kept == ChunkPositions)
+                    {
+                        Apply<TWidth>(positions, owners, kept);
+                        kept = 0;
+                    }
+                }
+            }
+
+            Apply<TWidth>(positions, owners, kept);
+        }
+
+        /// <summary>Adds the gradient of bag <c>owners[k]</c> into the row of position <c>positions[k]</c>, k in order.</summary>
+        private readonly void Apply<TWidth>(int* positions, int* owners, int count)
+            where TWidth : IVectorWidth
+        {
             nuint lanes = (nuint)TWidth.Lanes;
             int dimension = Dimension;
             nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
@@ -531,62 +562,64 @@ public static partial class EmbeddingPrimitives
             bool byFrequency = Counts != null;
             bool weighted = PerSampleWeights != null;
             bool scaled = byFrequency || mean || weighted;
-            ulong span = (ulong)(hi - lo);
-            for (int b = 0; b < Count; b++)
+            int distance = KernelHints.DistanceFor(dimension);
+            int membersOf = -1, members = 0;
+            for (int k = 0; k < count; k++)
             {
-                ref float gradient = ref GradOutput[(nint)b * dimension];
-                int members = -1;
-                for (long i = Starts[b]; i < Starts[b + 1]; i++)
+                // Prefetch along this piece's own rows: a hint, so no value changes.
+                long ahead = long.CreateTruncating(Indices[positions[Math.Min(k + distance, count - 1)]]);
+                KernelHints.PrefetchRow(ref GradWeight[(nint)ahead * dimension], dimension);
+                int i = positions[k], b = owners[k];
+                long row = long.CreateTruncating(Indices[i]);
+                if (row == PaddingIndex)
                 {
-                    long row = long.CreateTruncating(Indices[i]);
-                    if ((ulong)(row - lo) >= span || row == PaddingIndex)
-                    {
-                        continue;
-                    }
+                    continue;
+                }
 
-                    ref float target = ref GradWeight[(nint)row * dimension];
-                    if (!scaled)
-                    {
-                        for (nuint column = 0; column < wholeColumns; column += lanes)
-                        {
-                            TWidth.Add(ref gradient, ref target, column);
-                        }
-
-                        if (wholeColumns != (nuint)dimension)
-                        {
-                            TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
-                        }
-
-                        continue;
-                    }
-
-                    // The scale exactly as GenericBagBackward builds it: in double, in this order, rounded once.
-                    double s = weighted ? PerSampleWeights[i] : 1.0;
-                    if (byFrequency)
-                    {
-                        s /= Counts[row];
-                    }
-
-                    if (mean)
-                    {
-                        if (members < 0)
-                        {
-                            members = Members(b);
-                        }
-
-                        s /= members;
-                    }
-
-                    float scale = (float)s;
+                ref float gradient = ref GradOutput[(nint)b * dimension];
+                ref float target = ref GradWeight[(nint)row * dimension];
+                if (!scaled)
+                {
                     for (nuint column = 0; column < wholeColumns; column += lanes)
                     {
-                        TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                        TWidth.Add(ref gradient, ref target, column);
                     }
 
                     if (wholeColumns != (nuint)dimension)
                     {
-                        TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
+                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
                     }
+
+                    continue;
+                }
+
+                // The scale exactly as GenericBagBackward builds it: in double, in this order, rounded once.
+                double s = weighted ? PerSampleWeights[i] : 1.0;
+                if (byFrequency)
+                {
+                    s /= Counts[row];
+                }
+
+                if (mean)
+                {
+                    if (membersOf != b)
+                    {
+                        members = Members(b);
+                        membersOf = b;
+                    }
+
+                    s /= members;
+                }
+
+                float scale = (float)s;
+                for (nuint column = 0; column < wholeColumns; column += lanes)
+                {
+                    TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
+                }
+
+                if (wholeColumns != (nuint)dimension)
+                {
+                    TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
                 }
             }
         }

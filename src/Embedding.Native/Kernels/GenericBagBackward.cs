@@ -174,6 +174,8 @@ internal static class GenericBagBackward
         ReadOnlySpan<long> starts = bags.Starts;
         ReadOnlySpan<float> weights = bags.PerSampleWeights;
         long padding = bags.PaddingIndex;
+        int distance = KernelHints.DistanceFor(dimension);
+        int last = indices.Length - 1;
 
         // Serial in position order: duplicates accumulate in one fixed order (torch's is its unstable
         // sort's, which no port can reproduce), and the result cannot depend on how work is split.
@@ -183,6 +185,8 @@ internal static class GenericBagBackward
             int members = mean ? Members(bags, b) : 1;
             for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
             {
+                // Prefetch the gradient row a few positions ahead: a hint, so no value changes.
+                KernelHints.PrefetchRow(ref Unsafe.Add(ref gradWeight, nint.CreateTruncating(indices[Math.Min(i + distance, last)]) * dimension), dimension);
                 nint row = nint.CreateTruncating(indices[i]);
                 if (row == padding)
                 {
