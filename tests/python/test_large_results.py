@@ -1,0 +1,111 @@
+"""Results of HUGE_PAGE_BYTES and more come from fresh huge-page mappings (tables.zeros), and new
+dense gradients are accumulated into those zeros instead of being cleared first: the values must be
+torch's bits all the same, the arrays ordinary writable numpy arrays / CPU tensors that autograd and
+the optimizers accept, and the mappings must outlive every view of them."""
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import embedding_native as en
+from embedding_native import functional as enf
+from embedding_native import tables
+from embedding_native import torch as ent
+
+# Just over one huge page of float32 per result (and a table of the same size).
+V, D, N = 20000, 32, 20000
+
+
+def _data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(V, D, generator=g)
+    weight[3] = -0.0  # a row of -0.0: +0.0 + (-0.0) is +0.0 in torch's zeros + index_add
+    indices = torch.randint(0, V, (N,), generator=g)
+    indices[:50] = 3
+    grad = torch.randn(N, D, generator=g)
+    grad[:50] = -0.0
+    return weight, indices, grad
+
+
+def test_large_results_are_over_a_huge_page():
+    assert N * D * 4 >= tables.HUGE_PAGE_BYTES and V * D * 4 >= tables.HUGE_PAGE_BYTES
+
+
+def test_zeros_is_zero_writable_and_outlives_its_mapping():
+    z = tables.zeros((V, D))
+    assert z.dtype == np.float32 and z.flags.c_contiguous and z.flags.writeable and z.shape == (V, D)
+    assert not z.any()
+    view = z[5:7]
+    del z
+    gc.collect()
+    view[:] = 1.5  # the mapping is still alive through the view
+    assert (view == 1.5).all()
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_large_forward_output_matches_torch(as_tensor):
+    weight, indices, _ = _data(1)
+    expected = F.embedding(indices, weight)
+    if as_tensor:
+        got = en.embedding(indices, weight)
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float32 and got.is_contiguous()
+        assert torch.equal(got, expected)
+        got.add_(1)  # writable
+    else:
+        got = en.embedding(indices.numpy(), weight.numpy())
+        assert isinstance(got, np.ndarray) and got.flags.writeable
+        assert np.array_equal(got.view(np.uint32), expected.numpy().view(np.uint32))
+
+
+@pytest.mark.parametrize("scale_grad_by_freq", [False, True])
+@pytest.mark.parametrize("padding_idx", [None, 3])
+def test_large_dense_gradient_matches_torch_bits(scale_grad_by_freq, padding_idx):
+    _, indices, grad = _data(2)
+    expected = torch.ops.aten.embedding_dense_backward(grad, indices, V, -1 if padding_idx is None else padding_idx,
+                                                       scale_grad_by_freq)
+    for kind in (grad, grad.numpy()):
+        ix = indices if isinstance(kind, torch.Tensor) else indices.numpy()
+        got = enf.embedding_backward(kind, ix, V, padding_idx, scale_grad_by_freq)
+        got = got if isinstance(got, torch.Tensor) else torch.from_numpy(got)
+        assert torch.equal(got.view(torch.int32), expected.view(torch.int32))
+
+
+def test_drop_in_training_step_with_a_large_gradient_matches_torch():
+    weight, indices, grad = _data(3)
+    theirs = torch.nn.Embedding.from_pretrained(weight.clone(), freeze=False)
+    ours = ent.Embedding.from_pretrained(weight.clone(), freeze=False)
+    for module in (theirs, ours):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+        for _ in range(2):  # the second backward adds into the first gradient, then the step uses it
+            module(indices).backward(grad)
+        optimizer.step()
+    assert torch.equal(ours.weight.grad, theirs.weight.grad)
+    assert torch.equal(ours.weight, theirs.weight)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_large_bag_gradient_matches_torch(mode):
+    weight, indices, grad = _data(4)
+    offsets = torch.arange(0, N, 8)
+    w_theirs = weight.clone().requires_grad_()
+    w_ours = weight.clone().requires_grad_()
+    g = torch.randn(offsets.numel(), D, generator=torch.Generator().manual_seed(5))
+    F.embedding_bag(indices, w_theirs, offsets, mode=mode).backward(g)
+    ent.embedding_bag(indices, w_ours, offsets, mode=mode).backward(g)
+    assert w_ours.grad.shape == (V, D)
+    # Duplicates add in position order here and in torch's sort order there (docs/training.md):
+    # |ours - torch| <= 4 eps sum|terms| per element.
+    w_abs = weight.clone().requires_grad_()
+    F.embedding_bag(indices, w_abs, offsets, mode=mode).backward(g.abs())
+    bound = 4 * torch.finfo(torch.float32).eps * w_abs.grad
+    assert ((w_ours.grad - w_theirs.grad).abs() <= bound).all()
+    if mode == "max":
+        assert torch.equal(w_ours.grad, w_theirs.grad)
+    numpy_grad = enf.embedding_bag_backward(g.numpy(), indices.numpy(), V, offsets.numpy(), mode=mode,
+                                            max_indices=(enf.embedding_bag_max_indices(indices.numpy(), weight.numpy(),
+                                                                                        offsets.numpy())[1]
+                                                         if mode == "max" else None))
+    assert np.array_equal(numpy_grad.view(np.uint32), w_ours.grad.numpy().view(np.uint32))
