@@ -11,6 +11,7 @@ Operations (torch's own op, called directly, against ours on the very same tenso
 
   gather               F.embedding                 vs en.embedding (new output), out= (reused), numpy out=
   dense backward       aten.embedding_dense_backward vs functional.embedding_backward accumulate / overwrite
+  autograd dense       F.embedding(...).backward(G) vs embedding_native.torch.embedding(...).backward(G)
   sparse bwd+coalesce  aten.embedding_sparse_backward(...).coalesce() vs embedding_sparse_backward + sparse_coalesce
   coalesce             Tensor.coalesce() of that uncoalesced gradient vs sparse_coalesce
   renorm               torch.embedding_renorm_     vs functional.embedding_renorm_ (max_norm=1, p=2)
@@ -60,6 +61,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "interop", "python"))
 import embedding_native as en  # noqa: E402
 from embedding_native import functional as enf  # noqa: E402
 from embedding_native import optim as eno  # noqa: E402
+from embedding_native import torch as ent  # noqa: E402
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 BAG = 32
@@ -227,6 +229,7 @@ def cycler(items):
 OPS = [
     ("gather", "Forward gather (F.embedding)"),
     ("dense_backward", "Dense backward (embedding_dense_backward)"),
+    ("autograd_dense", "The drop-in end to end: forward + dense backward through autograd (weight.grad reset per call)"),
     ("sparse_backward", "Sparse backward + coalesce"),
     ("coalesce", "Coalesce alone (the sparse gradient of the first index set)"),
     ("renorm", "Renorm (max_norm=1, norm_type=2)"),
@@ -291,6 +294,24 @@ def groups_for(w, W, sets, seed):
     }, lambda: close(enf.embedding_backward(G, idx0, V, out=GW),
                      torch.ops.aten.embedding_dense_backward(G, idx0, V, -1, False)))
     del GW
+    gc.collect()
+
+    # the drop-in end to end: F.embedding(...).backward(G) against embedding_native.torch's, on a
+    # Parameter sharing W's storage, with weight.grad reset so that every call builds a fresh gradient
+    Wp = torch.nn.Parameter(W)
+    nt, no = cycler(sets), cycler(sets)
+
+    def autograd_step(embed, idx):
+        Wp.grad = None
+        embed(idx, Wp).backward(G)
+        return Wp.grad
+
+    yield ("autograd_dense", gather_bytes, {
+        "torch": lambda: autograd_step(F.embedding, nt()),
+        "ours drop-in": lambda: autograd_step(ent.embedding, no()),
+    }, lambda: close(autograd_step(ent.embedding, idx0).clone(), autograd_step(F.embedding, idx0)))
+    Wp.grad = None
+    del Wp
     gc.collect()
 
     # sparse backward + coalesce
