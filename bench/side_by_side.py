@@ -309,6 +309,9 @@ def groups_for(w, W, sets, seed):
     yield ("autograd_dense", gather_bytes, {
         "torch": lambda: autograd_step(F.embedding, nt()),
         "ours drop-in": lambda: autograd_step(ent.embedding, no()),
+        # not an implementation: the cost of a new zeroed V x D gradient alone, which any dense
+        # backward that returns a fresh gradient pays (the floor the drop-in is compared with)
+        "floor: new zeroed V x D": lambda: enf._new_float32((V, D), True, zeroed=True),
     }, lambda: close(autograd_step(ent.embedding, idx0).clone(), autograd_step(F.embedding, idx0)))
     Wp.grad = None
     del Wp

@@ -273,7 +273,7 @@ class _EmbeddingBagFunction(torch.autograd.Function):
             if call.sparse:
                 grad_weight = _bag_sparse_gradient(grad_output, call)
             else:
-                # New zeros accumulated into: the same bits as overwriting, without a clearing pass.
+                # New zeros accumulated into: the same bits as overwriting, without a second clear.
                 grad_weight = _functional._new_float32((call.num_embeddings, call.embedding_dim), True, zeroed=True)
                 flags = _native.EMB_ACCUMULATE | (_native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0)
                 max_address = ctx.max_indices.data_ptr() if ctx.max_indices is not None else None
