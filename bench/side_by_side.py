@@ -299,6 +299,7 @@ def groups_for(w, W, sets, seed):
     # the drop-in end to end: F.embedding(...).backward(G) against embedding_native.torch's, on a
     # Parameter sharing W's storage, with weight.grad reset so that every call builds a fresh gradient
     Wp = torch.nn.Parameter(W)
+    GZ = torch.empty(V, D)
     nt, no = cycler(sets), cycler(sets)
 
     def autograd_step(embed, idx):
@@ -309,12 +310,12 @@ def groups_for(w, W, sets, seed):
     yield ("autograd_dense", gather_bytes, {
         "torch": lambda: autograd_step(F.embedding, nt()),
         "ours drop-in": lambda: autograd_step(ent.embedding, no()),
-        # not an implementation: the cost of a new zeroed V x D gradient alone, which any dense
-        # backward that returns a fresh gradient pays (the floor the drop-in is compared with)
-        "floor: new zeroed V x D": lambda: enf._new_float32((V, D), True, zeroed=True),
+        # not an implementation: writing V x D zeros into an existing buffer (no page faults), which
+        # any dense backward that returns a fresh gradient must at least do
+        "floor: zero_() of V x D": lambda: GZ.zero_(),
     }, lambda: close(autograd_step(ent.embedding, idx0).clone(), autograd_step(F.embedding, idx0)))
     Wp.grad = None
-    del Wp
+    del Wp, GZ
     gc.collect()
 
     # sparse backward + coalesce

@@ -1,7 +1,8 @@
-"""Results of FRESH_MAPPING_BYTES and more come from fresh huge-page mappings (tables.zeros), and new
+"""Results of FRESH_MAPPING_BYTES and more come from a pool of huge-page mappings (_results), and new
 dense gradients are accumulated into zeros instead of being cleared first: the values must be
 torch's bits all the same, the arrays ordinary writable numpy arrays / CPU tensors that autograd and
-the optimizers accept, and the mappings must outlive every view of them."""
+the optimizers accept, a buffer must never be handed out again while any view of it lives, and a
+reused one must come back zeroed when zeros were asked for."""
 
 import gc
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import embedding_native as en
+from embedding_native import _results
 from embedding_native import functional as enf
 from embedding_native import tables
 from embedding_native import torch as ent
@@ -43,6 +45,39 @@ def test_zeros_is_zero_writable_and_outlives_its_mapping():
     gc.collect()
     view[:] = 1.5  # the mapping is still alive through the view
     assert (view == 1.5).all()
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_pool_reuses_a_buffer_only_once_nothing_refers_to_it(as_tensor):
+    en.release_cached()
+    shape = (N, D)
+    first = _results.new_float32(shape, as_tensor)
+    address = first.data_ptr() if as_tensor else first.ctypes.data
+    first[:] = 7.0
+    held = [first[10:12]]  # a view keeps the buffer in use
+    if as_tensor:
+        held.append(first.numpy()[3:4])
+    del first
+    gc.collect()
+    second = _results.new_float32(shape, as_tensor, zeroed=True)
+    assert (second.data_ptr() if as_tensor else second.ctypes.data) != address
+    assert (held[0] == 7.0).all()
+    del held
+    gc.collect()
+    third = _results.new_float32(shape, as_tensor, zeroed=True)
+    assert (third.data_ptr() if as_tensor else third.ctypes.data) == address
+    assert not third.any() if not as_tensor else not third.any().item()
+    del second, third
+    assert en.release_cached() == 2 * N * D * 4
+
+
+def test_pool_keeps_at_most_its_capacity():
+    en.release_cached()
+    results = [_results.new_float32((N + k, D), False) for k in range(_results.POOL_BUFFERS + 2)]
+    assert len(_results._pool) == _results.POOL_BUFFERS
+    results[0][:] = 1.0  # forgotten by the pool, still alive and writable
+    del results
+    assert en.release_cached() == sum((N + k) * D * 4 for k in range(2, _results.POOL_BUFFERS + 2))
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])

@@ -36,10 +36,11 @@ from .errors import (
 )
 from .functional import build_info, embedding, embedding_bag, get_num_threads, set_num_threads
 from .modules import Embedding, EmbeddingBag
+from ._results import release_cached
 from .tables import empty_table
 
 __all__ = [
-    "empty_table",
+    "empty_table", "release_cached",
     "__version__", "functional", "optim", "embedding", "embedding_bag", "build_info", "set_num_threads", "get_num_threads",
     "Embedding", "EmbeddingBag",
     "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",

@@ -54,7 +54,7 @@ from ctypes import byref, c_int64
 import numpy as np
 
 from . import _bindings
-from . import tables as _tables
+from ._results import FRESH_MAPPING_BYTES, new_float32 as _new_float32
 from ._cpu import TIER_NAMES
 from ._bindings import (
     EMB_ACCUMULATE, EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64,
@@ -330,7 +330,7 @@ def _embedding_numpy_fast(indices, weight):
         return None
     count = indices.size
     result = (np.empty(indices.shape + (embedding_dim,), dtype=_FLOAT32) if count * embedding_dim * 4 < FRESH_MAPPING_BYTES
-              else _tables.zeros(indices.shape + (embedding_dim,)))
+              else _new_float32(indices.shape + (embedding_dim,), False))
     status = emb_embedding(weight.ctypes.data, EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim,
                            indices.ctypes.data, index_dtype, count, result.ctypes.data, count * embedding_dim)
     if status:
@@ -415,37 +415,12 @@ class _Buffer:
         return np.empty(shape, dtype=dtype)
 
     def zeros(self, shape):
-        """A new float32 array of zeros of this buffer's kind; see :func:`_new_float32`."""
+        """A new float32 array of zeros of this buffer's kind (large ones from ``_results``' pool)."""
         return _new_float32(shape, self.is_tensor, zeroed=True)
 
     @staticmethod
     def address_of(array):
         return array.data_ptr() if not isinstance(array, np.ndarray) else array.ctypes.data
-
-
-#: From this size on a new result gets its own huge-page mapping. It is glibc's largest dynamic
-#: mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit): above it every malloc, torch's included,
-#: is a fresh mapping faulted in 4 KiB at a time, so a huge-page one only saves faults (a 64 MiB
-#: gather output: 40 ms -> 15 ms; a 256 MiB dense gradient: 142 ms -> 23 ms). Below it the heap
-#: hands back freed memory without any fault, which a fresh mapping would lose (a 16 MiB output
-#: took 3.1 ms instead of 1.5 ms that way).
-FRESH_MAPPING_BYTES = 32 << 20
-
-
-def _new_float32(shape, as_tensor, zeroed=False):
-    """A new C-contiguous float32 result, numpy or torch: from ``FRESH_MAPPING_BYTES`` on, on a fresh
-    huge-page mapping (``tables.zeros``: already zero, faulted in 2 MiB at a time); smaller ones
-    are ordinary arrays (zero-filled when ``zeroed``)."""
-    count = 1
-    for n in shape:
-        count *= int(n)
-    if count * 4 >= FRESH_MAPPING_BYTES:
-        array = _tables.zeros(shape)
-        return sys.modules["torch"].from_numpy(array) if as_tensor else array
-    if as_tensor:
-        torch = sys.modules["torch"]
-        return (torch.zeros if zeroed else torch.empty)(tuple(shape), dtype=torch.float32)
-    return (np.zeros if zeroed else np.empty)(tuple(shape), dtype=_FLOAT32)
 
 
 def _float_buffer(x, name, tensor_type, writable=False):
