@@ -25,6 +25,8 @@ Workloads (fp32 table, int64 indices; as in the project's performance anchors):
   C  V=4 000 000, D=64 (1 GiB), N=65 536; uniform and Zipf(a=1.05, ranks scattered by
      r*2654435761 mod V); "hot" repeats one index set, "cold" rotates through 64 sets
   D  V=10, D=5, N=3 (per-call cost from Python)
+  plus B at D = 128 / 256 with a 23 MiB table (V = 48 000 / 24 000): B's own tables of those widths
+  exceed a 32 MiB last-level cache, so these show the kernels with the table in cache
 
 Method: the same-run memcpy denominators (glibc memcpy through ctypes.memmove: DRAM 1 GiB,
 LLC 32 MiB, L2 512 KiB per thread) are measured right before each workload. Each method gets
@@ -170,11 +172,15 @@ def plan_workloads(quick):
         c_vocab = 1_000_000
         ws = [Workload("A", "A", 50_000, 768, 8_192)]
         ws += [Workload("B", "B", 100_000, d, 65_536) for d in (16, 64, 256)]
+        ws += [Workload("B, 23 MiB table (V=24000)", "B-L3", 24_000, 256, 65_536)]
         ws += [Workload("C uniform hot (V=1M)", "C", c_vocab, 64, 65_536, "uniform", False),
                Workload("C uniform cold (V=1M)", "C", c_vocab, 64, 65_536, "uniform", True)]
     else:
         ws = [Workload("A", "A", 50_000, 768, 8_192)]
         ws += [Workload("B", "B", 100_000, d, 65_536) for d in (16, 32, 64, 128, 256)]
+        # B's tables of D = 128, 256 (49, 98 MiB) exceed a 32 MiB last-level cache; the same shapes
+        # with a 23 MiB table show whether the cache or the kernel sets the pace there.
+        ws += [Workload("B, 23 MiB table (V=%d)" % v, "B-L3", v, d, 65_536) for d, v in ((128, 48_000), (256, 24_000))]
         for dist in ("uniform", "zipf1.05"):
             for cold in (False, True):
                 ws.append(Workload("C %s %s" % (dist, "cold" if cold else "hot"), "C", 4_000_000, 64, 65_536, dist, cold))
