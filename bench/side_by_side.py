@@ -334,10 +334,12 @@ def groups_for(w, W, sets, seed):
         rows, values = ours_sparse(idx0)
         return torch.equal(rows, ref._indices()[0]) and close(values, ref._values())
 
-    nt, no = cycler(sets), cycler(sets)
+    nt, no, nv = cycler(sets), cycler(sets), cycler(sets)
     yield ("sparse_backward", gather_bytes, {
         "torch": lambda: torch.ops.aten.embedding_sparse_backward(G, nt(), V, -1, False).coalesce(),
         "ours": lambda: ours_sparse(no()),
+        # the drop-in's layout without a padding row: views of indices and grad_output, as torch's
+        "ours views + coalesce": lambda: enf.sparse_coalesce(nv(), G, V),
     }, check_sparse)
 
     # coalesce alone, on the uncoalesced gradient of the first set (it never reads the table: hot = cold)

@@ -577,7 +577,7 @@ def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=
     padding = _padding_or_none(padding_idx, num_embeddings)
     num_indices = int(np.prod(index.shape, dtype=np.int64))
     rows = grad.empty((num_indices,), "int64")
-    values = grad.empty((num_indices, dim))
+    values = _new_float32((num_indices, dim), grad.is_tensor)
     nnz = c_int64()
     status = emb_embedding_backward_sparse(grad.address, EMB_DTYPE_FLOAT32, num_indices, dim,
                                            index.address, index_dtype, num_embeddings, padding,
@@ -613,7 +613,7 @@ def sparse_coalesce(rows, values, num_embeddings):
                      "rows must be (nnz,) and values (nnz, D); got %s and %s" % (tuple(row.shape), tuple(value.shape)))
     nnz, dim = value.shape
     out_rows = value.empty((nnz,), "int64")
-    out_values = value.empty((nnz, dim))
+    out_values = _new_float32((nnz, dim), value.is_tensor)
     count = c_int64()
     status = emb_sparse_coalesce(row.address, value.address, EMB_DTYPE_FLOAT32, nnz, dim, num_embeddings,
                                  _Buffer.address_of(out_rows), _Buffer.address_of(out_values), nnz, byref(count))
@@ -1233,7 +1233,7 @@ def embedding_bag_sparse_backward(grad_output, input, num_embeddings, offsets=No
         raise ValueError("max mode does not support sparse weights")
     n_max = layout.num_indices
     rows = grad.empty((n_max,), "int64")
-    values = grad.empty((n_max, dim))
+    values = _new_float32((n_max, dim), grad.is_tensor)
     nnz = c_int64()
     status = emb_embedding_bag_backward_sparse(grad.address, EMB_DTYPE_FLOAT32, num_embeddings, dim,
                                                byref(layout.bags), _BAG_MODES[mode],
