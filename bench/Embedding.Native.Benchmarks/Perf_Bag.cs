@@ -13,8 +13,11 @@ public enum BagReduction
     /// <summary><see cref="EmbeddingBagMode.Mean"/>.</summary>
     Mean,
 
-    /// <summary><see cref="EmbeddingBagMode.Max"/>, arg-max rows included (torch returns them too).</summary>
+    /// <summary><see cref="EmbeddingBagMode.Max"/>, arg-max rows included (what a training forward needs).</summary>
     Max,
+
+    /// <summary><see cref="EmbeddingBagMode.Max"/> without the arg-max (what inference needs: F.embedding_bag's output).</summary>
+    MaxValues,
 
     /// <summary><see cref="EmbeddingBagMode.Sum"/> with one weight per position and no padding row: the fused multiply-add path.</summary>
     WeightedSum,
@@ -38,7 +41,7 @@ public class Perf_Bag
     private float[] _destination = [];
     private long[] _maxIndices = [];
 
-    [Params(BagReduction.Sum, BagReduction.Mean, BagReduction.Max, BagReduction.WeightedSum)]
+    [Params(BagReduction.Sum, BagReduction.Mean, BagReduction.Max, BagReduction.MaxValues, BagReduction.WeightedSum)]
     public BagReduction Reduction { get; set; }
 
     [Params(16, 64, 136, 256)]
@@ -53,7 +56,7 @@ public class Perf_Bag
     private EmbeddingBagMode Mode => Reduction switch
     {
         BagReduction.Mean => EmbeddingBagMode.Mean,
-        BagReduction.Max => EmbeddingBagMode.Max,
+        BagReduction.Max or BagReduction.MaxValues => EmbeddingBagMode.Max,
         _ => EmbeddingBagMode.Sum,
     };
 
@@ -72,11 +75,15 @@ public class Perf_Bag
 
         _perSampleWeights = Weighted ? Workload.Table(1, Count, seed: 4) : [];
         _destination = new float[BagCount * Dim];
-        _maxIndices = Mode == EmbeddingBagMode.Max ? new long[BagCount * Dim] : [];
+        _maxIndices = Reduction == BagReduction.Max ? new long[BagCount * Dim] : [];
 
         var expected = new float[BagCount * Dim];
-        var expectedMaxIndices = new long[_maxIndices.Length];
+        var expectedMaxIndices = new long[Mode == EmbeddingBagMode.Max ? BagCount * Dim : 0];
         BagReference.EmbeddingBag(_indices, _starts, _table, Dim, Mode, expected, _perSampleWeights, EmbeddingPrimitives.NoPadding, expectedMaxIndices);
+        if (_maxIndices.Length == 0)
+        {
+            expectedMaxIndices = [];
+        }
 
         // Poison the outputs before each kernel so the second check cannot pass on the first kernel's results.
         foreach ((string name, Action kernel) in new (string, Action)[] { ("dispatched", Dispatched), ("generic", Generic) })
@@ -98,5 +105,8 @@ public class Perf_Bag
     [Benchmark(Baseline = true)]
     public void Generic() => GenericBag.Run(
         KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim), Mode, Weighted, ref _table[0], Dim, ref _indices[0], ref _starts[0], BagCount,
-        EmbeddingPrimitives.NoPadding, ref MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MemoryMarshal.GetArrayDataReference(_maxIndices));
+        EmbeddingPrimitives.NoPadding, ref MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MaxIndicesOrNull);
+
+    /// <summary>The arg-max buffer, or a null reference when none is wanted (the kernels' values-only loop).</summary>
+    private ref long MaxIndicesOrNull => ref _maxIndices.Length == 0 ? ref System.Runtime.CompilerServices.Unsafe.NullRef<long>() : ref _maxIndices[0];
 }
