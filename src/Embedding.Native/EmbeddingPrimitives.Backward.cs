@@ -347,10 +347,6 @@ public static partial class EmbeddingPrimitives
             where TWidth : IVectorWidth
         {
             int dimension = Dimension;
-            nuint lanes = (nuint)TWidth.Lanes;
-            nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
-            nuint lastVector = (nuint)dimension - lanes;
-            int keep = (int)(wholeColumns - lastVector);
             bool scaled = Counts != null;
             int distance = KernelHints.DistanceFor(dimension);
             TIndex* indices = Indices;
@@ -384,28 +380,11 @@ public static partial class EmbeddingPrimitives
                     ref float target = ref Destination[(nint)row * dimension];
                     if (scaled)
                     {
-                        float scale = (float)(1.0 / Counts[row]);
-                        for (nuint column = 0; column < wholeColumns; column += lanes)
-                        {
-                            TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
-                        }
-
-                        if (wholeColumns != (nuint)dimension)
-                        {
-                            TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
-                        }
+                        RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)(1.0 / Counts[row]), ref target, dimension);
                     }
                     else
                     {
-                        for (nuint column = 0; column < wholeColumns; column += lanes)
-                        {
-                            TWidth.Add(ref gradient, ref target, column);
-                        }
-
-                        if (wholeColumns != (nuint)dimension)
-                        {
-                            TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
-                        }
+                        RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
                     }
                 }
             }

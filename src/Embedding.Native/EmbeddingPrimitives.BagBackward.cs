@@ -553,11 +553,7 @@ public static partial class EmbeddingPrimitives
         private readonly void Apply<TWidth>(int* positions, int* owners, int count)
             where TWidth : IVectorWidth
         {
-            nuint lanes = (nuint)TWidth.Lanes;
             int dimension = Dimension;
-            nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
-            nuint lastVector = (nuint)dimension - lanes;
-            int keep = (int)(wholeColumns - lastVector);
             bool mean = Mode == EmbeddingBagMode.Mean;
             bool byFrequency = Counts != null;
             bool weighted = PerSampleWeights != null;
@@ -580,16 +576,7 @@ public static partial class EmbeddingPrimitives
                 ref float target = ref GradWeight[(nint)row * dimension];
                 if (!scaled)
                 {
-                    for (nuint column = 0; column < wholeColumns; column += lanes)
-                    {
-                        TWidth.Add(ref gradient, ref target, column);
-                    }
-
-                    if (wholeColumns != (nuint)dimension)
-                    {
-                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
-                    }
-
+                    RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
                     continue;
                 }
 
@@ -611,16 +598,7 @@ public static partial class EmbeddingPrimitives
                     s /= members;
                 }
 
-                float scale = (float)s;
-                for (nuint column = 0; column < wholeColumns; column += lanes)
-                {
-                    TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
-                }
-
-                if (wholeColumns != (nuint)dimension)
-                {
-                    TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
-                }
+                RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)s, ref target, dimension);
             }
         }
     }

@@ -164,10 +164,6 @@ internal static class GenericBagBackward
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TWidth : IVectorWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes;
-        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
-        nuint lastVector = (nuint)dimension - lanes;
-        int keep = (int)(wholeColumns - lastVector);
         bool byFrequency = !Unsafe.IsNullRef(ref counts);
         bool scaled = byFrequency || mean || bags.IsWeighted;
         ReadOnlySpan<TIndex> indices = bags.Indices;
@@ -197,16 +193,7 @@ internal static class GenericBagBackward
                 if (!scaled)
                 {
                     // s = 1: fma(g, 1, acc) is acc + g with one rounding, so a plain add is the same bits.
-                    for (nuint column = 0; column < wholeColumns; column += lanes)
-                    {
-                        TWidth.Add(ref gradient, ref target, column);
-                    }
-
-                    if (wholeColumns != (nuint)dimension)
-                    {
-                        TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
-                    }
-
+                    RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
                     continue;
                 }
 
@@ -222,16 +209,7 @@ internal static class GenericBagBackward
                     s /= members;
                 }
 
-                float scale = (float)s;
-                for (nuint column = 0; column < wholeColumns; column += lanes)
-                {
-                    TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
-                }
-
-                if (wholeColumns != (nuint)dimension)
-                {
-                    TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
-                }
+                RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)s, ref target, dimension);
             }
         }
     }

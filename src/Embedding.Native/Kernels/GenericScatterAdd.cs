@@ -37,10 +37,6 @@ internal static class GenericScatterAdd
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TWidth : IVectorWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes;
-        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
-        nuint lastVector = (nuint)dimension - lanes;
-        int keep = (int)(wholeColumns - lastVector);
         bool scaled = !Unsafe.IsNullRef(ref counts);
 
         // Serial in position order: duplicates accumulate in torch's order, and the result cannot
@@ -58,28 +54,11 @@ internal static class GenericScatterAdd
             ref float target = ref Unsafe.Add(ref destination, row * dimension);
             if (scaled)
             {
-                float scale = (float)(1.0 / Unsafe.Add(ref counts, row));
-                for (nuint column = 0; column < wholeColumns; column += lanes)
-                {
-                    TWidth.MultiplyAdd(ref gradient, scale, ref target, column);
-                }
-
-                if (wholeColumns != (nuint)dimension)
-                {
-                    TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, keep);
-                }
+                RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)(1.0 / Unsafe.Add(ref counts, row)), ref target, dimension);
             }
             else
             {
-                for (nuint column = 0; column < wholeColumns; column += lanes)
-                {
-                    TWidth.Add(ref gradient, ref target, column);
-                }
-
-                if (wholeColumns != (nuint)dimension)
-                {
-                    TWidth.AddMasked(ref gradient, ref target, lastVector, keep);
-                }
+                RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
             }
         }
     }
