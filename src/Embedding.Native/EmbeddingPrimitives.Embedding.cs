@@ -112,28 +112,38 @@ public static partial class EmbeddingPrimitives
 
         width = KernelDispatch.FitWidth(width, dimension);
         threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * count, count, threads);
-        if (threads == 1)
-        {
-            GatherRange(in weight, dimension, ref index, count, ref destination, width);
-            return -1;
-        }
-
-        fixed (float* table = &Unsafe.AsRef(in weight))
-        fixed (TIndex* first = &index)
         fixed (float* output = &destination)
         {
-            var work = new GatherWork<TIndex> { Weight = table, Indices = first, Count = count, Dimension = dimension, Destination = output, Width = width };
-            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
+            // Pinned, so the alignment that decides streaming holds while the stores run. Rows are whole
+            // lines when it streams, so every piece of a split call starts on a line too.
+            bool streaming = StreamingGather.Applies(width, dimension, count, output);
+            if (threads == 1)
+            {
+                GatherRange(in weight, dimension, ref index, count, output, width, streaming);
+                return -1;
+            }
+
+            fixed (float* table = &Unsafe.AsRef(in weight))
+            fixed (TIndex* first = &index)
+            {
+                var work = new GatherWork<TIndex> { Weight = table, Indices = first, Count = count, Dimension = dimension, Destination = output, Width = width, Streaming = streaming };
+                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
+            }
         }
 
         return -1;
     }
 
-    /// <summary>Gathers positions <c>[0, count)</c> of <paramref name="index"/> into <paramref name="destination"/> (both already offset to the range).</summary>
-    private static void GatherRange<TIndex>(ref readonly float weight, int dimension, ref TIndex index, nint count, ref float destination, VectorWidth width)
+    /// <summary>Gathers positions <c>[0, count)</c> of <paramref name="index"/> into the pinned <paramref name="output"/> (both already offset to the range).</summary>
+    private static unsafe void GatherRange<TIndex>(ref readonly float weight, int dimension, ref TIndex index, nint count, float* output, VectorWidth width, bool streaming)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        if (typeof(TIndex) == typeof(int) && KernelDispatch.GatherInt32(dimension, width) is { } int32Kernel)
+        ref float destination = ref *output;
+        if (streaming)
+        {
+            StreamingGather.Run(width, ref Unsafe.AsRef(in weight), dimension, ref index, count, output);
+        }
+        else if (typeof(TIndex) == typeof(int) && KernelDispatch.GatherInt32(dimension, width) is { } int32Kernel)
         {
             int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref index), count, ref destination);
         }
@@ -157,13 +167,14 @@ public static partial class EmbeddingPrimitives
         public int Dimension;
         public float* Destination;
         public VectorWidth Width;
+        public bool Streaming;
 
         public readonly void Execute(int part, int parts)
         {
             nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
             if (end > start)
             {
-                GatherRange(in *Weight, Dimension, ref Indices[start], end - start, ref Destination[start * Dimension], Width);
+                GatherRange(in *Weight, Dimension, ref Indices[start], end - start, Destination + start * Dimension, Width, Streaming);
             }
         }
     }

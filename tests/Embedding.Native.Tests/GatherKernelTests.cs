@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using Xunit;
 
 namespace Embedding.Native.Tests;
@@ -68,6 +69,47 @@ public abstract class GatherKernelTests<TIndex>
             EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width, threads: 1);
             TestAssert.BitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}, large output");
             Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public unsafe void Gather_StreamsLargeAlignedOutputsWithTheSameBits(VectorWidth width)
+    {
+        // 64 MiB and more of output, 64-byte aligned, rows of whole lines: the non-temporal path (x86,
+        // vector widths), on one thread and split; one float further on, the same call must not stream.
+        foreach (int dim in new[] { 64, 144 })
+        {
+            const int rows = 1000;
+            int count = (int)(StreamingGather.MinOutputBytes / (dim * sizeof(float))) + 3;
+            nint floats = (nint)count * dim;
+            float[] table = TestData.Table(rows, dim, seed: dim);
+            TIndex[] indices = TestData.Indices<TIndex>(count, rows, seed: 11);
+            float[] expected = new float[floats];
+            EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
+            float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats + 32) * sizeof(float), 64);
+            try
+            {
+                foreach (int offset in new[] { 0, 1 })
+                {
+                    float* output = buffer + offset;
+                    bool streams = Sse.IsSupported && width != VectorWidth.Scalar && offset == 0;
+                    Assert.Equal(streams, StreamingGather.Applies(KernelDispatch.FitWidth(width, dim), dim, count, output));
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        var span = new Span<float>(output, (int)floats + 16);
+                        span.Fill(TestData.Sentinel);
+                        EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, span[..(int)floats], width, threads);
+                        string context = $"dim {dim}, width {width}, offset {offset}, {threads} threads, streaming {streams}";
+                        TestAssert.BitEqual(expected, span[..(int)floats], context);
+                        Assert.All(span[(int)floats..].ToArray(), value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
+                    }
+                }
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(buffer);
+            }
         }
     }
 

@@ -144,3 +144,21 @@ def test_large_bag_gradient_matches_torch(mode):
                                                                                         offsets.numpy())[1]
                                                          if mode == "max" else None))
     assert np.array_equal(numpy_grad.view(np.uint32), w_ours.grad.numpy().view(np.uint32))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gather_of_64_mib_and_more_streams_the_same_bits(threads):
+    # Outputs of 64 MiB and more, 64-byte aligned (the pool's are 2 MiB aligned), rows of whole
+    # cache lines (D = 32): the library writes them with non-temporal stores on every x86 tier.
+    rng = np.random.default_rng(7)
+    weight = rng.standard_normal((1000, 32), dtype=np.float32)
+    weight[5] = -0.0
+    indices = rng.integers(0, 1000, size=(64 << 20) // (32 * 4) + 5, dtype=np.int64)
+    previous = en.get_num_threads()
+    en.set_num_threads(threads)
+    try:
+        got = en.embedding(indices, weight)
+    finally:
+        en.set_num_threads(previous)
+    assert got.ctypes.data % 64 == 0 and got.nbytes >= 64 << 20
+    assert np.array_equal(got.view(np.uint32), weight[indices].view(np.uint32))
