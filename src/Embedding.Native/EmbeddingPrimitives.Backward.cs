@@ -256,35 +256,25 @@ public static partial class EmbeddingPrimitives
             }
         }
 
-        int[]? counts = scatter && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? RentCounts(ref index, count, rows) : null;
-        try
+        using FrequencyCounts counts = scatter && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? FrequencyCounts.Of(ref index, count, rows) : FrequencyCounts.None;
+        ref int countsStart = ref counts.Start;
+        if (threads == 1)
         {
-            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            if (threads == 1)
-            {
-                DispatchScatterAdd(ref Unsafe.AsRef(in gradOutput), ref index, count, dimension, paddingIndex, ref countsStart, ref gradWeight, width);
-                return -1;
-            }
-
-            fixed (float* source = &Unsafe.AsRef(in gradOutput))
-            fixed (TIndex* first = &index)
-            fixed (int* frequency = &countsStart)
-            fixed (float* destination = &gradWeight)
-            {
-                var work = new ScatterAddWork<TIndex>
-                {
-                    Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
-                    Counts = frequency, Destination = destination, Clear = clear, Width = width,
-                };
-                WorkerPool.Run(ref work, threads, threads);
-            }
+            DispatchScatterAdd(ref Unsafe.AsRef(in gradOutput), ref index, count, dimension, paddingIndex, ref countsStart, ref gradWeight, width);
+            return -1;
         }
-        finally
+
+        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TIndex* first = &index)
+        fixed (int* frequency = &countsStart)
+        fixed (float* destination = &gradWeight)
         {
-            if (counts is not null)
+            var work = new ScatterAddWork<TIndex>
             {
-                ArrayPool<int>.Shared.Return(counts);
-            }
+                Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
+                Counts = frequency, Destination = destination, Clear = clear, Width = width,
+            };
+            WorkerPool.Run(ref work, threads, threads);
         }
 
         return -1;
@@ -418,37 +408,27 @@ public static partial class EmbeddingPrimitives
             return -1;
         }
 
-        int[]? counts = scaleByFrequency ? RentCounts(ref index, count, rows) : null;
-        try
+        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref index, count, rows) : FrequencyCounts.None;
+        ref int countsStart = ref counts.Start;
+        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, count, threads);
+        if (threads == 1)
         {
-            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, count, threads);
-            if (threads == 1)
-            {
-                SparseRange(ref Unsafe.AsRef(in gradOutput), ref index, 0, count, dimension, paddingIndex, ref countsStart, ref outRows, ref outValues, 0);
-                return -1;
-            }
-
-            fixed (float* source = &Unsafe.AsRef(in gradOutput))
-            fixed (TIndex* first = &index)
-            fixed (int* frequency = &countsStart)
-            fixed (long* entryRows = &outRows)
-            fixed (float* entryValues = &outValues)
-            {
-                var work = new SparseWork<TIndex>
-                {
-                    Source = source, Indices = first, Count = count, Dimension = dimension, PaddingIndex = paddingIndex,
-                    Counts = frequency, Rows = entryRows, Values = entryValues,
-                };
-                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
-            }
+            SparseRange(ref Unsafe.AsRef(in gradOutput), ref index, 0, count, dimension, paddingIndex, ref countsStart, ref outRows, ref outValues, 0);
+            return -1;
         }
-        finally
+
+        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TIndex* first = &index)
+        fixed (int* frequency = &countsStart)
+        fixed (long* entryRows = &outRows)
+        fixed (float* entryValues = &outValues)
         {
-            if (counts is not null)
+            var work = new SparseWork<TIndex>
             {
-                ArrayPool<int>.Shared.Return(counts);
-            }
+                Source = source, Indices = first, Count = count, Dimension = dimension, PaddingIndex = paddingIndex,
+                Counts = frequency, Rows = entryRows, Values = entryValues,
+            };
+            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
         }
 
         return -1;
@@ -627,28 +607,6 @@ public static partial class EmbeddingPrimitives
         {
             GenericScatterAdd.Run(width, ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
         }
-    }
-
-    /// <summary>
-    /// Occurrences of each row in the call, in a pooled array indexed by row. Pooled arrays come back
-    /// dirty and clearing all V entries would cost more than the backward for large tables, so only the
-    /// rows this call names are zeroed before counting. The caller returns the array to the pool.
-    /// </summary>
-    private static int[] RentCounts<TIndex>(ref TIndex indices, nint count, long rows)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        int[] counts = ArrayPool<int>.Shared.Rent((int)rows);
-        for (nint i = 0; i < count; i++)
-        {
-            counts[nint.CreateTruncating(Unsafe.Add(ref indices, i))] = 0;
-        }
-
-        for (nint i = 0; i < count; i++)
-        {
-            counts[nint.CreateTruncating(Unsafe.Add(ref indices, i))]++;
-        }
-
-        return counts;
     }
 
     /// <summary>to = from × scale, element by element (one rounding each, so any vector width gives the same bits).</summary>

@@ -313,41 +313,31 @@ public static partial class EmbeddingPrimitives
             return -1;
         }
 
-        int[]? counts = scatter && mode != EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
-            ? RentCounts(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
-            : null;
-        try
+        using FrequencyCounts counts = scatter && mode != EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
+            ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
+            : FrequencyCounts.None;
+        ref int countsStart = ref counts.Start;
+        if (threads == 1)
         {
-            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            if (threads == 1)
-            {
-                GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
-                return -1;
-            }
-
-            fixed (float* source = &gradient)
-            fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
-            fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-            fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
-            fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
-            fixed (int* frequency = &countsStart)
-            fixed (float* destination = &gradWeight)
-            {
-                var work = new BagBackwardWork<TIndex>
-                {
-                    GradOutput = source, Indices = first, Starts = bounds, Count = scatter ? bags.Count : 0, PerSampleWeights = bags.IsWeighted ? sampleWeights : null,
-                    PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax, Counts = frequency, GradWeight = destination,
-                    Rows = rows, Dimension = dimension, Clear = clear, Width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension),
-                };
-                WorkerPool.Run(ref work, threads, threads);
-            }
+            GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+            return -1;
         }
-        finally
+
+        fixed (float* source = &gradient)
+        fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
+        fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
+        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+        fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
+        fixed (int* frequency = &countsStart)
+        fixed (float* destination = &gradWeight)
         {
-            if (counts is not null)
+            var work = new BagBackwardWork<TIndex>
             {
-                ArrayPool<int>.Shared.Return(counts);
-            }
+                GradOutput = source, Indices = first, Starts = bounds, Count = scatter ? bags.Count : 0, PerSampleWeights = bags.IsWeighted ? sampleWeights : null,
+                PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax, Counts = frequency, GradWeight = destination,
+                Rows = rows, Dimension = dimension, Clear = clear, Width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension),
+            };
+            WorkerPool.Run(ref work, threads, threads);
         }
 
         return -1;
@@ -379,41 +369,31 @@ public static partial class EmbeddingPrimitives
             return -1;
         }
 
-        int[]? counts = scaleByFrequency ? RentCounts(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : null;
-        try
+        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
+        ref int countsStart = ref counts.Start;
+        width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension);
+        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, bags.Count, threads);
+        if (threads == 1)
         {
-            ref int countsStart = ref counts is null ? ref Unsafe.NullRef<int>() : ref MemoryMarshal.GetArrayDataReference(counts);
-            width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension);
-            threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, bags.Count, threads);
-            if (threads == 1)
-            {
-                GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
-                return -1;
-            }
-
-            fixed (float* source = &Unsafe.AsRef(in gradOutput))
-            fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
-            fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-            fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
-            fixed (int* frequency = &countsStart)
-            fixed (long* entryRows = &outRows)
-            fixed (float* entryValues = &outValues)
-            {
-                var work = new BagSparseWork<TIndex>
-                {
-                    GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
-                    PerSampleWeights = sampleWeights, WeightCount = bags.PerSampleWeights.Length, PaddingIndex = bags.PaddingIndex,
-                    Mean = mode == EmbeddingBagMode.Mean, Counts = frequency, Rows = entryRows, Values = entryValues, Dimension = dimension, Width = width,
-                };
-                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
-            }
+            GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
+            return -1;
         }
-        finally
+
+        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
+        fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
+        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+        fixed (int* frequency = &countsStart)
+        fixed (long* entryRows = &outRows)
+        fixed (float* entryValues = &outValues)
         {
-            if (counts is not null)
+            var work = new BagSparseWork<TIndex>
             {
-                ArrayPool<int>.Shared.Return(counts);
-            }
+                GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
+                PerSampleWeights = sampleWeights, WeightCount = bags.PerSampleWeights.Length, PaddingIndex = bags.PaddingIndex,
+                Mean = mode == EmbeddingBagMode.Mean, Counts = frequency, Rows = entryRows, Values = entryValues, Dimension = dimension, Width = width,
+            };
+            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
         }
 
         return -1;
