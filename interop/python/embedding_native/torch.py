@@ -150,6 +150,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         input = input.contiguous()
         with torch.no_grad():
             _functional.embedding_renorm_(weight.detach(), input, max_norm, norm_type)
+    if not (weight.requires_grad and torch.is_grad_enabled()):
+        # Nothing to differentiate (inference, a frozen table): the lookup alone, without the
+        # autograd node torch would not record either.
+        if weight.dim() == 2:
+            _check_float32(weight.dtype)
+        return _functional.embedding(input, weight)
     return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
 
 
