@@ -44,7 +44,7 @@ internal static class RenormReference
         return -1;
     }
 
-    /// <summary>The p-norm in double, columns in order.</summary>
+    /// <summary>The p-norm in double: for p = 1 and 2 in eight partial sums (the library's order), otherwise columns in order.</summary>
     public static double Norm(ReadOnlySpan<float> row, double p)
     {
         if (double.IsPositiveInfinity(p))
@@ -70,15 +70,24 @@ internal static class RenormReference
         }
 
         double sum = 0;
-        foreach (float x in row)
+        if (p is 1 or 2)
         {
-            sum += p switch
+            // The library's order for p = 1 and 2: column c into partial sum c mod 8, then the eight
+            // combined as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)).
+            double[] partial = new double[8];
+            for (int c = 0; c < row.Length; c++)
             {
-                0 => x != 0 ? 1 : 0,
-                1 => Math.Abs((double)x),
-                2 => (double)x * x,
-                _ => Math.Pow(Math.Abs((double)x), p),
-            };
+                partial[c % 8] += p == 1 ? Math.Abs((double)row[c]) : (double)row[c] * row[c];
+            }
+
+            sum = ((partial[0] + partial[4]) + (partial[2] + partial[6])) + ((partial[1] + partial[5]) + (partial[3] + partial[7]));
+        }
+        else
+        {
+            foreach (float x in row)
+            {
+                sum += p == 0 ? (x != 0 ? 1 : 0) : Math.Pow(Math.Abs((double)x), p);
+            }
         }
 
         return p switch

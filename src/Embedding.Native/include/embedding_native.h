@@ -249,7 +249,8 @@ EMB_API int32_t emb_sparse_coalesce(
  *
  *   require 0 <= indices[i] < num_embeddings for every i       (else nothing changes)
  *   for each distinct k in indices, ascending:
- *       n = ||weight[k]||_p   in double, columns in order, p = norm_type:
+ *       n = ||weight[k]||_p   in double, p = norm_type (p = 1, 2: column c into partial sum c % 8,
+ *                             then ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)); other p: columns in order):
  *             +inf: max|x|   -inf: min|x|   0: count of x != 0   1: sum|x|   2: sqrt(sum x*x)
  *             any other p (negative and fractional too): (sum |x|^p)^(1/p)
  *       if n > max_norm:                                        (strict, in double)
