@@ -542,6 +542,18 @@ def _grad_and_indices(grad_output, indices, num_embeddings, tensor_type):
     return grad, index, index_dtype, grad.shape[-1]
 
 
+def _gradient_out(grad, shape, out, accumulate, tensor_type, op):
+    """Where a dense gradient goes: ``out`` (overwritten, or added into with ``accumulate``), or new
+    zeros of grad's kind accumulated into, which gives the same bits as overwriting (+0.0 + g)
+    without a second clear. Returns (result, its address, whether to accumulate)."""
+    if out is not None:
+        return out, _check_out(out, shape, tensor_type), accumulate
+    if accumulate:
+        raise ValueError("%s(): accumulate=True needs out=" % op)
+    result = grad.zeros(shape)
+    return result, _Buffer.address_of(result), True
+
+
 def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, scale_grad_by_freq=False, *,
                        out=None, accumulate=False):
     """The dense gradient of :func:`embedding` with respect to ``weight`` (torch's
@@ -576,16 +588,7 @@ def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, s
     grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings, tensor_type)
     padding = _padding_or_none(padding_idx, num_embeddings)
     shape = (num_embeddings, dim)
-    if out is None:
-        if accumulate:
-            raise ValueError("embedding_backward(): accumulate=True needs out=")
-        # New zeros accumulated into: the same bits as overwriting (+0.0 + g), without a second clear.
-        result = grad.zeros(shape)
-        out_address = _Buffer.address_of(result)
-        accumulate = True
-    else:
-        result = out
-        out_address = _check_out(out, shape, tensor_type)
+    result, out_address, accumulate = _gradient_out(grad, shape, out, accumulate, tensor_type, "embedding_backward")
     flags = (EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0) | (EMB_ACCUMULATE if accumulate else 0)
     num_indices = int(np.prod(index.shape, dtype=np.int64))
     status = emb_embedding_backward(grad.address, EMB_DTYPE_FLOAT32, num_indices, dim,
@@ -1274,16 +1277,7 @@ def embedding_bag_backward(grad_output, input, num_embeddings, offsets=None, mod
                          "max_indices has shape %s, expected %s" % (tuple(max_buffer.shape), (layout.num_bags, dim)))
         max_address = max_buffer.address
     shape = (num_embeddings, dim)
-    if out is None:
-        if accumulate:
-            raise ValueError("embedding_bag_backward(): accumulate=True needs out=")
-        # New zeros accumulated into: the same bits as overwriting (+0.0 + g), without a second clear.
-        result = grad.zeros(shape)
-        out_address = _Buffer.address_of(result)
-        accumulate = True
-    else:
-        result = out
-        out_address = _check_out(out, shape, tensor_type)
+    result, out_address, accumulate = _gradient_out(grad, shape, out, accumulate, tensor_type, "embedding_bag_backward")
     flags = (EMB_SCALE_GRAD_BY_FREQ if scale_grad_by_freq else 0) | (EMB_ACCUMULATE if accumulate else 0)
     status = emb_embedding_bag_backward(grad.address, EMB_DTYPE_FLOAT32, num_embeddings, dim, byref(layout.bags),
                                         _BAG_MODES[mode], max_address, flags, out_address, num_embeddings * dim)

@@ -76,6 +76,20 @@ def _normalize_padding_idx(padding_idx, num_embeddings):
     return padding_idx
 
 
+class _Table(torch.nn.Module):
+    """What the two drop-in modules share: torch's initialisation of ``weight`` and ``padding_idx``."""
+
+    def reset_parameters(self):
+        """``init.normal_(weight)`` (the same RNG stream as torch), then the padding row zeroed."""
+        init.normal_(self.weight)
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self):
+        if self.padding_idx is not None:
+            with torch.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
+
 class _EmbeddingFunction(torch.autograd.Function):
     """``torch.embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse)`` natively;
     ``padding_idx`` is normalised, -1 meaning none (torch's convention at this level)."""
@@ -159,7 +173,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
 
 
-class Embedding(torch.nn.Module):
+class Embedding(_Table):
     """``torch.nn.Embedding`` with native kernels; a drop-in (see the module doc).
 
     ``Embedding(num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
@@ -199,15 +213,6 @@ class Embedding(torch.nn.Module):
             _check_float32(self.weight.dtype)
         self.sparse = sparse
 
-    def reset_parameters(self):
-        """``init.normal_(weight)`` (the same RNG stream as torch), then the padding row zeroed."""
-        init.normal_(self.weight)
-        self._fill_padding_idx_with_zero()
-
-    def _fill_padding_idx_with_zero(self):
-        if self.padding_idx is not None:
-            with torch.no_grad():
-                self.weight[self.padding_idx].fill_(0)
 
     def forward(self, input):
         return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -346,7 +351,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     return _EmbeddingBagFunction.apply(call.weight, per_sample_weights, call)
 
 
-class EmbeddingBag(torch.nn.Module):
+class EmbeddingBag(_Table):
     """``torch.nn.EmbeddingBag`` with native kernels; a drop-in.
 
     ``EmbeddingBag(num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
@@ -385,14 +390,6 @@ class EmbeddingBag(torch.nn.Module):
         self.sparse = sparse
         self.include_last_offset = include_last_offset
 
-    def reset_parameters(self):
-        init.normal_(self.weight)
-        self._fill_padding_idx_with_zero()
-
-    def _fill_padding_idx_with_zero(self):
-        if self.padding_idx is not None:
-            with torch.no_grad():
-                self.weight[self.padding_idx].fill_(0)
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
