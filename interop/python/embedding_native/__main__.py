@@ -12,11 +12,24 @@ import numpy as np
 import embedding_native as en
 
 
+def _cpuinfo_gaps(cpu_tier):
+    """The /proc/cpuinfo flags of the tiers up to ``cpu_tier`` that the file leaves out."""
+    from embedding_native import _cpu
+    flags = _cpu.cpuinfo_flags() or frozenset()
+    wanted = set().union(*(_cpu.TIER_FLAGS[level] for level in _cpu.TIER_FLAGS if level <= _cpu.tier_level(cpu_tier)))
+    return sorted(wanted - flags)
+
+
 def main():
     info = en.build_info()
     print("embedding_native %s (library %s)" % (en.__version__, info["version"]))
     print("library:  %s" % info["library_path"])
     print("tier:     %s (vector width %s bits, selected by %s)" % (info["tier"], info["vector_width"], info["selected_by"]))
+    if info["cpu_tier"] is not None:
+        print("cpu:      runs up to %s (CPUID + XGETBV)" % info["cpu_tier"])
+    if info["cpuinfo_tier"] != info["cpu_tier"] and info["cpu_tier"] is not None:
+        print("note:     /proc/cpuinfo names only %s (flags missing there: %s); it does not decide"
+              % (info["cpuinfo_tier"], ", ".join(_cpuinfo_gaps(info["cpu_tier"])) or "none"))
 
     table = np.random.default_rng(0).standard_normal((10, 5), dtype=np.float32)
     indices = np.array([[1, 2, 4, 5], [4, 3, 2, 9]], dtype=np.int64)

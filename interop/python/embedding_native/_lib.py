@@ -13,23 +13,20 @@ So the tier is decided *before* calling into it::
     if EMBEDDING_NATIVE_LIBRARY is set:            # full path, loaded as-is, no checks
         open it
     else:
-        os_tier  = tier from /proc/cpuinfo flags   # what the kernel enabled (_cpu.py)
-        ceiling  = EMBEDDING_NATIVE_TIER or os_tier
-        if ceiling > os_tier: refuse
-        if ceiling > v2:                           # only then is CPUID worth a second library
-            v2 = open the x86-64-v2 build          # runs on every x86-64-v2 CPU
-            cpu_tier = v2.emb_cpu_tier()           # CPUID, as the emulated CPU sees it
-            if EMBEDDING_NATIVE_TIER > cpu_tier: refuse
-        tier = EMBEDDING_NATIVE_TIER or min(os_tier, cpu_tier)
-        open tier's build (reuse the probe if it is v2)
+        if /proc/cpuinfo lacks the v2 flags: refuse  # the v2 build would abort (_cpu.py)
+        v2 = open the x86-64-v2 build               # runs on every x86-64-v2 CPU
+        cpu_tier, missing = v2.emb_cpu_tier(), v2.emb_cpu_missing(t)   # CPUID + XGETBV
+        if EMBEDDING_NATIVE_TIER names t and missing[t]: refuse, naming missing[t]
+        tier = EMBEDDING_NATIVE_TIER or cpu_tier
+        open tier's build (reuse v2 if it is v2)
     require emb_version_number() // 10000 == EXPECTED_VERSION_MAJOR
 
-Both answers are needed: /proc/cpuinfo hides AVX/AVX-512 when the kernel has not enabled their
-register state, which CPUID cannot tell; under qemu-user, /proc/cpuinfo shows the *host's*
-flags while CPUID shows the emulated CPU.
+CPUID + XGETBV is the test the .NET runtime itself makes when the chosen build starts, so the
+answer is exactly "the builds that start here". /proc/cpuinfo is only a guard for the baseline
+and a diagnostic (``cpuinfo_tier`` in build_info): some kernels omit flags the CPU has.
 
-When a tier above v2 is chosen the v2 probe stays loaded: a NativeAOT library cannot be
-unloaded. It holds only its (idle) runtime; no calls other than emb_cpu_tier are made to it.
+When a tier above v2 is chosen the v2 build stays loaded: a NativeAOT library cannot be
+unloaded. It holds only its (idle) runtime; no calls other than the CPU questions are made to it.
 
 Libraries are opened by full path with RTLD_LOCAL, so several builds (and other copies of the
 library) coexist in one process without their symbols interposing.
@@ -45,7 +42,7 @@ from . import _cpu
 from .errors import LibraryLoadError, TierNotSupportedError
 
 __all__ = ["EXPECTED_VERSION_MAJOR", "PLATFORM", "LIBRARY_ENV", "TIER_ENV", "LoadedLibrary",
-           "library_path", "load"]
+           "library_path", "decide", "load"]
 
 #: EMB_VERSION_MAJOR of the header these bindings were written against.
 EXPECTED_VERSION_MAJOR = 0
@@ -61,14 +58,15 @@ TIER_ENV = "EMBEDDING_NATIVE_TIER"
 
 _LIBRARY_NAME = "libembedding_native.so"
 
-LoadedLibrary = collections.namedtuple("LoadedLibrary", "dll path tier tier_name cpu_tier selected_by")
+LoadedLibrary = collections.namedtuple("LoadedLibrary", "dll path tier tier_name cpu_tier cpuinfo_tier selected_by")
 LoadedLibrary.__doc__ = """The opened library and how it was chosen.
 
     dll:         the ctypes.CDLL
     path:        absolute path of the file opened
     tier:        emb_isa_tier() of the loaded build (an emb_isa value: 2, 3, 4, ...)
     tier_name:   "x86-64-v2", ... (from the build itself)
-    cpu_tier:    min(/proc/cpuinfo tier, CPUID tier) when it was needed to decide, else None
+    cpu_tier:    emb_cpu_tier() of the baseline build (CPUID + XGETBV), None under EMBEDDING_NATIVE_LIBRARY
+    cpuinfo_tier: the tier /proc/cpuinfo's flags name, a diagnostic only (may be lower: see _cpu.py)
     selected_by: "EMBEDDING_NATIVE_LIBRARY", "EMBEDDING_NATIVE_TIER" or "cpu"
 """
 
@@ -106,6 +104,24 @@ def _check_platform():
             "for this platform" % (PLATFORM, sys.platform, machine, LIBRARY_ENV))
 
 
+def decide(requested, answer):
+    """The tier to load and why: ``(level, selected_by)``.
+
+    ``requested`` is the level ``EMBEDDING_NATIVE_TIER`` names, or None; ``answer`` is a
+    :class:`_cpu.CpuAnswer`. Raises TierNotSupportedError, naming what is missing, when the CPU
+    cannot run the requested tier or not even x86-64-v2. Pure, so tests can inject answers.
+    """
+    if answer.tier < 2:
+        raise TierNotSupportedError("embedding_native: this CPU cannot run x86-64-v2: %s" % answer.missing.get(2, "?"))
+    if requested is None:
+        return answer.tier, "cpu"
+    if answer.missing[requested]:
+        raise TierNotSupportedError(
+            "embedding_native: %s=%s, but this CPU cannot run it: %s; it runs up to %s. Refusing to load it"
+            % (TIER_ENV, _cpu.tier_name(requested), answer.missing[requested], _cpu.tier_name(answer.tier)))
+    return requested, TIER_ENV
+
+
 def _choose_and_open():
     """Returns (dll, path, cpu_tier, selected_by); see the module docstring."""
     override = os.environ.get(LIBRARY_ENV)
@@ -122,41 +138,20 @@ def _choose_and_open():
             raise LibraryLoadError("embedding_native: %s=%r: %s" % (TIER_ENV, requested_name, e)) from None
 
     _check_platform()
-    os_tier = _cpu.cpuinfo_tier()
-    if os_tier < 2:
+    if not _cpu.cpuinfo_allows_baseline():
         raise TierNotSupportedError(
             "embedding_native: this CPU does not support x86-64-v2 (SSE4.2, POPCNT, SSSE3, CMPXCHG16B) "
             "according to /proc/cpuinfo; no packaged build can run here")
-    if requested is not None and requested > os_tier:
-        raise TierNotSupportedError(
-            "embedding_native: %s=%s, but /proc/cpuinfo allows only up to %s; refusing to load it"
-            % (TIER_ENV, requested_name, _cpu.tier_name(os_tier)))
 
-    ceiling = requested if requested is not None else os_tier
+    # The v2 build runs on every CPU that got this far, so asking it is safe.
     probe_path = library_path(_cpu.tier_name(2))
-    probe = None
-    cpu_tier = None
-    if ceiling > 2:
-        # The v2 build runs on every CPU that got this far, so asking it for CPUID is safe.
-        probe = _open(probe_path)
-        cpuid_tier = _int_function(probe, "emb_cpu_tier")()
-        cpu_tier = min(os_tier, cpuid_tier)
-        if requested is not None and requested > cpuid_tier:
-            raise TierNotSupportedError(
-                "embedding_native: %s=%s, but CPUID reports only %s; refusing to load it"
-                % (TIER_ENV, requested_name, _cpu.TIER_NAMES.get(cpuid_tier, "no x86-64 tier")))
-        if cpuid_tier < 2:
-            raise TierNotSupportedError("embedding_native: CPUID reports no x86-64 tier (emb_cpu_tier() = %d)" % cpuid_tier)
-
-    if requested is not None:
-        tier, selected_by = requested, TIER_ENV
-    else:
-        tier, selected_by = (cpu_tier if cpu_tier is not None else 2), "cpu"
-
+    probe = _open(probe_path)
+    answer = _cpu.ask(probe)
+    tier, selected_by = decide(requested, answer)
+    if tier == 2:
+        return probe, probe_path, answer.tier, selected_by
     path = library_path(_cpu.tier_name(tier))
-    if tier == 2 and probe is not None:
-        return probe, probe_path, cpu_tier, selected_by
-    return _open(path), path, cpu_tier, selected_by
+    return _open(path), path, answer.tier, selected_by
 
 
 def load():
@@ -178,4 +173,4 @@ def load():
     if selected_by != LIBRARY_ENV and tier_name != os.path.basename(os.path.dirname(path)):
         # A build copied into the wrong directory would silently test the wrong kernels.
         raise LibraryLoadError("embedding_native: %s reports tier %s, not the tier of its directory" % (path, tier_name))
-    return LoadedLibrary(dll, path, tier, tier_name, cpu_tier, selected_by)
+    return LoadedLibrary(dll, path, tier, tier_name, cpu_tier, _cpu.cpuinfo_tier(), selected_by)

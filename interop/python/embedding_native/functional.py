@@ -391,7 +391,10 @@ def build_info():
 
     * ``library_path``: the file opened,
     * ``tier``: the tier name of the loaded build (``x86-64-v2`` / ``-v3`` / ``-v4``),
-    * ``cpu_tier``: min(/proc/cpuinfo, CPUID) tier name if the loader needed it, else None,
+    * ``cpu_tier``: the best tier this CPU and OS run (CPUID + XGETBV, asked of the baseline
+      build), or None when ``EMBEDDING_NATIVE_LIBRARY`` chose the library,
+    * ``cpuinfo_tier``: the tier /proc/cpuinfo's flags name, a diagnostic only (some kernels
+      omit flags the CPU has, so it may be lower than ``cpu_tier``; it never decides),
     * ``selected_by``: ``"cpu"``, ``"EMBEDDING_NATIVE_TIER"`` or ``"EMBEDDING_NATIVE_LIBRARY"``.
     """
     loaded = _bindings.LIBRARY
@@ -399,6 +402,7 @@ def build_info():
     info["library_path"] = loaded.path
     info["tier"] = loaded.tier_name
     info["cpu_tier"] = None if loaded.cpu_tier is None else TIER_NAMES.get(loaded.cpu_tier, str(loaded.cpu_tier))
+    info["cpuinfo_tier"] = TIER_NAMES.get(loaded.cpuinfo_tier)
     info["selected_by"] = loaded.selected_by
     return info
 

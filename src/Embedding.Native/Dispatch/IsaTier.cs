@@ -38,11 +38,22 @@ public static class IsaTiers
         IsaTier.Generic;
 
     /// <summary>
-    /// The best tier the CPU reports through CPUID, whatever this binary was compiled for. CPUID
-    /// is available in every x64 build, so the baseline library can answer before a loader picks
-    /// a tier. OSXSAVE is checked, but .NET cannot read XCR0: callers should also ask the OS.
+    /// The best tier the CPU and operating system can run, whatever this binary was compiled
+    /// for: CPUID feature bits plus the XCR0 register state (XGETBV), the test the .NET runtime
+    /// makes when a NativeAOT build starts (see <see cref="IsaTierDecision"/>). The baseline
+    /// x86-64-v2 build can answer before a loader picks a faster tier.
     /// </summary>
-    public static IsaTier Cpu { get; } = DetectCpu();
+    public static IsaTier Cpu => CpuAnswers.Tier;
+
+    /// <summary>
+    /// What keeps the running CPU and OS from running <paramref name="tier"/>, in words
+    /// ("AVX512F, AVX512BW (CPUID)", "the OS has not enabled the AVX-512 ... register state"), or
+    /// an empty string when <paramref name="tier"/> can run here.
+    /// </summary>
+    public static string CpuMissing(IsaTier tier) =>
+        AdvSimd.IsSupported ? (tier == IsaTier.Arm64Neon ? "" : $"{Name(tier)} cannot run on an ARM64 CPU")
+        : tier == IsaTier.Arm64Neon ? "arm64 cannot run on an x86-64 CPU"
+        : IsaTierDecision.Missing(CpuAnswers.Features, tier);
 
     /// <summary>The conventional name of a tier: "x86-64-v4", "arm64", ...</summary>
     public static string Name(IsaTier tier) => tier switch
@@ -54,30 +65,11 @@ public static class IsaTiers
         _ => "generic",
     };
 
-    private static IsaTier DetectCpu()
+    /// <summary>Read once, on first use.</summary>
+    private static class CpuAnswers
     {
-        if (AdvSimd.IsSupported)
-        {
-            return IsaTier.Arm64Neon;
-        }
+        public static readonly CpuFeatures Features = AdvSimd.IsSupported ? default : CpuFeatures.Read();
 
-        if (!X86Base.IsSupported)
-        {
-            return IsaTier.Generic;
-        }
-
-        (_, _, int features1, _) = X86Base.CpuId(1, 0);
-        (_, int features7, _, _) = X86Base.CpuId(7, 0);
-        (_, _, int extended1, _) = X86Base.CpuId(unchecked((int)0x80000001), 0);
-
-        bool v2 = All(features1, (1 << 0) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 23)); // SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT
-        bool v3 = v2
-            && All(features1, (1 << 12) | (1 << 22) | (1 << 27) | (1 << 28) | (1 << 29))               // FMA MOVBE OSXSAVE AVX F16C
-            && All(features7, (1 << 3) | (1 << 5) | (1 << 8))                                           // BMI1 AVX2 BMI2
-            && All(extended1, 1 << 5);                                                                  // LZCNT
-        bool v4 = v3 && All(features7, (1 << 16) | (1 << 17) | (1 << 28) | (1 << 30) | (1 << 31));      // AVX-512 F DQ CD BW VL
-        return v4 ? IsaTier.X86_64_V4 : v3 ? IsaTier.X86_64_V3 : v2 ? IsaTier.X86_64_V2 : IsaTier.Generic;
-
-        static bool All(int register, int mask) => (register & mask) == mask;
+        public static readonly IsaTier Tier = AdvSimd.IsSupported ? IsaTier.Arm64Neon : IsaTierDecision.Decide(Features);
     }
 }

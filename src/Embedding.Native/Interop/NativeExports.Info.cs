@@ -25,6 +25,16 @@ internal static unsafe partial class NativeExports
     [UnmanagedCallersOnly(EntryPoint = "emb_cpu_tier")]
     public static int IsaTierCpu() => (int)IsaTiers.Cpu;
 
+    [UnmanagedCallersOnly(EntryPoint = "emb_cpu_missing")]
+    public static byte* CpuMissing(int tier) => tier switch
+    {
+        (int)IsaTier.X86_64_V2 => Utf8Constants.CpuMissingV2,
+        (int)IsaTier.X86_64_V3 => Utf8Constants.CpuMissingV3,
+        (int)IsaTier.X86_64_V4 => Utf8Constants.CpuMissingV4,
+        (int)IsaTier.Arm64Neon => Utf8Constants.CpuMissingArm64,
+        _ => Utf8("not a tier: expected an emb_isa value other than EMB_ISA_GENERIC"u8),
+    };
+
     [UnmanagedCallersOnly(EntryPoint = "emb_build_info")]
     public static byte* BuildInfo() => Utf8Constants.BuildInfo;
 
@@ -55,6 +65,11 @@ internal static unsafe partial class NativeExports
         public static readonly byte* Version = Allocate($"{VersionMajor}.{VersionMinor}.{VersionPatch}");
 
         public static readonly byte* BuildInfo = Allocate(BuildInfoJson());
+
+        public static readonly byte* CpuMissingV2 = Allocate(IsaTiers.CpuMissing(IsaTier.X86_64_V2));
+        public static readonly byte* CpuMissingV3 = Allocate(IsaTiers.CpuMissing(IsaTier.X86_64_V3));
+        public static readonly byte* CpuMissingV4 = Allocate(IsaTiers.CpuMissing(IsaTier.X86_64_V4));
+        public static readonly byte* CpuMissingArm64 = Allocate(IsaTiers.CpuMissing(IsaTier.Arm64Neon));
 
         private static string BuildInfoJson()
         {

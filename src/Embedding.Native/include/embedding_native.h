@@ -97,11 +97,21 @@ EMB_API const char* emb_version_string(void);
 /* The tier this library binary was compiled for (an emb_isa value). Thread-safe. */
 EMB_API int32_t emb_isa_tier(void);
 
-/* The best tier the running CPU supports, from CPUID (x86-64) or the architecture (ARM64).
- * Safe to call from any tier's build, including the baseline x86-64-v2 build, so a loader can
- * call it before choosing which tier to load. It does not check that the operating system
- * enabled the AVX state; a loader should also consult the OS (e.g. /proc/cpuinfo). */
+/* The best tier the running CPU and operating system support: on x86-64 the CPUID feature bits
+ * of each psABI level plus, for AVX and AVX-512, the XCR0 register-state bits (XGETBV) that say
+ * the OS saves those registers: the same test the .NET runtime makes when a NativeAOT build
+ * starts, so every build of a tier up to this one starts here. /proc/cpuinfo is not consulted
+ * (some kernels omit flags, such as abm, that the CPU has). Under qemu-user the answer is the
+ * emulated CPU's. Safe to call from any tier's build, including the baseline x86-64-v2 build, so
+ * a loader can ask it before choosing which tier to load. Thread-safe. */
 EMB_API int32_t emb_cpu_tier(void);
+
+/* What keeps the running CPU and OS from running `tier` (an emb_isa value), in words, or "" when
+ * nothing does: the missing CPUID features ("AVX512F, AVX512BW (CPUID)") or the register state
+ * the OS has not enabled ("the OS has not enabled the AVX-512 (opmask, ZMM) register state
+ * (XCR0 = 0x7, ...)"). emb_cpu_missing(t)[0] == '\0' exactly when emb_cpu_tier() >= t (for the
+ * x86-64 tiers). Static string: do not free. Thread-safe. */
+EMB_API const char* emb_cpu_missing(int32_t tier);
 
 /* A JSON object describing the build: version, tier name, vector width in bits, runtime,
  * supported dtypes and the specialised embedding dimensions. Static string: do not free. */
