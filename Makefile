@@ -14,10 +14,17 @@ PYPKG_NATIVE := interop/python/embedding_native/_native/linux-x64
 APT_PACKAGES := python3-torch python3-numpy python3-pytest
 CC           := gcc
 CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
-HOST_TIER    := $(shell $(PYTHON) interop/python/embedding_native/_cpu.py 2>/dev/null || echo x86-64-v2)
+# The best tier this CPU and OS run: CPUID + XGETBV, asked of the x86-64-v2 build (_cpu.py), the
+# decision the Python loader takes too. Recursive (=) and used only in recipes, so it is expanded
+# after `native` has built the library it asks.
+HOST_TIER     = $(or $(shell $(PYTHON) interop/python/embedding_native/_cpu.py --library $(NATIVE_DIR)/x86-64-v2/libembedding_native.so),$(error cannot decide this CPU's tier: is $(NATIVE_DIR)/x86-64-v2 built?))
+# Each suite appends one line per tier it ran (natively or under qemu) or skipped, and why;
+# `make test` prints them at the end.
+TEST_REPORT  := $(BUILD_DIR)/test-report.txt
+record        = mkdir -p $(BUILD_DIR) && echo $(1) >>$(TEST_REPORT)
 
 .PHONY: all prereqs build native python-package c-programs csharp-demo demo \
-        test test-dotnet test-c test-python bench clean
+        test test-report-reset test-dotnet test-c test-python bench clean
 
 all: build native python-package
 
@@ -69,8 +76,12 @@ demo: prereqs python-package c-programs csharp-demo
 EXTRA_TESTS :=
 include $(sort $(wildcard mk/*.mk))
 
-test: prereqs test-dotnet test-c test-python $(EXTRA_TESTS)
+test: prereqs test-report-reset test-dotnet test-c test-python $(EXTRA_TESTS)
+	@echo "== Where each tier ran =="; sort $(TEST_REPORT)
 	@echo "All test suites passed."
+
+test-report-reset:
+	@mkdir -p $(BUILD_DIR) && rm -f $(TEST_REPORT)
 
 # xunit three times: every width this CPU has, then with AVX-512 off, then with AVX2 off, so the
 # Vector512, Vector256 and Vector128 paths all run as the natural best width at least once.
@@ -86,13 +97,12 @@ test-c: c-programs
 	$(BUILD_DIR)/test_training_c
 	$(BUILD_DIR)/test_bag_c
 	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
+	@$(call record,"C tests $(HOST_TIER): native (the host's best tier; plain and ASan+UBSan)")
 
-# The parity suite once per NativeAOT tier the CPU can run (the loader refuses the others).
+# The parity suite once per NativeAOT tier the CPU can run (tiers it cannot run are skipped with
+# the features they lack); fails if a tier the CPU runs ran no parity test.
 test-python: prereqs python-package
-	@for t in $(TIERS); do \
-	  echo "== Python parity suite, tier $$t =="; \
-	  EMBEDDING_NATIVE_TIER=$$t $(PYTHON) -m pytest -q tests/python || exit 1; \
-	done
+	$(PYTHON) tests/python/run_tiers.py --report $(TEST_REPORT) $(TIERS)
 
 BENCH_APT := python3-matplotlib
 

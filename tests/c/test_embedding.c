@@ -108,6 +108,18 @@ static void test_info(void)
     /* Every x86-64 build is at least v2, and it only loads on a CPU that has its tier. */
     check(isa >= EMB_ISA_X86_64_V2 && isa <= EMB_ISA_X86_64_V4, "x86-64 build has an x86-64 tier");
     check(cpu >= isa && cpu <= EMB_ISA_X86_64_V4, "emb_cpu_tier() (%d) >= emb_isa_tier() (%d)", (int)cpu, (int)isa);
+    /* An independent oracle: libgcc's own CPUID + XGETBV test of the psABI levels. */
+    __builtin_cpu_init();
+    int gcc_tier = __builtin_cpu_supports("x86-64-v4") ? EMB_ISA_X86_64_V4
+                 : __builtin_cpu_supports("x86-64-v3") ? EMB_ISA_X86_64_V3
+                 : __builtin_cpu_supports("x86-64-v2") ? EMB_ISA_X86_64_V2 : EMB_ISA_GENERIC;
+    check(cpu == gcc_tier, "emb_cpu_tier() (%d) == the level __builtin_cpu_supports reports (%d)", (int)cpu, gcc_tier);
+    for (int32_t t = EMB_ISA_X86_64_V2; t <= EMB_ISA_X86_64_V4; t++) {
+        const char* missing = emb_cpu_missing(t);
+        check(missing != NULL && (missing[0] == '\0') == (t <= cpu),
+              "emb_cpu_missing(%d) is empty exactly when the CPU runs it (\"%s\")", (int)t, missing ? missing : "(null)");
+    }
+    check(emb_cpu_missing(EMB_ISA_GENERIC)[0] != '\0', "emb_cpu_missing(EMB_ISA_GENERIC) explains that it is not a tier");
 #elif defined(__aarch64__)
     check(isa == EMB_ISA_ARM64_NEON && cpu == EMB_ISA_ARM64_NEON, "ARM64 build and CPU report the NEON tier");
 #else

@@ -1,6 +1,10 @@
-"""The pure-Python CPU tier probe (_cpu.py), loaded by path so the library is not needed."""
+"""_cpu.py, loaded by path: the /proc/cpuinfo diagnostics and v2 guard, and the script the
+Makefile and the bench ask for the tier (the library's CPUID + XGETBV decision)."""
 
+import ctypes
 import importlib.util
+import json
+import os
 import subprocess
 import sys
 
@@ -46,7 +50,34 @@ def test_names():
         cpu.tier_level("x86-64-v5")
 
 
-def test_standalone_prints_only_the_tier():
+def test_cpuinfo_allows_baseline(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("flags\t\t: %s\n" % V2)
+    assert cpu.cpuinfo_allows_baseline(str(path))
+    path.write_text("flags\t\t: sse4_1 ssse3 cx16\n")
+    assert not cpu.cpuinfo_allows_baseline(str(path))
+    assert cpu.cpuinfo_allows_baseline(str(tmp_path / "absent"))  # no file says nothing
+
+
+def test_standalone_prints_only_the_library_decision():
     result = subprocess.run([sys.executable, str(CPU_PY)], capture_output=True, text=True, check=True)
-    assert result.stdout == cpu.tier_name(cpu.cpuinfo_tier()) + "\n"
     assert result.stderr == ""
+    probe = cpu.ask(ctypes.CDLL(cpu.baseline_library_path(), mode=os.RTLD_LOCAL))
+    assert result.stdout == cpu.tier_name(probe.tier) + "\n"
+
+
+def test_standalone_explains_and_takes_a_library_path():
+    library = cpu.baseline_library_path()
+    result = subprocess.run([sys.executable, str(CPU_PY), "--library", library, "--explain"],
+                            capture_output=True, text=True, check=True)
+    explained = json.loads(result.stdout)
+    assert set(explained["missing"]) == {"x86-64-v2", "x86-64-v3", "x86-64-v4"}
+    runnable = [t for t, missing in explained["missing"].items() if missing == ""]
+    assert explained["tier"] == max(runnable)
+    assert explained["cpuinfo_tier"] == cpu.TIER_NAMES.get(cpu.cpuinfo_tier())
+
+
+def test_standalone_without_the_library_says_what_to_build(tmp_path):
+    result = subprocess.run([sys.executable, str(CPU_PY), "--library", str(tmp_path / "absent.so")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == "" and "make native" in result.stderr

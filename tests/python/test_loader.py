@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -33,20 +34,25 @@ REPORT = """
                       "path": info["library_path"], "loaded": loaded}))
 """
 
-# Imports _cpu and _lib without running the package's __init__ (which would load a library), so
-# a test can pretend /proc/cpuinfo says less than it does.
+# Imports _cpu and _lib without running the package's __init__ (which would load a library), so a
+# test can inject what /proc/cpuinfo says and what the library answers for CPUID + XGETBV. Only
+# answers up to what this CPU really runs may be injected: the chosen build is really loaded.
 PATCHED_LOAD = """
     import json, os, sys, types
     package = types.ModuleType("embedding_native")
     package.__path__ = [{package!r}]
     sys.modules["embedding_native"] = package
     import embedding_native._cpu as cpu
-    cpu.cpuinfo_tier = lambda path="/proc/cpuinfo": {os_tier}
+    cpu.CPUINFO_PATH = {cpuinfo!r}
+    answer = {answer!r}
+    if answer is not None:
+        cpu.ask = lambda dll: cpu.CpuAnswer(answer[0], {{int(k): v for k, v in answer[1].items()}})
     import embedding_native._lib as lib
     from embedding_native.errors import TierNotSupportedError
     try:
         loaded = lib.load()
-        result = {{"tier": loaded.tier_name, "selected_by": loaded.selected_by}}
+        result = {{"tier": loaded.tier_name, "selected_by": loaded.selected_by, "cpu_tier": loaded.cpu_tier,
+                   "cpuinfo_tier": loaded.cpuinfo_tier}}
     except TierNotSupportedError as e:
         result = {{"refused": str(e)}}
     maps = open("/proc/self/maps").read()
@@ -54,22 +60,50 @@ PATCHED_LOAD = """
     print(json.dumps(result))
 """
 
-
 def report(**env):
     result = run(REPORT, **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def patched(os_tier, **env):
-    result = run(PATCHED_LOAD.format(package=str(PACKAGE), os_tier=os_tier), **env)
+def patched(cpuinfo_flags, answer=None, **env):
+    """Loads with /proc/cpuinfo replaced by one listing ``cpuinfo_flags`` and, if given, the
+    library's answer replaced by ``answer`` = (tier, {level: missing})."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cpuinfo", delete=False) as f:
+        f.write("processor\t: 0\nflags\t\t: %s\n\nprocessor\t: 1\nflags\t\t: %s\n" % (cpuinfo_flags, cpuinfo_flags))
+    try:
+        result = run(PATCHED_LOAD.format(package=str(PACKAGE), cpuinfo=f.name, answer=answer), **env)
+    finally:
+        os.unlink(f.name)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def machine_tier():
-    """min(/proc/cpuinfo, CPUID) as a level, measured in a subprocess."""
+    """The library's CPUID + XGETBV decision for this machine, measured in a subprocess."""
     return report()["tier"]
+
+
+def library(tier):
+    return str(PACKAGE / "_native/linux-x64" / tier / "libembedding_native.so")
+
+
+# What /proc/cpuinfo says on a few machines (flags of the x86-64 levels only).
+CPUINFO_V2 = "fpu sse sse2 ssse3 cx16 sse4_1 sse4_2 popcnt"
+CPUINFO_V3 = CPUINFO_V2 + " avx avx2 fma bmi1 bmi2 movbe f16c abm xsave"
+CPUINFO_V4 = CPUINFO_V3 + " avx512f avx512bw avx512cd avx512dq avx512vl"
+CPUINFO_ZEN4_GUEST = CPUINFO_V4.replace(" abm", "")   # AMD guests whose kernel leaves out abm
+
+# The library's answers (emb_cpu_tier, emb_cpu_missing) on a few machines.
+AVX512_MACHINE = (4, {2: "", 3: "", 4: ""})
+AVX2_MACHINE = (3, {2: "", 3: "", 4: "AVX512F, AVX512DQ, AVX512CD, AVX512BW, AVX512VL (CPUID)"})
+ZMM_OFF_MACHINE = (3, {2: "", 3: "", 4: "the OS has not enabled the AVX-512 (opmask, ZMM) register state (XCR0 = 0x7, needs bits 0xe6)"})
+AVX_OFF_MACHINE = (2, {2: "", 3: "the OS has not enabled the AVX (YMM) register state (XCR0 = 0x3, needs bits 0x6)",
+                       4: "the OS has not enabled the AVX-512 (opmask, ZMM) register state (XCR0 = 0x3, needs bits 0xe6)"})
+
+
+def runs(tier):
+    return TIERS.index(tier) <= TIERS.index(machine_tier())
 
 
 def test_tier_matches_environment_when_set():
@@ -86,20 +120,13 @@ def test_tier_matches_environment_when_set():
     assert en.build_info()["selected_by"] == "EMBEDDING_NATIVE_TIER"
 
 
-def test_default_is_min_of_cpuinfo_and_cpuid():
+def test_default_is_the_cpuid_xgetbv_decision():
     info = report()
     assert info["selected_by"] == "cpu"
-    code = """
-        import ctypes, sys
-        sys.path.insert(0, {package!r})
-        import _cpu
-        dll = ctypes.CDLL({v2!r})
-        print(_cpu.tier_name(min(_cpu.cpuinfo_tier(), dll.emb_cpu_tier())))
-    """.format(package=str(PACKAGE), v2=str(PACKAGE / "_native/linux-x64/x86-64-v2/libembedding_native.so"))
-    expected = run(code).stdout.strip()
-    assert info["tier"] == expected
-    expected_loaded = {str(PACKAGE / "_native/linux-x64" / t / "libembedding_native.so") for t in ("x86-64-v2", expected)}
-    assert set(info["loaded"]) == expected_loaded  # the v2 probe, reused when v2 is the answer
+    expected = subprocess.run([sys.executable, str(PACKAGE / "_cpu.py")], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    assert info["tier"] == expected and info["cpu_tier"] == expected
+    assert set(info["loaded"]) == {library("x86-64-v2"), library(expected)}  # the v2 probe, reused for v2
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -128,26 +155,48 @@ def test_unknown_tier_raises(value):
     assert "libembedding_native" not in result.stdout
 
 
-def test_tier_above_cpuinfo_is_refused_without_loading():
-    info = patched(2, EMBEDDING_NATIVE_TIER="x86-64-v3")
-    assert "refusing" in info["refused"] and info["loaded"] == []
-    info = patched(3, EMBEDDING_NATIVE_TIER="x86-64-v4")
-    assert "refusing" in info["refused"] and info["loaded"] == []
+def test_cpuinfo_never_lowers_the_decision():
+    # An AMD Zen 4/5 guest whose kernel omits `abm`, and a kernel that lists only v2 flags:
+    # /proc/cpuinfo is a diagnostic, the library's CPUID + XGETBV answer decides.
+    for flags in (CPUINFO_ZEN4_GUEST, CPUINFO_V2):
+        info = patched(flags)
+        assert info["tier"] == machine_tier(), info
+        assert info["cpuinfo_tier"] == 2  # both lists lack a v3 flag
+    if runs("x86-64-v4"):
+        info = patched(CPUINFO_ZEN4_GUEST, EMBEDDING_NATIVE_TIER="x86-64-v4")
+        assert info["tier"] == "x86-64-v4" and info["selected_by"] == "EMBEDDING_NATIVE_TIER"
 
 
-def test_cpu_below_v2_is_refused():
-    info = patched(0)
+@pytest.mark.parametrize("answer,expected", [
+    (AVX512_MACHINE, "x86-64-v4"), (AVX2_MACHINE, "x86-64-v3"), (ZMM_OFF_MACHINE, "x86-64-v3"),
+    (AVX_OFF_MACHINE, "x86-64-v2")])
+def test_the_library_answer_decides(answer, expected):
+    if not runs(expected):
+        pytest.skip("this CPU cannot load the %s build the injected answer asks for" % expected)
+    info = patched(CPUINFO_V4, answer)
+    assert info["tier"] == expected and info["selected_by"] == "cpu"
+    assert info["loaded"] == sorted({library("x86-64-v2"), library(expected)})
+
+
+@pytest.mark.parametrize("answer,requested,reason", [
+    (AVX2_MACHINE, "x86-64-v4", "AVX512F, AVX512DQ, AVX512CD, AVX512BW, AVX512VL (CPUID)"),
+    (ZMM_OFF_MACHINE, "x86-64-v4", "the OS has not enabled the AVX-512 (opmask, ZMM) register state"),
+    (AVX_OFF_MACHINE, "x86-64-v4", "the OS has not enabled the AVX-512"),
+    (AVX_OFF_MACHINE, "x86-64-v3", "the OS has not enabled the AVX (YMM) register state")])
+def test_a_tier_the_cpu_cannot_run_is_refused_naming_what_is_missing(answer, requested, reason):
+    info = patched(CPUINFO_V4, answer, EMBEDDING_NATIVE_TIER=requested)
+    assert requested in info["refused"] and reason in info["refused"] and "Refusing" in info["refused"]
+    assert info["loaded"] == [library("x86-64-v2")]  # only the baseline build was asked
+
+
+def test_cpuinfo_without_v2_is_refused_before_anything_loads():
+    info = patched("fpu sse sse2 ssse3 cx16 sse4_1")
     assert "x86-64-v2" in info["refused"] and info["loaded"] == []
 
 
-def test_cpuinfo_v2_needs_no_probe():
-    info = patched(2)
-    assert info["tier"] == "x86-64-v2" and len(info["loaded"]) == 1
-
-
-def test_cpuinfo_caps_the_cpuid_answer():
-    info = patched(3)
-    assert info["tier"] == "x86-64-v3"  # CPUID may say v4; the OS view wins when lower
+def test_library_answer_below_v2_is_refused():
+    info = patched(CPUINFO_V4, (0, {2: "SSE4.2, POPCNT (CPUID)", 3: "x", 4: "x"}))
+    assert "SSE4.2, POPCNT (CPUID)" in info["refused"]
 
 
 def test_library_override_is_loaded_as_is():

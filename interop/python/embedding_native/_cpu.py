@@ -32,7 +32,7 @@ import json
 import os
 import sys
 
-__all__ = ["TIER_NAMES", "TIER_FLAGS", "CpuAnswer", "ask", "baseline_library_path", "cpuinfo_flags",
+__all__ = ["TIER_NAMES", "TIER_FLAGS", "CPUINFO_PATH", "CpuAnswer", "ask", "baseline_library_path", "cpuinfo_flags",
            "cpuinfo_allows_baseline", "tier_from_flags", "cpuinfo_tier", "tier_name", "tier_level"]
 
 #: Tier level (the ``emb_isa`` value from embedding_native.h) -> name used for directories and
@@ -45,6 +45,9 @@ TIER_FLAGS = {
     3: frozenset({"avx", "avx2", "fma", "bmi1", "bmi2", "movbe", "f16c", "abm"}),
     4: frozenset({"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
 }
+
+#: Where the CPU flags are read from (a diagnostic and the v2 guard); tests point it elsewhere.
+CPUINFO_PATH = "/proc/cpuinfo"
 
 CpuAnswer = collections.namedtuple("CpuAnswer", "tier missing")
 CpuAnswer.__doc__ = """The library's answer for the running CPU and OS.
@@ -70,14 +73,14 @@ def baseline_library_path():
     return os.path.join(here, "_native", "linux-x64", TIER_NAMES[2], "libembedding_native.so")
 
 
-def cpuinfo_flags(path="/proc/cpuinfo"):
+def cpuinfo_flags(path=None):
     """The CPU flags every processor in ``path`` reports, or None if the file has none.
 
     Takes the intersection over all processors, so a flag missing on any core counts as
     missing (a thread may be scheduled anywhere).
     """
     try:
-        with open(path, "r", encoding="ascii", errors="replace") as f:
+        with open(path or CPUINFO_PATH, "r", encoding="ascii", errors="replace") as f:
             text = f.read()
     except OSError:
         return None
@@ -90,7 +93,7 @@ def cpuinfo_flags(path="/proc/cpuinfo"):
     return common
 
 
-def cpuinfo_allows_baseline(path="/proc/cpuinfo"):
+def cpuinfo_allows_baseline(path=None):
     """False only when ``path`` lists flags and the x86-64-v2 ones are not all among them.
 
     An unreadable or flag-less file says nothing, so it does not stop the loader.
@@ -112,7 +115,7 @@ def tier_from_flags(flags):
     return level
 
 
-def cpuinfo_tier(path="/proc/cpuinfo"):
+def cpuinfo_tier(path=None):
     """The tier /proc/cpuinfo's flags name (a diagnostic): 2, 3 or 4, or 0 if none."""
     flags = cpuinfo_flags(path)
     return 0 if flags is None else tier_from_flags(flags)

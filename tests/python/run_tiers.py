@@ -1,0 +1,91 @@
+"""Runs the Python parity suite once per x86-64 tier this CPU and OS can run, and records what ran.
+
+    /usr/bin/python3 tests/python/run_tiers.py --report artifacts/build/test-report.txt x86-64-v2 x86-64-v3 x86-64-v4
+
+Which tiers run is the library's own decision (``_cpu.py --explain``: CPUID + XGETBV asked of the
+x86-64-v2 build), the same one the package's loader takes. A tier the CPU cannot run is skipped
+with the reason (the features it lacks); every other tier must run real parity tests — tests
+other than the loader and CPU-probe ones, which also run when a tier is refused — or this script
+fails. Each outcome is appended to the report as one line, which `make test` prints at the end.
+"""
+
+import argparse
+import collections
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CPU_PY = ROOT / "interop" / "python" / "embedding_native" / "_cpu.py"
+LOADER_TESTS = {"test_loader", "test_cpu"}
+
+
+def decision():
+    result = subprocess.run([sys.executable, str(CPU_PY), "--explain"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit("cannot decide this CPU's tier: %s" % result.stderr.strip())
+    return json.loads(result.stdout)
+
+
+def counts(junit_xml):
+    """{"parity": Counter(outcome), "loader": Counter(outcome)} from a pytest JUnit XML file."""
+    found = {"parity": collections.Counter(), "loader": collections.Counter()}
+    for case in ET.parse(junit_xml).getroot().iter("testcase"):
+        module = case.get("classname", "").split(".")[0]
+        group = "loader" if module in LOADER_TESTS else "parity"
+        outcome = next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
+        found[group][outcome] += 1
+    return found
+
+
+def describe(counter):
+    return ", ".join("%d %s" % (counter[k], k) for k in ("passed", "failure", "error", "skipped") if counter[k]) or "none"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", required=True)
+    parser.add_argument("tiers", nargs="+")
+    args = parser.parse_args()
+
+    cpu = decision()
+    print("This CPU and OS run up to %s (CPUID + XGETBV); /proc/cpuinfo names %s." % (cpu["tier"], cpu["cpuinfo_tier"]))
+    failed = []
+    lines = []
+    for tier in args.tiers:
+        missing = cpu["missing"].get(tier)
+        if missing is None:
+            failed.append("%s: not an x86-64 tier" % tier)
+            continue
+        if missing:
+            lines.append("python parity %s: skipped, this CPU cannot run it: %s" % (tier, missing))
+            print("== Python parity suite, tier %s: skipped (%s) ==" % (tier, missing))
+            continue
+        print("== Python parity suite, tier %s (native) ==" % tier, flush=True)
+        junit = pathlib.Path(args.report).with_name("pytest-%s.xml" % tier)
+        env = dict(os.environ, EMBEDDING_NATIVE_TIER=tier)
+        env.pop("EMBEDDING_NATIVE_LIBRARY", None)
+        rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
+                              str(ROOT / "tests" / "python")], env=env, cwd=ROOT)
+        found = counts(junit)
+        lines.append("python parity %s: native, parity tests %s; loader tests %s"
+                     % (tier, describe(found["parity"]), describe(found["loader"])))
+        if rc != 0:
+            failed.append("%s: pytest exited with %d" % (tier, rc))
+        elif found["parity"]["passed"] == 0:
+            failed.append("%s: the CPU runs this tier but no parity test ran" % tier)
+
+    with open(args.report, "a", encoding="utf-8") as report:
+        report.writelines(line + "\n" for line in lines)
+    if cpu["tier"] not in args.tiers:
+        failed.append("the host's best tier %s was not among the tiers asked for" % cpu["tier"])
+    for failure in failed:
+        print("FAIL python parity " + failure)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
