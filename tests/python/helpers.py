@@ -110,3 +110,65 @@ def within_bag_bound(ours, theirs, magnitude):
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(diff == 0, 0.0, diff / (eps * magnitude))
     return bool(np.all(diff <= BAG_GRAD_C * eps * magnitude)), float(np.max(ratio, initial=0.0))
+
+
+# ---- max_norm ------------------------------------------------------------------------------------
+
+
+#: The rounding part of the max_norm bound (docs/exactness.md): each side rounds its scale to
+#: float32 and each product to float32, 2^-24 relative each: 2^-22 in all.
+RENORM_ROUNDING = 2.0 ** -22
+
+
+def exact_row_norms(w, p):
+    """Row p-norms of a float32 table in float64 (what the library computes, to ~1e-16)."""
+    a = np.abs(np.asarray(w, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if p == float("inf"):
+            return a.max(axis=1, initial=0.0)
+        if p == -float("inf"):
+            return a.min(axis=1, initial=float("inf"))
+        if p == 0:
+            return (a != 0).sum(axis=1).astype(np.float64)
+        return (a ** p).sum(axis=1) ** (1.0 / p)
+
+
+def torch_norm_error(w, p):
+    """Per row: |torch's row.norm(p) / exact norm - 1|. torch's embedding_renorm_ scales by
+    max_norm / (row.norm(p) + 1e-7) with that float32 norm; 0 where either norm is 0 or not finite."""
+    import torch as _torch
+    theirs = np.array([_torch.from_numpy(np.ascontiguousarray(row)).norm(p).item() for row in w], np.float64)
+    exact = exact_row_norms(w, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.abs(theirs / exact - 1)
+    return np.where(np.isfinite(error) & (exact > 0) & np.isfinite(exact), error, 0.0)
+
+
+def renorm_within_bound(ours, theirs, original, p):
+    """(ok, worst ratio): the documented max_norm bound, per element of every row,
+
+        |ours - torch| <= (e_row + 2^-22) * |torch|     (plus 2^-149, one subnormal step)
+
+    e_row = torch_norm_error(original row). Equal values (and NaN against NaN) always pass. The
+    ratio is the largest |ours - torch| / ((e_row + 2^-22) * |torch|). The bound assumes both sides
+    made the same rescale decision (a row whose norm is within e_row of max_norm may not)."""
+    ours = (ours.detach().numpy() if hasattr(ours, "detach") else np.asarray(ours)).astype(np.float64)
+    theirs = (theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)).astype(np.float64)
+    original = original.detach().numpy() if hasattr(original, "detach") else np.asarray(original)
+    rtol = torch_norm_error(original, p)[:, None] + RENORM_ROUNDING
+    with np.errstate(invalid="ignore"):
+        same = (ours == theirs) | (np.isnan(ours) & np.isnan(theirs))
+        diff = np.where(same, 0.0, np.abs(ours - theirs))
+        allowed = rtol * np.abs(theirs)
+        ok = same | (diff <= allowed * 1.001 + 2.0 ** -149)   # 0.1%: second-order terms of the bound
+        ratio = np.where(same, 0.0, diff / np.maximum(allowed, 2.0 ** -149))
+    return bool(np.all(ok)), float(np.max(ratio, initial=0.0))
+
+
+def ulp_distance(a, b):
+    """Elementwise distance between float32 arrays in units in the last place: how many float32
+    values lie between them, plus one (0 when equal; -0.0 and +0.0 are 0 apart)."""
+    def ordered(x):
+        i = np.ascontiguousarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+    return np.abs(ordered(a) - ordered(b))

@@ -1,4 +1,5 @@
-"""embedding_native: torch.nn.Embedding, exact, from a NativeAOT C library through ctypes.
+"""embedding_native: torch.nn.Embedding and EmbeddingBag from a NativeAOT C library through ctypes
+(lookups bit-identical to torch; what else is, and how close the rest is: docs/exactness.md).
 
     import numpy as np
     import embedding_native as en

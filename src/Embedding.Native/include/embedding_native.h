@@ -268,9 +268,20 @@ EMB_API int32_t emb_sparse_coalesce(
  *
  * Like torch, max_norm and norm_type are not validated: max_norm 0 zeroes every referenced row with
  * a non-zero norm, a negative max_norm flips the row's sign; a row whose norm is NaN is unchanged.
- * Differences from torch 1.13: norms are computed in double (torch uses float, so a rescaled row
- * can differ by 1 ulp); every index is validated before any row changes (torch renormalises the
- * rows sorted before a bad index, and wraps negative ones, before it fails).
+ * Differences from torch 1.13:
+ *   - The norm is computed in double. torch computes row.norm(p) in float32 (p = 2: a vectorised
+ *     sum of squares, eight FMA lanes with its AVX2 kernels; p = 1 and any other finite p: one
+ *     running float sum of |x| or powf(|x|, p), then powf(sum, 1/p)) and widens it to double; the
+ *     scale and the float multiply are the same as above. So a rescaled element differs from
+ *     torch's only through torch's norm error e (relative, per row):
+ *         |ours - torch| <= (e + 2^-22) * |torch|
+ *     e grows with D and with 1/p. Measured for D <= 768 (bench/results/renorm-ulp.md), worst
+ *     ulp and share of rescaled elements differing: p = 2: 4 ulp, 36%; p = 3: 10, 74%;
+ *     p = 1.5: 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%. p = +inf, -inf and 0 (exact norms on
+ *     both sides) are bit-identical. A row whose norm is within e of max_norm can be rescaled by
+ *     one side and not the other.
+ *   - Every index is validated before any row changes (torch renormalises the rows sorted before
+ *     a bad index, and wraps negative ones, before it fails).
  *
  * @param weight   in/out: [num_embeddings, embedding_dim] of weight_dtype (EMB_DTYPE_FLOAT32).
  * @param indices  in: num_indices values of index_dtype (INT32 or INT64), duplicates allowed; not
