@@ -486,7 +486,8 @@ def write_report(path, results, meta):
     L.append("Date: %s; wall time %.0f s  " % (meta["date"], meta["wall"]))
     L.append("Machine: %s, %d logical CPUs (`nproc`); load average %.1f at start, %.1f at end  "
              % (meta["cpu"], os.cpu_count() or 0, meta["load_start"], meta["load_end"]))
-    L.append("Library: tier %s (%s), %s  " % (meta["tier"], meta["selected_by"], meta["library_path"]))
+    L.append("Library: tier %s (selected by %s; this CPU runs up to %s by CPUID + XGETBV), %s  "
+             % (meta["tier"], meta["selected_by"], meta.get("cpu_tier"), meta["library_path"]))
     L.append("Threads: %d (torch.set_num_threads; ours: %s)  " % (meta["threads"], meta["ours_threads"]))
     L.append("Method: %d warm-up calls (1 when a call takes > 0.1 s), then up to %d interleaved rounds per method of back-to-back calls lasting "
              ">= %.0f ms (fewer rounds, at least 3, for calls slower than %.1f s / rounds); medians over rounds. "
@@ -685,7 +686,7 @@ def main():
     meta = {
         "command": "/usr/bin/python3 bench/side_by_side.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:])),
         "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
-        "cpu": cpu_model(), "tier": info["tier"], "selected_by": info["selected_by"],
+        "cpu": cpu_model(), "tier": info["tier"], "selected_by": info["selected_by"], "cpu_tier": info["cpu_tier"],
         "library_path": display_path(info["library_path"]),
         "dram_mib": cfg.dram_bytes // MIB, "threads": threads, "ours_threads": ours_threads, "warmup": cfg.warmup, "rounds": cfg.rounds,
         "min_time": cfg.min_time, "budget": cfg.budget, "workloads": mem_log, "failed_checks": failed,
