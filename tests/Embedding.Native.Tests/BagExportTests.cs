@@ -135,6 +135,38 @@ public sealed unsafe class BagExportTests
         }
     }
 
+    [Theory]
+    [InlineData("bags->indices", 0)]
+    [InlineData("bags->offsets", 2)]
+    [InlineData("bags->per_sample_weights", 4)]
+    public void EmbeddingBagCount_RefusesANumBagsInsideTheBagsAndWritesNothing(string buffer, int element)
+    {
+        long[] input = (long[])Input.Clone();
+        int[] offsets = (int[])Offsets.Clone();
+        float[] psw = [2, 0.5f, -1, 3, 0.25f, 10];
+        fixed (long* index = input)
+        fixed (int* offset = offsets)
+        fixed (float* weights = psw)
+        {
+            EmbBags bags = Layout(index, offset, offsets.Length);
+            bags.PerSampleWeights = weights;
+            EmbBags before = bags;
+            long* numBags = buffer switch
+            {
+                "bags->indices" => index + element,
+                "bags->offsets" => (long*)(offset + element),
+                _ => (long*)(weights + element),
+            };
+            Assert.Equal((int)EmbStatus.InvalidArgument, Count(&bags, numBags));
+            Assert.Equal($"num_bags overlaps {buffer}; the output must be a separate buffer", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
+            Assert.Equal(before, bags);
+        }
+
+        Assert.Equal(Input, input);
+        Assert.Equal(Offsets, offsets);
+        Assert.Equal([2f, 0.5f, -1, 3, 0.25f, 10], psw);
+    }
+
     private static int Invoke(float* weight, long rows, EmbBags* bags, int mode, float* output, long capacity, long* maxIndices) =>
         Bag(weight, 1, rows, 2, bags, mode, output, capacity, maxIndices, 10);
 
