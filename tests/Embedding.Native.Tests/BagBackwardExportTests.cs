@@ -144,6 +144,7 @@ public sealed unsafe class BagBackwardExportTests
     [InlineData("bags->per_sample_weights", 2)]
     [InlineData("out_rows", 5)]
     [InlineData("out_values", 4)]
+    [InlineData("bags", 1)]
     public void EmbeddingBagBackwardSparse_RefusesAnNnzInsideAnotherBufferAndWritesNothing(string buffer, int element)
     {
         float[] gradOutput = (float[])TorchGradOutput.Clone();
@@ -168,6 +169,7 @@ public sealed unsafe class BagBackwardExportTests
                 "bags->offsets" => offset + element,
                 "bags->per_sample_weights" => (long*)(weights + element),
                 "out_rows" => outRows + element,
+                "bags" => (long*)&bags + element,
                 _ => (long*)(outValues + element),
             };
             Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Sparse(gradient, Float32, 5, 2, &bags, Sum, 0, outRows, outValues, 6, nnz));

@@ -128,6 +128,10 @@ public sealed unsafe class BagExportTests
                 Assert.Equal((int)EmbStatus.InvalidArgument, Call(good with { Offsets = offsets + 2, NumOffsets = 3 }));
                 Assert.Contains("offsets[0] has to be 0", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
                 Assert.Equal((int)EmbStatus.InvalidArgument, Bag(weight, 1, 5, 2, &good, 0, weight, 10, null, 0));
+                EmbBags copy = good;
+                Assert.Equal((int)EmbStatus.InvalidArgument, Bag(weight, 1, 5, 2, &copy, 0, (float*)&copy, 10, null, 0));
+                Assert.Equal("out overlaps bags; the output must be a separate buffer", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
+                Assert.Equal(good, copy);
             }
 
             Assert.All(output, value => Assert.Equal(42, value));
@@ -139,6 +143,7 @@ public sealed unsafe class BagExportTests
     [InlineData("bags->indices", 0)]
     [InlineData("bags->offsets", 2)]
     [InlineData("bags->per_sample_weights", 4)]
+    [InlineData("bags", 4)]
     public void EmbeddingBagCount_RefusesANumBagsInsideTheBagsAndWritesNothing(string buffer, int element)
     {
         long[] input = (long[])Input.Clone();
@@ -155,6 +160,7 @@ public sealed unsafe class BagExportTests
             {
                 "bags->indices" => index + element,
                 "bags->offsets" => (long*)(offset + element),
+                "bags" => (long*)&bags + element,
                 _ => (long*)(weights + element),
             };
             Assert.Equal((int)EmbStatus.InvalidArgument, Count(&bags, numBags));

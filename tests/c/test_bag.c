@@ -207,6 +207,33 @@ static void test_count_overlap(void)
     check(status == EMB_OK && block.rows[0] == 5, "bag count: num_bags in a buffer the call does not read is accepted");
 }
 
+/* The emb_bags struct is an input too: an output over it, array or count, would rewrite the
+ * caller's const bags. */
+static void test_bags_struct_overlap(void)
+{
+    struct bag_block block, before;
+    fill_bag_block(&block);
+    before = block;
+    emb_bags bags = five_bags(block.offsets);
+    bags.indices = block.indices;
+    const emb_bags bags_before = bags;
+
+    int32_t status = emb_embedding_bag_count(&bags, &bags.num_offsets);
+    expect_overlap_refused(status, "num_bags", "bags", &block, &before, &bags, &bags_before,
+                           "bag count: num_bags inside the emb_bags struct");
+
+    bags = bags_before;
+    status = emb_embedding_bag_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, 0,
+                                               block.rows, block.values, N, &bags.padding_idx);
+    expect_overlap_refused(status, "nnz", "bags", &block, &before, &bags, &bags_before,
+                           "sparse backward: nnz inside the emb_bags struct");
+
+    bags = bags_before;
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, (float*)(void*)&bags, 5 * D, NULL, 0);
+    expect_overlap_refused(status, "out", "bags", &block, &before, &bags, &bags_before,
+                           "forward: out over the emb_bags struct");
+}
+
 static void test_offsets_errors(void)
 {
     float out[8 * D];
@@ -258,6 +285,7 @@ int main(void)
     test_forward();
     test_backward();
     test_count_overlap();
+    test_bags_struct_overlap();
     test_offsets_errors();
     return finish();
 }

@@ -379,6 +379,7 @@ typedef enum emb_bag_mode {
  *   bag_size > 0:                             fixed-size bags (a 2-D input): num_indices / bag_size
  *                                             bags of bag_size positions; bag_size must divide
  *                                             num_indices; offsets NULL, num_offsets 0
+ * The struct is an input like the buffers it names: no output of a call may overlap either.
  * Offsets must start at 0, never decrease and never exceed num_indices (torch 1.13 accepts some
  * malformed offsets and then crashes or returns garbage; see docs/divergences.md). Zero offsets
  * without include_last_offset mean zero bags. */
@@ -397,7 +398,7 @@ typedef struct emb_bags {
 } emb_bags;
 
 /* The number of bags `bags` describes, after validating its layout (not its index values).
- * @param num_bags  out, not NULL; must not overlap bags->indices, offsets or per_sample_weights. */
+ * @param num_bags  out, not NULL; must not overlap *bags or the buffers it names. */
 EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
 
 /* torch.nn.functional.embedding_bag forward for a float32 table.
