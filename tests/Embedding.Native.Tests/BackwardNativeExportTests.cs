@@ -125,6 +125,72 @@ public sealed unsafe class BackwardNativeExportTests
         }
     }
 
+    [Theory]
+    [InlineData("grad_output", 2)]
+    [InlineData("indices", 4)]
+    [InlineData("out_rows", 4)]
+    [InlineData("out_values", 6)]
+    public void EmbeddingBackwardSparse_RefusesAnNnzInsideAnotherBufferAndWritesNothing(string buffer, int element)
+    {
+        float[] grad = (float[])TorchGrad.Clone();
+        long[] indices = (long[])TorchIndices.Clone();
+        long[] rows = [-7, -7, -7, -7, -7, -7];
+        float[] values = TestData.Guarded(18, guard: 0);
+        fixed (float* gradient = grad)
+        fixed (long* index = indices)
+        fixed (long* outRows = rows)
+        fixed (float* outValues = values)
+        {
+            long* nnz = buffer switch
+            {
+                "grad_output" => (long*)(gradient + element),
+                "indices" => index + element,
+                "out_rows" => outRows + element,
+                _ => (long*)(outValues + element),
+            };
+            Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Sparse(gradient, Float32, 6, 3, index, Int64, 4, -1, 0, outRows, outValues, 6, nnz));
+            Assert.Equal($"nnz overlaps {buffer}; the output must be a separate buffer", LastMessage());
+        }
+
+        Assert.Equal(TorchGrad, grad);
+        Assert.Equal(TorchIndices, indices);
+        Assert.All(rows, row => Assert.Equal(-7, row));
+        BackwardKernelTests<int>.AssertSentinels(values, 0);
+    }
+
+    [Theory]
+    [InlineData("rows", 3)]
+    [InlineData("values", 2)]
+    [InlineData("out_rows", 1)]
+    [InlineData("out_values", 4)]
+    public void SparseCoalesce_RefusesANumRowsInsideAnotherBufferAndWritesNothing(string buffer, int element)
+    {
+        long[] rows = [4, 1, 4, 0];
+        float[] values = [1, 2, 3, 4, 5, 6, 7, 8];
+        long[] unique = [-1, -1, -1];
+        float[] sums = TestData.Guarded(6, guard: 0);
+        fixed (long* row = rows)
+        fixed (float* value = values)
+        fixed (long* outRows = unique)
+        fixed (float* outValues = sums)
+        {
+            long* numRows = buffer switch
+            {
+                "rows" => row + element,
+                "values" => (long*)(value + element),
+                "out_rows" => outRows + element,
+                _ => (long*)(outValues + element),
+            };
+            Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Coalesce(row, value, Float32, 4, 2, 5, outRows, outValues, 3, numRows));
+            Assert.Equal($"num_rows overlaps {buffer}; the output must be a separate buffer", LastMessage());
+        }
+
+        Assert.Equal([4L, 1, 4, 0], rows);
+        Assert.Equal([1f, 2, 3, 4, 5, 6, 7, 8], values);
+        Assert.Equal([-1L, -1, -1], unique);
+        BackwardKernelTests<int>.AssertSentinels(sums, 0);
+    }
+
     private static EmbStatus CallBackward<TIndex>(float[] gradOutput, long count, long dim, TIndex[] indices, int indexDtype, long rows, long padding, int flags, float[] grad, long capacity, int gradDtype = Float32)
         where TIndex : unmanaged
     {

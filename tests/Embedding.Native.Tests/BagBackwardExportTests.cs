@@ -137,6 +137,54 @@ public sealed unsafe class BagBackwardExportTests
         Assert.Equal([1f, 2, 1 * (float)(1.0 / 3), 2 * (float)(1.0 / 3)], values[..4]);
     }
 
+    [Theory]
+    [InlineData("grad_output", 2)]
+    [InlineData("bags->indices", 2)]
+    [InlineData("bags->offsets", 4)]
+    [InlineData("bags->per_sample_weights", 2)]
+    [InlineData("out_rows", 5)]
+    [InlineData("out_values", 4)]
+    [InlineData("bags", 1)]
+    public void EmbeddingBagBackwardSparse_RefusesAnNnzInsideAnotherBufferAndWritesNothing(string buffer, int element)
+    {
+        float[] gradOutput = (float[])TorchGradOutput.Clone();
+        long[] indices = (long[])TorchIndices.Clone();
+        long[] offsets = (long[])TorchOffsets.Clone();
+        float[] psw = [2f, 0.5f, -1, 3, 0.25f, 10];
+        long[] rows = [-7, -7, -7, -7, -7, -7];
+        float[] values = TestData.Guarded(12, guard: 0);
+        fixed (float* gradient = gradOutput)
+        fixed (long* index = indices)
+        fixed (long* offset = offsets)
+        fixed (float* weights = psw)
+        fixed (long* outRows = rows)
+        fixed (float* outValues = values)
+        {
+            EmbBags bags = Bags(index, Int64, 6, offset, Int64, 5, 0, 0, weights, -1);
+            EmbBags before = bags;
+            long* nnz = buffer switch
+            {
+                "grad_output" => (long*)(gradient + element),
+                "bags->indices" => index + element,
+                "bags->offsets" => offset + element,
+                "bags->per_sample_weights" => (long*)(weights + element),
+                "out_rows" => outRows + element,
+                "bags" => (long*)&bags + element,
+                _ => (long*)(outValues + element),
+            };
+            Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Sparse(gradient, Float32, 5, 2, &bags, Sum, 0, outRows, outValues, 6, nnz));
+            Assert.Equal($"nnz overlaps {buffer}; the output must be a separate buffer", LastMessage());
+            Assert.Equal(before, bags);
+        }
+
+        Assert.Equal(TorchGradOutput, gradOutput);
+        Assert.Equal(TorchIndices, indices);
+        Assert.Equal(TorchOffsets, offsets);
+        Assert.Equal([2f, 0.5f, -1, 3, 0.25f, 10], psw);
+        Assert.All(rows, row => Assert.Equal(-7, row));
+        BackwardKernelTests<int>.AssertSentinels(values, 0);
+    }
+
     [Fact]
     public void EmbeddingBagPerSampleWeightsBackward_MatchesTorchAndReportsErrors()
     {

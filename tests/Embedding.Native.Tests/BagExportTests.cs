@@ -128,11 +128,49 @@ public sealed unsafe class BagExportTests
                 Assert.Equal((int)EmbStatus.InvalidArgument, Call(good with { Offsets = offsets + 2, NumOffsets = 3 }));
                 Assert.Contains("offsets[0] has to be 0", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
                 Assert.Equal((int)EmbStatus.InvalidArgument, Bag(weight, 1, 5, 2, &good, 0, weight, 10, null, 0));
+                EmbBags copy = good;
+                Assert.Equal((int)EmbStatus.InvalidArgument, Bag(weight, 1, 5, 2, &copy, 0, (float*)&copy, 10, null, 0));
+                Assert.Equal("out overlaps bags; the output must be a separate buffer", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
+                Assert.Equal(good, copy);
             }
 
             Assert.All(output, value => Assert.Equal(42, value));
             Assert.All(maxIndices, value => Assert.Equal(0, value));
         }
+    }
+
+    [Theory]
+    [InlineData("bags->indices", 0)]
+    [InlineData("bags->offsets", 2)]
+    [InlineData("bags->per_sample_weights", 4)]
+    [InlineData("bags", 4)]
+    public void EmbeddingBagCount_RefusesANumBagsInsideTheBagsAndWritesNothing(string buffer, int element)
+    {
+        long[] input = (long[])Input.Clone();
+        int[] offsets = (int[])Offsets.Clone();
+        float[] psw = [2, 0.5f, -1, 3, 0.25f, 10];
+        fixed (long* index = input)
+        fixed (int* offset = offsets)
+        fixed (float* weights = psw)
+        {
+            EmbBags bags = Layout(index, offset, offsets.Length);
+            bags.PerSampleWeights = weights;
+            EmbBags before = bags;
+            long* numBags = buffer switch
+            {
+                "bags->indices" => index + element,
+                "bags->offsets" => (long*)(offset + element),
+                "bags" => (long*)&bags + element,
+                _ => (long*)(weights + element),
+            };
+            Assert.Equal((int)EmbStatus.InvalidArgument, Count(&bags, numBags));
+            Assert.Equal($"num_bags overlaps {buffer}; the output must be a separate buffer", Marshal.PtrToStringUTF8((nint)LastErrorMessage()));
+            Assert.Equal(before, bags);
+        }
+
+        Assert.Equal(Input, input);
+        Assert.Equal(Offsets, offsets);
+        Assert.Equal([2f, 0.5f, -1, 3, 0.25f, 10], psw);
     }
 
     private static int Invoke(float* weight, long rows, EmbBags* bags, int mode, float* output, long capacity, long* maxIndices) =>

@@ -113,6 +113,127 @@ static void test_backward(void)
     check(status != EMB_OK && has_message(), "sparse backward of max mode is refused, as torch does");
 }
 
+/* Every buffer of one sparse bag backward in a single block, so a count can be aimed into any of
+ * them and the whole block compared afterwards. All sizes are multiples of 8: no padding, and a
+ * count placed at an even float is an aligned int64_t. */
+struct bag_block {
+    float grad_output[5 * D];
+    int64_t indices[N];
+    int64_t offsets[5];
+    float psw[N];
+    int64_t rows[N];
+    float values[N * D];
+    int64_t after; /* directly behind values: touching, not overlapping */
+};
+
+static void fill_bag_block(struct bag_block* block)
+{
+    static const int64_t offsets[5] = { 0, 0, 3, 3, 6 };
+    static const float grad_output[5 * D] = { 99, 99, 1, 2, 99, 99, 3, 4, 99, 99 };
+    static const float psw[N] = { 2, 0.5f, -1, 3, 0.25f, 10 };
+    memset(block, SENTINEL_BYTE, sizeof *block);
+    memcpy(block->grad_output, grad_output, sizeof grad_output);
+    memcpy(block->indices, input, sizeof input);
+    memcpy(block->offsets, offsets, sizeof offsets);
+    memcpy(block->psw, psw, sizeof psw);
+}
+
+/* A refused overlap: EMB_ERROR_INVALID_ARGUMENT, a message naming both arguments, and not one byte
+ * of the block or of the emb_bags struct changed. */
+static void expect_overlap_refused(int32_t status, const char* output, const char* other,
+                                   const struct bag_block* block, const struct bag_block* before,
+                                   const emb_bags* bags, const emb_bags* bags_before, const char* what)
+{
+    char expected[96];
+    snprintf(expected, sizeof expected, "%s overlaps %s;", output, other);
+    int named = strstr(emb_last_error(), expected) != NULL;
+    int unchanged = memcmp(block, before, sizeof *block) == 0 && memcmp(bags, bags_before, sizeof *bags) == 0;
+    if (!check(status == EMB_ERROR_INVALID_ARGUMENT && named && unchanged,
+               "%s -> EMB_ERROR_INVALID_ARGUMENT naming %s and %s, nothing written", what, output, other)) {
+        explain(status, EMB_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+/* The counts (nnz, num_bags) are outputs like the arrays: one that points into an input or into
+ * another output is refused before anything is written. */
+static void test_count_overlap(void)
+{
+    struct bag_block block, before;
+    fill_bag_block(&block);
+    before = block;
+    emb_bags bags = five_bags(block.offsets);
+    bags.indices = block.indices;
+    bags.per_sample_weights = block.psw;
+    const emb_bags bags_before = bags;
+
+    struct { int64_t* nnz; const char* name; const char* what; } sparse_cases[] = {
+        { &block.indices[2], "bags->indices", "sparse backward: nnz inside bags->indices" },
+        { &block.offsets[4], "bags->offsets", "sparse backward: nnz inside bags->offsets" },
+        { (int64_t*)(void*)&block.psw[2], "bags->per_sample_weights", "sparse backward: nnz inside bags->per_sample_weights" },
+        { (int64_t*)(void*)&block.grad_output[2], "grad_output", "sparse backward: nnz inside grad_output" },
+        { &block.rows[5], "out_rows", "sparse backward: nnz inside out_rows" },
+        { (int64_t*)(void*)&block.values[4], "out_values", "sparse backward: nnz inside out_values" },
+    };
+    for (size_t c = 0; c < sizeof sparse_cases / sizeof sparse_cases[0]; c++) {
+        block = before; /* each case starts clean, whatever an earlier one did */
+        bags = bags_before;
+        int32_t status = emb_embedding_bag_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, 0,
+                                                           block.rows, block.values, N, sparse_cases[c].nnz);
+        expect_overlap_refused(status, "nnz", sparse_cases[c].name, &block, &before, &bags, &bags_before, sparse_cases[c].what);
+    }
+
+    block = before;
+    bags = bags_before;
+    int32_t status = emb_embedding_bag_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, 0,
+                                                       block.rows, block.values, N, &block.after);
+    check(status == EMB_OK && block.after == N && memcmp(block.rows, input, sizeof input) == 0,
+          "sparse backward: nnz directly after out_values (touching, not overlapping) is accepted");
+
+    struct { int64_t* num_bags; const char* name; const char* what; } count_cases[] = {
+        { &block.indices[0], "bags->indices", "bag count: num_bags inside bags->indices" },
+        { &block.offsets[1], "bags->offsets", "bag count: num_bags inside bags->offsets" },
+        { (int64_t*)(void*)&block.psw[4], "bags->per_sample_weights", "bag count: num_bags inside bags->per_sample_weights" },
+    };
+    for (size_t c = 0; c < sizeof count_cases / sizeof count_cases[0]; c++) {
+        block = before;
+        bags = bags_before;
+        status = emb_embedding_bag_count(&bags, count_cases[c].num_bags);
+        expect_overlap_refused(status, "num_bags", count_cases[c].name, &block, &before, &bags, &bags_before, count_cases[c].what);
+    }
+
+    block = before;
+    bags = bags_before;
+    status = emb_embedding_bag_count(&bags, &block.rows[0]);
+    check(status == EMB_OK && block.rows[0] == 5, "bag count: num_bags in a buffer the call does not read is accepted");
+}
+
+/* The emb_bags struct is an input too: an output over it, array or count, would rewrite the
+ * caller's const bags. */
+static void test_bags_struct_overlap(void)
+{
+    struct bag_block block, before;
+    fill_bag_block(&block);
+    before = block;
+    emb_bags bags = five_bags(block.offsets);
+    bags.indices = block.indices;
+    const emb_bags bags_before = bags;
+
+    int32_t status = emb_embedding_bag_count(&bags, &bags.num_offsets);
+    expect_overlap_refused(status, "num_bags", "bags", &block, &before, &bags, &bags_before,
+                           "bag count: num_bags inside the emb_bags struct");
+
+    bags = bags_before;
+    status = emb_embedding_bag_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, 0,
+                                               block.rows, block.values, N, &bags.padding_idx);
+    expect_overlap_refused(status, "nnz", "bags", &block, &before, &bags, &bags_before,
+                           "sparse backward: nnz inside the emb_bags struct");
+
+    bags = bags_before;
+    status = emb_embedding_bag(weight, EMB_DTYPE_FLOAT32, V, D, &bags, EMB_BAG_SUM, (float*)(void*)&bags, 5 * D, NULL, 0);
+    expect_overlap_refused(status, "out", "bags", &block, &before, &bags, &bags_before,
+                           "forward: out over the emb_bags struct");
+}
+
 static void test_offsets_errors(void)
 {
     float out[8 * D];
@@ -163,6 +284,8 @@ int main(void)
     setvbuf(stdout, NULL, _IONBF, 0);
     test_forward();
     test_backward();
+    test_count_overlap();
+    test_bags_struct_overlap();
     test_offsets_errors();
     return finish();
 }

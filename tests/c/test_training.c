@@ -149,6 +149,90 @@ static void test_backward_errors(void)
     check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && has_message(), "sparse coalesce: a row outside the table fails");
 }
 
+/* Every buffer of one sparse call in a single block, so a count can be aimed into any of them and
+ * the whole block compared afterwards. All sizes are multiples of 8: no padding, and a count
+ * placed at an even float is an aligned int64_t. */
+struct sparse_block {
+    float grad_output[N * D];
+    int64_t indices[N];
+    int64_t rows[N];
+    float values[N * D];
+    int64_t after; /* directly behind values: touching, not overlapping */
+};
+
+static void fill_sparse_block(struct sparse_block* block)
+{
+    memset(block, SENTINEL_BYTE, sizeof *block);
+    arange(block->grad_output, N * D);
+    memcpy(block->indices, example_indices, sizeof block->indices);
+}
+
+/* A refused overlap: EMB_ERROR_INVALID_ARGUMENT, a message naming both arguments, and not one byte
+ * of the block changed. */
+static void expect_overlap_refused(int32_t status, const char* output, const char* other,
+                                   const void* block, const void* before, size_t bytes, const char* what)
+{
+    char expected[96];
+    snprintf(expected, sizeof expected, "%s overlaps %s;", output, other);
+    int named = strstr(emb_last_error(), expected) != NULL;
+    if (!check(status == EMB_ERROR_INVALID_ARGUMENT && named && memcmp(block, before, bytes) == 0,
+               "%s -> EMB_ERROR_INVALID_ARGUMENT naming %s and %s, nothing written", what, output, other)) {
+        explain(status, EMB_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+/* The counts (nnz, num_rows) are outputs like the arrays: one that points into an input or into
+ * another output is refused before anything is written. */
+static void test_count_overlap(void)
+{
+    struct sparse_block block, before;
+    fill_sparse_block(&block);
+    before = block;
+    struct { int64_t* nnz; const char* name; const char* what; } sparse_cases[] = {
+        { &block.indices[4], "indices", "sparse backward: nnz inside indices" },
+        { &block.rows[4], "out_rows", "sparse backward: nnz inside out_rows" },
+        { (int64_t*)(void*)&block.values[2 * D], "out_values", "sparse backward: nnz inside out_values" },
+        { (int64_t*)(void*)&block.grad_output[2], "grad_output", "sparse backward: nnz inside grad_output" },
+    };
+    for (size_t c = 0; c < sizeof sparse_cases / sizeof sparse_cases[0]; c++) {
+        block = before; /* each case starts clean, whatever an earlier one did */
+        int32_t status = emb_embedding_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, N, D, block.indices, EMB_DTYPE_INT64,
+                                                       V, EMB_NO_PADDING, 0, block.rows, block.values, N, sparse_cases[c].nnz);
+        expect_overlap_refused(status, "nnz", sparse_cases[c].name, &block, &before, sizeof block, sparse_cases[c].what);
+    }
+
+    block = before;
+    int32_t status = emb_embedding_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, N, D, block.indices, EMB_DTYPE_INT64,
+                                                   V, EMB_NO_PADDING, 0, block.rows, block.values, N, &block.after);
+    check(status == EMB_OK && block.after == N && memcmp(block.rows, example_indices, sizeof block.rows) == 0,
+          "sparse backward: nnz directly after out_values (touching, not overlapping) is accepted");
+
+    /* Coalesce reads rows and values; its outputs (3 rows, 3 x D sums) live in grad_output's bytes. */
+    int64_t* unique = (int64_t*)(void*)block.grad_output;
+    float* summed = block.grad_output + 6;
+    fill_sparse_block(&block);
+    memcpy(block.rows, example_indices, sizeof block.rows);
+    arange(block.values, N * D);
+    before = block;
+    struct { int64_t* num_rows; const char* name; const char* what; } coalesce_cases[] = {
+        { &block.rows[5], "rows", "sparse coalesce: num_rows inside rows" },
+        { (int64_t*)(void*)&block.values[4], "values", "sparse coalesce: num_rows inside values" },
+        { &unique[1], "out_rows", "sparse coalesce: num_rows inside out_rows" },
+        { (int64_t*)(void*)&summed[2], "out_values", "sparse coalesce: num_rows inside out_values" },
+    };
+    for (size_t c = 0; c < sizeof coalesce_cases / sizeof coalesce_cases[0]; c++) {
+        block = before;
+        status = emb_sparse_coalesce(block.rows, block.values, EMB_DTYPE_FLOAT32, N, D, V, unique, summed, 3,
+                                     coalesce_cases[c].num_rows);
+        expect_overlap_refused(status, "num_rows", coalesce_cases[c].name, &block, &before, sizeof block, coalesce_cases[c].what);
+    }
+
+    block = before;
+    status = emb_sparse_coalesce(block.rows, block.values, EMB_DTYPE_FLOAT32, N, D, V, unique, summed, 3, &block.indices[0]);
+    check(status == EMB_OK && block.indices[0] == 3 && unique[0] == 0 && unique[2] == 2,
+          "sparse coalesce: num_rows in a buffer the call does not take is accepted");
+}
+
 /* Spec table: row [3, -4] renormalised to max_norm 1 under each norm_type, float32 results. */
 static void test_renorm(void)
 {
@@ -238,6 +322,7 @@ int main(void)
     test_dense_backward();
     test_sparse_backward();
     test_backward_errors();
+    test_count_overlap();
     test_renorm();
     test_optimizers();
     return finish();

@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Embedding.Native.Interop;
@@ -200,9 +201,11 @@ internal unsafe struct EmbBags
         return error is null ? bags : throw new EmbException(EmbStatus.InvalidArgument, error);
     }
 
-    /// <summary>The bytes the indices, offsets and weights occupy, for overlap checks against outputs.</summary>
+    /// <summary>The bytes the struct itself, the indices, offsets and weights occupy, for overlap checks against outputs.</summary>
     public readonly void CheckDisjoint(void* output, long outputBytes, string outputName, int indexSize)
     {
+        // This is the caller's struct (From returns a reference to it, never a copy): an output over it would rewrite the const bags.
+        AbiChecks.Disjoint(output, outputBytes, Unsafe.AsPointer(ref Unsafe.AsRef(in this)), sizeof(EmbBags), outputName, "bags");
         AbiChecks.Disjoint(output, outputBytes, Indices, NumIndices * indexSize, outputName, "bags->indices");
         if (Offsets is not null)
         {

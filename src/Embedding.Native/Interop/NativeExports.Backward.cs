@@ -87,6 +87,11 @@ internal static unsafe partial class NativeExports
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * sizeof(float), "out_rows", "out_values");
             AbiChecks.Disjoint(outValues, valueElements * sizeof(float), gradOutput, gradElements * sizeof(float), "out_values", "grad_output");
             AbiChecks.Disjoint(outValues, valueElements * sizeof(float), indices, numIndices * indexSize, "out_values", "indices");
+            // nnz is written last: inside another argument it would overwrite an input or an entry just written.
+            AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(float), "nnz", "grad_output");
+            AbiChecks.Disjoint(nnz, sizeof(long), indices, numIndices * indexSize, "nnz", "indices");
+            AbiChecks.Disjoint(nnz, sizeof(long), outRows, capacity * sizeof(long), "nnz", "out_rows");
+            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * sizeof(float), "nnz", "out_values");
 
             bool scale = (flags & FlagScaleGradByFreq) != 0;
             ref float gradient = ref Unsafe.AsRef<float>(gradOutput);
@@ -137,6 +142,11 @@ internal static unsafe partial class NativeExports
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, outElements * sizeof(float), "out_rows", "out_values");
             AbiChecks.Disjoint(outValues, outElements * sizeof(float), rows, nnz * sizeof(long), "out_values", "rows");
             AbiChecks.Disjoint(outValues, outElements * sizeof(float), values, valueElements * sizeof(float), "out_values", "values");
+            // num_rows is written last: inside another argument it would overwrite an input or a row just written.
+            AbiChecks.Disjoint(numRows, sizeof(long), rows, nnz * sizeof(long), "num_rows", "rows");
+            AbiChecks.Disjoint(numRows, sizeof(long), values, valueElements * sizeof(float), "num_rows", "values");
+            AbiChecks.Disjoint(numRows, sizeof(long), outRows, capacity * sizeof(long), "num_rows", "out_rows");
+            AbiChecks.Disjoint(numRows, sizeof(long), outValues, outElements * sizeof(float), "num_rows", "out_values");
 
             nint bad = EmbeddingPrimitives.SparseCoalesce(
                 in *rows, in Unsafe.AsRef<float>(values), (nint)nnz, dimension, numEmbeddings,

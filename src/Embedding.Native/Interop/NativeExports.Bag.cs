@@ -15,7 +15,9 @@ internal static unsafe partial class NativeExports
         {
             ref readonly EmbBags layout = ref EmbBags.From(bags);
             AbiChecks.Pointer(numBags, 1, "num_bags");
-            layout.Validate();
+            int indexSize = layout.Validate();
+            // Inside the indices, offsets or weights, num_bags would overwrite the caller's const bags.
+            layout.CheckDisjoint(numBags, sizeof(long), "num_bags", indexSize);
             *numBags = layout.CountBags();
             return (int)EmbStatus.Ok;
         }

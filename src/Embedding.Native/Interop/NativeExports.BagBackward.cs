@@ -86,6 +86,10 @@ internal static unsafe partial class NativeExports
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * sizeof(float), "out_rows", "out_values");
             layout.CheckDisjoint(outRows, capacity * sizeof(long), "out_rows", indexSize);
             layout.CheckDisjoint(outValues, valueElements * sizeof(float), "out_values", indexSize);
+            // nnz is written last: inside another argument it would overwrite an input or an entry just written.
+            AbiChecks.Disjoint(nnz, sizeof(long), outRows, capacity * sizeof(long), "nnz", "out_rows");
+            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * sizeof(float), "nnz", "out_values");
+            layout.CheckDisjoint(nnz, sizeof(long), "nnz", indexSize);
             return indexSize == sizeof(int)
                 ? BagBackwardSparse<int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz)
                 : BagBackwardSparse<long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz);
@@ -179,6 +183,7 @@ internal static unsafe partial class NativeExports
         AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
         AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(float), "out_rows", "grad_output");
         AbiChecks.Disjoint(outValues, valueElements * sizeof(float), gradOutput, gradElements * sizeof(float), "out_values", "grad_output");
+        AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(float), "nnz", "grad_output");
         nint bad = EmbeddingPrimitives.EmbeddingBagSparseBackward(
             in Unsafe.AsRef<float>(gradOutput), in bags, dimension, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
             ref *outRows, ref Unsafe.AsRef<float>(outValues), (nint)capacity, KernelDispatch.BestWidth, out nint entries);

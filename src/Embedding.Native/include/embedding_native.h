@@ -9,6 +9,8 @@
  *   - Buffers belong to the caller. The library never frees what it did not allocate and never
  *     keeps a pointer after a call returns. Outputs are caller-allocated; nothing is written to
  *     them when a call fails.
+ *   - No output, array or single count (nnz, num_rows, num_bags), may overlap an input or another
+ *     output: such a call fails with EMB_ERROR_INVALID_ARGUMENT, naming both, and writes nothing.
  *   - Shapes and counts are int64_t. A pointer may be NULL only where the buffer it names is
  *     empty (zero elements); every product of sizes is checked for overflow.
  *   - Element types are passed explicitly as emb_dtype values.
@@ -230,8 +232,9 @@ EMB_API int32_t emb_embedding_backward(
  * @param flags         0 or EMB_SCALE_GRAD_BY_FREQ; EMB_ACCUMULATE (dense only) or other bits:
  *                      EMB_ERROR_INVALID_ARGUMENT.
  * @param out_rows      out: int64, capacity entries (num_indices always suffices).
- * @param out_values    out: [capacity, embedding_dim] float32; outputs must not overlap each other or the inputs.
- * @param nnz           out, not NULL: entries written.
+ * @param out_values    out: [capacity, embedding_dim] float32.
+ * @param nnz           out, not NULL: entries written. No output (nnz included) may overlap another
+ *                      output or an input.
  * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of non-padding positions;
  *         EMB_ERROR_INDEX_OUT_OF_RANGE; or a validation error. On failure nothing is written. */
 EMB_API int32_t emb_embedding_backward_sparse(
@@ -244,8 +247,9 @@ EMB_API int32_t emb_embedding_backward_sparse(
  *
  * @param rows, values  in: nnz entries, rows in [0, num_embeddings), values [nnz, embedding_dim] float32.
  * @param out_rows      out: int64, capacity entries (nnz always suffices).
- * @param out_values    out: [capacity, embedding_dim] float32; must not overlap the inputs.
- * @param num_rows      out, not NULL: unique rows written.
+ * @param out_values    out: [capacity, embedding_dim] float32.
+ * @param num_rows      out, not NULL: unique rows written. No output (num_rows included) may overlap
+ *                      another output or an input.
  * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of distinct rows;
  *         EMB_ERROR_INDEX_OUT_OF_RANGE; EMB_ERROR_NOT_SUPPORTED when num_embeddings or nnz exceeds
  *         2147483591 (the per-row scratch); or a validation error. On failure nothing is written. */
@@ -396,6 +400,7 @@ typedef enum emb_bag_mode {
  *   bag_size > 0:                             fixed-size bags (a 2-D input): num_indices / bag_size
  *                                             bags of bag_size positions; bag_size must divide
  *                                             num_indices; offsets NULL, num_offsets 0
+ * The struct is an input like the buffers it names: no output of a call may overlap either.
  * Offsets must start at 0, never decrease and never exceed num_indices (torch 1.13 accepts some
  * malformed offsets and then crashes or returns garbage; see docs/divergences.md). Zero offsets
  * without include_last_offset mean zero bags. */
@@ -414,7 +419,7 @@ typedef struct emb_bags {
 } emb_bags;
 
 /* The number of bags `bags` describes, after validating its layout (not its index values).
- * @param num_bags  out, not NULL. */
+ * @param num_bags  out, not NULL; must not overlap *bags or the buffers it names. */
 EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
 
 /* torch.nn.functional.embedding_bag forward for a float32 table.
@@ -497,8 +502,9 @@ EMB_API int32_t emb_embedding_bag_backward(
  * support sparse weights", as torch).
  * @param flags       0 or EMB_SCALE_GRAD_BY_FREQ; EMB_ACCUMULATE or other bits: EMB_ERROR_INVALID_ARGUMENT.
  * @param out_rows    out: int64, capacity entries (num_indices suffices).
- * @param out_values  out: [capacity, embedding_dim] float32; outputs must not overlap each other or an input.
- * @param nnz         out, not NULL: entries written.
+ * @param out_values  out: [capacity, embedding_dim] float32.
+ * @param nnz         out, not NULL: entries written. No output (nnz included) may overlap another
+ *                    output or an input.
  * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of entries;
  *         EMB_ERROR_INDEX_OUT_OF_RANGE; or a validation error. On failure nothing is written.
  * Thread-safe for distinct outputs. */
