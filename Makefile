@@ -93,6 +93,7 @@ test-dotnet:
 
 test-c: c-programs
 	$(BUILD_DIR)/test_embedding_c
+	CC=$(CC) tests/c/check_lsan.sh $(NATIVE_DIR)/$(HOST_TIER) $(BUILD_DIR)
 	LSAN_OPTIONS=suppressions=tests/c/lsan.supp $(BUILD_DIR)/test_embedding_c_asan
 	$(BUILD_DIR)/test_training_c
 	$(BUILD_DIR)/test_bag_c

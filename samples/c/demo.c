@@ -13,9 +13,7 @@
  * prints both, and writes them to OUT_BIN as 25 float32 values: the 15 lookup values, then the
  * 10 means. samples/demo.py runs the same steps in PyTorch and compares.
  *
- * Build (see the Makefile's c-programs target):
- *     gcc -std=c99 -I src/Embedding.Native/include samples/c/demo.c \
- *         -L artifacts/native/x86-64-v3 -lembedding_native -Wl,-rpath,... -o c_demo
+ * Build and run: README.md, Usage > C (the commands there are tested by `make test-docs`).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -4,22 +4,39 @@
 #
 #   tests/consumers/python/run.sh [PYTHON]      (default /usr/bin/python3; run `make native` first)
 #
-#   1. pip install --target DIR          (numpy comes from Debian, hence --no-deps: --target
+#   1. interop/python/README.md's install commands, as written (a venv in a temporary directory
+#      that mirrors the repository root: tests/docs/run_block.sh)
+#   2. pip install --target DIR          (numpy comes from Debian, hence --no-deps: --target
 #                                         ignores what is already installed)
-#   2. pip wheel, then the wheel's tag (py3-none-<platform>) and layout (platlib, libraries inside)
-#   3. that wheel into a venv with --system-site-packages (numpy from Debian satisfies the dependency)
+#   3. pip wheel, then the wheel's tag (py3-none-<platform>) and layout (platlib, libraries inside)
+#   4. that wheel into a venv with --system-site-packages (numpy from Debian satisfies the dependency)
 # Each copy runs `python -m embedding_native` and consumer.py from the temporary directory.
+# Afterwards the source tree must have no untracked file it did not have before (build/,
+# *.egg-info, ...).
 set -euo pipefail
 
 python=${1:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
-source_dir=$(cd "$here/../../../interop/python" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+source_dir=$repo/interop/python
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$here/consumer.py" "$work/"
 pip_flags=(--no-build-isolation --no-index --disable-pip-version-check --no-cache-dir -q)
 # The loader must choose by itself: no override from the calling environment.
 unset EMBEDDING_NATIVE_LIBRARY EMBEDDING_NATIVE_TIER PYTHONPATH
+
+untracked() {
+  if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$repo" status --porcelain --untracked-files=all | sed -n 's/^?? //p' | sort
+  fi
+}
+untracked >"$work/untracked.before"
+
+echo "-- interop/python/README.md's install commands"
+PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+  "$repo/tests/docs/run_block.sh" "$source_dir/README.md" python-install "$work/readme"
+(cd "$work" && "$work/readme/.venv/bin/python" consumer.py "$work/readme/.venv")
 
 echo "-- pip install --target $work/site $source_dir"
 PIP_ROOT_USER_ACTION=ignore "$python" -m pip install "${pip_flags[@]}" --no-deps --target "$work/site" "$source_dir"
@@ -51,4 +68,11 @@ echo "-- the wheel in a venv (--system-site-packages)"
 "$work/venv/bin/python" -m pip install --no-index --disable-pip-version-check -q "$wheel"
 "$work/venv/bin/python" -m embedding_native >/dev/null
 "$work/venv/bin/python" consumer.py "$work/venv"
+
+untracked >"$work/untracked.after"
+if new_files=$(comm -13 "$work/untracked.before" "$work/untracked.after") && [ -n "$new_files" ]; then
+  echo "FAILED: installing left new files in the source tree:" >&2
+  sed 's/^/  /' <<<"$new_files" >&2
+  exit 1
+fi
 echo "Python consumer: OK"
