@@ -4,7 +4,9 @@ namespace Embedding.Generators
 {
     /// <summary>
     /// Every diagnostic the generator reports. Keep this list and the table in
-    /// docs/diagnostics.md in step: IDs are never reused or renumbered.
+    /// docs/diagnostics.md in step: IDs are never reused or renumbered. EMB0100 is taken too: the
+    /// compiler reports it for <c>[EmbeddingKernels]</c> without the generator, and
+    /// <see cref="GeneratorAttachedSuppressor"/> suppresses it.
     /// </summary>
     internal static class DiagnosticDescriptors
     {

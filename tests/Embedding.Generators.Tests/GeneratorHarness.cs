@@ -33,7 +33,21 @@ internal static class GeneratorHarness
     public static SyntaxTree Parse(string source, int index = 0) =>
         CSharpSyntaxTree.ParseText(source, ParseOptions, SourcePath(index));
 
-    public static CSharpCompilation CreateCompilation(params string[] sources) =>
+    /// <summary>
+    /// A consumer compilation as the compiler sees it with the generator attached: EMB0100, which
+    /// the compiler reports on every <c>[EmbeddingKernels]</c>, is suppressed, as
+    /// <see cref="GeneratorAttachedSuppressor"/> does in a real build (a bare
+    /// <see cref="Compilation"/> runs no suppressors; <see cref="SuppressorTests"/> covers it).
+    /// </summary>
+    public static CSharpCompilation CreateCompilation(params string[] sources)
+    {
+        CSharpCompilation compilation = CreateCompilationWithoutGenerator(sources);
+        return compilation.WithOptions(compilation.Options.WithSpecificDiagnosticOptions(
+            [KeyValuePair.Create(GeneratorAttachedSuppressor.SuppressedDiagnosticId, ReportDiagnostic.Suppress)]));
+    }
+
+    /// <summary>A consumer compilation as the compiler sees it without the generator.</summary>
+    public static CSharpCompilation CreateCompilationWithoutGenerator(params string[] sources) =>
         CSharpCompilation.Create(
             "Consumer" + Guid.NewGuid().ToString("N"),
             sources.Select((source, i) => Parse(source, i)),
