@@ -50,7 +50,7 @@ platform-parity-x64: native platform-prereqs
 	  -o $(PLATFORM_BUILD)/x64/parity
 	@set -e; host=$(HOST_TIER); others=; for t in $(TIERS); do \
 	  if [ "$$t" \> "$$host" ]; then echo "SKIP parity $$t: the host CPU runs up to $$host"; \
-	    $(call record,"parity harness $$t: skipped, the host CPU runs up to $$host"); continue; fi; \
+	    $(call record,"parity harness $$t: skipped (the host CPU runs up to $$host)"); continue; fi; \
 	  $(PLATFORM_RUN) "parity $$t (host)" $(PLATFORM_BUILD)/parity/host-$$t.txt -- \
 	    env LD_LIBRARY_PATH=$(NATIVE_DIR)/$$t $(PLATFORM_BUILD)/x64/parity $(PLATFORM_BUILD)/parity/host-$$t.bin $${t#x86-64-v}; \
 	  $(call record,"parity harness $$t: native"); \
