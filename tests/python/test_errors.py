@@ -507,6 +507,34 @@ def test_drop_in_with_a_numpy_table():
     assert isinstance(ours, TypeError)
 
 
+@pytest.mark.parametrize("kwargs", [dict(padding_idx=True), dict(padding_idx=np.bool_(True)), dict(padding_idx=2.0),
+                                    dict(padding_idx=np.array(1))], ids=["bool", "numpy-bool", "float", "0d-ndarray"])
+def test_numpy_module_padding_idx_type(kwargs):
+    # torch's module stores these and its forward raises TypeError; ours checks at construction.
+    reference = torch.nn.Embedding.from_pretrained(torch.from_numpy(W), **kwargs)
+    theirs = raised(lambda: reference(torch.tensor([1])))
+    ours = raised(lambda: en.Embedding.from_pretrained(W, **kwargs))
+    assert isinstance(ours, type(theirs)) and str(ours) == str(theirs)
+
+
+def test_numpy_module_accepts_what_torch_accepts():
+    for padding_idx in (np.int64(1), torch.tensor(1), np.uint8(3)):
+        reference = torch.nn.Embedding.from_pretrained(torch.from_numpy(W), padding_idx=padding_idx)
+        ours = en.Embedding.from_pretrained(W, padding_idx=padding_idx)
+        assert ours.padding_idx == int(padding_idx)
+        assert np.array_equal(ours(np.array([1, 3])), reference(torch.tensor([1, 3])).numpy())
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_embeddings=True, embedding_dim=3), dict(num_embeddings=4, embedding_dim=3,
+                                                                                      dtype=2),
+                                    dict(num_embeddings=4, embedding_dim=3, dtype="x")],
+                         ids=["bool-size", "int-dtype", "str-dtype"])
+def test_numpy_module_constructor_types(kwargs):
+    for cls in ("Embedding", "EmbeddingBag"):
+        assert_same_error(lambda: getattr(torch.nn, cls)(**kwargs), lambda: getattr(en, cls)(**kwargs),
+                          same_message=False)
+
+
 @pytest.mark.parametrize("lookup", list(LOOKUPS))
 @pytest.mark.parametrize("kwargs", [dict(sparse=1), dict(padding_idx=2.0), dict(scale_grad_by_freq=None)], ids=str)
 def test_argument_type_error_does_not_renormalise(lookup, kwargs):
