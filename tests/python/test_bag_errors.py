@@ -6,6 +6,8 @@ Only inputs torch 1.13 handles cleanly are given to torch here; the ones it cras
 test_bag_divergences.py (in subprocesses).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,140 @@ def test_max_norm_index_errors():
         lambda: ef.embedding_bag(torch.tensor([0, -1]), w, torch.tensor([0]), max_norm=1.0, mode="sum"),
         same_message=False)
     assert torch.equal(w, W)
+
+
+# ---- sparse tensors: torch's NotImplementedError (no sparse kernel) or reshape's RuntimeError ----------
+
+
+def to_csr(t):
+    """``t.to_sparse_csr()`` without torch's "support is in beta" warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return t.to_sparse_csr()
+
+
+SPARSE_CASES = {
+    "input": dict(input=I.to_sparse(), offsets=O, mode="sum"),
+    "weight": dict(input=I, offsets=O, mode="sum", weight=W.to_sparse()),
+    "offsets": dict(input=I, offsets=O.to_sparse(), mode="mean"),
+    "psw": dict(input=I, offsets=O, mode="sum", per_sample_weights=torch.ones(6).to_sparse()),
+    "csr-weight": dict(input=I, offsets=O, mode="max", weight=to_csr(W)),
+    "float-input": dict(input=I.float().to_sparse(), offsets=O, mode="sum"),      # dispatch comes first
+    "input-bad-padding": dict(input=I.to_sparse(), offsets=O, mode="sum", padding_idx=9),  # padding first
+    "input-bogus-mode": dict(input=I.to_sparse(), offsets=O, mode="bogus"),
+    "input-psw-mean": dict(input=I.to_sparse(), offsets=O, mode="mean", per_sample_weights=torch.ones(6)),
+    "input-max_norm": dict(input=I.to_sparse(), offsets=O, mode="sum", max_norm=1.0),
+    "weight-max_norm": dict(input=I, offsets=O, mode="sum", max_norm=1.0, weight=W.to_sparse()),
+    "2d-input": dict(input=I.view(2, 3).to_sparse(), mode="sum"),
+    "2d-csr-input": dict(input=to_csr(I.view(2, 3)), mode="sum"),
+    "2d-psw": dict(input=I.view(2, 3), mode="sum", per_sample_weights=torch.ones(2, 3).to_sparse()),
+}
+
+
+@pytest.mark.parametrize("requires_grad", [False, True], ids=["frozen", "grad"])
+@pytest.mark.parametrize("name", list(SPARSE_CASES))
+def test_sparse_tensors_fail_like_torch(name, requires_grad):
+    kwargs = dict(SPARSE_CASES[name])
+    weight = kwargs.pop("weight", W).clone()
+    if requires_grad and weight.layout == torch.strided:
+        weight.requires_grad_()
+    input = kwargs.pop("input")
+    for ours in (ef.embedding_bag, et.embedding_bag):
+        theirs, got = assert_same_error(lambda: F.embedding_bag(input, weight, **kwargs),
+                                        lambda: ours(input, weight, **kwargs), same_message=False)
+        # torch's text up to its advice on custom builds ('aten::_embedding_bag' when the table
+        # needs a gradient, '_forward_only' otherwise)
+        assert str(got).startswith(str(theirs).split(" This could be")[0])
+
+
+def test_sparse_tensors_in_modules():
+    reference, ours = nn.EmbeddingBag(5, 2, mode="sum"), et.EmbeddingBag(5, 2, mode="sum")
+    assert_same_error(lambda: reference(I.to_sparse(), O), lambda: ours(I.to_sparse(), O), same_message=False)
+    reference = nn.EmbeddingBag.from_pretrained(W.to_sparse(), mode="sum")
+    ours = et.EmbeddingBag.from_pretrained(W.to_sparse(), mode="sum")
+    assert_same_error(lambda: reference(I, O), lambda: ours(I, O), same_message=False)
+    assert_same_error(lambda: nn.EmbeddingBag(5, 2)(I.to_sparse(), O), lambda: en.EmbeddingBag(5, 2)(I.to_sparse(), O),
+                      same_message=False)
+
+
+def test_sparse_psw_with_max_norm_does_not_renormalise():
+    # torch renormalises, then finds no sparse kernel; ours fails first (docs/divergences.md).
+    theirs_w, ours_w = W.clone(), W.clone()
+    psw = torch.ones(6).to_sparse()
+    assert_same_error(lambda: F.embedding_bag(I, theirs_w, O, max_norm=1.0, mode="sum", per_sample_weights=psw),
+                      lambda: ef.embedding_bag(I, ours_w, O, max_norm=1.0, mode="sum", per_sample_weights=psw),
+                      same_message=False)
+    assert not torch.equal(theirs_w, W) and torch.equal(ours_w, W)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: ef.embedding_bag_backward(torch.ones(2, 2), s(I), 5, s(O)),
+    lambda s: ef.embedding_bag_backward(s(torch.ones(2, 2)), I, 5, O),
+    lambda s: ef.embedding_bag_sparse_backward(torch.ones(2, 2), I, 5, s(O), mode="sum"),
+    lambda s: ef.embedding_bag_per_sample_weights_backward(torch.ones(2, 2), s(W), I, O),
+], ids=["indices", "grad", "offsets", "weight"])
+def test_bag_gradient_functions_refuse_sparse_tensors(call):
+    ours = raised(lambda: call(lambda t: t.to_sparse()))
+    assert isinstance(ours, en.EmbeddingNotSupportedError) and "layout torch.sparse_coo" in str(ours)
+
+
+# ---- argument types: torch's parser (TypeError), and what it lets through ------------------------------
+
+
+BAG_VALUES = {"int": 2, "float": 2.0, "bool": True, "np.int64": np.int64(2), "np.float64": np.float64(2.0),
+              "np.bool_": np.bool_(True), "str": "x", "None": None, "list": [2], "0d-long": torch.tensor(2),
+              "0d-float": torch.tensor(2.0), "1d": torch.tensor([2]), "0d-ndarray": np.array(2)}
+
+
+@pytest.mark.parametrize("value", list(BAG_VALUES))
+@pytest.mark.parametrize("name", ["max_norm", "norm_type", "scale_grad_by_freq", "sparse", "include_last_offset",
+                                  "padding_idx", "mode"])
+@pytest.mark.parametrize("max_norm", [None, 1.0], ids=["plain", "max_norm"])
+def test_argument_types_like_torch(name, value, max_norm):
+    # flags are True/False only; padding_idx an int, numpy integer or 0-d integer tensor;
+    # max_norm/norm_type any real number or 0-d tensor; mode compared with == (a list is no mode).
+    kwargs = dict(mode="sum", max_norm=max_norm)
+    kwargs[name] = BAG_VALUES[value]
+    offsets = torch.tensor([0, 6]) if name == "include_last_offset" else O   # valid with either value
+    for ours in (ef.embedding_bag, et.embedding_bag):
+        try:
+            expected = F.embedding_bag(I, W.clone(), offsets, **kwargs)
+        except Exception:  # noqa: BLE001
+            assert_same_error(lambda: F.embedding_bag(I, W.clone(), offsets, **kwargs),
+                              lambda: ours(I, W.clone(), offsets, **kwargs))
+            continue
+        assert torch.allclose(ours(I, W.clone(), offsets, **kwargs), expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(sparse=1), dict(scale_grad_by_freq=None), dict(include_last_offset=0),
+                                    dict(max_norm="1.5"), dict(max_norm=1.0, norm_type="2")], ids=str)
+def test_module_argument_types_fail_at_forward_like_torch(kwargs):
+    reference = nn.EmbeddingBag.from_pretrained(W.clone(), mode="sum", **kwargs)
+    for ours in (et.EmbeddingBag.from_pretrained(W.clone(), mode="sum", **kwargs),
+                 en.EmbeddingBag.from_pretrained(W.numpy().copy(), mode="sum", **kwargs)):
+        convert = (lambda t: t) if isinstance(ours, et.EmbeddingBag) else (lambda t: t.numpy())
+        theirs, got = assert_same_error(lambda: reference(I, O), lambda: ours(convert(I), convert(O)))
+        assert isinstance(got, TypeError)
+
+
+BAG_NOT_TENSORS = {"ndarray": lambda t: t.numpy(), "list": lambda t: t.tolist(), "int": lambda t: 1,
+                   "numpy-scalar": lambda t: np.int64(1)}
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(max_norm=1.0), dict(padding_idx=1)], ids=str)
+@pytest.mark.parametrize("kind", list(BAG_NOT_TENSORS))
+@pytest.mark.parametrize("argument", ["input", "weight", "offsets", "per_sample_weights"])
+def test_drop_in_needs_tensors_like_torch(argument, kind, kwargs):
+    # torch: AttributeError or TypeError where F.embedding_bag's Python code touches the object
+    # (weight.dtype, input.size(), input.dim(), offsets.dim(), weight.detach()), else its parser's.
+    args = dict(input=I, weight=W.clone(), offsets=O, per_sample_weights=torch.ones(6))
+    args[argument] = BAG_NOT_TENSORS[kind](args[argument])
+    assert_same_error(lambda: F.embedding_bag(mode="sum", **args, **kwargs),
+                      lambda: et.embedding_bag(mode="sum", **args, **kwargs))
+
+
+def test_drop_in_module_with_numpy_indices():
+    reference, ours = nn.EmbeddingBag(10, 5), et.EmbeddingBag(10, 5)
+    for offsets in (torch.tensor([0]), np.array([0])):
+        assert_same_error(lambda: reference(np.array([1]), offsets), lambda: ours(np.array([1]), offsets))
+    assert_same_error(lambda: reference(torch.tensor([1]), np.array([0])), lambda: ours(torch.tensor([1]), np.array([0])))

@@ -65,7 +65,7 @@ from ._bindings import (
 from .errors import (
     EMB_ERROR_BUFFER_TOO_SMALL, EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT,
     EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingIndexError, EmbeddingNotSupportedError,
-    EmbeddingRuntimeError, error_for_status,
+    EmbeddingRuntimeError, PaddingIndexError, error_for_status,
 )
 
 __all__ = ["embedding", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm_",
@@ -106,6 +106,100 @@ def _torch_tensor_type():
     """``torch.Tensor`` if the caller imported torch, else None (torch is never imported here)."""
     torch = sys.modules.get("torch")
     return getattr(torch, "Tensor", None)
+
+
+# ---- torch's argument parser and its layouts ---------------------------------------------------------
+#
+# torch's C++ ops (torch.embedding, torch.embedding_renorm_, torch.embedding_bag) check the Python
+# types of their arguments before anything else runs, and raise TypeError with the argument's
+# name and position; these reproduce that for the non-tensor arguments. Tensors that are not
+# strided (sparse COO/CSR, ...) then have no kernel: the dispatcher raises NotImplementedError
+# naming the op and the backend. Only the error paths call these, or the fast paths' guards
+# catch the common values first.
+
+
+def _type_name(value):
+    """The type name torch's parser prints (CPython's tp_name): ``numpy.float64``, ``Tensor``, ``str``."""
+    cls = type(value)
+    if cls.__flags__ & (1 << 9) or cls.__module__ == "builtins":  # Py_TPFLAGS_HEAPTYPE: classes defined in Python
+        return cls.__name__
+    return "%s.%s" % (cls.__module__, cls.__qualname__)
+
+
+def _argument_type_error(op, name, position, expected, value):
+    return TypeError("%s(): argument '%s' (position %d) must be %s, not %s"
+                     % (op, name, position, expected, _type_name(value)))
+
+
+def _check_bool_argument(value, op, name, position):
+    """torch's ``bool`` parameter: True or False only (not 0/1, numpy.bool_ or a tensor)."""
+    if value is not True and value is not False:
+        raise _argument_type_error(op, name, position, "bool", value)
+
+
+def _int_argument(value, op, name, position):
+    """torch's ``int`` parameter: an int (not a bool), a numpy integer or a 0-d integer tensor; as an int."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    tensor_type = _torch_tensor_type()
+    if (tensor_type is not None and isinstance(value, tensor_type) and value.dim() == 0
+            and not (value.dtype.is_floating_point or value.dtype.is_complex or str(value.dtype) == "torch.bool")):
+        return int(value)
+    raise _argument_type_error(op, name, position, "int", value)
+
+
+def _float_argument(value, op, name, position):
+    """torch's ``float`` parameter: a Python or numpy number (bools included), or a 0-d tensor that
+    does not require grad; as a float. Strings, lists, None, complex and Decimal are refused."""
+    if isinstance(value, (float, int, np.number, np.bool_)):
+        return float(value.real) if isinstance(value, np.complexfloating) else float(value)
+    tensor_type = _torch_tensor_type()
+    if tensor_type is not None and isinstance(value, tensor_type) and value.dim() == 0 and not value.requires_grad:
+        return float(value.real) if value.dtype.is_complex else float(value)
+    raise _argument_type_error(op, name, position, "float", value)
+
+
+def _non_strided(*values):
+    """The first torch tensor among ``values`` whose layout is not strided (sparse, ...), else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    strided, tensor_type = torch.strided, torch.Tensor
+    for value in values:
+        if value is not None and type(value) is not np.ndarray and isinstance(value, tensor_type) \
+                and value.layout is not strided:
+            return value
+    return None
+
+
+_LAYOUT_BACKENDS = {"torch.sparse_coo": "SparseCPU", "torch.sparse_csr": "SparseCsrCPU", "torch.sparse_csc": "SparseCsrCPU",
+                    "torch.sparse_bsr": "SparseCsrCPU", "torch.sparse_bsc": "SparseCsrCPU", "torch._mkldnn": "MkldnnCPU"}
+
+
+def _layout_error(op, tensor):
+    """torch's dispatcher error for a tensor layout the op has no kernel for: NotImplementedError
+    "Could not run 'aten::<op>' with arguments from the '<backend>' backend."."""
+    layout = str(tensor.layout)
+    return _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                  "Could not run 'aten::%s' with arguments from the '%s' backend. (%s tensors have no %s kernel, "
+                  "in torch or here)" % (op, _LAYOUT_BACKENDS.get(layout, layout), layout, op))
+
+
+def _require_strided(tensor, name):
+    """Where torch has no counterpart to copy (the numpy-level gradient functions): a plain refusal
+    of a sparse tensor, rather than the failure to take its data pointer."""
+    if tensor.layout is not sys.modules["torch"].strided:
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                     "embedding_native takes strided (dense) tensors only; got %s of layout %s" % (name, tensor.layout))
+
+
+def _reshape_error(tensor):
+    """What ``tensor.reshape(-1)`` raises for a sparse tensor in torch (F.embedding_bag's 2-D input)."""
+    layout = str(tensor.layout)
+    detail = ("reshape is not implemented for sparse tensors" if layout == "torch.sparse_coo"
+              else "Sparse CSR tensors do not have strides" if layout.startswith("torch.sparse_")
+              else "reshape is not implemented for %s tensors" % layout)
+    return _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, detail)
 
 
 def normalize_padding_idx(padding_idx, num_embeddings):
@@ -156,8 +250,12 @@ def _tensor_indices(indices, op="embedding", argument=1):
     if indices.device.type != "cpu":
         raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                      "embedding_native runs on the CPU only; got indices on %s" % indices.device)
-    if not indices.is_contiguous():
-        indices = indices.contiguous()
+    try:
+        if not indices.is_contiguous():
+            indices = indices.contiguous()
+    except RuntimeError:  # a sparse CSR tensor has no strides
+        _require_strided(indices, "indices")
+        raise
     return indices, code
 
 
@@ -206,18 +304,22 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         weight: the 2-D float32 table ``(num_embeddings, embedding_dim)``: a numpy array or a
             CPU torch tensor.
         padding_idx: validated and normalised as torch does; it does not change the values
-            (the padding row is returned as stored).
+            (the padding row is returned as stored). An int, numpy integer or 0-d integer
+            tensor, as torch's parser requires.
         max_norm: if not None, first rescales **in place** every distinct row of ``weight``
             that ``input`` references and whose ``norm_type``-norm exceeds ``max_norm``
             (:func:`embedding_renorm_`), as torch does; the result holds the rescaled rows.
+            A number (Python, numpy or 0-d tensor; not a string).
         norm_type: the p of the p-norm for max_norm (default 2; inf, -inf, 0 and any real p).
-        scale_grad_by_freq, sparse: accepted for torch's signature; they only concern gradients.
+        scale_grad_by_freq, sparse: accepted for torch's signature (True or False, as torch
+            requires); they only concern gradients.
         out: optional C-contiguous, writable float32 buffer of shape ``input.shape + (D,)``
             (numpy array or torch tensor) to write the result into.
 
     Returns:
         ``out`` if given, else a new array of shape ``input.shape + (embedding_dim,)``: numpy
-        for a numpy weight, a torch tensor for a torch weight.
+        for a numpy weight, a torch tensor for a torch weight. A sparse (COO) weight gives
+        what torch gives: ``torch.embedding`` on it, a sparse tensor (no native kernel applies).
 
     Raises:
         EmbeddingIndexError (IndexError): an index is outside the table.
@@ -225,10 +327,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         EmbeddingRuntimeError (RuntimeError): weight not 2-D, index dtype not int32/int64,
             an empty table with non-empty input, an invalid ``out``.
         EmbeddingNotSupportedError (NotImplementedError): weight dtype other than float32,
-            tensors not on the CPU.
-        TypeError: input, weight or out is neither a numpy array nor a torch tensor.
+            tensors not on the CPU, max_norm with a sparse tensor (torch's text).
+        TypeError: input, weight or out is neither a numpy array nor a torch tensor; an
+            argument of a type torch refuses (torch's text: "embedding(): argument 'sparse'
+            (position 5) must be bool, not int").
+        Sparse indices raise torch's own error (IndexError for 1-D, RuntimeError otherwise).
     """
-    if padding_idx is None and max_norm is None and out is None:
+    if padding_idx is None and max_norm is None and out is None and sparse is False and scale_grad_by_freq is False:
         if type(input) is np.ndarray and type(weight) is np.ndarray:
             result = _embedding_numpy_fast(input, weight)
             if result is not None:
@@ -248,11 +353,25 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                         % type(weight).__name__)
 
     # The checks run in torch's order: padding_idx and max_norm in F.embedding's Python code,
-    # then the weight's rank and the index dtype in the ATen op, then index_select's own checks.
+    # then the argument types (torch's parser), the weight's rank and the index dtype in the ATen
+    # op, then index_select's own checks.
     if padding_idx is not None and padding_idx != 0:
         if not weight_shape:
             raise IndexError("Dimension specified as 0 but tensor has no dimensions")
-        normalize_padding_idx(padding_idx, weight_shape[0])
+        _check_padding_range(padding_idx, weight_shape[0])
+    if max_norm is not None:
+        # embedding_renorm_'s parser and layouts first; then ours for torch.embedding, so that a
+        # call that fails renormalises nothing (torch 1.13 renormalises, then raises).
+        max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+        norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+        unsupported = _non_strided(weight, input)
+        if unsupported is not None:
+            raise _layout_error("embedding_renorm_", unsupported)
+    if padding_idx is not None and type(padding_idx) is not int:
+        padding_idx = _int_argument(padding_idx, "embedding", "padding_idx", 3)
+    if not ((scale_grad_by_freq is False or scale_grad_by_freq is True) and (sparse is False or sparse is True)):
+        _check_bool_argument(scale_grad_by_freq, "embedding", "scale_grad_by_freq", 4)
+        _check_bool_argument(sparse, "embedding", "sparse", 5)
     if max_norm is not None:
         # F.embedding renormalises before the gather (and before the gather's own checks), on
         # the contiguous input; embedding_renorm_ makes it contiguous the same way.
@@ -261,43 +380,51 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "'weight' must be 2-D")
     num_embeddings, embedding_dim = weight_shape
 
-    if tensor_type is not None and isinstance(input, tensor_type):
-        indices, index_dtype = _tensor_indices(input)
-        index_shape = tuple(indices.shape)
-        num_indices = indices.numel()
-        indices_address = indices.data_ptr()
-    elif isinstance(input, (np.ndarray, np.generic)):
-        indices, index_dtype = _numpy_indices(input)
-        index_shape = indices.shape
-        num_indices = indices.size
-        indices_address = indices.ctypes.data
-    else:
-        raise TypeError("embedding(): argument 'input' must be a numpy.ndarray or torch.Tensor, not %s"
-                        % type(input).__name__)
+    try:
+        if tensor_type is not None and isinstance(input, tensor_type):
+            indices, index_dtype = _tensor_indices(input)
+            index_shape = tuple(indices.shape)
+            num_indices = indices.numel()
+            indices_address = indices.data_ptr()
+        elif isinstance(input, (np.ndarray, np.generic)):
+            indices, index_dtype = _numpy_indices(input)
+            index_shape = indices.shape
+            num_indices = indices.size
+            indices_address = indices.ctypes.data
+        else:
+            raise TypeError("embedding(): argument 'input' must be a numpy.ndarray or torch.Tensor, not %s"
+                            % type(input).__name__)
 
-    if num_embeddings == 0 and num_indices != 0:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_INDEX_OUT_OF_RANGE,
-                     "index_select(): self indexing axis dim should be positive")
+        if num_embeddings == 0 and num_indices != 0:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                         "index_select(): self indexing axis dim should be positive")
 
-    if weight_is_tensor:
-        if str(weight.dtype) != "torch.float32":
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         "embedding_native supports weight dtype float32 only in this version (got %s)"
-                         % weight.dtype)
-        if weight.device.type != "cpu":
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
-                         "embedding_native runs on the CPU only; got weight on %s" % weight.device)
-        if not weight.is_contiguous():
-            weight = weight.contiguous()  # documented copy of the table
-        weight_address = weight.data_ptr()
-    else:
-        if weight.dtype != _FLOAT32:
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         "embedding_native supports weight dtype float32 only in this version (got %s)"
-                         % weight.dtype)
-        if not weight.flags.c_contiguous:
-            weight = np.ascontiguousarray(weight)  # documented copy of the table
-        weight_address = weight.ctypes.data
+        if weight_is_tensor:
+            if str(weight.dtype) != "torch.float32":
+                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                             "embedding_native supports weight dtype float32 only in this version (got %s)"
+                             % weight.dtype)
+            if weight.device.type != "cpu":
+                raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
+                             "embedding_native runs on the CPU only; got weight on %s" % weight.device)
+            if not weight.is_contiguous():
+                weight = weight.contiguous()  # documented copy of the table
+            weight_address = weight.data_ptr()
+        else:
+            if weight.dtype != _FLOAT32:
+                raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                             "embedding_native supports weight dtype float32 only in this version (got %s)"
+                             % weight.dtype)
+            if not weight.flags.c_contiguous:
+                weight = np.ascontiguousarray(weight)  # documented copy of the table
+            weight_address = weight.ctypes.data
+    except (RuntimeError, NotImplementedError):
+        # A sparse (non-strided) weight or input fails in the checks above (no strides, no storage,
+        # or a dtype message without torch's "sparse"): what torch does with it instead is
+        # torch.embedding's own (its result for a sparse table, its error for sparse indices).
+        if _non_strided(weight, input) is None:
+            raise
+        return _embedding_non_strided(input, weight, padding_idx, scale_grad_by_freq, sparse, out)
 
     out_shape = index_shape + (embedding_dim,)
     if out is not None:
@@ -317,6 +444,45 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         if status == EMB_ERROR_INDEX_OUT_OF_RANGE and embedding_dim == 0:
             raise _zero_width_index_error(indices, num_embeddings)
         raise _native_error(status)
+    return result
+
+
+def _check_padding_range(padding_idx, num_embeddings):
+    """F.embedding's own padding_idx assertion, by comparisons as in torch (so its type is judged
+    afterwards, by the argument checks)."""
+    if padding_idx > 0:
+        in_range = padding_idx < num_embeddings
+    elif padding_idx < 0:
+        in_range = padding_idx >= -num_embeddings
+    else:
+        return
+    if not in_range:
+        if isinstance(padding_idx, (int, np.integer)) and not isinstance(padding_idx, bool):
+            normalize_padding_idx(padding_idx, num_embeddings)  # raises, with the library's detail
+        raise _error(PaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, PaddingIndexError.TORCH_MESSAGE)
+
+
+def _embedding_non_strided(input, weight, padding_idx, scale_grad_by_freq, sparse, out):
+    """A sparse (or other non-strided) weight or input: what torch.embedding does with it, which is
+    torch's index_select on those layouts (no native kernel applies). A sparse weight gives torch's
+    sparse result; a sparse input, torch's error (IndexError for 1-D, RuntimeError otherwise)."""
+    torch = sys.modules["torch"]
+    tensor_type = torch.Tensor
+    if isinstance(weight, np.ndarray):
+        weight = torch.from_numpy(weight)
+    if not isinstance(input, tensor_type):
+        if not isinstance(input, (np.ndarray, np.generic)):
+            raise TypeError("embedding(): argument 'input' must be a numpy.ndarray or torch.Tensor, not %s"
+                            % type(input).__name__)
+        input = torch.from_numpy(_numpy_indices(input)[0])
+    if padding_idx is None:
+        padding_idx = -1
+    elif padding_idx < 0:
+        padding_idx += weight.shape[0]
+    result = torch.embedding(weight.detach(), input, padding_idx, scale_grad_by_freq, sparse)
+    if out is not None:
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                     "out= cannot hold the %s result of a %s weight" % (result.layout, weight.layout))
     return result
 
 
@@ -348,17 +514,23 @@ def _embedding_tensor_fast(indices, weight):
     torch = sys.modules["torch"]
     index_dtype = _TORCH_FAST_INDEX.get(indices.dtype)
     if (index_dtype is None or not isinstance(weight, torch.Tensor) or weight.dtype is not torch.float32
-            or weight.dim() != 2 or not (indices.is_cpu and weight.is_cpu)
-            or not (indices.is_contiguous() and weight.is_contiguous())):
+            or weight.dim() != 2 or not (indices.is_cpu and weight.is_cpu)):
         return None
+    try:
+        if not (indices.is_contiguous() and weight.is_contiguous()):
+            return None
+        weight_address = weight.data_ptr()
+        indices_address = indices.data_ptr()
+    except RuntimeError:
+        return None  # a sparse tensor: no strides or no storage (the general path hands it to torch)
     num_embeddings, embedding_dim = weight.shape
     if num_embeddings == 0 or embedding_dim == 0:
         return None
     count = indices.numel()
     shape = tuple(indices.shape) + (embedding_dim,)
     result = weight.new_empty(shape) if count * embedding_dim * 4 < FRESH_MAPPING_BYTES else _new_float32(shape, True)
-    status = emb_embedding(weight.data_ptr(), EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim,
-                           indices.data_ptr(), index_dtype, count, result.data_ptr(), count * embedding_dim)
+    status = emb_embedding(weight_address, EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim,
+                           indices_address, index_dtype, count, result.data_ptr(), count * embedding_dim)
     if status:
         raise _native_error(status)
     return result
@@ -476,11 +648,16 @@ def _float_buffer(x, name, tensor_type, writable=False):
         if x.device.type != "cpu":
             raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                          "embedding_native runs on the CPU only; got %s on %s" % (name, x.device))
-        if not x.is_contiguous():
-            if writable:
-                raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "%s must be contiguous" % name)
-            x = x.contiguous()
-        return _Buffer(x, x.data_ptr(), tuple(x.shape), True)
+        try:
+            if not x.is_contiguous():
+                if writable:
+                    raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "%s must be contiguous" % name)
+                x = x.contiguous()
+            address = x.data_ptr()
+        except RuntimeError:  # a sparse tensor: no strides or no storage
+            _require_strided(x, name)
+            raise
+        return _Buffer(x, address, tuple(x.shape), True)
     if isinstance(x, np.ndarray):
         if x.dtype != _FLOAT32:
             raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
@@ -500,7 +677,12 @@ def _index_buffer(x, tensor_type, op="embedding", argument=1):
     """int32/int64 indices (numpy, numpy scalar or CPU tensor) as (_Buffer, emb_dtype), contiguous."""
     if tensor_type is not None and isinstance(x, tensor_type):
         x, code = _tensor_indices(x, op, argument)
-        return _Buffer(x, x.data_ptr(), tuple(x.shape), True), code
+        try:
+            address = x.data_ptr()
+        except RuntimeError:  # a sparse COO tensor has no storage
+            _require_strided(x, "indices")
+            raise
+        return _Buffer(x, address, tuple(x.shape), True), code
     if isinstance(x, (np.ndarray, np.generic)):
         x, code = _numpy_indices(x, op, argument)
         return _Buffer(x, x.ctypes.data, x.shape, False), code
@@ -517,8 +699,14 @@ def _rows_buffer(rows, tensor_type):
         if rows.device.type != "cpu":
             raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                          "embedding_native runs on the CPU only; got rows on %s" % rows.device)
-        rows = rows.to(sys.modules["torch"].int64).contiguous()
-        return _Buffer(rows, rows.data_ptr(), tuple(rows.shape), True)
+        rows = rows.to(sys.modules["torch"].int64)
+        try:
+            rows = rows.contiguous()
+            address = rows.data_ptr()
+        except RuntimeError:  # a sparse tensor: no strides or no storage
+            _require_strided(rows, "rows")
+            raise
+        return _Buffer(rows, address, tuple(rows.shape), True)
     rows = np.asarray(rows)
     if rows.dtype.kind not in "iu":
         raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE, "rows must be integers, got %s" % rows.dtype)
@@ -698,7 +886,8 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             through a contiguous copy that is written back). A tensor's autograd version
             counter is bumped, as torch's in-place op does (once, whenever indices is not empty).
         indices: int32/int64 indices of any shape.
-        max_norm, norm_type: floats (no validation, as in torch: max_norm <= 0 is allowed).
+        max_norm, norm_type: numbers (no range validation, as in torch: max_norm <= 0 is
+            allowed; a string is torch's TypeError).
 
     Returns:
         ``weight``.
@@ -708,20 +897,32 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     if not weight_is_tensor and not isinstance(weight, np.ndarray):
         raise TypeError("embedding_renorm_(): argument 'weight' must be a numpy.ndarray or torch.Tensor, not %s"
                         % type(weight).__name__)
-    if weight.ndim != 2:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
-                     "Expected 2-dimensional tensor, but got %d-dimensional tensor for argument #1 'self' "
-                     "(while checking arguments for embedding_renorm_)" % weight.ndim)
-    index, index_dtype = _index_buffer(indices, tensor_type, "embedding_renorm_", 2)
-    num_indices = int(np.prod(index.shape, dtype=np.int64))
-    contiguous = weight.is_contiguous() if weight_is_tensor else weight.flags.c_contiguous
-    if weight_is_tensor and not contiguous:
-        target = _float_buffer(weight.detach().contiguous(), "weight", tensor_type, writable=True)
-    elif weight_is_tensor:
-        target = _float_buffer(weight.detach(), "weight", tensor_type, writable=True)
-    else:
-        target = _float_buffer(weight if contiguous else np.ascontiguousarray(weight), "weight", tensor_type,
-                               writable=True)
+    if type(max_norm) is not float:
+        max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+    if type(norm_type) is not float:
+        norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+    try:
+        if weight.ndim != 2:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                         "Expected 2-dimensional tensor, but got %d-dimensional tensor for argument #1 'self' "
+                         "(while checking arguments for embedding_renorm_)" % weight.ndim)
+        index, index_dtype = _index_buffer(indices, tensor_type, "embedding_renorm_", 2)
+        num_indices = int(np.prod(index.shape, dtype=np.int64))
+        contiguous = weight.is_contiguous() if weight_is_tensor else weight.flags.c_contiguous
+        if weight_is_tensor and not contiguous:
+            target = _float_buffer(weight.detach().contiguous(), "weight", tensor_type, writable=True)
+        elif weight_is_tensor:
+            target = _float_buffer(weight.detach(), "weight", tensor_type, writable=True)
+        else:
+            target = _float_buffer(weight if contiguous else np.ascontiguousarray(weight), "weight", tensor_type,
+                                   writable=True)
+    except (RuntimeError, NotImplementedError):
+        # torch has no sparse kernel: its NotImplementedError comes before the kernel's checks
+        # (here, on the error path only: a sparse tensor fails in them).
+        unsupported = _non_strided(weight, indices)
+        if unsupported is None:
+            raise
+        raise _layout_error("embedding_renorm_", unsupported) from None
     num_embeddings, dim = target.shape
     status = emb_embedding_renorm(target.address, EMB_DTYPE_FLOAT32, num_embeddings, dim,
                                   index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
@@ -845,10 +1046,7 @@ def _bag_padding(padding_idx, num_embeddings):
     """torch's C++ padding_idx check for embedding_bag (negatives wrap); EMB_NO_PADDING for None."""
     if padding_idx is None:
         return EMB_NO_PADDING
-    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
-        raise TypeError("embedding_bag(): argument 'padding_idx' (position 9) must be int, not %s"
-                        % type(padding_idx).__name__)
-    value = int(padding_idx)
+    value = _int_argument(padding_idx, "embedding_bag", "padding_idx", 9)
     if not -num_embeddings <= value < num_embeddings:
         raise _error(EmbeddingRuntimeError, EMB_ERROR_INDEX_OUT_OF_RANGE,
                      "padding_idx must be within the number of embeddings, -%d through %d, but got %d"
@@ -945,6 +1143,14 @@ def _check_offsets_like_torch(offset, num_indices, include_last_offset, promoted
                      "include_last_offset: number of offset should be at least 1")
 
 
+def _bag_layout_error(weight, tensor):
+    """torch's NotImplementedError for a sparse ``tensor`` (default: the weight) in embedding_bag:
+    no '_embedding_bag' kernel (the op when the table needs a gradient), or '_forward_only' one."""
+    grad = getattr(weight, "requires_grad", False)
+    return _layout_error("_embedding_bag" if grad else "_embedding_bag_forward_only",
+                         weight if tensor is None else tensor)
+
+
 def _bag_index_error(layout, num_embeddings, status):
     """A bad index inside a bag: torch's bag op raises RuntimeError (not embedding's IndexError).
     The text starts like torch's slow-path message and adds the library's detail."""
@@ -1003,9 +1209,12 @@ class _BagCall:
         # here, after the renormalisation.
         if self.is_tensor:
             table = self.weight.detach()
-            if not table.is_contiguous():
-                table = table.contiguous()
-            weight_address = table.data_ptr()
+            try:
+                if not table.is_contiguous():
+                    table = table.contiguous()
+                weight_address = table.data_ptr()
+            except RuntimeError:
+                raise _bag_layout_error(self.weight, None) from None  # a sparse table: no strides or storage
         else:
             table = self.weight if self.weight.flags.c_contiguous else np.ascontiguousarray(self.weight)
             weight_address = table.ctypes.data
@@ -1053,6 +1262,13 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
         bag_size = input_shape[1]
         if bag_size == 0:
             raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "step must be nonzero")
+        # torch flattens input and per_sample_weights next: a sparse one fails in reshape.
+        if type(input) is not np.ndarray:
+            strided = sys.modules["torch"].strided
+            if input.layout is not strided:
+                raise _reshape_error(input)
+            if per_sample_weights is not None and _non_strided(per_sample_weights) is not None:
+                raise _reshape_error(per_sample_weights)
     elif len(input_shape) == 1:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
@@ -1061,7 +1277,7 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
     else:
         raise ValueError("input has to be 1D or 2D Tensor, but got Tensor of dimension %d" % len(input_shape))
     # 4. mode.
-    if mode not in _BAG_MODES:
+    if mode not in ("sum", "mean", "max"):  # torch compares with ==: an unhashable mode is just not one of them
         raise ValueError("mode has to be one of sum, mean or max")
     if mode == "max":
         if scale_grad_by_freq:
@@ -1069,8 +1285,14 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
         if sparse:
             raise ValueError("max mode does not support sparse weights")
     weight_shape = tuple(weight.shape)
-    # 5. torch renormalises here; only its index errors are raised here (the rows change in step 9).
+    # 5. torch renormalises here; only its errors are raised here (the rows change in step 9):
+    #    its argument types, its layouts, its index errors.
     if max_norm is not None:
+        max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+        norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+        unsupported = _non_strided(weight, input)
+        if unsupported is not None:
+            raise _layout_error("embedding_renorm_", unsupported)
         renorm_index, _ = _index_buffer(input, tensor_type, "embedding_renorm_", 2)
         values = renorm_index.array.numpy() if renorm_index.is_tensor else renorm_index.array
         rows = weight_shape[0] if weight_shape else 0
@@ -1085,23 +1307,38 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
         raise _error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                      "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                      "supported for mode='sum' (got mode='%s'). Please open a feature request on GitHub." % mode)
-    # 7. torch's C++ checks.
+    # 7. torch's C++ op: its argument types, the padding_idx range, then no kernel for sparse
+    #    tensors, then the kernel's checks.
     if len(weight_shape) != 2:
         raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(weight_shape))
+    if not ((scale_grad_by_freq is False or scale_grad_by_freq is True) and (sparse is False or sparse is True)
+            and (include_last_offset is False or include_last_offset is True)):
+        _check_bool_argument(scale_grad_by_freq, "embedding_bag", "scale_grad_by_freq", 4)
+        _check_bool_argument(sparse, "embedding_bag", "sparse", 6)
+        _check_bool_argument(include_last_offset, "embedding_bag", "include_last_offset", 8)
     num_embeddings, embedding_dim = weight_shape
     padding = _bag_padding(padding_idx, num_embeddings)
-    index, index_code, offset, offset_code, promoted = _bag_indices(input, offsets, tensor_type)
-    weight_dtype = _dtype_name(weight)
-    if weight_dtype not in _FLOAT_WEIGHT_DTYPES:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                     _WEIGHT_DTYPE_MESSAGE % _torch_type_name(weight_dtype))
-    if per_sample_weights is not None and _dtype_name(per_sample_weights) != weight_dtype:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                     _PSW_DTYPE_MESSAGE % (_torch_type_name(weight_dtype),
-                                           _torch_type_name(_dtype_name(per_sample_weights))))
-    _check_offsets_like_torch(offset, index.shape[0], include_last_offset, promoted)
-    # 8. Ours: the native layout rules, then float32 on the CPU.
-    psw = None if per_sample_weights is None else _flat_contiguous(per_sample_weights, tensor_type)
+    try:
+        index, index_code, offset, offset_code, promoted = _bag_indices(input, offsets, tensor_type)
+        weight_dtype = _dtype_name(weight)
+        if weight_dtype not in _FLOAT_WEIGHT_DTYPES:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         _WEIGHT_DTYPE_MESSAGE % _torch_type_name(weight_dtype))
+        if per_sample_weights is not None and _dtype_name(per_sample_weights) != weight_dtype:
+            raise _error(EmbeddingRuntimeError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         _PSW_DTYPE_MESSAGE % (_torch_type_name(weight_dtype),
+                                               _torch_type_name(_dtype_name(per_sample_weights))))
+        _check_offsets_like_torch(offset, index.shape[0], include_last_offset, promoted)
+        # 8. Ours: the native layout rules, then float32 on the CPU.
+        psw = None if per_sample_weights is None else _flat_contiguous(per_sample_weights, tensor_type)
+    except RuntimeError:
+        # torch has no kernel for a sparse tensor: its NotImplementedError comes before the
+        # kernel's checks (here, on the error path only: a sparse tensor fails in them; a sparse
+        # table that passes them fails when the forward takes its data pointer).
+        unsupported = _non_strided(input, offsets, per_sample_weights, weight)
+        if unsupported is None:
+            raise
+        raise _bag_layout_error(weight, unsupported) from None
     weight_is_tensor = _is_tensor(weight, tensor_type)
     layout = _build_layout(index, index_code, offset, offset_code, bag_size, include_last_offset, psw, padding,
                            input_shape, weight_is_tensor)
@@ -1155,7 +1392,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     result's shape.
     """
     if (out is None and max_norm is None and per_sample_weights is None and padding_idx is None
-            and not include_last_offset and not sparse and not scale_grad_by_freq and type(input).__name__ == "Tensor"):
+            and include_last_offset is False and sparse is False and scale_grad_by_freq is False
+            and type(input).__name__ == "Tensor"):
         result = _embedding_bag_tensor_fast(input, weight, offsets, mode)
         if result is not None:
             return result
@@ -1178,25 +1416,32 @@ def _embedding_bag_tensor_fast(input, weight, offsets, mode):
         return None
     offset_code = _TORCH_FAST_INDEX.get(offsets.dtype)
     if (offset_code is None or weight.dtype is not torch.float32 or weight.dim() != 2 or input.dim() != 1
-            or offsets.dim() != 1 or not (input.is_cpu and offsets.is_cpu and weight.is_cpu)
-            or not (input.is_contiguous() and offsets.is_contiguous() and weight.is_contiguous())):
+            or offsets.dim() != 1 or not (input.is_cpu and offsets.is_cpu and weight.is_cpu)):
         return None
+    try:
+        if not (input.is_contiguous() and offsets.is_contiguous() and weight.is_contiguous()):
+            return None
+        weight_address = weight.data_ptr()
+        indices_address = input.data_ptr()
+        offsets_address = offsets.data_ptr()
+    except RuntimeError:
+        return None  # a sparse tensor: no strides or no storage (the general path reports torch's error)
     num_embeddings, embedding_dim = weight.shape
     num_bags = offsets.numel()
     if num_embeddings == 0 or embedding_dim == 0 or num_bags == 0:
         return None
     bags = emb_bags()
-    bags.indices = input.data_ptr()
+    bags.indices = indices_address
     bags.num_indices = input.numel()
     bags.index_dtype = index_code
     bags.offsets_dtype = offset_code
-    bags.offsets = offsets.data_ptr()
+    bags.offsets = offsets_address
     bags.num_offsets = num_bags
     bags.padding_idx = EMB_NO_PADDING
     count = num_bags * embedding_dim
     result = (weight.new_empty((num_bags, embedding_dim)) if count * 4 < FRESH_MAPPING_BYTES
               else _new_float32((num_bags, embedding_dim), True))
-    status = emb_embedding_bag(weight.data_ptr(), EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim, byref(bags),
+    status = emb_embedding_bag(weight_address, EMB_DTYPE_FLOAT32, num_embeddings, embedding_dim, byref(bags),
                                mode_code, result.data_ptr(), count, None, 0)
     return None if status else result
 
@@ -1204,7 +1449,7 @@ def _embedding_bag_tensor_fast(input, weight, offsets, mode):
 def _backward_layout(grad_output, input, num_embeddings, offsets, mode, per_sample_weights, include_last_offset,
                      padding_idx, tensor_type):
     """The bag layout of a backward call (the forward's arguments) and the grad_output buffer."""
-    if mode not in _BAG_MODES:
+    if mode not in ("sum", "mean", "max"):  # torch compares with ==: an unhashable mode is just not one of them
         raise ValueError("mode has to be one of sum, mean or max")
     num_embeddings = operator.index(num_embeddings)
     if num_embeddings < 0:
@@ -1213,6 +1458,9 @@ def _backward_layout(grad_output, input, num_embeddings, offsets, mode, per_samp
     input = _as_array(input, tensor_type, "input")
     if offsets is not None:
         offsets = _as_array(offsets, tensor_type, "offsets")
+    unsupported = _non_strided(input, offsets, per_sample_weights)
+    if unsupported is not None:
+        _require_strided(unsupported, "a tensor")
     input_shape = tuple(input.shape)
     bag_size = 0
     if len(input_shape) == 2:

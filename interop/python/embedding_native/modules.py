@@ -18,7 +18,7 @@ from .errors import (
     EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
 )
-from .functional import _error, embedding, embedding_bag, normalize_padding_idx
+from .functional import _check_padding_range, _error, _int_argument, embedding, embedding_bag, normalize_padding_idx
 from ._repr import embedding_bag_extra_repr, embedding_extra_repr
 from .tables import empty_table
 
@@ -28,11 +28,21 @@ _FLOAT32 = np.dtype(np.float32)
 
 
 def _is_float32(dtype):
-    """True for numpy's float32 in any spelling, and for torch.float32."""
+    """True for numpy's float32 in any spelling, and for torch.float32; TypeError (as torch's
+    factory raises) for what is no dtype at all."""
     try:
         return np.dtype(dtype) == _FLOAT32
     except TypeError:
-        return str(dtype) == "torch.float32"
+        if type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
+            return str(dtype) == "torch.float32"
+        raise TypeError("dtype must be a numpy or torch dtype, not %s" % type(dtype).__name__) from None
+
+
+def _sizes(num_embeddings, embedding_dim):
+    """The table's sizes as ints; torch's factory refuses a bool as the first size (TypeError)."""
+    if isinstance(num_embeddings, bool):
+        raise TypeError("num_embeddings must be an int, not %s" % type(num_embeddings).__name__)
+    return operator.index(num_embeddings), operator.index(embedding_dim)
 
 
 class Embedding:
@@ -65,14 +75,17 @@ class Embedding:
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, dtype=None, *, rng=None):
-        self.num_embeddings = operator.index(num_embeddings)
-        self.embedding_dim = operator.index(embedding_dim)
+        self.num_embeddings, self.embedding_dim = _sizes(num_embeddings, embedding_dim)
         if self.num_embeddings < 0 or self.embedding_dim < 0:
             shape = [self.num_embeddings, self.embedding_dim]
             raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                          "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
         if padding_idx is not None:
-            padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings)
+            # torch's range assertion (by comparisons) first, then the type its forward requires
+            # (torch checks that at the first forward; here at once).
+            _check_padding_range(padding_idx, self.num_embeddings)
+            padding_idx = normalize_padding_idx(_int_argument(padding_idx, "embedding", "padding_idx", 3),
+                                                self.num_embeddings)
         if dtype is not None and not _is_float32(dtype):
             raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                          "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
@@ -148,8 +161,7 @@ class EmbeddingBag:
     def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
                  mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None, dtype=None,
                  *, rng=None):
-        self.num_embeddings = operator.index(num_embeddings)
-        self.embedding_dim = operator.index(embedding_dim)
+        self.num_embeddings, self.embedding_dim = _sizes(num_embeddings, embedding_dim)
         if self.num_embeddings < 0 or self.embedding_dim < 0:
             shape = [self.num_embeddings, self.embedding_dim]
             raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,

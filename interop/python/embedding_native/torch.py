@@ -35,7 +35,16 @@ Differences from torch, all of them errors rather than silent fallbacks:
 * With max_norm, a bad index raises IndexError before any row is renormalised (torch 1.13
   renormalises the rows sorted before it), and the weight's autograd version counter is bumped
   once per forward with a non-empty input (torch bumps it once per rescaled row), so reusing a
-  saved weight still raises torch's "modified by an inplace operation" error.
+  saved weight still raises torch's "modified by an inplace operation" error. Likewise an
+  argument of the wrong type (``sparse=1``) raises torch's TypeError before the renorm.
+
+Arguments are checked as torch checks them: F.embedding's own Python code runs on the objects
+as given (a numpy weight fails in ``weight.size(0)`` or ``weight.detach()`` where torch's does),
+then the types torch's argument parser requires, with its TypeError and text ("embedding():
+argument 'padding_idx' (position 3) must be int, not float"). A sparse table (``weight`` a
+sparse COO tensor) has no native kernel: ``torch.embedding`` itself runs, so the result is
+torch's sparse tensor, with torch's gradient node; sparse indices and the bag's sparse
+arguments raise torch's errors (IndexError, RuntimeError, NotImplementedError).
 """
 
 import ctypes
@@ -53,6 +62,8 @@ from ._repr import embedding_bag_extra_repr, embedding_extra_repr
 
 __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
+_Tensor = torch.Tensor
+_STRIDED = torch.strided
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
 _PADDING_MESSAGE = "Padding_idx must be within num_embeddings"
 
@@ -157,20 +168,61 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     float32 CPU tensor. With ``max_norm`` the referenced rows of ``weight`` are renormalised in
     place before the lookup.
     """
+    # F.embedding's Python code, on the objects as given (so a numpy weight fails in weight.size
+    # or weight.detach as it does there).
     padding_idx = _normalize_padding_idx(padding_idx, weight.size(0)) if padding_idx is not None else -1
     if max_norm is not None:
         # F.embedding: "input = input.contiguous()", then embedding_renorm_ under no_grad on
-        # weight.detach() (which shares the version counter, so the bump reaches weight).
+        # weight.detach() (which shares the version counter, so the bump reaches weight). Every
+        # argument is checked first: a call that fails renormalises nothing (torch 1.13 does).
         input = input.contiguous()
+        table = weight.detach()
+        max_norm = _functional._float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+        norm_type = _functional._float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+        unsupported = _functional._non_strided(table, input)
+        if unsupported is not None:
+            raise _functional._layout_error("embedding_renorm_", unsupported)
+        padding_idx = _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, sparse)
         with torch.no_grad():
-            _functional.embedding_renorm_(weight.detach(), input, max_norm, norm_type)
-    if not (weight.requires_grad and torch.is_grad_enabled()):
+            _functional.embedding_renorm_(table, input, max_norm, norm_type)
+    elif not (type(input) is _Tensor and type(padding_idx) is int
+              and (scale_grad_by_freq is False or scale_grad_by_freq is True) and (sparse is False or sparse is True)):
+        padding_idx = _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, sparse)
+    try:
+        needs_grad = weight.requires_grad and torch.is_grad_enabled()
+    except AttributeError:
+        needs_grad = None  # not a tensor
+    if needs_grad is None:
+        _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, sparse)  # torch's TypeError
+    if not needs_grad:
         # Nothing to differentiate (inference, a frozen table): the lookup alone, without the
         # autograd node torch would not record either.
+        result = _functional._embedding_tensor_fast(input, weight)
+        if result is not None:
+            return result
+    if weight.layout is not _STRIDED:
+        # A sparse table: torch's own op, which is index_select on that layout, and its gradient
+        # (no native kernel applies); its result, or its error. (Sparse indices with a dense table
+        # reach torch's error through the functional lookup.)
+        return torch.embedding(weight, input, padding_idx, scale_grad_by_freq, sparse)
+    if not needs_grad:
         if weight.dim() == 2:
             _check_float32(weight.dtype)
         return _functional.embedding(input, weight)
     return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
+
+
+def _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, sparse):
+    """The argument checks of ``torch.embedding(weight, input, padding_idx, scale_grad_by_freq,
+    sparse)``, in its order and with its TypeErrors; returns padding_idx as an int."""
+    if not isinstance(weight, _Tensor):
+        raise _functional._argument_type_error("embedding", "weight", 1, "Tensor", weight)
+    if not isinstance(input, _Tensor):
+        raise _functional._argument_type_error("embedding", "indices", 2, "Tensor", input)
+    padding_idx = _functional._int_argument(padding_idx, "embedding", "padding_idx", 3)
+    _functional._check_bool_argument(scale_grad_by_freq, "embedding", "scale_grad_by_freq", 4)
+    _functional._check_bool_argument(sparse, "embedding", "sparse", 5)
+    return padding_idx
 
 
 class Embedding(_Table):
@@ -340,11 +392,17 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
     referenced rows of ``weight`` are renormalised in place once every check has passed.
     """
+    if not (isinstance(input, _Tensor) and isinstance(weight, _Tensor)
+            and (offsets is None or isinstance(offsets, _Tensor))
+            and (per_sample_weights is None or isinstance(per_sample_weights, _Tensor))):
+        # Not tensors (numpy arrays, lists): F.embedding_bag fails on them in its Python code
+        # (AttributeError, TypeError, ValueError, depending on which it touches first) or in its
+        # argument parser, before it changes anything; it is run for that error (or, for objects
+        # that override torch functions, for their result).
+        return torch.nn.functional.embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq,
+                                                 mode, sparse, per_sample_weights, include_last_offset, padding_idx)
     call = _functional._prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
                                               sparse, per_sample_weights, include_last_offset, padding_idx)
-    if not isinstance(call.weight, torch.Tensor):
-        raise TypeError("embedding_bag(): argument 'weight' must be a torch.Tensor, not %s"
-                        % type(call.weight).__name__)
     if max_norm is not None:
         with torch.no_grad():
             call.renorm()
