@@ -148,6 +148,17 @@ def _int_argument(value, op, name, position):
     raise _argument_type_error(op, name, position, "int", value)
 
 
+def _renorm_arguments(max_norm, norm_type, weight, input):
+    """embedding_renorm_'s argument checks in torch's order (its parser, then the layouts):
+    returns ``(max_norm, norm_type)`` as floats, or raises what torch raises."""
+    max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+    norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+    unsupported = _non_strided(weight, input)
+    if unsupported is not None:
+        raise _layout_error("embedding_renorm_", unsupported)
+    return max_norm, norm_type
+
+
 def _float_argument(value, op, name, position):
     """torch's ``float`` parameter: a Python or numpy number (bools included), or a 0-d tensor that
     does not require grad; as a float. Strings, lists, None, complex and Decimal are refused."""
@@ -362,11 +373,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if max_norm is not None:
         # embedding_renorm_'s parser and layouts first; then ours for torch.embedding, so that a
         # call that fails renormalises nothing (torch 1.13 renormalises, then raises).
-        max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
-        norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
-        unsupported = _non_strided(weight, input)
-        if unsupported is not None:
-            raise _layout_error("embedding_renorm_", unsupported)
+        max_norm, norm_type = _renorm_arguments(max_norm, norm_type, weight, input)
     if padding_idx is not None and type(padding_idx) is not int:
         padding_idx = _int_argument(padding_idx, "embedding", "padding_idx", 3)
     if not ((scale_grad_by_freq is False or scale_grad_by_freq is True) and (sparse is False or sparse is True)):
@@ -1288,11 +1295,7 @@ def _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gr
     # 5. torch renormalises here; only its errors are raised here (the rows change in step 9):
     #    its argument types, its layouts, its index errors.
     if max_norm is not None:
-        max_norm = _float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
-        norm_type = _float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
-        unsupported = _non_strided(weight, input)
-        if unsupported is not None:
-            raise _layout_error("embedding_renorm_", unsupported)
+        max_norm, norm_type = _renorm_arguments(max_norm, norm_type, weight, input)
         renorm_index, _ = _index_buffer(input, tensor_type, "embedding_renorm_", 2)
         values = renorm_index.array.numpy() if renorm_index.is_tensor else renorm_index.array
         rows = weight_shape[0] if weight_shape else 0
