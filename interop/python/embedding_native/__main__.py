@@ -24,7 +24,8 @@ def main():
     info = en.build_info()
     print("embedding_native %s (library %s)" % (en.__version__, info["version"]))
     print("library:  %s" % info["library_path"])
-    print("tier:     %s (vector width %s bits, selected by %s)" % (info["tier"], info["vector_width"], info["selected_by"]))
+    how = "CPUID + XGETBV" if info["selected_by"] == "cpu" else info["selected_by"]
+    print("tier:     %s (vector width %s bits, selected by %s)" % (info["tier"], info["vector_width"], how))
     if info["cpu_tier"] is not None:
         print("cpu:      runs up to %s (CPUID + XGETBV)" % info["cpu_tier"])
     if info["cpuinfo_tier"] != info["cpu_tier"] and info["cpu_tier"] is not None:
