@@ -20,7 +20,8 @@ import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CPU_PY = ROOT / "interop" / "python" / "embedding_native" / "_cpu.py"
-LOADER_TESTS = {"test_loader", "test_cpu"}
+# Modules that check the loader, the CPU probe and this script, not the library against torch.
+LOADER_TESTS = {"test_loader", "test_cpu", "test_run_tiers"}
 
 
 def decision():
@@ -43,6 +44,20 @@ def counts(junit_xml):
 
 def describe(counter):
     return ", ".join("%d %s" % (counter[k], k) for k in ("passed", "failure", "error", "skipped") if counter[k]) or "none"
+
+
+def verdict(tier, returncode, found):
+    """(report line, failure or None) for one tier the CPU runs, from pytest's exit code and
+    :func:`counts` (None when pytest wrote no report)."""
+    if found is None:
+        return "python parity %s: native, no report" % tier, "%s: pytest exited with %d and wrote no report" % (tier, returncode)
+    line = "python parity %s: native, parity tests %s; loader tests %s" % (
+        tier, describe(found["parity"]), describe(found["loader"]))
+    if returncode != 0:
+        return line, "%s: pytest exited with %d" % (tier, returncode)
+    if found["parity"]["passed"] == 0:
+        return line, "%s: the CPU runs this tier but no parity test ran" % tier
+    return line, None
 
 
 def main():
@@ -70,13 +85,10 @@ def main():
         env.pop("EMBEDDING_NATIVE_LIBRARY", None)
         rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
                               str(ROOT / "tests" / "python")], env=env, cwd=ROOT)
-        found = counts(junit)
-        lines.append("python parity %s: native, parity tests %s; loader tests %s"
-                     % (tier, describe(found["parity"]), describe(found["loader"])))
-        if rc != 0:
-            failed.append("%s: pytest exited with %d" % (tier, rc))
-        elif found["parity"]["passed"] == 0:
-            failed.append("%s: the CPU runs this tier but no parity test ran" % tier)
+        line, failure = verdict(tier, rc, counts(junit) if junit.exists() else None)
+        lines.append(line)
+        if failure:
+            failed.append(failure)
 
     with open(args.report, "a", encoding="utf-8") as report:
         report.writelines(line + "\n" for line in lines)

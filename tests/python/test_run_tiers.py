@@ -1,0 +1,45 @@
+"""tests/python/run_tiers.py, the per-tier driver of `make test`: a tier the CPU runs must run
+parity tests, not only the loader tests that also run when a tier is refused."""
+
+import importlib.util
+import pathlib
+
+RUN_TIERS = pathlib.Path(__file__).with_name("run_tiers.py")
+_spec = importlib.util.spec_from_file_location("run_tiers", RUN_TIERS)
+run_tiers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_tiers)
+
+
+def junit(tmp_path, cases):
+    """A pytest JUnit report with ``cases`` = [(module, outcome)], outcome None for passed."""
+    body = "".join('<testcase classname="%s" name="t%d">%s</testcase>' % (
+        module, i, "" if outcome is None else "<%s/>" % outcome) for i, (module, outcome) in enumerate(cases))
+    path = tmp_path / "report.xml"
+    path.write_text('<testsuites><testsuite name="pytest">%s</testsuite></testsuites>' % body)
+    return path
+
+
+def test_counts_separate_parity_from_loader_tests(tmp_path):
+    found = run_tiers.counts(junit(tmp_path, [("test_functional", None), ("test_bag_module.TestX", "skipped"),
+                                              ("test_loader", None), ("test_cpu", "failure")]))
+    assert found["parity"] == {"passed": 1, "skipped": 1}
+    assert found["loader"] == {"passed": 1, "failure": 1}
+
+
+def test_a_tier_that_ran_only_loader_tests_fails(tmp_path):
+    # What a refused tier looks like: conftest collects only the loader and CPU tests.
+    found = run_tiers.counts(junit(tmp_path, [("test_loader", None), ("test_cpu", None)]))
+    line, failure = run_tiers.verdict("x86-64-v4", 0, found)
+    assert "parity tests none" in line and "no parity test ran" in failure
+
+
+def test_a_tier_with_parity_tests_passes(tmp_path):
+    found = run_tiers.counts(junit(tmp_path, [("test_functional", None), ("test_loader", None)]))
+    line, failure = run_tiers.verdict("x86-64-v3", 0, found)
+    assert failure is None and line == "python parity x86-64-v3: native, parity tests 1 passed; loader tests 1 passed"
+
+
+def test_pytest_failures_and_missing_reports_fail(tmp_path):
+    found = run_tiers.counts(junit(tmp_path, [("test_functional", "failure")]))
+    assert run_tiers.verdict("x86-64-v2", 1, found)[1] == "x86-64-v2: pytest exited with 1"
+    assert "wrote no report" in run_tiers.verdict("x86-64-v2", 4, None)[1]
