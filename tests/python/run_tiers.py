@@ -35,7 +35,9 @@ def counts(junit_xml):
     """{"parity": Counter(outcome), "loader": Counter(outcome)} from a pytest JUnit XML file."""
     found = {"parity": collections.Counter(), "loader": collections.Counter()}
     for case in ET.parse(junit_xml).getroot().iter("testcase"):
-        module = case.get("classname", "").split(".")[0]
+        # classname is "tests.python.test_loader" or "...test_bag_module.TestClass": the module is
+        # the first part named test_*.
+        module = next((part for part in case.get("classname", "").split(".") if part.startswith("test_")), "")
         group = "loader" if module in LOADER_TESTS else "parity"
         outcome = next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
         found[group][outcome] += 1

@@ -20,8 +20,9 @@ def junit(tmp_path, cases):
 
 
 def test_counts_separate_parity_from_loader_tests(tmp_path):
-    found = run_tiers.counts(junit(tmp_path, [("test_functional", None), ("test_bag_module.TestX", "skipped"),
-                                              ("test_loader", None), ("test_cpu", "failure")]))
+    found = run_tiers.counts(junit(tmp_path, [("tests.python.test_functional", None),
+                                              ("tests.python.test_bag_module.TestX", "skipped"),
+                                              ("tests.python.test_loader", None), ("test_cpu", "failure")]))
     assert found["parity"] == {"passed": 1, "skipped": 1}
     assert found["loader"] == {"passed": 1, "failure": 1}
 
