@@ -18,8 +18,8 @@ CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
 # decision the Python loader takes too. Recursive (=) and used only in recipes, so it is expanded
 # after `native` has built the library it asks.
 HOST_TIER     = $(or $(shell $(PYTHON) interop/python/embedding_native/_cpu.py --library $(NATIVE_DIR)/x86-64-v2/libembedding_native.so),$(error cannot decide this CPU's tier: is $(NATIVE_DIR)/x86-64-v2 built?))
-# Each suite appends one line per tier it ran (natively or under qemu) or skipped, and why;
-# `make test` prints them at the end.
+# Each suite appends one line per tier it ran or skipped, starting "native: ", "qemu: " or
+# "skipped: " (then why); `make test` prints them at the end, grouped.
 TEST_REPORT  := $(BUILD_DIR)/test-report.txt
 record        = mkdir -p $(BUILD_DIR) && echo $(1) >>$(TEST_REPORT)
 
@@ -77,7 +77,10 @@ EXTRA_TESTS :=
 include $(sort $(wildcard mk/*.mk))
 
 test: prereqs test-report-reset test-dotnet test-c test-python $(EXTRA_TESTS)
-	@echo "== Where each tier ran =="; sort $(TEST_REPORT)
+	@echo "== Where each tier ran =="; \
+	for where in native qemu skipped; do \
+	  echo "$$where:"; lines=$$(grep "^$$where: " $(TEST_REPORT) | sort | sed "s/^$$where: /  /"); echo "$${lines:-  (none)}"; \
+	done
 	@echo "All test suites passed."
 
 test-report-reset:
@@ -98,7 +101,7 @@ test-c: c-programs
 	$(BUILD_DIR)/test_training_c
 	$(BUILD_DIR)/test_bag_c
 	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
-	@$(call record,"C tests $(HOST_TIER): native (the host's best tier; plain and ASan+UBSan)")
+	@$(call record,"native: C tests $(HOST_TIER) (the host's best tier; plain and ASan+UBSan)")
 
 # The parity suite once per NativeAOT tier the CPU can run (tiers it cannot run are skipped with
 # the features they lack); fails if a tier the CPU runs ran no parity test.

@@ -50,10 +50,10 @@ platform-parity-x64: native platform-prereqs
 	  -o $(PLATFORM_BUILD)/x64/parity
 	@set -e; host=$(HOST_TIER); others=; for t in $(TIERS); do \
 	  if [ "$$t" \> "$$host" ]; then echo "SKIP parity $$t: the host CPU runs up to $$host"; \
-	    $(call record,"parity harness $$t: skipped (the host CPU runs up to $$host)"); continue; fi; \
+	    $(call record,"skipped: parity harness $$t (the host CPU runs up to $$host)"); continue; fi; \
 	  $(PLATFORM_RUN) "parity $$t (host)" $(PLATFORM_BUILD)/parity/host-$$t.txt -- \
 	    env LD_LIBRARY_PATH=$(NATIVE_DIR)/$$t $(PLATFORM_BUILD)/x64/parity $(PLATFORM_BUILD)/parity/host-$$t.bin $${t#x86-64-v}; \
-	  $(call record,"parity harness $$t: native"); \
+	  $(call record,"native: parity harness $$t"); \
 	  [ $$t = x86-64-v2 ] || others="$$others $(PLATFORM_BUILD)/parity/host-$$t"; \
 	done; \
 	if [ -n "$$others" ]; then tests/platform/compare_parity.sh $(PLATFORM_BUILD)/parity/host-x86-64-v2 $$others; fi
@@ -81,7 +81,7 @@ test-arm64: native-arm64 platform-parity-x64
 	@grep -q '^tier emb_isa_tier=64 emb_cpu_tier=64 ' $(PLATFORM_BUILD)/parity/arm64-max.txt || { echo "FAIL: tiers are not EMB_ISA_ARM64_NEON"; exit 1; }
 	@tests/platform/compare_parity.sh $(PLATFORM_BUILD)/parity/host-x86-64-v2 \
 	  $(PLATFORM_BUILD)/parity/arm64-max $(PLATFORM_BUILD)/parity/arm64-cortex-a53
-	@$(call record,"C tests + parity harness arm64: qemu-aarch64 -cpu max and -cpu cortex-a53")
+	@$(call record,"qemu: C tests + parity harness arm64 (qemu-aarch64 -cpu max and -cpu cortex-a53)")
 	@echo "test-arm64: C tests and parity passed on arm64 (NEON) under qemu-aarch64."
 
 test-tiers: python-package prereqs platform-parity-x64
@@ -100,7 +100,7 @@ test-tiers: python-package prereqs platform-parity-x64
 	  $(PLATFORM_RUN) "parity $$tier (qemu-x86_64 -cpu $$cpu)" $(PLATFORM_BUILD)/parity/$$cpu-$$tier.txt -- \
 	    env LD_LIBRARY_PATH=$$lib $(QEMU_X64) -cpu $$cpu $(PLATFORM_BUILD)/x64/parity \
 	      $(PLATFORM_BUILD)/parity/$$cpu-$$tier.bin $${tier#x86-64-v}; \
-	  $(call record,"C tests + parity harness $$tier: qemu-x86_64 -cpu $$cpu"); \
+	  $(call record,"qemu: C tests + parity harness $$tier (qemu-x86_64 -cpu $$cpu)"); \
 	done
 	@set -e; for run in $(TIER_REFUSALS); do \
 	  cpu=$${run%%:*}; tier=$${run#*:}; \
@@ -110,5 +110,5 @@ test-tiers: python-package prereqs platform-parity-x64
 	@tests/platform/compare_parity.sh $(PLATFORM_BUILD)/parity/host-x86-64-v2 \
 	  $(foreach r,$(TIER_RUNS),$(PLATFORM_BUILD)/parity/$(subst :,-,$(r)))
 	$(PYTHON) tests/platform/loader_tiers.py $(CURDIR)
-	@$(call record,"Python loader: qemu-x86_64 -cpu max picks x86-64-v3 and -cpu Nehalem x86-64-v2; both refuse the tiers above")
+	@$(call record,"qemu: Python loader (qemu-x86_64 -cpu max picks x86-64-v3 and -cpu Nehalem x86-64-v2; both refuse the tiers above)")
 	@echo "test-tiers: x86-64-v2/v3 builds and the Python loader passed on CPUs without AVX-512 and without AVX2."

@@ -52,14 +52,31 @@ def verdict(tier, returncode, found):
     """(report line, failure or None) for one tier the CPU runs, from pytest's exit code and
     :func:`counts` (None when pytest wrote no report)."""
     if found is None:
-        return "python parity %s: native, no report" % tier, "%s: pytest exited with %d and wrote no report" % (tier, returncode)
-    line = "python parity %s: native, parity tests %s; loader tests %s" % (
+        return "native: python parity %s, no report" % tier, "%s: pytest exited with %d and wrote no report" % (tier, returncode)
+    line = "native: python parity %s: parity tests %s; loader tests %s" % (
         tier, describe(found["parity"]), describe(found["loader"]))
     if returncode != 0:
         return line, "%s: pytest exited with %d" % (tier, returncode)
     if found["parity"]["passed"] == 0:
         return line, "%s: the CPU runs this tier but no parity test ran" % tier
     return line, None
+
+
+def run_tier(tier, missing, report_dir, run_pytest=subprocess.call):
+    """Runs the suite at ``tier`` unless the CPU lacks something for it (``missing`` is then the
+    library's words for what). Returns (report line, failure or None)."""
+    if missing is None:
+        return None, "%s: not an x86-64 tier" % tier
+    if missing:
+        print("== Python parity suite, tier %s: skipped (%s) ==" % (tier, missing))
+        return "skipped: python parity %s (this CPU cannot run it: %s)" % (tier, missing), None
+    print("== Python parity suite, tier %s (native) ==" % tier, flush=True)
+    junit = pathlib.Path(report_dir) / ("pytest-%s.xml" % tier)
+    env = dict(os.environ, EMBEDDING_NATIVE_TIER=tier)
+    env.pop("EMBEDDING_NATIVE_LIBRARY", None)
+    rc = run_pytest([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
+                     str(ROOT / "tests" / "python")], env=env, cwd=ROOT)
+    return verdict(tier, rc, counts(junit) if junit.exists() else None)
 
 
 def main():
@@ -73,24 +90,9 @@ def main():
     failed = []
     lines = []
     for tier in args.tiers:
-        missing = cpu["missing"].get(tier)
-        if missing is None:
-            failed.append("%s: not an x86-64 tier" % tier)
-            continue
-        if missing:
-            lines.append("python parity %s: skipped, this CPU cannot run it: %s" % (tier, missing))
-            print("== Python parity suite, tier %s: skipped (%s) ==" % (tier, missing))
-            continue
-        print("== Python parity suite, tier %s (native) ==" % tier, flush=True)
-        junit = pathlib.Path(args.report).with_name("pytest-%s.xml" % tier)
-        env = dict(os.environ, EMBEDDING_NATIVE_TIER=tier)
-        env.pop("EMBEDDING_NATIVE_LIBRARY", None)
-        rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
-                              str(ROOT / "tests" / "python")], env=env, cwd=ROOT)
-        line, failure = verdict(tier, rc, counts(junit) if junit.exists() else None)
-        lines.append(line)
-        if failure:
-            failed.append(failure)
+        line, failure = run_tier(tier, cpu["missing"].get(tier), pathlib.Path(args.report).parent)
+        lines += [line] if line else []
+        failed += [failure] if failure else []
 
     with open(args.report, "a", encoding="utf-8") as report:
         report.writelines(line + "\n" for line in lines)

@@ -37,10 +37,30 @@ def test_a_tier_that_ran_only_loader_tests_fails(tmp_path):
 def test_a_tier_with_parity_tests_passes(tmp_path):
     found = run_tiers.counts(junit(tmp_path, [("test_functional", None), ("test_loader", None)]))
     line, failure = run_tiers.verdict("x86-64-v3", 0, found)
-    assert failure is None and line == "python parity x86-64-v3: native, parity tests 1 passed; loader tests 1 passed"
+    assert failure is None and line == "native: python parity x86-64-v3: parity tests 1 passed; loader tests 1 passed"
 
 
 def test_pytest_failures_and_missing_reports_fail(tmp_path):
     found = run_tiers.counts(junit(tmp_path, [("test_functional", "failure")]))
     assert run_tiers.verdict("x86-64-v2", 1, found)[1] == "x86-64-v2: pytest exited with 1"
     assert "wrote no report" in run_tiers.verdict("x86-64-v2", 4, None)[1]
+
+
+def test_a_tier_the_cpu_cannot_run_is_skipped_with_the_reason(tmp_path):
+    def no_pytest(*args, **kwargs):
+        raise AssertionError("pytest must not run for a tier the CPU cannot run")
+    line, failure = run_tiers.run_tier("x86-64-v4", "AVX512F, AVX512BW (CPUID)", tmp_path, run_pytest=no_pytest)
+    assert failure is None
+    assert line == "skipped: python parity x86-64-v4 (this CPU cannot run it: AVX512F, AVX512BW (CPUID))"
+
+
+def test_a_tier_the_cpu_runs_is_run_and_judged(tmp_path):
+    def fake_pytest(command, env, cwd):
+        assert env["EMBEDDING_NATIVE_TIER"] == "x86-64-v3" and "EMBEDDING_NATIVE_LIBRARY" not in env
+        report = pathlib.Path(command[command.index("--junitxml") + 1])
+        report.write_text('<testsuites><testsuite><testcase classname="tests.python.test_loader" name="t"/>'
+                          '</testsuite></testsuites>')
+        return 0
+    line, failure = run_tiers.run_tier("x86-64-v3", "", tmp_path, run_pytest=fake_pytest)
+    assert "no parity test ran" in failure and "loader tests 1 passed" in line
+    assert run_tiers.run_tier("x86-64-v9", None, tmp_path)[1] == "x86-64-v9: not an x86-64 tier"
