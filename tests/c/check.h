@@ -50,6 +50,20 @@ static inline void explain(int32_t got, int32_t want)
            emb_status_string(got), (int)got, emb_status_string(want), (int)want, emb_last_error());
 }
 
+/* Checks a refused overlap: EMB_ERROR_INVALID_ARGUMENT, a last error naming both arguments
+ * ("<output> overlaps <other>;"), and `unchanged` (the caller's proof that nothing was written). */
+static inline void expect_overlap_refused(int32_t status, const char* output, const char* other, int unchanged,
+                                          const char* what)
+{
+    char expected[96];
+    snprintf(expected, sizeof expected, "%s overlaps %s;", output, other);
+    int named = strstr(emb_last_error(), expected) != NULL;
+    if (!check(status == EMB_ERROR_INVALID_ARGUMENT && named && unchanged,
+               "%s -> EMB_ERROR_INVALID_ARGUMENT naming %s and %s, nothing written", what, output, other)) {
+        explain(status, EMB_ERROR_INVALID_ARGUMENT);
+    }
+}
+
 /* ---- Helpers ----------------------------------------------------------------------------------- */
 
 /* The byte every output buffer is filled with before a call, to prove what was (not) written. */

@@ -167,20 +167,6 @@ static void fill_sparse_block(struct sparse_block* block)
     memcpy(block->indices, example_indices, sizeof block->indices);
 }
 
-/* A refused overlap: EMB_ERROR_INVALID_ARGUMENT, a message naming both arguments, and not one byte
- * of the block changed. */
-static void expect_overlap_refused(int32_t status, const char* output, const char* other,
-                                   const void* block, const void* before, size_t bytes, const char* what)
-{
-    char expected[96];
-    snprintf(expected, sizeof expected, "%s overlaps %s;", output, other);
-    int named = strstr(emb_last_error(), expected) != NULL;
-    if (!check(status == EMB_ERROR_INVALID_ARGUMENT && named && memcmp(block, before, bytes) == 0,
-               "%s -> EMB_ERROR_INVALID_ARGUMENT naming %s and %s, nothing written", what, output, other)) {
-        explain(status, EMB_ERROR_INVALID_ARGUMENT);
-    }
-}
-
 /* The counts (nnz, num_rows) are outputs like the arrays: one that points into an input or into
  * another output is refused before anything is written. */
 static void test_count_overlap(void)
@@ -198,7 +184,7 @@ static void test_count_overlap(void)
         block = before; /* each case starts clean, whatever an earlier one did */
         int32_t status = emb_embedding_backward_sparse(block.grad_output, EMB_DTYPE_FLOAT32, N, D, block.indices, EMB_DTYPE_INT64,
                                                        V, EMB_NO_PADDING, 0, block.rows, block.values, N, sparse_cases[c].nnz);
-        expect_overlap_refused(status, "nnz", sparse_cases[c].name, &block, &before, sizeof block, sparse_cases[c].what);
+        expect_overlap_refused(status, "nnz", sparse_cases[c].name, memcmp(&block, &before, sizeof block) == 0, sparse_cases[c].what);
     }
 
     block = before;
@@ -224,7 +210,7 @@ static void test_count_overlap(void)
         block = before;
         status = emb_sparse_coalesce(block.rows, block.values, EMB_DTYPE_FLOAT32, N, D, V, unique, summed, 3,
                                      coalesce_cases[c].num_rows);
-        expect_overlap_refused(status, "num_rows", coalesce_cases[c].name, &block, &before, sizeof block, coalesce_cases[c].what);
+        expect_overlap_refused(status, "num_rows", coalesce_cases[c].name, memcmp(&block, &before, sizeof block) == 0, coalesce_cases[c].what);
     }
 
     block = before;
