@@ -63,5 +63,23 @@ namespace Embedding.Generators
             category: Category,
             defaultSeverity: DiagnosticSeverity.Warning,
             isEnabledByDefault: true);
+
+        public static DiagnosticDescriptor NoTableTypes { get; } = new DiagnosticDescriptor(
+            id: "EMB0007",
+            title: "No table types given",
+            messageFormat: "'{0}' asks for no table types (Types = EmbeddingTypes.None); name at least one, e.g. Types = EmbeddingTypes.Float32 | EmbeddingTypes.Float16",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor UnknownTableTypes { get; } = new DiagnosticDescriptor(
+            id: "EMB0008",
+            title: "Unknown table types",
+            messageFormat: "'{0}' asks for table types {1}, which are not EmbeddingTypes values; use Float32, Float64, Float16, BFloat16 or All",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
     }
 }

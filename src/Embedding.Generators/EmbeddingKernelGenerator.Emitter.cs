@@ -13,7 +13,8 @@ namespace Embedding.Generators
     {
         /// <summary>
         /// Turns a spec into source files: one for the kernel-set class (its dimension tables and
-        /// registration), then per dimension one each with its gather, scatter-add and bag-forward kernels.
+        /// registration and its <c>Find</c> switch), then per element group and dimension one each with its
+        /// gather, scatter-add and bag-forward kernels.
         /// </summary>
         internal static class Emitter
         {
@@ -28,11 +29,14 @@ namespace Embedding.Generators
                 yield return new GeneratedFile(spec.FullName + ".g.cs", EmitKernelSet(spec));
                 foreach (KernelFamily family in KernelFamily.All)
                 {
-                    foreach (int dimension in spec.Dimensions)
+                    foreach (ElementGroup group in family.Groups(spec.Types))
                     {
-                        yield return new GeneratedFile(
-                            spec.FullName + "." + family.FileTag + ".F32.D" + dimension + ".g.cs",
-                            EmitFile(spec, writer => family.EmitKernels(writer, dimension), afterType: family.EmitRowHelpers));
+                        foreach (int dimension in spec.Dimensions)
+                        {
+                            yield return new GeneratedFile(
+                                spec.FullName + "." + family.FileTag + "." + group.KeyName + ".D" + dimension + ".g.cs",
+                                EmitFile(spec, writer => family.EmitKernels(writer, group, dimension), afterType: writer => family.EmitRowHelpers(writer, group)));
+                        }
                     }
                 }
             }
@@ -45,14 +49,19 @@ namespace Embedding.Generators
                     writer.Line("/// <summary>The embedding dimensions this set specialises, ascending: " + dims + ".</summary>");
                     writer.Line("public override global::System.ReadOnlySpan<int> Dimensions => new int[] { " + dims + " };");
                     writer.Line();
+                    writer.Line("/// <summary>The table types this set specialises.</summary>");
+                    writer.Line("public override global::Embedding.Native.EmbeddingTypes Types => " + spec.Types.Expression() + ";");
+                    writer.Line();
+                    writer.Line("/// <inheritdoc/>");
+                    writer.Open("public override global::System.Delegate? Find(global::Embedding.Native.KernelKey key) => (key.Operation, key.Table, key.Index, key.Dimension, key.Width) switch");
                     foreach (KernelFamily family in KernelFamily.All)
                     {
-                        foreach (IndexType index in IndexTypes.All)
-                        {
-                            family.EmitTable(writer, spec.Dimensions, index);
-                            writer.Line();
-                        }
+                        family.EmitFindArms(writer, spec.Dimensions, spec.Types);
                     }
+
+                    writer.Line("_ => null,");
+                    writer.Close(";");
+                    writer.Line();
 
                     writer.Line("/// <summary>Adds this set to the registry when the assembly loads, so its dimensions dispatch here.</summary>");
                     writer.Line("[global::System.Runtime.CompilerServices.ModuleInitializer]");
@@ -103,7 +112,11 @@ namespace Embedding.Generators
     /// <summary>A vector width a kernel body is written for, widest first.</summary>
     internal sealed record Width(int Bits, string KeyName, string EnumName, string VectorType)
     {
+        /// <summary>Float lanes.</summary>
         public int Lanes => Embedding.Native.KernelShape.LanesFor(Bits);
+
+        /// <summary>Lanes of <paramref name="bytes"/>-byte elements.</summary>
+        public int LanesOf(int bytes) => Embedding.Native.KernelShape.LanesFor(Bits, bytes);
 
         public static readonly Width[] All =
         {
@@ -113,8 +126,8 @@ namespace Embedding.Generators
             new Width(0, "Scalar", "Scalar", ""),
         };
 
-        /// <summary>The widths that have a kernel for <paramref name="dimension"/>: a vector width needs at least one whole vector per row.</summary>
-        public static IEnumerable<Width> For(int dimension) =>
-            All.Where(width => new Embedding.Native.KernelShape(dimension, width.Lanes).Fits);
+        /// <summary>The widths that have a kernel for <paramref name="dimension"/> elements of <paramref name="bytes"/> bytes: a vector width needs at least one whole vector per row.</summary>
+        public static IEnumerable<Width> For(int dimension, int bytes = 4) =>
+            All.Where(width => new Embedding.Native.KernelShape(dimension, width.LanesOf(bytes)).Fits);
     }
 }

@@ -72,13 +72,31 @@ namespace Embedding.Generators
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NoDimensions, attributeLocation, typeName));
                 }
 
+                TableTypeSet types = TableTypeSet.Default;
+                foreach (KeyValuePair<string, TypedConstant> named in attribute.NamedArguments)
+                {
+                    if (named.Key == "Types" && named.Value.Value is int flags)
+                    {
+                        types = new TableTypeSet(flags);
+                        if (flags == 0)
+                        {
+                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NoTableTypes, attributeLocation, typeName));
+                        }
+                        else if ((flags & ~TableTypeSet.AllFlags) != 0)
+                        {
+                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownTableTypes, attributeLocation, typeName, "0x" + flags.ToString("X", System.Globalization.CultureInfo.InvariantCulture)));
+                        }
+                    }
+                }
+
                 bool emittable = dimensions.Count > 0 && !diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error);
                 KernelSetSpec? spec = emittable
                     ? new KernelSetSpec(
                         type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString(),
                         typeName,
                         Accessibility(type),
-                        new EquatableArray<int>(dimensions))
+                        new EquatableArray<int>(dimensions),
+                        types)
                     : null;
                 return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics));
             }

@@ -21,6 +21,9 @@ namespace Embedding.Native;
 /// <code>
 /// [EmbeddingKernels(48, 200)]
 /// internal sealed partial class MyModelKernels;
+///
+/// [EmbeddingKernels(768, 1024, Types = EmbeddingTypes.Float16 | EmbeddingTypes.Float32)]
+/// internal sealed partial class ServingKernels;
 /// </code>
 /// </example>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
@@ -40,4 +43,11 @@ public sealed class EmbeddingKernelsAttribute : Attribute
 
     /// <summary>The dimensions to specialise, as written.</summary>
     public int[] Dimensions { get; }
+
+    /// <summary>
+    /// The table types to specialise; float32 when not set. A gather is specialised per element size
+    /// (float16 and bfloat16 share kernels); operations without specialised kernels for a type run
+    /// their generic kernel for it.
+    /// </summary>
+    public EmbeddingTypes Types { get; set; } = EmbeddingTypes.Float32;
 }

@@ -283,7 +283,7 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// One piece of a parallel dense backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
     /// accumulating), then walks every position in order, a chunk at a time compacted to the positions
-    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd"/> (and of every generated
+    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd{TIndex}"/> (and of every generated
     /// kernel): <c>acc + g</c>, or <c>fma(g, fl(1/c[k]), acc)</c>, whole vectors then a masked tail.
     /// </summary>
     private unsafe struct ScatterAddWork<TIndex> : IParallelWork
@@ -595,18 +595,10 @@ public static partial class EmbeddingPrimitives
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         width = KernelDispatch.FitWidth(width, dimension);
-        if (typeof(TIndex) == typeof(int) && KernelDispatch.ScatterAddInt32(dimension, width) is { } int32Kernel)
-        {
-            int32Kernel(in source, in Unsafe.As<TIndex, int>(ref indices), count, paddingIndex, in counts, ref destination);
-        }
-        else if (typeof(TIndex) == typeof(long) && KernelDispatch.ScatterAddInt64(dimension, width) is { } int64Kernel)
-        {
-            int64Kernel(in source, in Unsafe.As<TIndex, long>(ref indices), count, paddingIndex, in counts, ref destination);
-        }
-        else
-        {
-            GenericScatterAdd.Run(width, ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
-        }
+        ScatterAddKernel<TIndex> kernel = KernelDispatch.Find(
+            new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
+            WidthLadder.Select<ScatterAddKernel<TIndex>, GenericScatterAdd<TIndex>>(width));
+        kernel(in source, dimension, in indices, count, paddingIndex, in counts, ref destination);
     }
 
     /// <summary>to = from × scale, element by element (one rounding each, so any vector width gives the same bits).</summary>

@@ -178,19 +178,23 @@ public static partial class EmbeddingPrimitives
     private static void BagRange<TIndex>(ref readonly float weight, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref float perSampleWeights, ref float destination, ref long maxIndices, VectorWidth width)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        if (typeof(TIndex) == typeof(int) && KernelDispatch.BagInt32(mode, weighted, dimension, width) is { } int32Kernel)
+        BagKernel<TIndex> kernel = mode switch
         {
-            int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref indices), in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
-        }
-        else if (typeof(TIndex) == typeof(long) && KernelDispatch.BagInt64(mode, weighted, dimension, width) is { } int64Kernel)
-        {
-            int64Kernel(in weight, in Unsafe.As<TIndex, long>(ref indices), in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
-        }
-        else
-        {
-            GenericBag.Run(width, mode, weighted, ref Unsafe.AsRef(in weight), dimension, ref indices, ref starts, count, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
-        }
+            EmbeddingBagMode.Max => BagKernelFor<TIndex, BagMax>(dimension, width),
+            EmbeddingBagMode.Mean => BagKernelFor<TIndex, BagMean>(dimension, width),
+            _ when weighted => BagKernelFor<TIndex, BagWeightedSum>(dimension, width),
+            _ => BagKernelFor<TIndex, BagSum>(dimension, width),
+        };
+        kernel(in weight, dimension, in indices, in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
     }
+
+    /// <summary>The bag-forward kernel of <typeparamref name="TMode"/> for a float32 table.</summary>
+    private static BagKernel<TIndex> BagKernelFor<TIndex, TMode>(int dimension, VectorWidth width)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TMode : IBagMode =>
+        KernelDispatch.Find(
+            new KernelKey(TMode.Operation, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
+            WidthLadder.Select<BagKernel<TIndex>, GenericBag<TIndex, TMode>>(width));
 
     /// <summary>
     /// The first bag of piece <paramref name="part"/> of <paramref name="parts"/> when bag b costs its positions

@@ -21,9 +21,9 @@ public static partial class EmbeddingPrimitives
     /// stored: padding_idx only matters for gradients.
     /// </remarks>
     /// <param name="indices">Row indices, any count (flatten N-d index tensors row-major).</param>
-    /// <param name="weight">The table, <c>rows × embeddingDim</c> floats.</param>
+    /// <param name="weight">The table, <c>rows × embeddingDim</c> elements of float32, float64, float16 or bfloat16.</param>
     /// <param name="embeddingDim">Columns per row; positive.</param>
-    /// <param name="destination">Receives <c>indices.Length × embeddingDim</c> floats.</param>
+    /// <param name="destination">Receives <c>indices.Length × embeddingDim</c> elements of the weight's type.</param>
     /// <exception cref="ArgumentOutOfRangeException">An index is negative or not below rows, or <paramref name="embeddingDim"/> is not positive.</exception>
     /// <exception cref="ArgumentException">The weight length is not a multiple of <paramref name="embeddingDim"/>, the destination is too short, or it overlaps an input.</exception>
     public static void Embedding(ReadOnlySpan<int> indices, ReadOnlySpan<float> weight, int embeddingDim, Span<float> destination) =>
@@ -31,6 +31,30 @@ public static partial class EmbeddingPrimitives
 
     /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
     public static void Embedding(ReadOnlySpan<long> indices, ReadOnlySpan<float> weight, int embeddingDim, Span<float> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<int> indices, ReadOnlySpan<double> weight, int embeddingDim, Span<double> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<long> indices, ReadOnlySpan<double> weight, int embeddingDim, Span<double> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<int> indices, ReadOnlySpan<Half> weight, int embeddingDim, Span<Half> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<long> indices, ReadOnlySpan<Half> weight, int embeddingDim, Span<Half> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<int> indices, ReadOnlySpan<BFloat16> weight, int embeddingDim, Span<BFloat16> destination) =>
+        Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="Embedding(ReadOnlySpan{int}, ReadOnlySpan{float}, int, Span{float})"/>
+    public static void Embedding(ReadOnlySpan<long> indices, ReadOnlySpan<BFloat16> weight, int embeddingDim, Span<BFloat16> destination) =>
         Embedding(indices, weight, embeddingDim, destination, KernelDispatch.BestWidth);
 
     /// <summary>
@@ -60,31 +84,32 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void Embedding<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<float> weight, int embeddingDim, Span<float> destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static void Embedding<TElement, TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TElement> weight, int embeddingDim, Span<TElement> destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (weight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+            throw new ArgumentException($"The weight holds {weight.Length} elements, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
         }
 
         long required = (long)indices.Length * embeddingDim;
         if (destination.Length < required)
         {
-            throw new ArgumentException($"The destination holds {destination.Length} floats; {indices.Length} indices × {embeddingDim} columns need {required}.", nameof(destination));
+            throw new ArgumentException($"The destination holds {destination.Length} elements; {indices.Length} indices × {embeddingDim} columns need {required}.", nameof(destination));
         }
 
-        Span<float> written = destination[..(int)required];
-        if (written.Overlaps(weight) || written.Overlaps(MemoryMarshal.Cast<TIndex, float>(indices)))
+        Span<TElement> written = destination[..(int)required];
+        if (written.Overlaps(weight) || MemoryMarshal.AsBytes(written).Overlaps(MemoryMarshal.AsBytes(indices)))
         {
             throw new ArgumentException("The destination overlaps the weight or the indices.", nameof(destination));
         }
 
         long rows = weight.Length / embeddingDim;
         nint bad = Gather(
-            ref MemoryMarshal.GetReference(weight), rows, embeddingDim,
-            ref MemoryMarshal.GetReference(indices), indices.Length,
+            TableElements.TypeOf<TElement>(), in MemoryMarshal.GetReference(weight), rows, embeddingDim,
+            in MemoryMarshal.GetReference(indices), indices.Length,
             ref MemoryMarshal.GetReference(destination), width, threads);
         if (bad >= 0)
         {
@@ -95,12 +120,12 @@ public static partial class EmbeddingPrimitives
 
     /// <summary>
     /// The validated core shared by the span API and the C ABI: checks every index (on the calling
-    /// thread), then gathers, split into contiguous ranges of output rows when the call is large
-    /// enough for <paramref name="threads"/> (<see cref="EmbeddingThreads.UseCount"/>: <see cref="EmbeddingThreads.Count"/>).
-    /// Shapes and buffers are the caller's responsibility.
+    /// thread), then gathers (<see cref="GatherRunner"/>). A gather moves bits, so 2-byte tables run
+    /// as <see cref="ushort"/>. Shapes and buffers are the caller's responsibility.
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static unsafe nint Gather<TIndex>(ref readonly float weight, long rows, int dimension, ref readonly TIndex indices, nint count, ref float destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static nint Gather<TElement, TIndex>(EmbeddingType table, ref readonly TElement weight, long rows, int dimension, ref readonly TIndex indices, nint count, ref TElement destination, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -110,72 +135,15 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        width = KernelDispatch.FitWidth(width, dimension);
-        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * count, count, threads);
-        fixed (float* output = &destination)
+        if (Unsafe.SizeOf<TElement>() == sizeof(ushort))
         {
-            // Pinned, so the alignment that decides streaming holds while the stores run. Rows are whole
-            // lines when it streams, so every piece of a split call starts on a line too.
-            bool streaming = StreamingGather.Applies(width, dimension, count, output);
-            if (threads == 1)
-            {
-                GatherRange(in weight, dimension, ref index, count, output, width, streaming);
-                return -1;
-            }
-
-            fixed (float* table = &Unsafe.AsRef(in weight))
-            fixed (TIndex* first = &index)
-            {
-                var work = new GatherWork<TIndex> { Weight = table, Indices = first, Count = count, Dimension = dimension, Destination = output, Width = width, Streaming = streaming };
-                WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, count), threads);
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>Gathers positions <c>[0, count)</c> of <paramref name="index"/> into the pinned <paramref name="output"/> (both already offset to the range).</summary>
-    private static unsafe void GatherRange<TIndex>(ref readonly float weight, int dimension, ref TIndex index, nint count, float* output, VectorWidth width, bool streaming)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        ref float destination = ref *output;
-        if (streaming)
-        {
-            StreamingGather.Run(width, ref Unsafe.AsRef(in weight), dimension, ref index, count, output);
-        }
-        else if (typeof(TIndex) == typeof(int) && KernelDispatch.GatherInt32(dimension, width) is { } int32Kernel)
-        {
-            int32Kernel(in weight, in Unsafe.As<TIndex, int>(ref index), count, ref destination);
-        }
-        else if (typeof(TIndex) == typeof(long) && KernelDispatch.GatherInt64(dimension, width) is { } int64Kernel)
-        {
-            int64Kernel(in weight, in Unsafe.As<TIndex, long>(ref index), count, ref destination);
+            GatherRunner.Run(table, in Unsafe.As<TElement, ushort>(ref Unsafe.AsRef(in weight)), dimension, ref index, count, ref Unsafe.As<TElement, ushort>(ref destination), width, threads);
         }
         else
         {
-            GenericGather.Run(width, ref Unsafe.AsRef(in weight), dimension, ref index, count, ref destination);
+            GatherRunner.Run(table, in weight, dimension, ref index, count, ref destination, width, threads);
         }
-    }
 
-    /// <summary>One piece of a parallel gather: a contiguous range of output rows.</summary>
-    private unsafe struct GatherWork<TIndex> : IParallelWork
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        public float* Weight;
-        public TIndex* Indices;
-        public nint Count;
-        public int Dimension;
-        public float* Destination;
-        public VectorWidth Width;
-        public bool Streaming;
-
-        public readonly void Execute(int part, int parts)
-        {
-            nint start = (nint)EmbeddingThreads.Boundary(Count, part, parts), end = (nint)EmbeddingThreads.Boundary(Count, part + 1, parts);
-            if (end > start)
-            {
-                GatherRange(in *Weight, Dimension, ref Indices[start], end - start, Destination + start * Dimension, Width, Streaming);
-            }
-        }
+        return -1;
     }
 }

@@ -4,7 +4,7 @@
 namespace Embedding.Native
 {
     /// <summary>
-    /// How one row of <c>Dimension</c> floats is covered by vectors of <c>Lanes</c> floats:
+    /// How one row of <c>Dimension</c> elements is covered by vectors of <c>Lanes</c> elements:
     /// <c>FullVectors</c> whole vectors, then, when <c>Dimension</c> is not a multiple of
     /// <c>Lanes</c>, one last vector that overlaps the previous one and ends exactly at the row end.
     /// </summary>
@@ -30,10 +30,10 @@ namespace Embedding.Native
             Lanes = lanes;
         }
 
-        /// <summary>Floats per row.</summary>
+        /// <summary>Elements per row.</summary>
         public int Dimension { get; }
 
-        /// <summary>Floats per vector (1 for the scalar path).</summary>
+        /// <summary>Elements per vector (1 for the scalar path).</summary>
         public int Lanes { get; }
 
         /// <summary>Whole vectors per row.</summary>
@@ -57,7 +57,7 @@ namespace Embedding.Native
         /// <summary>First column of the vectors after the looped blocks.</summary>
         public int RemainderStart => Blocks * BlockVectors * Lanes;
 
-        /// <summary>Lanes of each vector width, widest first; the scalar path has one lane.</summary>
-        public static int LanesFor(int widthBits) => widthBits == 0 ? 1 : widthBits / 32;
+        /// <summary>Lanes of a vector width for elements of <paramref name="elementBytes"/> bytes (floats by default); the scalar path has one lane.</summary>
+        public static int LanesFor(int widthBits, int elementBytes = 4) => widthBits == 0 ? 1 : widthBits / (8 * elementBytes);
     }
 }

@@ -54,7 +54,8 @@ public sealed class CompileAndRunTests
         Assert.Empty(build.GeneratorDiagnostics);
         Assert.True(build.Emit.Success, string.Join("\n", build.Emit.Diagnostics));
         Assert.Empty(build.Emit.Diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
-        Assert.Equal(1 + 3 * Dims.Length, build.HintNames.Length);
+        // The kernel set, then per dimension: gathers of 16-, 32- and 64-bit elements, scatter-add, bags.
+        Assert.Equal(1 + 5 * Dims.Length, build.HintNames.Length);
     }
 
     [Fact]
@@ -80,36 +81,61 @@ public sealed class CompileAndRunTests
     [InlineData(1001)]
     [InlineData(0)]
     [InlineData(-1)]
-    public void GetGather_ReturnsNullForDimensionNotInSet(int dim)
+    public void Find_ReturnsNullForDimensionNotInSet(int dim)
     {
         EmbeddingKernelSet kernels = s_build.Value.Kernels;
 
         foreach (VectorWidth width in Widths)
         {
-            Assert.Null(kernels.GetGatherInt32(dim, width));
-            Assert.Null(kernels.GetGatherInt64(dim, width));
-            Assert.Null(kernels.GetScatterAddInt32(dim, width));
-            Assert.Null(kernels.GetScatterAddInt64(dim, width));
-            Assert.Null(kernels.GetBagInt32(EmbeddingBagMode.Sum, false, dim, width));
-            Assert.Null(kernels.GetBagInt64(EmbeddingBagMode.Max, false, dim, width));
+            foreach (KernelOperation operation in Enum.GetValues<KernelOperation>())
+            {
+                foreach (EmbeddingType table in Enum.GetValues<EmbeddingType>())
+                {
+                    Assert.Null(kernels.Find(new KernelKey(operation, table, EmbeddingIndexType.Int32, dim, width)));
+                    Assert.Null(kernels.Find(new KernelKey(operation, table, EmbeddingIndexType.Int64, dim, width)));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Find_AnswersEveryTableTypeForGathersAndFloat32ForTheRest()
+    {
+        EmbeddingKernelSet kernels = s_build.Value.Kernels;
+        Assert.Equal(EmbeddingTypes.All, kernels.Types);
+        foreach (EmbeddingType table in Enum.GetValues<EmbeddingType>())
+        {
+            Assert.NotNull(kernels.Find(new KernelKey(KernelOperation.Gather, table, EmbeddingIndexType.Int64, 300, VectorWidth.Vector128)));
+            bool arithmetic = table == EmbeddingType.Float32;
+            Assert.Equal(arithmetic, kernels.Find(new KernelKey(KernelOperation.BagMean, table, EmbeddingIndexType.Int64, 300, VectorWidth.Vector128)) is not null);
+            Assert.Equal(arithmetic, kernels.Find(new KernelKey(KernelOperation.ScatterAdd, table, EmbeddingIndexType.Int32, 300, VectorWidth.Vector128)) is not null);
         }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Gather_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunKernel<int>(s_build.Value.Kernels.GetGatherInt32(dim, width), dim, width, seed);
+    public void Gather_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed)
+    {
+        RunKernel(Gather<float, int>(EmbeddingType.Float32, dim, width), dim, width, seed);
+        RunKernel(Gather<double, int>(EmbeddingType.Float64, dim, width), dim, width, seed);
+        RunKernel(Gather<ushort, int>(EmbeddingType.Float16, dim, width), dim, width, seed);
+        RunKernel(Gather<ushort, int>(EmbeddingType.BFloat16, dim, width), dim, width, seed);
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Gather_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunKernel<long>(s_build.Value.Kernels.GetGatherInt64(dim, width), dim, width, seed);
+    public void Gather_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed)
+    {
+        RunKernel(Gather<float, long>(EmbeddingType.Float32, dim, width), dim, width, seed);
+        RunKernel(Gather<double, long>(EmbeddingType.Float64, dim, width), dim, width, seed);
+        RunKernel(Gather<ushort, long>(EmbeddingType.Float16, dim, width), dim, width, seed);
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Gather_WritesNothingForZeroCount(int dim, VectorWidth width, int seed)
     {
-        GatherKernel<int>? kernel = s_build.Value.Kernels.GetGatherInt32(dim, width);
+        GatherKernel<float, int>? kernel = Gather<float, int>(EmbeddingType.Float32, dim, width);
         if (kernel is null)
         {
             return;
@@ -119,7 +145,7 @@ public sealed class CompileAndRunTests
         int[] indices = [];
         float[] destination = Guarded(0);
 
-        kernel(in table[0], in MemoryMarshal.GetArrayDataReference(indices), 0, ref MemoryMarshal.GetArrayDataReference(destination));
+        kernel(in table[0], dim, in MemoryMarshal.GetArrayDataReference(indices), 0, ref MemoryMarshal.GetArrayDataReference(destination));
 
         AssertSentinels(destination, 0);
     }
@@ -127,22 +153,37 @@ public sealed class CompileAndRunTests
     [Theory]
     [MemberData(nameof(Cases))]
     public void ScatterAdd_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunScatterAdd<int>(s_build.Value.Kernels.GetScatterAddInt32(dim, width), dim, width, seed);
+        RunScatterAdd<int>((ScatterAddKernel<int>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int32, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void ScatterAdd_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunScatterAdd<long>(s_build.Value.Kernels.GetScatterAddInt64(dim, width), dim, width, seed);
+        RunScatterAdd<long>((ScatterAddKernel<long>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int64, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Bag_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunBag<int>((mode, weighted) => s_build.Value.Kernels.GetBagInt32(mode, weighted, dim, width), dim, width, seed);
+        RunBag<int>((mode, weighted) => (BagKernel<int>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int32, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Bag_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunBag<long>((mode, weighted) => s_build.Value.Kernels.GetBagInt64(mode, weighted, dim, width), dim, width, seed);
+        RunBag<long>((mode, weighted) => (BagKernel<long>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int64, dim, width), dim, width, seed);
+
+    private static Delegate? Find(KernelOperation operation, EmbeddingIndexType index, int dim, VectorWidth width) =>
+        s_build.Value.Kernels.Find(new KernelKey(operation, EmbeddingType.Float32, index, dim, width));
+
+    private static GatherKernel<TElement, TIndex>? Gather<TElement, TIndex>(EmbeddingType table, int dim, VectorWidth width)
+        where TElement : unmanaged
+        where TIndex : unmanaged =>
+        (GatherKernel<TElement, TIndex>?)s_build.Value.Kernels.Find(new KernelKey(KernelOperation.Gather, table, typeof(TIndex) == typeof(int) ? EmbeddingIndexType.Int32 : EmbeddingIndexType.Int64, dim, width));
+
+    private static KernelOperation BagOperation(EmbeddingBagMode mode, bool weighted) => mode switch
+    {
+        EmbeddingBagMode.Max => KernelOperation.BagMax,
+        EmbeddingBagMode.Mean => KernelOperation.BagMean,
+        _ => weighted ? KernelOperation.BagWeightedSum : KernelOperation.BagSum,
+    };
 
     /// <summary>
     /// Runs every generated bag kernel (sum, mean, max, weighted sum) with and without a padding row,
@@ -180,7 +221,7 @@ public sealed class CompileAndRunTests
                 float[] destination = Guarded(expected.Length);
                 long[] maxIndices = new long[expected.Length + 1];
                 maxIndices[^1] = long.MinValue;
-                kernel(in table[0], in indices[0], in starts[0], bags, padding, in weights[0], ref destination[0], ref maxIndices[0]);
+                kernel(in table[0], dim, in indices[0], in starts[0], bags, padding, in weights[0], ref destination[0], ref maxIndices[0]);
 
                 for (int i = 0; i < expected.Length; i++)
                 {
@@ -196,7 +237,7 @@ public sealed class CompileAndRunTests
                 {
                     // No arg-max asked for (a null reference): the values-only loop, the same bits.
                     float[] valuesOnly = Guarded(expected.Length);
-                    kernel(in table[0], in indices[0], in starts[0], bags, padding, in weights[0], ref valuesOnly[0], ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
+                    kernel(in table[0], dim, in indices[0], in starts[0], bags, padding, in weights[0], ref valuesOnly[0], ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
                     for (int i = 0; i < expected.Length; i++)
                     {
                         Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(valuesOnly[i]), $"dim {dim}, {width}, {typeof(TIndex).Name}, max values only, padding {padding}: bag {i / dim}, column {i % dim}");
@@ -242,7 +283,7 @@ public sealed class CompileAndRunTests
             float[] destination = Guarded(expected.Length);
             initial.CopyTo(destination, 0);
             ref readonly int countsStart = ref scaled ? ref counts[0] : ref System.Runtime.CompilerServices.Unsafe.NullRef<int>();
-            kernel(in gradient[0], in indices[0], indices.Length, padding, in countsStart, ref destination[0]);
+            kernel(in gradient[0], dim, in indices[0], indices.Length, padding, in countsStart, ref destination[0]);
 
             for (int i = 0; i < expected.Length; i++)
             {
@@ -255,33 +296,37 @@ public sealed class CompileAndRunTests
         }
     }
 
-    private static void RunKernel<TIndex>(GatherKernel<TIndex>? kernel, int dim, VectorWidth width, int seed)
+    private static void RunKernel<TElement, TIndex>(GatherKernel<TElement, TIndex>? kernel, int dim, VectorWidth width, int seed)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;
+        int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 8 / System.Runtime.CompilerServices.Unsafe.SizeOf<TElement>();
         if (lanes > dim)
         {
-            Assert.True(kernel is null, $"dim {dim} is narrower than one {width}, so no kernel should exist");
+            Assert.True(kernel is null, $"dim {dim} is narrower than one {width} of {typeof(TElement).Name}, so no kernel should exist");
             return;
         }
 
-        Assert.True(kernel is not null, $"no kernel for dim {dim} at {width}");
-        float[] table = Table(dim, seed);
+        Assert.True(kernel is not null, $"no {typeof(TElement).Name} kernel for dim {dim} at {width}");
+
+        // The float table's random bits, reinterpreted: a gather must copy any pattern.
+        TElement[] table = MemoryMarshal.Cast<float, TElement>(Table(dim * 2, seed).AsSpan())[..(Rows * dim)].ToArray();
         TIndex[] indices = Indices<TIndex>(seed);
-        float[] expected = new float[indices.Length * dim];
-        Assert.Equal(-1, EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected));
-
-        float[] destination = Guarded(expected.Length);
-        kernel(in table[0], in indices[0], indices.Length, ref destination[0]);
-
-        for (int i = 0; i < expected.Length; i++)
+        TElement[] expected = new TElement[indices.Length * dim];
+        for (int i = 0; i < indices.Length; i++)
         {
-            uint want = BitConverter.SingleToUInt32Bits(expected[i]);
-            uint got = BitConverter.SingleToUInt32Bits(destination[i]);
-            Assert.True(want == got, $"dim {dim}, {width}, {typeof(TIndex).Name}: element {i} (index #{i / dim}, column {i % dim}) is 0x{got:X8}, reference 0x{want:X8}");
+            Array.Copy(table, int.CreateChecked(indices[i]) * dim, expected, i * dim, dim);
         }
 
-        AssertSentinels(destination, expected.Length);
+        byte[] buffer = new byte[(expected.Length + 19) * System.Runtime.CompilerServices.Unsafe.SizeOf<TElement>()];
+        buffer.AsSpan().Fill(0xA5);
+        Span<TElement> destination = MemoryMarshal.Cast<byte, TElement>(buffer.AsSpan());
+        kernel(in table[0], dim, in indices[0], indices.Length, ref destination[0]);
+
+        int bytes = expected.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<TElement>();
+        int first = MemoryMarshal.AsBytes(expected.AsSpan()).CommonPrefixLength(buffer.AsSpan(0, bytes));
+        Assert.True(first == bytes, $"dim {dim}, {width}, {typeof(TElement).Name}, {typeof(TIndex).Name}: byte {first} differs from the reference");
+        Assert.True(buffer.AsSpan(bytes).IndexOfAnyExcept((byte)0xA5) < 0, "a byte after the destination was overwritten");
     }
 
     /// <summary>Random bits (NaN payloads, infinities, subnormals and signed zeros included) so a copy that is not bit-exact shows.</summary>
@@ -337,7 +382,7 @@ public sealed class CompileAndRunTests
 
             namespace Consumer;
 
-            [EmbeddingKernels(1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000)]
+            [EmbeddingKernels(1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000, Types = EmbeddingTypes.All)]
             public sealed partial class ConsumerKernels;
             """;
 

@@ -33,6 +33,34 @@ public sealed class DiagnosticTests
     }
 
     [Theory]
+    [InlineData("EmbeddingTypes.None", "EMB0007")]
+    [InlineData("(EmbeddingTypes)16", "EMB0008")]
+    [InlineData("EmbeddingTypes.All | (EmbeddingTypes)64", "EMB0008")]
+    public void Diagnostics_ReportsBadTableTypes(string types, string id)
+    {
+        string attribute = "EmbeddingKernels(4, Types = " + types + ")";
+        string source = Usings + "[" + attribute + "]\npublic sealed partial class Kernels;\n";
+
+        GeneratorRunResult result = GeneratorHarness.Run(source);
+
+        AssertSingle(result, source, id, DiagnosticSeverity.Error, attribute);
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void Diagnostics_NamedTypesSelectTheGatherGroups()
+    {
+        string source = Usings + "[EmbeddingKernels(4, Types = EmbeddingTypes.BFloat16 | EmbeddingTypes.Float64)]\npublic sealed partial class Kernels;\n";
+
+        GeneratorRunResult result = GeneratorHarness.Run(source);
+
+        Assert.Empty(result.Diagnostics);
+        Assert.Equal(
+            ["Consumer.Kernels.Gather.16Bit.D4.g.cs", "Consumer.Kernels.Gather.64Bit.D4.g.cs", "Consumer.Kernels.g.cs"],
+            result.GeneratedSources.Select(source => source.HintName).Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
     [InlineData("65537")]
     [InlineData("1 << 20")]
     [InlineData("int.MaxValue")]
@@ -53,7 +81,7 @@ public sealed class DiagnosticTests
         GeneratorRunResult result = GeneratorHarness.Run(Usings + "[EmbeddingKernels(65536)]\npublic sealed partial class Kernels;\n");
 
         Assert.Empty(result.Diagnostics);
-        Assert.Contains(result.GeneratedSources, source => source.HintName == "Consumer.Kernels.Gather.F32.D65536.g.cs");
+        Assert.Contains(result.GeneratedSources, source => source.HintName == "Consumer.Kernels.Gather.32Bit.D65536.g.cs");
     }
 
     [Fact]
@@ -67,7 +95,7 @@ public sealed class DiagnosticTests
         AssertSingle(result, source, "EMB0003", DiagnosticSeverity.Warning, attribute);
         Assert.Contains("16", result.Diagnostics[0].GetMessage(), StringComparison.Ordinal);
         Assert.Equal(
-            ["Consumer.Kernels.Bag.F32.D16.g.cs", "Consumer.Kernels.Bag.F32.D5.g.cs", "Consumer.Kernels.Gather.F32.D16.g.cs", "Consumer.Kernels.Gather.F32.D5.g.cs", "Consumer.Kernels.ScatterAdd.F32.D16.g.cs", "Consumer.Kernels.ScatterAdd.F32.D5.g.cs", "Consumer.Kernels.g.cs"],
+            ["Consumer.Kernels.Bag.F32.D16.g.cs", "Consumer.Kernels.Bag.F32.D5.g.cs", "Consumer.Kernels.Gather.32Bit.D16.g.cs", "Consumer.Kernels.Gather.32Bit.D5.g.cs", "Consumer.Kernels.ScatterAdd.F32.D16.g.cs", "Consumer.Kernels.ScatterAdd.F32.D5.g.cs", "Consumer.Kernels.g.cs"],
             GeneratorHarness.Sources(result).Keys);
         Assert.Contains("new int[] { 5, 16 }", GeneratorHarness.Sources(result)["Consumer.Kernels.g.cs"], StringComparison.Ordinal);
     }

@@ -47,10 +47,10 @@ public sealed class GeneratedCodeTests
         Assert.Equal(
             [
                 "Consumer.Models.ModelKernels.g.cs",
-                "Consumer.Models.ModelKernels.Gather.F32.D5.g.cs",
-                "Consumer.Models.ModelKernels.Gather.F32.D16.g.cs",
-                "Consumer.Models.ModelKernels.Gather.F32.D130.g.cs",
-                "Consumer.Models.ModelKernels.Gather.F32.D1000.g.cs",
+                "Consumer.Models.ModelKernels.Gather.32Bit.D5.g.cs",
+                "Consumer.Models.ModelKernels.Gather.32Bit.D16.g.cs",
+                "Consumer.Models.ModelKernels.Gather.32Bit.D130.g.cs",
+                "Consumer.Models.ModelKernels.Gather.32Bit.D1000.g.cs",
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D5.g.cs",
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs",
                 "Consumer.Models.ModelKernels.ScatterAdd.F32.D130.g.cs",
@@ -69,7 +69,7 @@ public sealed class GeneratedCodeTests
         GeneratorRunResult result = GeneratorHarness.Run("using Embedding.Native;\n\n[EmbeddingKernels(8)]\npublic sealed partial class GlobalKernels;\n");
 
         Assert.Equal(
-            ["GlobalKernels.g.cs", "GlobalKernels.Gather.F32.D8.g.cs", "GlobalKernels.ScatterAdd.F32.D8.g.cs", "GlobalKernels.Bag.F32.D8.g.cs"],
+            ["GlobalKernels.g.cs", "GlobalKernels.Gather.32Bit.D8.g.cs", "GlobalKernels.ScatterAdd.F32.D8.g.cs", "GlobalKernels.Bag.F32.D8.g.cs"],
             result.GeneratedSources.Select(source => source.HintName));
         Assert.DoesNotContain("namespace", GeneratorHarness.Sources(result)["GlobalKernels.g.cs"], StringComparison.Ordinal);
     }
@@ -92,10 +92,10 @@ public sealed class GeneratedCodeTests
         Assert.Contains(attribute + "\npublic sealed partial class ModelKernels : global::Embedding.Native.EmbeddingKernelSet", sources["Consumer.Models.ModelKernels.g.cs"], StringComparison.Ordinal);
         foreach ((string hintName, string text) in sources.Where(source => source.Key.Contains(".Gather.", StringComparison.Ordinal)))
         {
-            int kernels = Regex.Count(text, @"private static void Gather_F32_I(32|64)_D\d+_(V128|V256|V512|Scalar)\(");
+            int kernels = Regex.Count(text, @"private static void Gather_32Bit_I(32|64)_D\d+_(V128|V256|V512|Scalar)\(");
             Assert.True(kernels > 0, hintName);
             Assert.Equal(kernels, Regex.Count(text, Regex.Escape(attribute) + @"\n\s+private static void Gather_"));
-            Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Gather, f32 table, int(32|64) indices, dim \d+: "));
+            Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Gather, 32-bit elements \(float32\), int(32|64) indices, dim \d+: "));
         }
 
         foreach ((string hintName, string text) in sources.Where(source => source.Key.Contains(".ScatterAdd.", StringComparison.Ordinal)))
@@ -112,8 +112,8 @@ public sealed class GeneratedCodeTests
     {
         SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(Source));
 
-        Assert.Equal(["Gather_F32_I32_D5_V128", "Gather_F32_I32_D5_Scalar", "Gather_F32_I64_D5_V128", "Gather_F32_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.Gather.F32.D5.g.cs"]));
-        Assert.Equal(8, KernelNames(sources["Consumer.Models.ModelKernels.Gather.F32.D16.g.cs"]).Length);
+        Assert.Equal(["Gather_32Bit_I32_D5_V128", "Gather_32Bit_I32_D5_Scalar", "Gather_32Bit_I64_D5_V128", "Gather_32Bit_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.Gather.32Bit.D5.g.cs"]));
+        Assert.Equal(8, KernelNames(sources["Consumer.Models.ModelKernels.Gather.32Bit.D16.g.cs"]).Length);
         Assert.Equal(["ScatterAdd_F32_I32_D5_V128", "ScatterAdd_F32_I32_D5_Scalar", "ScatterAdd_F32_I64_D5_V128", "ScatterAdd_F32_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D5.g.cs"]));
     }
 

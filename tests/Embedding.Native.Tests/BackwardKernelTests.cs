@@ -64,11 +64,11 @@ public abstract class BackwardKernelTests<TIndex>
         foreach (int dim in TestData.SpecialisedDims)
         {
             VectorWidth fitted = KernelDispatch.FitWidth(width, dim);
-            Delegate? kernel = typeof(TIndex) == typeof(int) ? KernelDispatch.ScatterAddInt32(dim, fitted) : KernelDispatch.ScatterAddInt64(dim, fitted);
+            Delegate? kernel = KernelDispatch.Specialised(new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dim, fitted));
             Assert.True(kernel is not null, $"no specialised scatter-add kernel for dim {dim} at {fitted}");
         }
 
-        Delegate? generic = typeof(TIndex) == typeof(int) ? KernelDispatch.ScatterAddInt32(301, width) : KernelDispatch.ScatterAddInt64(301, width);
+        Delegate? generic = KernelDispatch.Specialised(new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), 301, width));
         Assert.Null(generic);
     }
 

@@ -63,12 +63,40 @@ public sealed class DispatchTests
     }
 
     [Fact]
-    public void Registry_PrefersTheNewestSetForItsDimensions()
+    public void Registry_PrefersTheNewestSetForItsKeys()
     {
         EmbeddingKernelRegistry.Register(new MarkerKernels());
-        Assert.Same(MarkerKernels.Kernel, KernelDispatch.GatherInt64(MarkerKernels.Dim, VectorWidth.Scalar));
-        Assert.Null(KernelDispatch.GatherInt64(MarkerKernels.Dim, VectorWidth.Vector128));
-        Assert.NotNull(KernelDispatch.GatherInt64(768, VectorWidth.Scalar));
+        GatherKernel<float, long> generic = (ref readonly float weight, int dimension, ref readonly long indices, nint count, ref float destination) => { };
+        Assert.Same(MarkerKernels.Kernel, KernelDispatch.Find(MarkerKernels.Key, generic));
+
+        // Any other key falls through: another width, another table type, another dimension.
+        Assert.Same(generic, KernelDispatch.Find(MarkerKernels.Key with { Width = VectorWidth.Vector128 }, generic));
+        Assert.Same(generic, KernelDispatch.Find(MarkerKernels.Key with { Table = EmbeddingType.Float64 }, generic));
+        Assert.NotSame(generic, KernelDispatch.Find(MarkerKernels.Key with { Dimension = 768 }, generic));
+    }
+
+    [Theory]
+    [InlineData(EmbeddingType.Float32)]
+    [InlineData(EmbeddingType.Float64)]
+    [InlineData(EmbeddingType.Float16)]
+    [InlineData(EmbeddingType.BFloat16)]
+    public void DefaultSet_SpecialisesTheGatherOfEveryTableType(EmbeddingType table)
+    {
+        var key = new KernelKey(KernelOperation.Gather, table, EmbeddingIndexType.Int64, 768, VectorWidth.Vector128);
+        Delegate? kernel = new DefaultEmbeddingKernels().Find(key);
+        Assert.NotNull(kernel);
+        Type element = TableElements.Size(table) switch { 2 => typeof(ushort), 8 => typeof(double), _ => typeof(float) };
+        Assert.Equal(typeof(GatherKernel<,>).MakeGenericType(element, typeof(long)), kernel.GetType());
+        Assert.Equal(EmbeddingTypes.All, new DefaultEmbeddingKernels().Types);
+    }
+
+    [Fact]
+    public void DefaultSet_HasNoArithmeticKernelsForTypesWithoutThem()
+    {
+        // Scatter-add and the bag reductions are generated for float32 only so far; the other types run the generic kernels.
+        var key = new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float64, EmbeddingIndexType.Int32, 64, VectorWidth.Vector128);
+        Assert.Null(new DefaultEmbeddingKernels().Find(key));
+        Assert.NotNull(new DefaultEmbeddingKernels().Find(key with { Table = EmbeddingType.Float32 }));
     }
 
     /// <summary>A hand-written set for one odd dimension nobody else specialises.</summary>
@@ -76,13 +104,14 @@ public sealed class DispatchTests
     {
         public const int Dim = 12345;
 
-        public static readonly GatherKernel<long> Kernel = (ref readonly float weight, ref readonly long indices, nint count, ref float destination) => { };
+        public static readonly KernelKey Key = new(KernelOperation.Gather, EmbeddingType.Float32, EmbeddingIndexType.Int64, Dim, VectorWidth.Scalar);
+
+        public static readonly GatherKernel<float, long> Kernel = (ref readonly float weight, int dimension, ref readonly long indices, nint count, ref float destination) => { };
 
         public override ReadOnlySpan<int> Dimensions => new[] { Dim };
 
-        public override GatherKernel<int>? GetGatherInt32(int embeddingDim, VectorWidth width) => null;
+        public override EmbeddingTypes Types => EmbeddingTypes.Float32;
 
-        public override GatherKernel<long>? GetGatherInt64(int embeddingDim, VectorWidth width) =>
-            embeddingDim == Dim && width == VectorWidth.Scalar ? Kernel : null;
+        public override Delegate? Find(KernelKey key) => key == Key ? Kernel : null;
     }
 }

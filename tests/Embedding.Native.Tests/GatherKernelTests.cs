@@ -29,7 +29,7 @@ public abstract class GatherKernelTests<TIndex>
             Assert.Equal(-1, EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected));
 
             float[] actual = TestData.Guarded(count * dim);
-            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
+            EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, dim, actual, width);
 
             TestAssert.BitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}");
             Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
@@ -43,11 +43,11 @@ public abstract class GatherKernelTests<TIndex>
         foreach (int dim in TestData.SpecialisedDims)
         {
             VectorWidth fitted = KernelDispatch.FitWidth(width, dim);
-            Delegate? kernel = typeof(TIndex) == typeof(int) ? KernelDispatch.GatherInt32(dim, fitted) : KernelDispatch.GatherInt64(dim, fitted);
+            Delegate? kernel = KernelDispatch.Specialised(new KernelKey(KernelOperation.Gather, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dim, fitted));
             Assert.True(kernel is not null, $"no specialised kernel for dim {dim} at {fitted}");
         }
 
-        Delegate? generic = typeof(TIndex) == typeof(int) ? KernelDispatch.GatherInt32(300 + 1, width) : KernelDispatch.GatherInt64(301, width);
+        Delegate? generic = KernelDispatch.Specialised(new KernelKey(KernelOperation.Gather, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), 301, width));
         Assert.Null(generic);
     }
 
@@ -66,7 +66,7 @@ public abstract class GatherKernelTests<TIndex>
             EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
 
             float[] actual = TestData.Guarded(count * dim);
-            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width, threads: 1);
+            EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, dim, actual, width, threads: 1);
             TestAssert.BitEqual(expected, actual.AsSpan(0, expected.Length), $"dim {dim}, width {width}, large output");
             Assert.All(actual[expected.Length..], value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
         }
@@ -94,12 +94,12 @@ public abstract class GatherKernelTests<TIndex>
                 {
                     float* output = buffer + offset;
                     bool streams = Sse.IsSupported && width != VectorWidth.Scalar && offset == 0;
-                    Assert.Equal(streams, StreamingGather.Applies(KernelDispatch.FitWidth(width, dim), dim, count, output));
+                    Assert.Equal(streams, StreamingGather.Applies(KernelDispatch.FitWidth(width, dim), dim * sizeof(float), count, output));
                     foreach (int threads in new[] { 1, 2 })
                     {
                         var span = new Span<float>(output, (int)floats + 16);
                         span.Fill(TestData.Sentinel);
-                        EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, span[..(int)floats], width, threads);
+                        EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, dim, span[..(int)floats], width, threads);
                         string context = $"dim {dim}, width {width}, offset {offset}, {threads} threads, streaming {streams}";
                         TestAssert.BitEqual(expected, span[..(int)floats], context);
                         Assert.All(span[(int)floats..].ToArray(), value => Assert.Equal(BitConverter.SingleToInt32Bits(TestData.Sentinel), BitConverter.SingleToInt32Bits(value)));
@@ -135,7 +135,7 @@ public abstract class GatherKernelTests<TIndex>
             float[] expected = new float[3 * dim];
             EmbeddingReference.Embedding<TIndex>(indices, table, dim, expected);
             float[] actual = new float[3 * dim];
-            EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, actual, width);
+            EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, dim, actual, width);
             TestAssert.BitEqual(expected, actual, $"dim {dim}");
         }
     }
@@ -159,7 +159,7 @@ public abstract class GatherKernelTests<TIndex>
                 indices[badPosition] = TIndex.CreateTruncating(badValue);
                 float[] destination = TestData.Guarded(0, guard: 41 * dim);
 
-                var error = Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, dim, destination, width));
+                var error = Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, dim, destination, width));
                 Assert.Equal("indices", error.ParamName);
                 Assert.Contains($"index {badValue} at position {badPosition}", error.Message);
                 Assert.Contains("valid indices are 0 to 9", error.Message);
@@ -172,7 +172,7 @@ public abstract class GatherKernelTests<TIndex>
     public void Gather_AcceptsEmptyIndices()
     {
         float[] destination = TestData.Guarded(0);
-        EmbeddingPrimitives.Embedding<TIndex>([], TestData.Table(4, 3, 1), 3, destination, KernelDispatch.BestWidth);
+        EmbeddingPrimitives.Embedding<float, TIndex>([], TestData.Table(4, 3, 1), 3, destination, KernelDispatch.BestWidth);
         Assert.All(destination, value => Assert.True(float.IsNaN(value)));
     }
 
@@ -181,11 +181,11 @@ public abstract class GatherKernelTests<TIndex>
     {
         float[] table = TestData.Table(4, 3, 1);
         TIndex[] indices = [TIndex.One, TIndex.Zero];
-        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 0, new float[6], VectorWidth.Scalar));
-        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, -3, new float[6], VectorWidth.Scalar));
-        var ragged = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 5, new float[10], VectorWidth.Scalar));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, 0, new float[6], VectorWidth.Scalar));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, -3, new float[6], VectorWidth.Scalar));
+        var ragged = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, 5, new float[10], VectorWidth.Scalar));
         Assert.Equal("weight", ragged.ParamName);
-        var tooShort = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(indices, table, 3, new float[5], VectorWidth.Scalar));
+        var tooShort = Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(indices, table, 3, new float[5], VectorWidth.Scalar));
         Assert.Equal("destination", tooShort.ParamName);
     }
 
@@ -195,11 +195,11 @@ public abstract class GatherKernelTests<TIndex>
         float[] buffer = TestData.Table(8, 4, 2);
         TIndex[] indices = [TIndex.One, TIndex.Zero];
         var overlap = Assert.Throws<ArgumentException>(() =>
-            EmbeddingPrimitives.Embedding<TIndex>(indices, buffer.AsSpan(0, 16), 4, buffer.AsSpan(12, 8), VectorWidth.Scalar));
+            EmbeddingPrimitives.Embedding<float, TIndex>(indices, buffer.AsSpan(0, 16), 4, buffer.AsSpan(12, 8), VectorWidth.Scalar));
         Assert.Equal("destination", overlap.ParamName);
 
         TIndex[] indexBuffer = new TIndex[64];
-        Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<TIndex>(
+        Assert.Throws<ArgumentException>(() => EmbeddingPrimitives.Embedding<float, TIndex>(
             indexBuffer.AsSpan(0, 2), TestData.Table(4, 4, 1), 4, MemoryMarshal.Cast<TIndex, float>(indexBuffer.AsSpan())[1..], VectorWidth.Scalar));
     }
 

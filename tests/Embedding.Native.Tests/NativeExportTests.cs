@@ -27,6 +27,33 @@ public sealed unsafe class NativeExportTests
         Assert.Equal(table.AsSpan(20, 5).ToArray(), output[10..]);
     }
 
+    [Theory]
+    [InlineData((int)EmbDtype.Float64, 8)]
+    [InlineData((int)EmbDtype.Float16, 2)]
+    [InlineData((int)EmbDtype.BFloat16, 2)]
+    public void Embedding_CopiesRowsOfEveryTableType(int dtype, int elementSize)
+    {
+        // Random bytes: NaN payloads and any other pattern come out as they went in.
+        byte[] table = new byte[10 * 5 * elementSize];
+        new Random(7).NextBytes(table);
+        long[] indices = [9, 0, 9, 3];
+        byte[] output = new byte[4 * 5 * elementSize];
+        fixed (byte* weight = table)
+        fixed (long* index = indices)
+        fixed (byte* destination = output)
+        {
+            Assert.Equal(EmbStatus.Ok, (EmbStatus)Embedding(weight, dtype, 10, 5, index, Int64, 4, destination, 20));
+            Assert.Equal(EmbStatus.BufferTooSmall, (EmbStatus)Embedding(weight, dtype, 10, 5, index, Int64, 4, destination, 19));
+            Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Embedding(weight, dtype, 10, 5, index, Int64, 4, weight + elementSize, 20));
+        }
+
+        int row = 5 * elementSize;
+        for (int i = 0; i < indices.Length; i++)
+        {
+            Assert.Equal(table.AsSpan((int)indices[i] * row, row).ToArray(), output.AsSpan(i * row, row).ToArray());
+        }
+    }
+
     [Fact]
     public void Embedding_ReportsEachInvalidArgument()
     {
@@ -34,7 +61,8 @@ public sealed unsafe class NativeExportTests
         int[] indices = [1, 9];
         float[] output = new float[10];
 
-        Assert.Equal(EmbStatus.UnsupportedDtype, Call(table, (int)EmbDtype.Float64, 10, 5, indices, Int32, 2, output, 10));
+        Assert.Equal(EmbStatus.UnsupportedDtype, Call(table, (int)EmbDtype.Int64, 10, 5, indices, Int32, 2, output, 10));
+        Assert.Equal(EmbStatus.UnsupportedDtype, Call(table, 7, 10, 5, indices, Int32, 2, output, 10));
         Assert.Equal(EmbStatus.UnsupportedDtype, Call(table, Float32, 10, 5, indices, Float32, 2, output, 10));
         Assert.Equal(EmbStatus.InvalidArgument, Call(table, Float32, -1, 5, indices, Int32, 2, output, 10));
         Assert.Equal(EmbStatus.InvalidArgument, Call(table, Float32, 10, 5, indices, Int32, -2, output, 10));

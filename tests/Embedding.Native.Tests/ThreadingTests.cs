@@ -84,12 +84,12 @@ public sealed class ThreadingTests
             AssertSplits(8L * dim * count, count, threads);
 
             float[] one = new float[count * dim], many = new float[count * dim];
-            EmbeddingPrimitives.Embedding<int>(indices32, table, dim, one, KernelDispatch.BestWidth, threads: 1);
-            EmbeddingPrimitives.Embedding<int>(indices32, table, dim, many, KernelDispatch.BestWidth, threads);
+            EmbeddingPrimitives.Embedding<float, int>(indices32, table, dim, one, KernelDispatch.BestWidth, threads: 1);
+            EmbeddingPrimitives.Embedding<float, int>(indices32, table, dim, many, KernelDispatch.BestWidth, threads);
             TestAssert.BitEqual(one, many, $"int32 gather, D={dim}, {threads} threads");
 
-            EmbeddingPrimitives.Embedding<long>(indices64, table, dim, one, KernelDispatch.BestWidth, threads: 1);
-            EmbeddingPrimitives.Embedding<long>(indices64, table, dim, many, KernelDispatch.BestWidth, threads);
+            EmbeddingPrimitives.Embedding<float, long>(indices64, table, dim, one, KernelDispatch.BestWidth, threads: 1);
+            EmbeddingPrimitives.Embedding<float, long>(indices64, table, dim, many, KernelDispatch.BestWidth, threads);
             TestAssert.BitEqual(one, many, $"int64 gather, D={dim}, {threads} threads");
         }
     }
@@ -383,7 +383,7 @@ public sealed class ThreadingTests
 
         void Calls()
         {
-            EmbeddingPrimitives.Embedding<int>(indices, table, dim, output, KernelDispatch.BestWidth, threads);
+            EmbeddingPrimitives.Embedding<float, int>(indices, table, dim, output, KernelDispatch.BestWidth, threads);
             EmbeddingPrimitives.EmbeddingBackward<int>(gradOutput, indices, dim, gradWeight, EmbeddingPrimitives.NoPadding, EmbeddingGradOptions.ScaleGradByFrequency, KernelDispatch.BestWidth, threads);
             EmbeddingPrimitives.EmbeddingSparseBackward<int>(gradOutput, indices, dim, Rows, sparseRows, sparseValues, 0, EmbeddingGradOptions.None, threads);
             EmbeddingPrimitives.EmbeddingBag<int, long>(indices, offsets, table, dim, EmbeddingBagMode.Max, bagOutput, false, default, EmbeddingPrimitives.NoPadding, maxIndices, KernelDispatch.BestWidth, threads);
@@ -449,7 +449,7 @@ public sealed unsafe class ThreadCountExportTests
             int[] indices = TestData.Indices<int>(count, 1000, seed: 2);
             float[] many = new float[count * dim], one = new float[count * dim];
             EmbeddingPrimitives.Embedding(indices, table, dim, many);
-            EmbeddingPrimitives.Embedding<int>(indices, table, dim, one, KernelDispatch.BestWidth, threads: 1);
+            EmbeddingPrimitives.Embedding<float, int>(indices, table, dim, one, KernelDispatch.BestWidth, threads: 1);
             TestAssert.BitEqual(one, many, "public Embedding with emb_set_num_threads(2)");
         }
         finally

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Embedding.Generators.Helpers;
+using Embedding.Generators.Model;
 using Embedding.Native;
 
 namespace Embedding.Generators.Emitters
@@ -38,7 +39,7 @@ namespace Embedding.Generators.Emitters
         internal sealed class Kind : KernelVariant
         {
             public Kind(string name, string mode, bool weighted, string description)
-                : base(name, "global::Embedding.Native.EmbeddingBagMode." + mode + ", " + (weighted ? "true" : "false") + ", ")
+                : base(name)
             {
                 Mode = mode;
                 Weighted = weighted;
@@ -68,18 +69,20 @@ namespace Embedding.Generators.Emitters
 
         protected override IReadOnlyList<Kind> Variants => Kinds;
 
-        /// <summary>The (mode, weighted, dimension, width) → kernel switch for one index type.</summary>
-        protected override string TableSignature(IndexType index) =>
-            "public override global::Embedding.Native.BagKernel<" + index.CSharpName + ">? GetBag" + index.TableSuffix + "(global::Embedding.Native.EmbeddingBagMode mode, bool weighted, int embeddingDim, global::Embedding.Native.VectorWidth width) => (mode, weighted, embeddingDim, width) switch";
+        /// <summary>float32 only so far: the other table types run the generic kernel.</summary>
+        public override IEnumerable<ElementGroup> Groups(TableTypeSet types) => types.Contains(TableTypes.Float32) ? new[] { TableTypes.F32 } : new ElementGroup[0];
 
-        protected override void EmitKernel(SourceWriter writer, Kind kind, int dimension, IndexType index, Width width)
+        protected override string DelegateType(ElementGroup group, IndexType index) =>
+            "global::Embedding.Native.BagKernel<" + index.CSharpName + ">";
+
+        protected override void EmitKernel(SourceWriter writer, Kind kind, ElementGroup group, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>" + kind.Description + ", f32 table, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width, kind) + ".</summary>");
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows), the bag boundaries valid, and <paramref name=\"destination\"/>"
                 + (kind.IsMax ? " and <paramref name=\"maxIndices\"/>" : string.Empty) + " must hold numBags × " + dimension + " elements.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(kind.Name, dimension, index, width) + "(ref readonly float weight, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
+            writer.Open("private static void " + KernelName(kind.Name, group, dimension, index, width) + "(ref readonly float weight, int dimension, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
             writer.Line("// Positions in all bags: the prefetch looks ahead across bag boundaries but not past the last.");
             writer.Line("nint total = Bag.Start(in starts, numBags);");
             if (kind.IsMax)
@@ -356,7 +359,7 @@ namespace Embedding.Generators.Emitters
         /// The helpers the kernels of one file call. File-local and fully qualified inside, so a consumer
         /// type named <c>Unsafe</c>, <c>Vector512</c> or <c>Bag</c> cannot change what the kernels mean.
         /// </summary>
-        public override void EmitRowHelpers(SourceWriter writer)
+        public override void EmitRowHelpers(SourceWriter writer, ElementGroup group)
         {
             writer.Line();
             writer.Line("/// <summary>Bag boundaries, row addressing and arg-max bookkeeping for the kernels in this file.</summary>");

@@ -1,32 +1,31 @@
 using System.Collections.Generic;
+using System.Linq;
 using Embedding.Generators.Helpers;
+using Embedding.Generators.Model;
 
 namespace Embedding.Generators.Emitters
 {
     /// <summary>
-    /// One variant of an operation that gets its own kernels: the name prefix of its kernels and the
-    /// leading part of its key in the dispatch switch (empty when the operation has one variant).
+    /// One variant of an operation that gets its own kernels: the name prefix of its kernels, which is
+    /// also its <c>KernelOperation</c> member in the kernel key.
     /// </summary>
     internal class KernelVariant
     {
-        public KernelVariant(string name, string keyPrefix)
+        public KernelVariant(string name)
         {
             Name = name;
-            KeyPrefix = keyPrefix;
         }
 
-        /// <summary>Prefix of the kernel names, e.g. <c>Gather</c> or <c>BagMean</c>.</summary>
+        /// <summary>Prefix of the kernel names and the <c>KernelOperation</c> member, e.g. <c>Gather</c> or <c>BagMean</c>.</summary>
         public string Name { get; }
-
-        /// <summary>The switch key before <c>(dimension, width)</c>, ending in ", " when not empty.</summary>
-        public string KeyPrefix { get; }
     }
 
     /// <summary>
-    /// The skeleton every kernel family shares: kernel names, the dispatch switch of the kernel-set
-    /// class, the per-dimension file that holds one kernel per (variant, index type, width that fits)
-    /// and its file-local helper class. An emitter supplies only what is specific to its operation:
-    /// the switch signature, the variants, one kernel body and the helpers.
+    /// The skeleton every kernel family shares: kernel names, its arms of the kernel set's
+    /// <c>Find</c> switch, the per-(element group, dimension) file that holds one kernel per
+    /// (variant, index type, width that fits) and its file-local helper class. An emitter supplies
+    /// only what is specific to its operation: its element groups, the delegate type, the variants,
+    /// one kernel body and the helpers.
     /// </summary>
     internal abstract class KernelFamily
     {
@@ -45,18 +44,21 @@ namespace Embedding.Generators.Emitters
         /// <summary>The operation's part of the per-dimension file name, e.g. <c>Gather</c>.</summary>
         public abstract string FileTag { get; }
 
-        /// <summary><c>Name_F32_I32_D64_V512</c>: variant, element type, index type, dimension, width.</summary>
-        public static string KernelName(string variant, int dimension, IndexType index, Width width) =>
-            variant + "_F32_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
+        /// <summary><c>Name_F32_I32_D64_V512</c>: variant, element group, index type, dimension, width.</summary>
+        public static string KernelName(string variant, ElementGroup group, int dimension, IndexType index, Width width) =>
+            variant + "_" + group.KeyName + "_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
 
-        /// <summary>The switch from (variant key, dimension, width) to kernel for one index type.</summary>
-        public abstract void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index);
+        /// <summary>The element groups this family emits kernels for, given the requested table types.</summary>
+        public abstract IEnumerable<ElementGroup> Groups(TableTypeSet types);
+
+        /// <summary>This family's arms of the <c>Find</c> switch: one per (variant, table type, index type, dimension, width).</summary>
+        public abstract void EmitFindArms(SourceWriter writer, IEnumerable<int> dimensions, TableTypeSet types);
 
         /// <summary>The kernels of one dimension: for each variant, index type and width that fits, one kernel.</summary>
-        public abstract void EmitKernels(SourceWriter writer, int dimension);
+        public abstract void EmitKernels(SourceWriter writer, ElementGroup group, int dimension);
 
         /// <summary>The file-local helper class the kernels of one file call, after the kernel-set type.</summary>
-        public abstract void EmitRowHelpers(SourceWriter writer);
+        public abstract void EmitRowHelpers(SourceWriter writer, ElementGroup group);
 
         /// <summary>One <c>Index</c> helper per index type: the index at a position as a native integer.</summary>
         protected static void EmitIndexHelper(SourceWriter writer, IndexType index)
@@ -74,40 +76,42 @@ namespace Embedding.Generators.Emitters
         /// <summary>The variants, in emission order.</summary>
         protected abstract IReadOnlyList<TVariant> Variants { get; }
 
-        /// <summary>What the switch is: <c>public override ...? GetX(...) =&gt; (..., embeddingDim, width) switch</c>.</summary>
-        protected abstract string TableSignature(IndexType index);
+        /// <summary>The delegate type of this family's kernels for one element group and index type.</summary>
+        protected abstract string DelegateType(ElementGroup group, IndexType index);
 
         /// <summary>One kernel: its doc comment, attribute and body.</summary>
-        protected abstract void EmitKernel(SourceWriter writer, TVariant variant, int dimension, IndexType index, Width width);
+        protected abstract void EmitKernel(SourceWriter writer, TVariant variant, ElementGroup group, int dimension, IndexType index, Width width);
 
-        public sealed override void EmitTable(SourceWriter writer, IEnumerable<int> dimensions, IndexType index)
+        public sealed override void EmitFindArms(SourceWriter writer, IEnumerable<int> dimensions, TableTypeSet types)
         {
-            writer.Line("/// <inheritdoc/>");
-            writer.Line(TableSignature(index));
-            writer.Line("{");
-            foreach (int dimension in dimensions)
+            foreach (ElementGroup group in Groups(types))
             {
-                foreach (TVariant variant in Variants)
+                string tables = string.Join(" or ", types.Within(group).Select(type => "global::Embedding.Native.EmbeddingType." + type.EnumName));
+                foreach (IndexType index in IndexTypes.All)
                 {
-                    foreach (Width width in Width.For(dimension))
+                    foreach (int dimension in dimensions)
                     {
-                        writer.Line("    (" + variant.KeyPrefix + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => " + KernelName(variant.Name, dimension, index, width) + ",");
+                        foreach (TVariant variant in Variants)
+                        {
+                            foreach (Width width in Width.For(dimension, group.Bytes))
+                            {
+                                writer.Line("(global::Embedding.Native.KernelOperation." + variant.Name + ", " + tables + ", global::Embedding.Native.EmbeddingIndexType." + index.TableSuffix + ", "
+                                    + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => (" + DelegateType(group, index) + ")" + KernelName(variant.Name, group, dimension, index, width) + ",");
+                            }
+                        }
                     }
                 }
             }
-
-            writer.Line("    _ => null,");
-            writer.Line("};");
         }
 
-        public sealed override void EmitKernels(SourceWriter writer, int dimension)
+        public sealed override void EmitKernels(SourceWriter writer, ElementGroup group, int dimension)
         {
             bool first = true;
             foreach (TVariant variant in Variants)
             {
                 foreach (IndexType index in IndexTypes.All)
                 {
-                    foreach (Width width in Width.For(dimension))
+                    foreach (Width width in Width.For(dimension, group.Bytes))
                     {
                         if (!first)
                         {
@@ -115,7 +119,7 @@ namespace Embedding.Generators.Emitters
                         }
 
                         first = false;
-                        EmitKernel(writer, variant, dimension, index, width);
+                        EmitKernel(writer, variant, group, dimension, index, width);
                     }
                 }
             }

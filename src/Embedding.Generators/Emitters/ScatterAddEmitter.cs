@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Embedding.Generators.Helpers;
+using Embedding.Generators.Model;
 using Embedding.Native;
 
 namespace Embedding.Generators.Emitters
@@ -19,22 +20,25 @@ namespace Embedding.Generators.Emitters
     {
         public static readonly ScatterAddEmitter Instance = new ScatterAddEmitter();
 
-        private static readonly KernelVariant[] ScatterAdd = { new KernelVariant("ScatterAdd", string.Empty) };
+        private static readonly KernelVariant[] ScatterAdd = { new KernelVariant("ScatterAdd") };
 
         public override string FileTag => "ScatterAdd";
 
         protected override IReadOnlyList<KernelVariant> Variants => ScatterAdd;
 
-        protected override string TableSignature(IndexType index) =>
-            "public override global::Embedding.Native.ScatterAddKernel<" + index.CSharpName + ">? GetScatterAdd" + index.TableSuffix + "(int embeddingDim, global::Embedding.Native.VectorWidth width) => (embeddingDim, width) switch";
+        /// <summary>float32 only so far: the other table types run the generic kernel.</summary>
+        public override IEnumerable<ElementGroup> Groups(TableTypeSet types) => types.Contains(TableTypes.Float32) ? new[] { TableTypes.F32 } : new ElementGroup[0];
 
-        protected override void EmitKernel(SourceWriter writer, KernelVariant variant, int dimension, IndexType index, Width width)
+        protected override string DelegateType(ElementGroup group, IndexType index) =>
+            "global::Embedding.Native.ScatterAddKernel<" + index.CSharpName + ">";
+
+        protected override void EmitKernel(SourceWriter writer, KernelVariant variant, ElementGroup group, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>Scatter-add, f32 gradient, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width) + ".</summary>");
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows), every row named must have a positive count when <paramref name=\"counts\"/> is given, and <paramref name=\"destination\"/> must hold rows × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(variant.Name, dimension, index, width) + "(ref readonly float source, ref readonly " + index.CSharpName + " indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
+            writer.Open("private static void " + KernelName(variant.Name, group, dimension, index, width) + "(ref readonly float source, int dimension, ref readonly " + index.CSharpName + " indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
             writer.Open("if (Rows.IsNull(in counts))");
             writer.Line("// Plain sums, acc = acc + g; positions in order, so duplicates accumulate as in torch.");
             EmitLoop(writer, shape, width, scaled: false);
@@ -128,7 +132,7 @@ namespace Embedding.Generators.Emitters
         /// a consumer type named <c>Unsafe</c>, <c>MathF</c>, <c>Vector512</c> or <c>Rows</c> cannot change
         /// what the kernels mean, while the kernels themselves stay short.
         /// </summary>
-        public override void EmitRowHelpers(SourceWriter writer)
+        public override void EmitRowHelpers(SourceWriter writer, ElementGroup group)
         {
             writer.Line();
             writer.Line("/// <summary>Row addressing and row updates for the kernels in this file.</summary>");

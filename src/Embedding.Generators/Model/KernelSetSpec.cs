@@ -4,7 +4,7 @@ namespace Embedding.Generators.Model
 {
     /// <summary>
     /// Everything the emitter needs to know about one class marked with
-    /// <c>[EmbeddingKernels(...)]</c>: its name and place, and the dimensions to specialise.
+    /// <c>[EmbeddingKernels(...)]</c>: its name and place, the dimensions and the table types to specialise.
     /// </summary>
     /// <remarks>
     /// Specs are values: built from symbols once, then compared by the incremental pipeline to
@@ -16,7 +16,8 @@ namespace Embedding.Generators.Model
         string? Namespace,
         string TypeName,
         string Accessibility,
-        EquatableArray<int> Dimensions)
+        EquatableArray<int> Dimensions,
+        TableTypeSet Types)
     {
         /// <summary>The type's name including its namespace, used for hint names.</summary>
         public string FullName => Namespace is null ? TypeName : Namespace + "." + TypeName;

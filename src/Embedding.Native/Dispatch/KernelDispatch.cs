@@ -4,9 +4,9 @@ using System.Runtime.Intrinsics;
 namespace Embedding.Native;
 
 /// <summary>
-/// Picks the kernel for one call from (operation, index type, dimension, width): the newest
-/// registered set that specialises the dimension at the widest width whose vector fits in a
-/// row, else the generic kernel at that width.
+/// Picks the kernel for one call from its <see cref="KernelKey"/>: the newest registered set that
+/// specialises the key, else the generic kernel at that width. It always answers, so no caller
+/// chooses a fallback itself.
 /// </summary>
 internal static class KernelDispatch
 {
@@ -22,11 +22,14 @@ internal static class KernelDispatch
         [VectorWidth.Vector512, VectorWidth.Vector256, VectorWidth.Vector128, VectorWidth.Scalar],
         width => width <= BestWidth);
 
-    /// <summary>The widest width, not above <paramref name="requested"/>, whose vector fits in a row of <paramref name="dimension"/>.</summary>
-    public static VectorWidth FitWidth(VectorWidth requested, int dimension)
+    /// <summary>
+    /// The widest width, not above <paramref name="requested"/>, whose vector of
+    /// <paramref name="elementBytes"/>-byte elements fits in a row of <paramref name="dimension"/>.
+    /// </summary>
+    public static VectorWidth FitWidth(VectorWidth requested, int dimension, int elementBytes = sizeof(float))
     {
         VectorWidth width = requested;
-        while (width != VectorWidth.Scalar && !new KernelShape(dimension, KernelShape.LanesFor((int)width)).Fits)
+        while (width != VectorWidth.Scalar && !new KernelShape(dimension, KernelShape.LanesFor((int)width, elementBytes)).Fits)
         {
             width = Narrower(width);
         }
@@ -34,12 +37,18 @@ internal static class KernelDispatch
         return width;
     }
 
-    /// <summary>The specialised int32 gather kernel for this dimension and width, or null for the generic one.</summary>
-    public static GatherKernel<int>? GatherInt32(int dimension, VectorWidth width)
+    /// <summary>The kernel for <paramref name="key"/>: the newest registered set's, else <paramref name="generic"/>.</summary>
+    /// <typeparam name="TKernel">The operation's delegate type.</typeparam>
+    public static TKernel Find<TKernel>(KernelKey key, TKernel generic)
+        where TKernel : Delegate =>
+        Specialised(key) as TKernel ?? generic;
+
+    /// <summary>The newest registered set's kernel for <paramref name="key"/>, or null when no set specialises it.</summary>
+    public static Delegate? Specialised(KernelKey key)
     {
         foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
         {
-            if (set.GetGatherInt32(dimension, width) is { } kernel)
+            if (set.Find(key) is { } kernel)
             {
                 return kernel;
             }
@@ -48,75 +57,9 @@ internal static class KernelDispatch
         return null;
     }
 
-    /// <summary>The specialised int64 gather kernel for this dimension and width, or null for the generic one.</summary>
-    public static GatherKernel<long>? GatherInt64(int dimension, VectorWidth width)
-    {
-        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
-        {
-            if (set.GetGatherInt64(dimension, width) is { } kernel)
-            {
-                return kernel;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The specialised int32 scatter-add kernel for this dimension and width, or null for the generic one.</summary>
-    public static ScatterAddKernel<int>? ScatterAddInt32(int dimension, VectorWidth width)
-    {
-        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
-        {
-            if (set.GetScatterAddInt32(dimension, width) is { } kernel)
-            {
-                return kernel;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The specialised int64 scatter-add kernel for this dimension and width, or null for the generic one.</summary>
-    public static ScatterAddKernel<long>? ScatterAddInt64(int dimension, VectorWidth width)
-    {
-        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
-        {
-            if (set.GetScatterAddInt64(dimension, width) is { } kernel)
-            {
-                return kernel;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The specialised int32 bag-forward kernel for this reduction, dimension and width, or null for the generic one.</summary>
-    public static BagKernel<int>? BagInt32(EmbeddingBagMode mode, bool weighted, int dimension, VectorWidth width)
-    {
-        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
-        {
-            if (set.GetBagInt32(mode, weighted, dimension, width) is { } kernel)
-            {
-                return kernel;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The specialised int64 bag-forward kernel for this reduction, dimension and width, or null for the generic one.</summary>
-    public static BagKernel<long>? BagInt64(EmbeddingBagMode mode, bool weighted, int dimension, VectorWidth width)
-    {
-        foreach (EmbeddingKernelSet set in EmbeddingKernelRegistry.Sets)
-        {
-            if (set.GetBagInt64(mode, weighted, dimension, width) is { } kernel)
-            {
-                return kernel;
-            }
-        }
-
-        return null;
-    }
+    /// <summary>The index type of <typeparamref name="TIndex"/> (<see cref="int"/> or <see cref="long"/>).</summary>
+    public static EmbeddingIndexType IndexTypeOf<TIndex>() =>
+        typeof(TIndex) == typeof(int) ? EmbeddingIndexType.Int32 : EmbeddingIndexType.Int64;
 
     private static VectorWidth Narrower(VectorWidth width) => width switch
     {

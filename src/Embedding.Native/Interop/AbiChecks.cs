@@ -64,6 +64,16 @@ internal static unsafe class AbiChecks
         _ => throw new EmbException(EmbStatus.UnsupportedDtype, Text($"{name} must be EMB_DTYPE_INT32 or EMB_DTYPE_INT64, not dtype {dtype}")),
     };
 
+    /// <summary>A table element type: float32, float64, float16 or bfloat16.</summary>
+    public static EmbeddingType TableType(int dtype, string name) => (EmbDtype)dtype switch
+    {
+        EmbDtype.Float32 => EmbeddingType.Float32,
+        EmbDtype.Float64 => EmbeddingType.Float64,
+        EmbDtype.Float16 => EmbeddingType.Float16,
+        EmbDtype.BFloat16 => EmbeddingType.BFloat16,
+        _ => throw new EmbException(EmbStatus.UnsupportedDtype, Text($"{name} must be EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16 (1 to 4), not dtype {dtype}")),
+    };
+
     /// <summary>Rejects every element type but float32 for a gradient or value buffer.</summary>
     public static void Float32(int dtype, string name)
     {

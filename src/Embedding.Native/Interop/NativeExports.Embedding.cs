@@ -36,11 +36,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            if ((EmbDtype)weightDtype != EmbDtype.Float32)
-            {
-                throw new EmbException(EmbStatus.UnsupportedDtype, $"weight must be EMB_DTYPE_FLOAT32 (1), not dtype {weightDtype}");
-            }
-
+            EmbeddingType table = AbiChecks.TableType(weightDtype, "weight_dtype");
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
             AbiChecks.NonNegative(embeddingDim, "embedding_dim");
             AbiChecks.NonNegative(numIndices, "num_indices");
@@ -61,14 +57,16 @@ internal static unsafe partial class NativeExports
                 throw new EmbException(EmbStatus.BufferTooSmall, $"out holds {outputCapacity} elements; {numIndices} indices × {embeddingDim} columns need {outputElements}");
             }
 
-            AbiChecks.Disjoint(output, outputElements * sizeof(float), weight, weightElements * sizeof(float), "out", "weight");
-            AbiChecks.Disjoint(output, outputElements * sizeof(float), indices, numIndices * indexSize, "out", "indices");
+            int elementSize = TableElements.Size(table);
+            AbiChecks.Disjoint(output, outputElements * elementSize, weight, weightElements * elementSize, "out", "weight");
+            AbiChecks.Disjoint(output, outputElements * elementSize, indices, numIndices * indexSize, "out", "indices");
 
-            ref float table = ref Unsafe.AsRef<float>(weight);
-            ref float destination = ref Unsafe.AsRef<float>(output);
-            nint bad = indexSize == sizeof(int)
-                ? EmbeddingPrimitives.Gather(in table, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<int>(indices), (nint)numIndices, ref destination, KernelDispatch.BestWidth)
-                : EmbeddingPrimitives.Gather(in table, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<long>(indices), (nint)numIndices, ref destination, KernelDispatch.BestWidth);
+            nint bad = elementSize switch
+            {
+                sizeof(ushort) => Gather<ushort>(table, weight, numEmbeddings, embeddingDim, indices, indexSize, numIndices, output),
+                sizeof(double) => Gather<double>(table, weight, numEmbeddings, embeddingDim, indices, indexSize, numIndices, output),
+                _ => Gather<float>(table, weight, numEmbeddings, embeddingDim, indices, indexSize, numIndices, output),
+            };
             if (bad >= 0)
             {
                 long value = indexSize == sizeof(int) ? ((int*)indices)[bad] : ((long*)indices)[bad];
@@ -81,6 +79,17 @@ internal static unsafe partial class NativeExports
         {
             return Fail(exception);
         }
+    }
+
+    /// <summary>The gather over elements of <typeparamref name="TElement"/>'s size, for either index type.</summary>
+    private static nint Gather<TElement>(EmbeddingType table, void* weight, long numEmbeddings, long embeddingDim, void* indices, int indexSize, long numIndices, void* output)
+        where TElement : unmanaged
+    {
+        ref TElement source = ref Unsafe.AsRef<TElement>(weight);
+        ref TElement destination = ref Unsafe.AsRef<TElement>(output);
+        return indexSize == sizeof(int)
+            ? EmbeddingPrimitives.Gather(table, in source, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<int>(indices), (nint)numIndices, ref destination, KernelDispatch.BestWidth)
+            : EmbeddingPrimitives.Gather(table, in source, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<long>(indices), (nint)numIndices, ref destination, KernelDispatch.BestWidth);
     }
 
     /// <summary>Maps any exception to a status and message; nothing may cross the C boundary.</summary>

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Embedding.Native;
 
@@ -11,56 +12,51 @@ namespace Embedding.Native;
 /// before it when the dimension is not a multiple of the width. The overlapped columns are computed
 /// again from the same rows in the same order, so they are stored with the same bits.
 /// </summary>
-internal static class GenericBag
+/// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+/// <typeparam name="TMode">The reduction: <see cref="BagSum"/>, <see cref="BagMean"/>, <see cref="BagMax"/> or <see cref="BagWeightedSum"/>.</typeparam>
+internal readonly struct GenericBag<TIndex, TMode> : IGenericKernels<BagKernel<TIndex>>
+    where TIndex : unmanaged, IBinaryInteger<TIndex>
+    where TMode : IBagMode
 {
-    /// <summary>Runs the body for <paramref name="width"/> and <paramref name="mode"/>; the caller picked a width whose vector fits in a row.</summary>
-    public static void Run<TIndex>(VectorWidth width, EmbeddingBagMode mode, bool weighted, ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination, ref long maxIndices)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        switch (width)
-        {
-            case VectorWidth.Vector512:
-                Run<TIndex, System.Runtime.Intrinsics.Vector512<float>, BagVector512>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
-                break;
-            case VectorWidth.Vector256:
-                Run<TIndex, System.Runtime.Intrinsics.Vector256<float>, BagVector256>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
-                break;
-            case VectorWidth.Vector128:
-                Run<TIndex, System.Runtime.Intrinsics.Vector128<float>, BagVector128>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
-                break;
-            default:
-                Run<TIndex, float, BagScalar>(mode, weighted, ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination, ref maxIndices);
-                break;
-        }
-    }
+    /// <summary>The body over the bag operators of <typeparamref name="TWidth"/> (a constant choice once compiled).</summary>
+    public static BagKernel<TIndex> At<TWidth>()
+        where TWidth : IVectorWidth =>
+        typeof(TWidth) == typeof(Width512) ? Run<Vector512<float>, BagVector512> :
+        typeof(TWidth) == typeof(Width256) ? Run<Vector256<float>, BagVector256> :
+        typeof(TWidth) == typeof(Width128) ? Run<Vector128<float>, BagVector128> :
+        Run<float, BagScalar>;
 
-    private static void Run<TIndex, TVector, TOps>(EmbeddingBagMode mode, bool weighted, ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination, ref long maxIndices)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    private static void Run<TVector, TOps>(ref readonly float weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)
         where TOps : IBagVector<TVector>
     {
-        switch (mode)
+        ref float table = ref Unsafe.AsRef(in weight);
+        ref TIndex index = ref Unsafe.AsRef(in indices);
+        ref long bounds = ref Unsafe.AsRef(in starts);
+        ref float sampleWeights = ref Unsafe.AsRef(in perSampleWeights);
+        if (typeof(TMode) == typeof(BagMax))
         {
-            case EmbeddingBagMode.Max:
-                Max<TIndex, TVector, TOps>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref destination, ref maxIndices);
-                break;
-            case EmbeddingBagMode.Mean:
-                Reduce<TIndex, TVector, TOps, BagMean>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
-                break;
-            case EmbeddingBagMode.Sum when !weighted:
-                Reduce<TIndex, TVector, TOps, BagSum>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
-                break;
-            case EmbeddingBagMode.Sum when paddingIndex < 0:
-                // torch 1.13 takes its fused path without padding and its two-rounding path with it.
-                Reduce<TIndex, TVector, TOps, BagWeightedSumFused>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
-                break;
-            default:
-                Reduce<TIndex, TVector, TOps, BagWeightedSumRounded>(ref weight, dimension, ref indices, ref starts, numBags, paddingIndex, ref perSampleWeights, ref destination);
-                break;
+            Max<TVector, TOps>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref destination, ref maxIndices);
+        }
+        else if (typeof(TMode) == typeof(BagMean))
+        {
+            Reduce<TVector, TOps, BagMean>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+        }
+        else if (typeof(TMode) == typeof(BagSum))
+        {
+            Reduce<TVector, TOps, BagSum>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+        }
+        else if (paddingIndex < 0)
+        {
+            // torch 1.13 takes its fused path without padding and its two-rounding path with it.
+            Reduce<TVector, TOps, BagWeightedSumFused>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+        }
+        else
+        {
+            Reduce<TVector, TOps, BagWeightedSumRounded>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
     }
 
-    private static void Reduce<TIndex, TVector, TOps, TReducer>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    private static void Reduce<TVector, TOps, TReducer>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination)
         where TOps : IBagVector<TVector>
         where TReducer : IBagReducer
     {
@@ -109,8 +105,7 @@ internal static class GenericBag
         }
     }
 
-    private static void Max<TIndex, TVector, TOps>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float destination, ref long maxIndices)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    private static void Max<TVector, TOps>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float destination, ref long maxIndices)
         where TOps : IBagVector<TVector>
     {
         nuint lanes = (nuint)TOps.Lanes;

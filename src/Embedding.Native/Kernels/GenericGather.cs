@@ -8,40 +8,28 @@ namespace Embedding.Native;
 /// and one last vector that ends at the row end, overlapping the one before it when the
 /// dimension is not a multiple of the width (a copy writes the same bits twice, so overlap is safe).
 /// </summary>
-internal static class GenericGather
+/// <typeparam name="TElement">An element of the table's size: <see cref="ushort"/>, <see cref="float"/> or <see cref="double"/>.</typeparam>
+/// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+internal readonly struct GenericGather<TElement, TIndex> : IGenericKernels<GatherKernel<TElement, TIndex>>
+    where TElement : unmanaged
+    where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    /// <summary>Runs the body for <paramref name="width"/>; the caller picked a width whose vector fits in a row.</summary>
-    public static void Run<TIndex>(VectorWidth width, ref float weight, int dimension, ref TIndex indices, nint count, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        switch (width)
-        {
-            case VectorWidth.Vector512:
-                Gather<TIndex, Width512>(ref weight, dimension, ref indices, count, ref destination);
-                break;
-            case VectorWidth.Vector256:
-                Gather<TIndex, Width256>(ref weight, dimension, ref indices, count, ref destination);
-                break;
-            case VectorWidth.Vector128:
-                Gather<TIndex, Width128>(ref weight, dimension, ref indices, count, ref destination);
-                break;
-            default:
-                Gather<TIndex, WidthScalar>(ref weight, dimension, ref indices, count, ref destination);
-                break;
-        }
-    }
+    public static GatherKernel<TElement, TIndex> At<TWidth>()
+        where TWidth : IVectorWidth => Gather<TWidth>;
 
-    private static void Gather<TIndex, TWidth>(ref float weight, int dimension, ref TIndex indices, nint count, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
+    private static void Gather<TWidth>(ref readonly TElement weight, int dimension, ref readonly TIndex indices, nint count, ref TElement destination)
         where TWidth : IVectorWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes;
+        nuint lanes = (nuint)TWidth.LanesOf<TElement>();
         nuint lastVector = (nuint)dimension - lanes;
-        ref float target = ref destination;
+        ref TElement table = ref Unsafe.AsRef(in weight);
+        ref TIndex index = ref Unsafe.AsRef(in indices);
+        ref TElement target = ref destination;
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count, dimension))) * dimension), dimension);
-            ref float source = ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, i)) * dimension);
+            KernelHints.PrefetchRow(ref Unsafe.Add(ref table, nint.CreateTruncating(Unsafe.Add(ref index, KernelHints.Ahead<TElement>(i, count, dimension))) * dimension), dimension);
+            ref TElement source = ref Unsafe.Add(ref table, nint.CreateTruncating(Unsafe.Add(ref index, i)) * dimension);
             for (nuint column = 0; column < lastVector; column += lanes)
             {
                 TWidth.Copy(ref source, ref target, column);

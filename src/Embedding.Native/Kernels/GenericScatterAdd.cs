@@ -10,33 +10,20 @@ namespace Embedding.Native;
 /// so the tail vector updates only the columns the loop has not reached and stores the others back
 /// unchanged.
 /// </summary>
-internal static class GenericScatterAdd
+/// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+internal readonly struct GenericScatterAdd<TIndex> : IGenericKernels<ScatterAddKernel<TIndex>>
+    where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    /// <summary>Runs the body for <paramref name="width"/>; the caller picked a width whose vector fits in a row.</summary>
-    public static void Run<TIndex>(VectorWidth width, ref float source, int dimension, ref TIndex indices, nint count, long paddingIndex, ref int counts, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        switch (width)
-        {
-            case VectorWidth.Vector512:
-                ScatterAdd<TIndex, Width512>(ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
-                break;
-            case VectorWidth.Vector256:
-                ScatterAdd<TIndex, Width256>(ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
-                break;
-            case VectorWidth.Vector128:
-                ScatterAdd<TIndex, Width128>(ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
-                break;
-            default:
-                ScatterAdd<TIndex, WidthScalar>(ref source, dimension, ref indices, count, paddingIndex, ref counts, ref destination);
-                break;
-        }
-    }
+    public static ScatterAddKernel<TIndex> At<TWidth>()
+        where TWidth : IVectorWidth => ScatterAdd<TWidth>;
 
-    private static void ScatterAdd<TIndex, TWidth>(ref float source, int dimension, ref TIndex indices, nint count, long paddingIndex, ref int counts, ref float destination)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
+    private static void ScatterAdd<TWidth>(ref readonly float gradients, int dimension, ref readonly TIndex positions, nint count, long paddingIndex, ref readonly int rowCounts, ref float destination)
         where TWidth : IVectorWidth
     {
+        ref float source = ref Unsafe.AsRef(in gradients);
+        ref TIndex indices = ref Unsafe.AsRef(in positions);
+        ref int counts = ref Unsafe.AsRef(in rowCounts);
         bool scaled = !Unsafe.IsNullRef(ref counts);
 
         // Serial in position order: duplicates accumulate in torch's order, and the result cannot

@@ -43,15 +43,29 @@ public static class KernelHints
 
     /// <summary>How many positions ahead to prefetch rows of <paramref name="dimension"/> floats: <see cref="PrefetchBytesAhead"/> of rows, clamped; a constant in the specialised kernels.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int DistanceFor(int dimension) => Math.Clamp(PrefetchBytesAhead / Math.Max(1, dimension * sizeof(float)), MinPrefetchDistance, MaxPrefetchDistance);
+    public static int DistanceFor(int dimension) => DistanceForRowBytes(dimension * sizeof(float));
+
+    /// <summary>How many positions ahead to prefetch rows of <paramref name="rowBytes"/> bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int DistanceForRowBytes(int rowBytes) => Math.Clamp(PrefetchBytesAhead / Math.Max(1, rowBytes), MinPrefetchDistance, MaxPrefetchDistance);
 
     /// <summary>The position whose row to prefetch while working on position <paramref name="i"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static nint Ahead(nint i, nint count, int dimension) => Math.Min(i + DistanceFor(dimension), count - 1);
 
+    /// <summary>The position whose row of <paramref name="dimension"/> elements of <typeparamref name="T"/> to prefetch while working on position <paramref name="i"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nint Ahead<T>(nint i, nint count, int dimension)
+        where T : unmanaged => Math.Min(i + DistanceForRowBytes(dimension * Unsafe.SizeOf<T>()), count - 1);
+
     /// <summary>Prefetches the first <see cref="PrefetchRowBytes"/> of a row of <paramref name="dimension"/> floats into all cache levels (x86 only; elsewhere nothing).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void PrefetchRow(ref readonly float row, int dimension)
+    public static void PrefetchRow(ref readonly float row, int dimension) => PrefetchRow<float>(in row, dimension);
+
+    /// <summary>Prefetches the first <see cref="PrefetchRowBytes"/> of a row of <paramref name="dimension"/> elements of <typeparamref name="T"/> (x86 only; elsewhere nothing).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void PrefetchRow<T>(ref readonly T row, int dimension)
+        where T : unmanaged
     {
         if (!Sse.IsSupported)
         {
@@ -59,7 +73,7 @@ public static class KernelHints
         }
 
         byte* first = (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in row));
-        nint bytes = Math.Min(dimension * sizeof(float), PrefetchRowBytes);
+        nint bytes = Math.Min(dimension * sizeof(T), PrefetchRowBytes);
         Sse.Prefetch0(first);
 
         // Bytes that do not start on a line boundary end in the next line.

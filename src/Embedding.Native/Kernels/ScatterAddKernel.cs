@@ -22,10 +22,11 @@ namespace Embedding.Native;
 /// </remarks>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <param name="source">First element of the <c>[count, D]</c> gradient rows, one per position.</param>
+/// <param name="dimension">D, columns per row (a specialised kernel has it built in and ignores it).</param>
 /// <param name="indices">First of <paramref name="count"/> destination rows.</param>
 /// <param name="count">Number of positions.</param>
 /// <param name="paddingIndex">The row whose positions are skipped, or -1 for none.</param>
 /// <param name="counts">Occurrences of each row in the whole call, or a null reference for unscaled sums.</param>
 /// <param name="destination">First element of the row-major <c>[rows, D]</c> gradient being accumulated.</param>
-public delegate void ScatterAddKernel<TIndex>(ref readonly float source, ref readonly TIndex indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)
+public delegate void ScatterAddKernel<TIndex>(ref readonly float source, int dimension, ref readonly TIndex indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)
     where TIndex : unmanaged;

@@ -23,10 +23,10 @@ internal static class StreamingGather
     /// <summary>From this output size on (twice this machine's 32 MiB last-level cache) a gather streams when it can.</summary>
     public const long MinOutputBytes = 64L << 20;
 
-    /// <summary>Whether a gather of <paramref name="count"/> rows into the pinned <paramref name="destination"/> streams.</summary>
-    public static unsafe bool Applies(VectorWidth width, int dimension, nint count, float* destination) =>
-        Sse.IsSupported && width != VectorWidth.Scalar && dimension % 16 == 0
-        && (long)count * dimension * sizeof(float) >= MinOutputBytes && (nuint)destination % 64 == 0;
+    /// <summary>Whether a gather of <paramref name="count"/> rows of <paramref name="rowBytes"/> bytes into the pinned <paramref name="destination"/> streams: rows of whole lines, a line-aligned output of at least <see cref="MinOutputBytes"/>.</summary>
+    public static unsafe bool Applies(VectorWidth width, int rowBytes, nint count, void* destination) =>
+        Sse.IsSupported && width != VectorWidth.Scalar && rowBytes % 64 == 0
+        && (long)count * rowBytes >= MinOutputBytes && (nuint)destination % 64 == 0;
 
     /// <summary>Gathers <paramref name="count"/> rows; the caller checked <see cref="Applies"/> and pinned <paramref name="destination"/>.</summary>
     public static unsafe void Run<TIndex>(VectorWidth width, ref float weight, int dimension, ref TIndex indices, nint count, float* destination)

@@ -6,7 +6,7 @@ namespace Embedding.Native;
 
 /// <summary>
 /// The vector operations a bag reduction needs, for one vector type (<see cref="float"/> for the
-/// scalar width). With <see cref="IBagReducer"/> this lets <see cref="GenericBag"/> be written once and
+/// scalar width). With <see cref="IBagReducer"/> this lets <see cref="GenericBag{TIndex, TMode}"/> be written once and
 /// specialised per width by the compiler, accumulators held in registers of <typeparamref name="TVector"/>.
 /// </summary>
 /// <typeparam name="TVector"><see cref="float"/>, <see cref="Vector128{T}"/>, <see cref="Vector256{T}"/> or <see cref="Vector512{T}"/> of float.</typeparam>
@@ -63,9 +63,17 @@ internal interface IBagReducer
     static abstract TVector Finish<TVector, TOps>(TVector accumulator, int count) where TOps : IBagVector<TVector>;
 }
 
-/// <summary>Sum: <c>acc = acc + row</c>.</summary>
-internal readonly struct BagSum : IBagReducer
+/// <summary>A bag reduction as it names its kernels: the <see cref="KernelOperation"/> of its key.</summary>
+internal interface IBagMode
 {
+    static abstract KernelOperation Operation { get; }
+}
+
+/// <summary>Sum: <c>acc = acc + row</c>.</summary>
+internal readonly struct BagSum : IBagReducer, IBagMode
+{
+    public static KernelOperation Operation => KernelOperation.BagSum;
+
     public static bool IsWeighted => false;
 
     public static TVector Identity<TVector, TOps>() where TOps : IBagVector<TVector> => TOps.Zero;
@@ -79,8 +87,10 @@ internal readonly struct BagSum : IBagReducer
 }
 
 /// <summary>Mean: the sum, then a true division by <c>max(count, 1)</c> (torch divides; a reciprocal multiply differs).</summary>
-internal readonly struct BagMean : IBagReducer
+internal readonly struct BagMean : IBagReducer, IBagMode
 {
+    public static KernelOperation Operation => KernelOperation.BagMean;
+
     public static bool IsWeighted => false;
 
     public static TVector Identity<TVector, TOps>() where TOps : IBagVector<TVector> => TOps.Zero;
@@ -92,6 +102,12 @@ internal readonly struct BagMean : IBagReducer
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVector Finish<TVector, TOps>(TVector accumulator, int count) where TOps : IBagVector<TVector> =>
         TOps.Divide(accumulator, TOps.Broadcast(Math.Max(count, 1)));
+}
+
+/// <summary>The weighted sum as a kernel: <see cref="BagWeightedSumFused"/> without a padding row, <see cref="BagWeightedSumRounded"/> with one.</summary>
+internal readonly struct BagWeightedSum : IBagMode
+{
+    public static KernelOperation Operation => KernelOperation.BagWeightedSum;
 }
 
 /// <summary>Weighted sum without padding: <c>acc = fma(row, w, acc)</c>, one rounding (torch 1.13's fast path).</summary>
@@ -129,8 +145,10 @@ internal readonly struct BagWeightedSumRounded : IBagReducer
 /// when strictly greater, so the first maximum wins, NaN sticks only when first, and -0.0 vs 0.0 keeps
 /// the first. The position each lane came from travels alongside, as int32 bits in a float vector.
 /// </summary>
-internal readonly struct BagMax
+internal readonly struct BagMax : IBagMode
 {
+    public static KernelOperation Operation => KernelOperation.BagMax;
+
     /// <summary>Where <paramref name="row"/> replaces the accumulator: strictly greater.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVector Replaces<TVector, TOps>(TVector accumulator, TVector row) where TOps : IBagVector<TVector> =>

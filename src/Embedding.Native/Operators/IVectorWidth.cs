@@ -13,8 +13,12 @@ internal interface IVectorWidth
     /// <summary>Floats per vector; 1 for the scalar width.</summary>
     static abstract int Lanes { get; }
 
-    /// <summary>Copies <see cref="Lanes"/> floats at <paramref name="offset"/> from source to target.</summary>
-    static abstract void Copy(ref float source, ref float target, nuint offset);
+    /// <summary>Elements of <typeparamref name="T"/> per vector; 1 for the scalar width.</summary>
+    static abstract int LanesOf<T>();
+
+    /// <summary>Copies one vector of <typeparamref name="T"/> at element <paramref name="offset"/> from source to target (a copy moves bits: any element type of a supported size).</summary>
+    static abstract void Copy<T>(ref T source, ref T target, nuint offset)
+        where T : unmanaged;
 
     /// <summary><c>target[j] = target[j] + source[j]</c> for the <see cref="Lanes"/> floats at <paramref name="offset"/>.</summary>
     static abstract void Add(ref float source, ref float target, nuint offset);
@@ -39,7 +43,11 @@ internal readonly struct Width512 : IVectorWidth
     public static int Lanes => Vector512<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy(ref float source, ref float target, nuint offset) =>
+    public static int LanesOf<T>() => Vector512<T>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy<T>(ref T source, ref T target, nuint offset)
+        where T : unmanaged =>
         Vector512.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -77,7 +85,11 @@ internal readonly struct Width256 : IVectorWidth
     public static int Lanes => Vector256<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy(ref float source, ref float target, nuint offset) =>
+    public static int LanesOf<T>() => Vector256<T>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy<T>(ref T source, ref T target, nuint offset)
+        where T : unmanaged =>
         Vector256.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -115,7 +127,11 @@ internal readonly struct Width128 : IVectorWidth
     public static int Lanes => Vector128<float>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy(ref float source, ref float target, nuint offset) =>
+    public static int LanesOf<T>() => Vector128<T>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy<T>(ref T source, ref T target, nuint offset)
+        where T : unmanaged =>
         Vector128.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -153,7 +169,11 @@ internal readonly struct WidthScalar : IVectorWidth
     public static int Lanes => 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy(ref float source, ref float target, nuint offset) =>
+    public static int LanesOf<T>() => 1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Copy<T>(ref T source, ref T target, nuint offset)
+        where T : unmanaged =>
         Unsafe.Add(ref target, offset) = Unsafe.Add(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
