@@ -648,3 +648,86 @@ def sgd_sparse_step(param, indices, values, dtype, lr):
     """SGD with a sparse gradient (no momentum, no weight decay): the gradient is applied
     uncoalesced, entry by entry, ``param[i] = axpy(param[i], v, -lr)``."""
     return add_sparse_(param.copy(), indices, values, -lr, dtype)
+
+
+def addcmul(s, t1, t2, value, dtype):
+    """``s.addcmul(t1, t2, value=v)``.
+
+    float32/float64: ``fma(rd(v*t1), t2, s)`` with v converted to dtype. bfloat16: in float32
+    with v as a float32 (not rounded to bfloat16): ``rd(fma_f32(fl(v*t1), t2, s))``.
+    """
+    if dtype == "bfloat16":
+        v = np.float32(value)
+        return narrow(fma32((v * widen(t1, dtype)).astype(np.float32), widen(t2, dtype),
+                            widen(s, dtype)), dtype)
+    return fma(mul(scalar_to(value, dtype), t1, dtype), t2, s, dtype)
+
+
+def addcdiv(s, t1, t2, value, dtype):
+    """``s.addcdiv(t1, t2, value=v)``: ``s + (v*t1)/t2`` left to right, no fusing.
+
+    float32/float64: every op rounded in dtype. bfloat16: the three ops in float32 with v as a
+    float32, one rounding to bfloat16 at the end.
+    """
+    if dtype == "bfloat16":
+        v = np.float32(value)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = (v * widen(t1, dtype)).astype(np.float32) / widen(t2, dtype)
+        return narrow(widen(s, dtype) + q.astype(np.float32), dtype)
+    return add(s, div(mul(scalar_to(value, dtype), t1, dtype), t2, dtype), dtype)
+
+
+def adagrad_step(param, grad, state_sum, step, dtype, lr, lr_decay=0.0, eps=1e-10,
+                 weight_decay=0.0):
+    """One dense ``torch.optim.Adagrad`` step (``step`` counts from 1). Returns
+    (param, state_sum).
+
+    g = grad.add(param, alpha=wd) if wd; clr = lr / (1 + (step-1)*lr_decay) in double;
+    sum = sum.addcmul(g, g, value=1); std = sqrt(sum) + eps (both rounded);
+    param = param.addcdiv(g, std, value=-clr).
+    """
+    g = tensor_add(grad, param, weight_decay, dtype) if weight_decay != 0 else grad
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum = addcmul(state_sum, g, g, 1.0, dtype)
+    std = add(sqrt(state_sum, dtype), scalar_to(eps, dtype), dtype)
+    return addcdiv(param, g, std, -clr, dtype), state_sum
+
+
+def adagrad_sparse_step(param, indices, values, state_sum, step, dtype, lr, lr_decay=0.0,
+                        eps=1e-10, order=None):
+    """One ``torch.optim.Adagrad`` step with a sparse gradient. Returns (param, state_sum).
+
+    The gradient is coalesced (:func:`coalesce`, torch's sort order ``order``); then per
+    listed row: sum[r] += v*v (axpy with alpha 1 of the rounded square); std =
+    rd(rd(sqrt(sum[r])) + eps); param[r] = axpy(param[r], rd(v / std), -clr).
+    """
+    rows, v = coalesce(indices, values, dtype, order)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum = add_sparse_(state_sum.copy(), rows, square(v, dtype), 1.0, dtype)
+    std = add(sqrt(state_sum[rows], dtype), scalar_to(eps, dtype), dtype)
+    return add_sparse_(param.copy(), rows, div(v, std, dtype), -clr, dtype), state_sum
+
+
+def sparse_adam_step(param, indices, values, exp_avg, exp_avg_sq, step, dtype, lr=1e-3,
+                     betas=(0.9, 0.999), eps=1e-8, order=None):
+    """One ``torch.optim.SparseAdam`` step (``step`` counts from 1). Returns
+    (param, exp_avg, exp_avg_sq).
+
+    Coalesce the gradient (torch's sort order); per listed row, every op rounded in dtype:
+    du = (v - m_old) * fl(1-b1); m += du; dv = (v*v - s_old) * fl(1-b2); s += dv;
+    numer = du + m_old; denom = sqrt(dv + s_old) + fl(eps);
+    step_size = lr*sqrt(1-b2^t)/(1-b1^t) (double); param += (numer/denom) * fl(-step_size).
+    """
+    b1, b2 = betas
+    rows, v = coalesce(indices, values, dtype, order)
+    m_old = exp_avg[rows]
+    du = mul_scalar(add(v, mul_scalar(m_old, -1.0, dtype), dtype), 1 - b1, dtype)
+    exp_avg = add_sparse_(exp_avg.copy(), rows, du, 1.0, dtype)
+    s_old = exp_avg_sq[rows]
+    dv = mul_scalar(add(square(v, dtype), mul_scalar(s_old, -1.0, dtype), dtype), 1 - b2, dtype)
+    exp_avg_sq = add_sparse_(exp_avg_sq.copy(), rows, dv, 1.0, dtype)
+    numer = add(du, m_old, dtype)
+    denom = add(sqrt(add(dv, s_old, dtype), dtype), scalar_to(eps, dtype), dtype)
+    step_size = lr * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+    upd = mul_scalar(div(numer, denom, dtype), -step_size, dtype)
+    return add_sparse_(param.copy(), rows, upd, 1.0, dtype), exp_avg, exp_avg_sq
