@@ -433,3 +433,113 @@ def test_sparse_adam(dtype, shape):
         w, m, v = M.sparse_adam_step(w, idx, vals, m, v, step, dtype, lr=0.05, order=sort_order(idx))
     assert_same(to_numpy(p, dtype), w, dtype)
     assert_same(to_numpy(opt.state[p]["exp_avg_sq"], dtype), v, dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# What torch 1.13 refuses (exception type and exact message)
+# ---------------------------------------------------------------------------------------------
+
+_IDX = torch.tensor([0, 2, 2, 4, 1])
+_OFF = torch.tensor([0, 2])
+_TYPE = {"float64": "torch.DoubleTensor", "float32": "torch.FloatTensor",
+         "float16": "torch.HalfTensor", "bfloat16": "CPUBFloat16Type"}
+_NAME = {"float16": "Half", "bfloat16": "BFloat16"}
+
+BF16_BAG = ("Expected tensor for argument #1 'weight' to have one of the following scalar types: "
+            "Half, Float, Double; but got CPUBFloat16Type instead (while checking arguments for "
+            "embedding_bag)")
+
+
+def _w(dtype):
+    return torch.randn(6, 5, generator=torch.Generator().manual_seed(0)).to(TORCH[dtype])
+
+
+def _bag(dtype, mode="sum", **kw):
+    return F.embedding_bag(_IDX, _w(dtype), _OFF, mode=mode, **kw)
+
+
+def _steps(opt_cls, dtype, sparse, steps=2, **kw):
+    p = torch.nn.Parameter(_w(dtype))
+    opt = opt_cls([p], **kw)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.embedding(_IDX, p, sparse=sparse).sum().backward()
+        opt.step()
+
+
+def _assign_grad(dtype, grad_dtype):
+    p = torch.nn.Parameter(_w(dtype))
+    p.grad = torch.zeros(6, 5, dtype=TORCH[grad_dtype])
+
+
+REFUSED = [
+    # (id, callable, exception type, exact message)
+    *[("bf16-bag-" + mode, lambda mode=mode: _bag("bfloat16", mode), RuntimeError, BF16_BAG)
+      for mode in ("sum", "mean", "max")],
+    ("bf16-bag-psw", lambda: _bag("bfloat16", per_sample_weights=torch.ones(5, dtype=torch.bfloat16)),
+     RuntimeError, BF16_BAG),
+    *[("psw-%s-on-%s" % (p, w),
+       lambda w=w, p=p: _bag(w, per_sample_weights=torch.ones(5, dtype=TORCH[p])), RuntimeError,
+       "Expected tensor for argument #1 'weight' to have the same type as tensor for argument #1 "
+       "'per_sample_weights'; but type %s does not equal %s (while checking arguments for "
+       "embedding_bag)" % (_TYPE[w], _TYPE[p]))
+      for w in BAG_DTYPES for p in M.DTYPES if p != w],
+    ("f16-adagrad-dense", lambda: _steps(torch.optim.Adagrad, "float16", False, lr=0.1),
+     RuntimeError, "\"addcmul_cpu_out\" not implemented for 'Half'"),
+    ("f16-adagrad-sparse", lambda: _steps(torch.optim.Adagrad, "float16", True, lr=0.1),
+     RuntimeError, "\"sqrt_vml_cpu\" not implemented for 'Half'"),
+    ("f16-sparse-adam", lambda: _steps(torch.optim.SparseAdam, "float16", True, steps=1, lr=0.1),
+     RuntimeError, "\"sqrt_vml_cpu\" not implemented for 'Half'"),
+    *[("%s-sgd-sparse-momentum" % d,
+       lambda d=d: _steps(torch.optim.SGD, d, True, lr=0.1, momentum=0.9), RuntimeError,
+       "\"cadd_sparse\" not implemented for '%s'" % _NAME[d]) for d in M.REDUCED],
+    *[("%s-sgd-sparse-weight-decay" % d,
+       lambda d=d: _steps(torch.optim.SGD, d, True, steps=1, lr=0.1, weight_decay=0.1),
+       RuntimeError, "add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+      for d in M.DTYPES],
+    *[("%s-adagrad-sparse-weight-decay" % d,
+       lambda d=d: _steps(torch.optim.Adagrad, d, True, steps=1, lr=0.1, weight_decay=0.1),
+       RuntimeError, "weight_decay option is not compatible with sparse gradients")
+      for d in M.DTYPES],
+    *[("%s-sparse-adam-dense-grad" % d,
+       lambda d=d: _steps(torch.optim.SparseAdam, d, False, steps=1, lr=0.1), RuntimeError,
+       "SparseAdam does not support dense gradients, please consider Adam instead")
+      for d in M.DTYPES],
+    *[("%s-grad-on-%s-param" % (g, w), lambda w=w, g=g: _assign_grad(w, g), RuntimeError,
+       "assigned grad has data of a different type") for w in M.DTYPES for g in M.DTYPES if g != w],
+]
+
+
+@pytest.mark.parametrize("fn,exc,message", [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
+def test_torch_refuses(fn, exc, message):
+    with pytest.raises(exc) as info:
+        fn()
+    assert str(info.value) == message
+
+
+ACCEPTED = [
+    ("f16-sgd-sparse", lambda: _steps(torch.optim.SGD, "float16", True, lr=0.1)),
+    ("bf16-sgd-sparse", lambda: _steps(torch.optim.SGD, "bfloat16", True, lr=0.1)),
+    ("f32-sgd-sparse-momentum", lambda: _steps(torch.optim.SGD, "float32", True, lr=0.1, momentum=0.9)),
+    ("f64-sgd-sparse-momentum", lambda: _steps(torch.optim.SGD, "float64", True, lr=0.1, momentum=0.9)),
+    ("bf16-adagrad", lambda: _steps(torch.optim.Adagrad, "bfloat16", False, lr=0.1)),
+    ("bf16-adagrad-sparse", lambda: _steps(torch.optim.Adagrad, "bfloat16", True, lr=0.1)),
+    ("bf16-sparse-adam", lambda: _steps(torch.optim.SparseAdam, "bfloat16", True, lr=0.1)),
+    ("bf16-embedding-sparse", lambda: F.embedding(_IDX, _w("bfloat16"), sparse=True)),
+]
+
+
+@pytest.mark.parametrize("fn", [a[1] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
+def test_torch_accepts(fn):
+    fn()
+
+
+@pytest.mark.parametrize("grad_dtype", M.DTYPES)
+def test_raw_dense_backward_computes_in_grad_dtype(grad_dtype):
+    """The raw op takes no weight: it computes in grad's dtype (autograd casts grad first)."""
+    rng = np.random.default_rng(15)
+    idx = rng.integers(0, 6, 40)
+    g = rand(rng, (40, 5), grad_dtype)
+    got = torch.ops.aten.embedding_dense_backward(to_torch(g, grad_dtype), torch.from_numpy(idx), 6, -1, False)
+    assert got.dtype == TORCH[grad_dtype]
+    assert_same(to_numpy(got, grad_dtype), M.embedding_dense_backward(g, idx, 6, grad_dtype), grad_dtype)
