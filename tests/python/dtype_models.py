@@ -88,7 +88,8 @@ def narrow(x, dtype):
     if dtype == "float32":
         return x32
     if dtype == "float16":
-        return x32.astype(np.float16)
+        with np.errstate(over="ignore"):  # overflow to +-inf is the intended rounding
+            return x32.astype(np.float16)
     return f32_to_bf16(x32)
 
 
