@@ -168,7 +168,8 @@ EMB_API int32_t emb_padding_idx_normalize(int64_t padding_idx, int64_t num_embed
  *
  * @param weight          in: row-major [num_embeddings, embedding_dim] table of weight_dtype;
  *                        NULL only if it has no elements.
- * @param weight_dtype    EMB_DTYPE_FLOAT32 (other types: EMB_ERROR_UNSUPPORTED_DTYPE).
+ * @param weight_dtype    EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16 (16-bit elements are
+ *                        stored as their raw 16 bits; others: EMB_ERROR_UNSUPPORTED_DTYPE).
  * @param embedding_dim   0 … INT32_MAX (larger: EMB_ERROR_SIZE_OVERFLOW).
  * @param indices         in: num_indices values of index_dtype; NULL only if num_indices == 0.
  * @param index_dtype     EMB_DTYPE_INT32 or EMB_DTYPE_INT64.
