@@ -435,11 +435,14 @@ static void expect_bad_index(const void* indices, int32_t index_dtype, int64_t c
     const char* message = emb_last_error();
     char position_text[48];
     snprintf(position_text, sizeof position_text, "position %lld", (long long)position);
+    int64_t reported_position = -7, reported_value = -7;
+    int32_t has_index = emb_last_index_error(&reported_position, &reported_value);
     int ok = status == EMB_ERROR_INDEX_OUT_OF_RANGE
           && strstr(message, position_text) != NULL && mentions_number(message, value)
+          && has_index == 1 && reported_position == position && reported_value == (int64_t)value
           && all_bytes_are(err_out, sizeof err_out, SENTINEL_BYTE);
-    if (!check(ok, "%s -> EMB_ERROR_INDEX_OUT_OF_RANGE naming position %lld and value %lld, out untouched",
-               what, (long long)position, value)) {
+    if (!check(ok, "%s -> EMB_ERROR_INDEX_OUT_OF_RANGE naming position %lld and value %lld (also through "
+               "emb_last_index_error), out untouched", what, (long long)position, value)) {
         explain(status, EMB_ERROR_INDEX_OUT_OF_RANGE);
     } else {
         printf("     message: %s\n", message);
@@ -617,6 +620,36 @@ static void test_last_error(void)
     check(strcmp(emb_last_error(), first) != 0 && has_message(), "the next failure replaces the message");
 }
 
+/* emb_last_index_error: the bad index of the latest failure, only when that failure was one. */
+static void test_last_index_error(void)
+{
+    const float table[2 * 2] = { 1, 2, 3, 4 };
+    const int32_t indices[3] = { 1, 0, 5 };
+    float out[3 * 2];
+    int32_t status = emb_embedding(table, EMB_DTYPE_FLOAT32, 2, 2, indices, EMB_DTYPE_INT32, 3, out, 6);
+    int64_t position = -1, value = -1;
+    int32_t found = emb_last_index_error(&position, &value);
+    check(status == EMB_ERROR_INDEX_OUT_OF_RANGE && found == 1 && position == 2 && value == 5,
+          "emb_last_index_error after a bad index -> 1, position 2, value 5");
+    char message[256];
+    snprintf(message, sizeof message, "%s", emb_last_error());
+    check(emb_last_index_error(NULL, NULL) == 1 && strcmp(emb_last_error(), message) == 0,
+          "emb_last_index_error(NULL, NULL) -> 1 and leaves emb_last_error() as it was");
+
+    /* A success in between changes nothing; any other failure, or a bad padding_idx, clears it. */
+    const int32_t good[1] = { 1 };
+    emb_embedding(table, EMB_DTYPE_FLOAT32, 2, 2, good, EMB_DTYPE_INT32, 1, out, 6);
+    check(emb_last_index_error(NULL, NULL) == 1, "a successful call leaves emb_last_index_error() as it was");
+    int64_t row;
+    emb_padding_idx_normalize(9, 2, &row);
+    position = value = -1;
+    check(emb_last_index_error(&position, &value) == 0 && position == -1 && value == -1,
+          "after a bad padding_idx emb_last_index_error -> 0, nothing written");
+    emb_embedding(table, EMB_DTYPE_FLOAT32, 2, 2, indices, EMB_DTYPE_INT32, 3, out, 6);
+    emb_embedding(NULL, EMB_DTYPE_FLOAT32, 2, 2, NULL, EMB_DTYPE_INT32, 1, NULL, 0);
+    check(emb_last_index_error(NULL, NULL) == 0, "after a null-pointer failure emb_last_index_error -> 0");
+}
+
 /* ---- Threads ---------------------------------------------------------------------------------- */
 
 /* Four threads look rows up in one shared table, each checking its own results, and between
@@ -721,6 +754,7 @@ int main(void)
     test_overlap();
     test_padding();
     test_last_error();
+    test_last_index_error();
     test_threads();
 
     return finish();

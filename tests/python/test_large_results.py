@@ -33,7 +33,7 @@ def _data(seed=0):
 
 
 def test_large_results_are_over_the_fresh_mapping_size():
-    assert N * D * 4 >= enf.FRESH_MAPPING_BYTES and V * D * 4 >= enf.FRESH_MAPPING_BYTES
+    assert N * D * 4 >= _results.FRESH_MAPPING_BYTES and V * D * 4 >= _results.FRESH_MAPPING_BYTES
 
 
 def test_zeros_is_zero_writable_and_outlives_its_mapping():

@@ -65,6 +65,9 @@ emb_status_string = _c_function("emb_status_string", c_char_p, c_int32)
 # EMB_API const char* emb_last_error(void);
 emb_last_error = _c_function("emb_last_error", c_char_p)
 
+# EMB_API int32_t emb_last_index_error(int64_t* position, int64_t* value);
+emb_last_index_error = _c_function("emb_last_index_error", c_int32, POINTER(c_int64), POINTER(c_int64))
+
 # ---- Embedding forward -----------------------------------------------------------------------
 
 # EMB_API int32_t emb_padding_idx_normalize(int64_t padding_idx, int64_t num_embeddings, int64_t* normalized);

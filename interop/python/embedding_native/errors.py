@@ -20,7 +20,8 @@ exception type torch 1.13 raises for the same case::
 
 The mapping lives in one place, :func:`error_for_status`. One exception: an index out of range
 inside an embedding_bag call is an :class:`EmbeddingRuntimeError` (torch's bag op raises
-RuntimeError there, not IndexError); ``functional`` builds it.
+RuntimeError there, not IndexError); ``_ops.failures.bag_index_error`` builds it from the
+position and value the library reports (``emb_last_index_error``).
 
 Loading the library can fail before any status exists; that raises :class:`LibraryLoadError`
 (an ``OSError``, like ctypes' own load failures), or its subclass

@@ -15,10 +15,13 @@ import operator
 import numpy as np
 
 from .errors import (
-    EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
 )
-from .functional import _check_padding_range, _error, _int_argument, embedding, embedding_bag, normalize_padding_idx
+from ._ops.arguments import int_argument
+from ._ops.failures import error
+from ._ops.padding import functional_range_error, module_range_error, padding_row
+from .functional import embedding, embedding_bag
 from ._repr import embedding_bag_extra_repr, embedding_extra_repr
 from .tables import empty_table
 
@@ -78,16 +81,15 @@ class Embedding:
         self.num_embeddings, self.embedding_dim = _sizes(num_embeddings, embedding_dim)
         if self.num_embeddings < 0 or self.embedding_dim < 0:
             shape = [self.num_embeddings, self.embedding_dim]
-            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+            raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                          "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
         if padding_idx is not None:
             # torch's range assertion (by comparisons) first, then the type its forward requires
             # (torch checks that at the first forward; here at once).
-            _check_padding_range(padding_idx, self.num_embeddings)
-            padding_idx = normalize_padding_idx(_int_argument(padding_idx, "embedding", "padding_idx", 3),
-                                                self.num_embeddings)
+            padding_idx = int_argument(padding_row(padding_idx, self.num_embeddings, functional_range_error),
+                                       "embedding", "padding_idx", 3)
         if dtype is not None and not _is_float32(dtype):
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+            raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                          "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
         self.padding_idx = padding_idx
         self.max_norm = max_norm
@@ -164,22 +166,14 @@ class EmbeddingBag:
         self.num_embeddings, self.embedding_dim = _sizes(num_embeddings, embedding_dim)
         if self.num_embeddings < 0 or self.embedding_dim < 0:
             shape = [self.num_embeddings, self.embedding_dim]
-            raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+            raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                          "Trying to create tensor with negative dimension %d: %s" % (min(shape), shape))
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if padding_idx is not None:
-            if padding_idx > 0:
-                if not padding_idx < self.num_embeddings:
-                    raise _error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, BagPaddingIndexError.TORCH_MESSAGE)
-            elif padding_idx < 0:
-                if not padding_idx >= -self.num_embeddings:
-                    raise _error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, BagPaddingIndexError.TORCH_MESSAGE)
-                padding_idx = self.num_embeddings + padding_idx
-        self.padding_idx = padding_idx
+        self.padding_idx = padding_row(padding_idx, self.num_embeddings, module_range_error(BagPaddingIndexError))
         if dtype is not None and not _is_float32(dtype):
-            raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+            raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                          "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
@@ -236,6 +230,6 @@ def _set_initial_weight(module, weight):
     if list(weight.shape) != [module.num_embeddings, module.embedding_dim]:
         raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
     if weight.dtype != _FLOAT32:
-        raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+        raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                      "embedding_native supports weight dtype float32 only in this version (got %s)" % weight.dtype)
     module.weight = weight

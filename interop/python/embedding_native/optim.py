@@ -31,34 +31,34 @@ from ._bindings import (
     EMB_DTYPE_FLOAT32, emb_adagrad_step, emb_rowwise_adagrad_step, emb_sgd_step, emb_sparse_adam_step,
 )
 from .errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
-from .functional import _error, _float_buffer, _native_error, _rows_buffer, _torch_tensor_type
+from ._ops.buffers import float_buffer, rows_buffer
+from ._ops.failures import error, native_error
 
 __all__ = ["sgd_step", "adagrad_step", "rowwise_adagrad_step", "sparse_adam_step"]
 
 
-def _check_state(state, name, shape, tensor_type):
+def _check_state(state, name, shape):
     """A writable float32 state buffer of exactly ``shape``; returns its address."""
-    buffer = _float_buffer(state, name, tensor_type, writable=True)
+    buffer = float_buffer(state, name, writable=True)
     if tuple(buffer.shape) != tuple(shape):
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+        raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                      "%s has shape %s, expected %s" % (name, tuple(buffer.shape), tuple(shape)))
     return buffer.address
 
 
 def _operands(weight, rows, values):
-    """(tensor_type, weight _Buffer, V, D, rows _Buffer, values _Buffer) after the shared checks:
+    """(weight Buffer, V, D, rows Buffer, values Buffer) after the shared checks:
     weight 2-D, rows 1-D, values (len(rows), D)."""
-    tensor_type = _torch_tensor_type()
-    w = _float_buffer(weight, "weight", tensor_type, writable=True)
+    w = float_buffer(weight, "weight", writable=True)
     if len(w.shape) != 2:
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "'weight' must be 2-D")
+        raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, "'weight' must be 2-D")
     num_embeddings, dim = w.shape
-    r = _rows_buffer(rows, tensor_type)
-    v = _float_buffer(values, "values", tensor_type)
+    r = rows_buffer(rows)
+    v = float_buffer(values, "values")
     if len(r.shape) != 1 or tuple(v.shape) != (r.shape[0], dim):
-        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+        raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                      "rows must be (n,) and values (n, %d); got %s and %s" % (dim, tuple(r.shape), tuple(v.shape)))
-    return tensor_type, w, num_embeddings, dim, r, v
+    return w, num_embeddings, dim, r, v
 
 
 def _step_number(step):
@@ -74,47 +74,47 @@ def sgd_step(weight, rows, values, lr, weight_decay=0.0):
     Unlike torch.optim.SGD with a dense gradient, weight decay applies to the listed rows only.
     Returns ``weight``.
     """
-    _, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    w, num_embeddings, dim, r, v = _operands(weight, rows, values)
     status = emb_sgd_step(w.address, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address, r.shape[0],
                           float(lr), float(weight_decay))
     if status:
-        raise _native_error(status)
+        raise native_error(status)
     return weight
 
 
 def adagrad_step(weight, state_sum, rows, values, lr, lr_decay=0.0, eps=1e-10, step=1):
     """torch.optim.Adagrad (element-wise) on the listed rows; ``state_sum`` is ``(V, D)`` float32
     (torch's ``initial_accumulator_value`` is its initial content). Returns ``weight``."""
-    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
-    state = _check_state(state_sum, "state_sum", (num_embeddings, dim), tensor_type)
+    w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    state = _check_state(state_sum, "state_sum", (num_embeddings, dim))
     status = emb_adagrad_step(w.address, state, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address,
                               r.shape[0], float(lr), float(lr_decay), float(eps), _step_number(step))
     if status:
-        raise _native_error(status)
+        raise native_error(status)
     return weight
 
 
 def rowwise_adagrad_step(weight, momentum, rows, values, lr, eps=1e-10):
     """Row-wise Adagrad (FBGEMM's variant, one accumulator per row) on the listed rows;
     ``momentum`` is ``(V,)`` float32. Returns ``weight``."""
-    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
-    state = _check_state(momentum, "momentum", (num_embeddings,), tensor_type)
+    w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    state = _check_state(momentum, "momentum", (num_embeddings,))
     status = emb_rowwise_adagrad_step(w.address, state, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address,
                                       v.address, r.shape[0], float(lr), float(eps))
     if status:
-        raise _native_error(status)
+        raise native_error(status)
     return weight
 
 
 def sparse_adam_step(weight, exp_avg, exp_avg_sq, rows, values, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, step=1):
     """torch.optim.SparseAdam on the listed rows; ``exp_avg`` and ``exp_avg_sq`` are ``(V, D)``
     float32 (zeros before the first step, as torch initialises them). Returns ``weight``."""
-    tensor_type, w, num_embeddings, dim, r, v = _operands(weight, rows, values)
-    m = _check_state(exp_avg, "exp_avg", (num_embeddings, dim), tensor_type)
-    s = _check_state(exp_avg_sq, "exp_avg_sq", (num_embeddings, dim), tensor_type)
+    w, num_embeddings, dim, r, v = _operands(weight, rows, values)
+    m = _check_state(exp_avg, "exp_avg", (num_embeddings, dim))
+    s = _check_state(exp_avg_sq, "exp_avg_sq", (num_embeddings, dim))
     beta1, beta2 = betas
     status = emb_sparse_adam_step(w.address, m, s, EMB_DTYPE_FLOAT32, num_embeddings, dim, r.address, v.address,
                                   r.shape[0], float(lr), float(beta1), float(beta2), float(eps), _step_number(step))
     if status:
-        raise _native_error(status)
+        raise native_error(status)
     return weight

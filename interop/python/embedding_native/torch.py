@@ -54,8 +54,15 @@ from torch.nn import Parameter, init
 
 from . import _bindings as _native
 from . import functional as _functional
+from ._ops import arguments as _arguments
+from ._ops.embedding import lookup as _lookup
+from ._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
+from ._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
+    raise_bag_status as _raise_bag_status
+from ._ops.padding import module_range_error, padding_row
+from ._results import new_float32 as _new_float32
 from .errors import (
-    EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
 )
 from ._repr import embedding_bag_extra_repr, embedding_extra_repr
@@ -65,26 +72,17 @@ __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
-_PADDING_MESSAGE = "Padding_idx must be within num_embeddings"
 
 
 def _check_float32(dtype):
     if dtype != torch.float32:
-        raise _functional._error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+        raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                                  "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
 
 
 def _normalize_padding_idx(padding_idx, num_embeddings):
     """torch's Python-level check, comparisons included (a float padding_idx passes as in torch)."""
-    if padding_idx is not None:
-        if padding_idx > 0:
-            if not padding_idx < num_embeddings:
-                raise _functional._error(PaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, _PADDING_MESSAGE)
-        elif padding_idx < 0:
-            if not padding_idx >= -num_embeddings:
-                raise _functional._error(PaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE, _PADDING_MESSAGE)
-            padding_idx = num_embeddings + padding_idx
-    return padding_idx
+    return padding_row(padding_idx, num_embeddings, module_range_error(PaddingIndexError))
 
 
 class _Table(torch.nn.Module):
@@ -145,7 +143,7 @@ def _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_i
     native emb_embedding_backward_sparse does the same.
     """
     if scale_grad_by_freq:
-        raise _functional._error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
     if padding_idx is None and grad_output.numel():
         rows = indices.reshape(-1).to(torch.int64)
         values = grad_output.reshape(-1, embedding_dim)
@@ -177,11 +175,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         # argument is checked first: a call that fails renormalises nothing (torch 1.13 does).
         input = input.contiguous()
         table = weight.detach()
-        max_norm = _functional._float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
-        norm_type = _functional._float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
-        unsupported = _functional._non_strided(table, input)
+        max_norm = _arguments.float_argument(max_norm, "embedding_renorm_", "max_norm", 3)
+        norm_type = _arguments.float_argument(norm_type, "embedding_renorm_", "norm_type", 4)
+        unsupported = _non_strided(table, input)
         if unsupported is not None:
-            raise _functional._layout_error("embedding_renorm_", unsupported)
+            raise _layout_error("embedding_renorm_", unsupported)
         padding_idx = _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, sparse)
         with torch.no_grad():
             _functional.embedding_renorm_(table, input, max_norm, norm_type)
@@ -197,7 +195,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if not needs_grad:
         # Nothing to differentiate (inference, a frozen table): the lookup alone, without the
         # autograd node torch would not record either.
-        result = _functional._embedding_tensor_fast(input, weight)
+        result = _lookup(input, weight)
         if result is not None:
             return result
     if weight.layout is not _STRIDED:
@@ -216,12 +214,12 @@ def _check_embedding_arguments(weight, input, padding_idx, scale_grad_by_freq, s
     """The argument checks of ``torch.embedding(weight, input, padding_idx, scale_grad_by_freq,
     sparse)``, in its order and with its TypeErrors; returns padding_idx as an int."""
     if not isinstance(weight, _Tensor):
-        raise _functional._argument_type_error("embedding", "weight", 1, "Tensor", weight)
+        raise _arguments.argument_type_error("embedding", "weight", 1, "Tensor", weight)
     if not isinstance(input, _Tensor):
-        raise _functional._argument_type_error("embedding", "indices", 2, "Tensor", input)
-    padding_idx = _functional._int_argument(padding_idx, "embedding", "padding_idx", 3)
-    _functional._check_bool_argument(scale_grad_by_freq, "embedding", "scale_grad_by_freq", 4)
-    _functional._check_bool_argument(sparse, "embedding", "sparse", 5)
+        raise _arguments.argument_type_error("embedding", "indices", 2, "Tensor", input)
+    padding_idx = _arguments.int_argument(padding_idx, "embedding", "padding_idx", 3)
+    _arguments.check_bool_argument(scale_grad_by_freq, "embedding", "scale_grad_by_freq", 4)
+    _arguments.check_bool_argument(sparse, "embedding", "sparse", 5)
     return padding_idx
 
 
@@ -293,21 +291,11 @@ class Embedding(_Table):
 
 def _bag_normalize_padding_idx(padding_idx, num_embeddings):
     """nn.EmbeddingBag's Python-level check: lower-case "padding_idx must be within num_embeddings"."""
-    if padding_idx is not None:
-        if padding_idx > 0:
-            if not padding_idx < num_embeddings:
-                raise _functional._error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
-                                         BagPaddingIndexError.TORCH_MESSAGE)
-        elif padding_idx < 0:
-            if not padding_idx >= -num_embeddings:
-                raise _functional._error(BagPaddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
-                                         BagPaddingIndexError.TORCH_MESSAGE)
-            padding_idx = num_embeddings + padding_idx
-    return padding_idx
+    return padding_row(padding_idx, num_embeddings, module_range_error(BagPaddingIndexError))
 
 
 class _EmbeddingBagFunction(torch.autograd.Function):
-    """``F.embedding_bag`` after its checks: ``call`` is a validated ``functional._BagCall`` (it
+    """``F.embedding_bag`` after its checks: ``call`` is a validated ``_ops.embedding_bag.BagCall`` (it
     holds the indices, offsets and the emb_bags pointing into them). Inputs that can need a
     gradient: ``weight`` and ``per_sample_weights`` (None when not given)."""
 
@@ -337,14 +325,14 @@ class _EmbeddingBagFunction(torch.autograd.Function):
                 grad_weight = _bag_sparse_gradient(grad_output, call)
             else:
                 # New zeros accumulated into: the same bits as overwriting, without a second clear.
-                grad_weight = _functional._new_float32((call.num_embeddings, call.embedding_dim), True, zeroed=True)
+                grad_weight = _new_float32((call.num_embeddings, call.embedding_dim), True, zeroed=True)
                 flags = _native.EMB_ACCUMULATE | (_native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0)
                 max_address = ctx.max_indices.data_ptr() if ctx.max_indices is not None else None
                 status = _native.emb_embedding_bag_backward(
                     grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, call.embedding_dim,
                     ctypes.byref(layout.bags), call.mode, max_address, flags, grad_weight.data_ptr(), grad_weight.numel())
                 if status:
-                    _functional._raise_bag_status(status, layout, call.num_embeddings)
+                    _raise_bag_status(status)
         if ctx.needs_input_grad[1]:
             table = weight.detach().contiguous()
             grad_psw = torch.empty((layout.num_indices,), dtype=torch.float32)
@@ -352,7 +340,7 @@ class _EmbeddingBagFunction(torch.autograd.Function):
                 grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, table.data_ptr(), call.num_embeddings,
                 call.embedding_dim, ctypes.byref(layout.bags), call.mode, grad_psw.data_ptr(), layout.num_indices)
             if status:
-                _functional._raise_bag_status(status, layout, call.num_embeddings)
+                _raise_bag_status(status)
             grad_psw = grad_psw.reshape(ctx.psw_shape)
         return grad_weight, grad_psw, None
 
@@ -361,7 +349,7 @@ def _bag_sparse_gradient(grad_output, call):
     """torch's _embedding_bag_sparse_backward: uncoalesced COO, one entry per non-padding position
     in position order; (1, 0)/(0, D) when nothing remains."""
     if call.scale_grad_by_freq:
-        raise _functional._error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT, _SPARSE_SCALE_MESSAGE)
     layout = call.layout
     dim = call.embedding_dim
     capacity = layout.num_indices
@@ -372,7 +360,7 @@ def _bag_sparse_gradient(grad_output, call):
         grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, dim, ctypes.byref(layout.bags),
         call.mode, 0, rows.data_ptr(), values.data_ptr(), capacity, ctypes.byref(nnz))
     if status:
-        _functional._raise_bag_status(status, layout, call.num_embeddings)
+        _raise_bag_status(status)
     n = nnz.value
     if n == 0 or dim == 0:
         rows = torch.empty((0,), dtype=torch.int64)
@@ -401,7 +389,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         # that override torch functions, for their result).
         return torch.nn.functional.embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq,
                                                  mode, sparse, per_sample_weights, include_last_offset, padding_idx)
-    call = _functional._prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
+    call = _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
                                               sparse, per_sample_weights, include_last_offset, padding_idx)
     if max_norm is not None:
         with torch.no_grad():

@@ -153,7 +153,7 @@ internal static unsafe partial class NativeExports
                 ref *outRows, ref Unsafe.AsRef<float>(outValues), (nint)capacity, out nint unique, KernelDispatch.BestWidth);
             if (bad >= 0)
             {
-                return LastError.Set(EmbStatus.IndexOutOfRange, "rows: " + EmbeddingErrors.IndexOutOfRange(bad, rows[bad], numEmbeddings));
+                return LastError.SetIndex(bad, rows[bad], numEmbeddings, "rows: ");
             }
 
             AbiChecks.Capacity(capacity, unique, "out_rows/out_values", $"{unique} distinct rows");
@@ -170,6 +170,6 @@ internal static unsafe partial class NativeExports
     private static int BackwardBadIndex(void* indices, int indexSize, nint position, long rows)
     {
         long value = indexSize == sizeof(int) ? ((int*)indices)[position] : ((long*)indices)[position];
-        return LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(position, value, rows));
+        return LastError.SetIndex(position, value, rows);
     }
 }

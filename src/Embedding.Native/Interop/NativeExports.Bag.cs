@@ -81,7 +81,7 @@ internal static unsafe partial class NativeExports
             ref Unsafe.AsRef<float>(output), ref max ? ref *maxIndices : ref Unsafe.NullRef<long>(), KernelDispatch.BestWidth);
         if (bad >= 0)
         {
-            return LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(bad, long.CreateTruncating(bags.Indices[(int)bad]), numEmbeddings));
+            return LastError.SetIndex(bad, long.CreateTruncating(bags.Indices[(int)bad]), numEmbeddings);
         }
 
         return (int)EmbStatus.Ok;

@@ -218,5 +218,5 @@ internal static unsafe partial class NativeExports
     /// <summary>Reports the first out-of-range bag index with its position, value and the valid range.</summary>
     private static int BagBackwardBadIndex<TIndex>(Bags<TIndex> bags, nint position, long rows)
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
-        LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(position, long.CreateTruncating(bags.Indices[(int)position]), rows));
+        LastError.SetIndex(position, long.CreateTruncating(bags.Indices[(int)position]), rows);
 }

@@ -70,7 +70,7 @@ internal static unsafe partial class NativeExports
             if (bad >= 0)
             {
                 long value = indexSize == sizeof(int) ? ((int*)indices)[bad] : ((long*)indices)[bad];
-                return LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(bad, value, numEmbeddings));
+                return LastError.SetIndex(bad, value, numEmbeddings);
             }
 
             return (int)EmbStatus.Ok;

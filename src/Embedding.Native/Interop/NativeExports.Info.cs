@@ -56,6 +56,28 @@ internal static unsafe partial class NativeExports
     [UnmanagedCallersOnly(EntryPoint = "emb_last_error")]
     public static byte* LastErrorMessage() => LastError.Pointer;
 
+    [UnmanagedCallersOnly(EntryPoint = "emb_last_index_error")]
+    public static int LastIndexError(long* position, long* value)
+    {
+        if (!LastError.TryGetIndex(out long badPosition, out long badValue))
+        {
+            return 0;
+        }
+
+        // NULL skips that output; nothing else is checked, so this call never fails or changes the last error.
+        if (position != null)
+        {
+            *position = badPosition;
+        }
+
+        if (value != null)
+        {
+            *value = badValue;
+        }
+
+        return 1;
+    }
+
     /// <summary>u8 literals live in the image and end with a NUL, so their address is a static C string.</summary>
     private static byte* Utf8(ReadOnlySpan<byte> literal) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(literal));
 

@@ -35,7 +35,7 @@ internal static unsafe partial class NativeExports
             if (bad >= 0)
             {
                 long value = indexSize == sizeof(int) ? ((int*)indices)[bad] : ((long*)indices)[bad];
-                return LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(bad, value, numEmbeddings));
+                return LastError.SetIndex(bad, value, numEmbeddings);
             }
 
             return (int)EmbStatus.Ok;
@@ -214,7 +214,7 @@ internal static unsafe partial class NativeExports
 
         long value = rows[bad];
         return (ulong)value >= (ulong)numEmbeddings
-            ? LastError.Set(EmbStatus.IndexOutOfRange, EmbeddingErrors.IndexOutOfRange(bad, value, numEmbeddings))
+            ? LastError.SetIndex(bad, value, numEmbeddings)
             : LastError.Set(EmbStatus.InvalidArgument, OptimizerChecks.NotAscending(bad, value, rows[bad - 1]));
     }
 }

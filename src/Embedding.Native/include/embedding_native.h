@@ -143,6 +143,19 @@ EMB_API const char* emb_status_string(int32_t status);
  * UTF-8, owned by the library, valid until the next failing call on the same thread. */
 EMB_API const char* emb_last_error(void);
 
+/* Where the latest failed call on this thread found a bad index, for callers that word their own
+ * message (the Python package builds torch's text from it without reading the indices again).
+ *
+ * The latest failure counts only if it was EMB_ERROR_INDEX_OUT_OF_RANGE for an element of an index
+ * array: indices, bags->indices, or rows (emb_sparse_coalesce and the optimizer steps). An
+ * out-of-range padding_idx or max_indices element, and every other status, do not count.
+ *
+ * @param position  out, may be NULL: the element's position (flattened, 0-based).
+ * @param value     out, may be NULL: its value.
+ * @return 1 if the latest failure was such an index (outputs written), else 0 (nothing written).
+ *         Never fails and never changes emb_last_error(). Thread-safe (per-thread state). */
+EMB_API int32_t emb_last_index_error(int64_t* position, int64_t* value);
+
 /* ---- Embedding forward --------------------------------------------------------------------- */
 
 /* Normalises a padding index as torch.nn.Embedding does: a negative value counts from the end
