@@ -597,7 +597,7 @@ public static partial class EmbeddingPrimitives
         width = KernelDispatch.FitWidth(width, dimension);
         ScatterAddKernel<TIndex> kernel = KernelDispatch.Find(
             new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            WidthLadder.Select<ScatterAddKernel<TIndex>, GenericScatterAdd<TIndex>>(width));
+            GenericScatterAdd<TIndex>.At(width));
         kernel(in source, dimension, in indices, count, paddingIndex, in counts, ref destination);
     }
 

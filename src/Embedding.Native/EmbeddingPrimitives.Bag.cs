@@ -194,7 +194,7 @@ public static partial class EmbeddingPrimitives
         where TMode : IBagMode =>
         KernelDispatch.Find(
             new KernelKey(TMode.Operation, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            WidthLadder.Select<BagKernel<TIndex>, GenericBag<TIndex, TMode>>(width));
+            GenericBag<TIndex, TMode>.At(width));
 
     /// <summary>
     /// The first bag of piece <paramref name="part"/> of <paramref name="parts"/> when bag b costs its positions

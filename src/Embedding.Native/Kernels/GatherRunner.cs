@@ -15,7 +15,7 @@ internal static class GatherRunner
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         KernelDispatch.Find(
             new KernelKey(KernelOperation.Gather, table, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            WidthLadder.Select<GatherKernel<TElement, TIndex>, GenericGather<TElement, TIndex>>(width));
+            GenericGather<TElement, TIndex>.At(width));
 
     /// <summary>
     /// Copies the rows <paramref name="indices"/> name into <paramref name="destination"/>. Every index

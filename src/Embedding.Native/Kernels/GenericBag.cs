@@ -14,17 +14,13 @@ namespace Embedding.Native;
 /// </summary>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <typeparam name="TMode">The reduction: <see cref="BagSum"/>, <see cref="BagMean"/>, <see cref="BagMax"/> or <see cref="BagWeightedSum"/>.</typeparam>
-internal readonly struct GenericBag<TIndex, TMode> : IGenericKernels<BagKernel<TIndex>>
+internal static class GenericBag<TIndex, TMode>
     where TIndex : unmanaged, IBinaryInteger<TIndex>
     where TMode : IBagMode
 {
-    /// <summary>The body over the bag operators of <typeparamref name="TWidth"/> (a constant choice once compiled).</summary>
-    public static BagKernel<TIndex> At<TWidth>()
-        where TWidth : IVectorWidth =>
-        typeof(TWidth) == typeof(Width512) ? Run<Vector512<float>, BagVector512> :
-        typeof(TWidth) == typeof(Width256) ? Run<Vector256<float>, BagVector256> :
-        typeof(TWidth) == typeof(Width128) ? Run<Vector128<float>, BagVector128> :
-        Run<float, BagScalar>;
+    /// <summary>The kernel for <paramref name="width"/>, over that width's bag operators.</summary>
+    public static BagKernel<TIndex> At(VectorWidth width) =>
+        WidthLadder.Select<BagKernel<TIndex>>(width, Run<Vector512<float>, BagVector512>, Run<Vector256<float>, BagVector256>, Run<Vector128<float>, BagVector128>, Run<float, BagScalar>);
 
     private static void Run<TVector, TOps>(ref readonly float weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)
         where TOps : IBagVector<TVector>

@@ -10,12 +10,13 @@ namespace Embedding.Native;
 /// </summary>
 /// <typeparam name="TElement">An element of the table's size: <see cref="ushort"/>, <see cref="float"/> or <see cref="double"/>.</typeparam>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
-internal readonly struct GenericGather<TElement, TIndex> : IGenericKernels<GatherKernel<TElement, TIndex>>
+internal static class GenericGather<TElement, TIndex>
     where TElement : unmanaged
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    public static GatherKernel<TElement, TIndex> At<TWidth>()
-        where TWidth : IVectorWidth => Gather<TWidth>;
+    /// <summary>The kernel for <paramref name="width"/>.</summary>
+    public static GatherKernel<TElement, TIndex> At(VectorWidth width) =>
+        WidthLadder.Select<GatherKernel<TElement, TIndex>>(width, Gather<Width512>, Gather<Width256>, Gather<Width128>, Gather<WidthScalar>);
 
     /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
     private static void Gather<TWidth>(ref readonly TElement weight, int dimension, ref readonly TIndex indices, nint count, ref TElement destination)

@@ -11,11 +11,12 @@ namespace Embedding.Native;
 /// unchanged.
 /// </summary>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
-internal readonly struct GenericScatterAdd<TIndex> : IGenericKernels<ScatterAddKernel<TIndex>>
+internal static class GenericScatterAdd<TIndex>
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    public static ScatterAddKernel<TIndex> At<TWidth>()
-        where TWidth : IVectorWidth => ScatterAdd<TWidth>;
+    /// <summary>The kernel for <paramref name="width"/>.</summary>
+    public static ScatterAddKernel<TIndex> At(VectorWidth width) =>
+        WidthLadder.Select<ScatterAddKernel<TIndex>>(width, ScatterAdd<Width512>, ScatterAdd<Width256>, ScatterAdd<Width128>, ScatterAdd<WidthScalar>);
 
     /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
     private static void ScatterAdd<TWidth>(ref readonly float gradients, int dimension, ref readonly TIndex positions, nint count, long paddingIndex, ref readonly int rowCounts, ref float destination)

@@ -2,30 +2,25 @@ using System;
 
 namespace Embedding.Native;
 
-/// <summary>The generic kernels of one operation, one per vector width type; the ladder picks among them.</summary>
-/// <typeparam name="TKernel">The operation's delegate type.</typeparam>
-internal interface IGenericKernels<TKernel>
-    where TKernel : Delegate
-{
-    /// <summary>The generic kernel whose body uses <typeparamref name="TWidth"/>.</summary>
-    static abstract TKernel At<TWidth>()
-        where TWidth : IVectorWidth;
-}
-
 /// <summary>
-/// The one place a run-time <see cref="VectorWidth"/> becomes a compile-time width type. Every generic
-/// kernel is reached through it, so a new width is one more rung here, not a switch per operation.
+/// The one place a run-time <see cref="VectorWidth"/> picks among an operation's generic kernels,
+/// one per compile-time width type. Each generic kernel hands its four instantiations here, so a new
+/// width is one more rung here and one more argument, not a switch per operation.
 /// </summary>
+/// <remarks>
+/// Plain delegate arguments rather than a static abstract <c>At&lt;TWidth&gt;()</c> on an interface
+/// generic over the delegate type: NativeAOT's scanner cannot lay out such an interface over a
+/// shared (reference-type) instantiation. Cached static delegates make the arguments free.
+/// </remarks>
 internal static class WidthLadder
 {
-    /// <summary>The generic kernel of <typeparamref name="TKernels"/> for <paramref name="width"/>.</summary>
-    public static TKernel Select<TKernel, TKernels>(VectorWidth width)
-        where TKernel : Delegate
-        where TKernels : IGenericKernels<TKernel> => width switch
+    /// <summary>The kernel whose body uses <paramref name="width"/>.</summary>
+    public static TKernel Select<TKernel>(VectorWidth width, TKernel vector512, TKernel vector256, TKernel vector128, TKernel scalar)
+        where TKernel : Delegate => width switch
         {
-            VectorWidth.Vector512 => TKernels.At<Width512>(),
-            VectorWidth.Vector256 => TKernels.At<Width256>(),
-            VectorWidth.Vector128 => TKernels.At<Width128>(),
-            _ => TKernels.At<WidthScalar>(),
+            VectorWidth.Vector512 => vector512,
+            VectorWidth.Vector256 => vector256,
+            VectorWidth.Vector128 => vector128,
+            _ => scalar,
         };
 }
