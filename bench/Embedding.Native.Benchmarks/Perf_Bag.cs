@@ -103,9 +103,18 @@ public class Perf_Bag
 
     /// <summary>The generic bag kernel at the best width over precomputed bag starts, without validation or dispatch.</summary>
     [Benchmark(Baseline = true)]
-    public void Generic() => GenericBag.Run(
-        KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim), Mode, Weighted, ref _table[0], Dim, ref _indices[0], ref _starts[0], BagCount,
-        EmbeddingPrimitives.NoPadding, ref MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MaxIndicesOrNull);
+    public void Generic() => GenericKernel(KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim))(
+        in _table[0], Dim, in _indices[0], in _starts[0], BagCount,
+        EmbeddingPrimitives.NoPadding, in MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MaxIndicesOrNull);
+
+    /// <summary>The generic kernel of this reduction at <paramref name="width"/>.</summary>
+    private BagKernel<long> GenericKernel(VectorWidth width) => Mode switch
+    {
+        EmbeddingBagMode.Max => GenericBag<long, BagMax>.At(width),
+        EmbeddingBagMode.Mean => GenericBag<long, BagMean>.At(width),
+        _ when Weighted => GenericBag<long, BagWeightedSum>.At(width),
+        _ => GenericBag<long, BagSum>.At(width),
+    };
 
     /// <summary>The arg-max buffer, or a null reference when none is wanted (the kernels' values-only loop).</summary>
     private ref long MaxIndicesOrNull => ref _maxIndices.Length == 0 ? ref System.Runtime.CompilerServices.Unsafe.NullRef<long>() : ref _maxIndices[0];

@@ -42,6 +42,6 @@ public class Perf_Gather
 
     /// <summary>The generic kernel at the best width, without validation or dispatch.</summary>
     [Benchmark(Baseline = true)]
-    public void Generic() => GenericGather.Run(
-        KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim), ref _table[0], Dim, ref _indices[0], _indices.Length, ref _destination[0]);
+    public void Generic() => GenericGather<float, long>.At(KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim))(
+        in _table[0], Dim, in _indices[0], _indices.Length, ref _destination[0]);
 }

@@ -64,8 +64,8 @@ public unsafe class Perf_TinyCall
 
     /// <summary>The generic kernel at the best width that fits a row, without validation or dispatch.</summary>
     [Benchmark]
-    public void Kernel() => GenericGather.Run(
-        KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim), ref _table[0], Dim, ref _indices[0], Count, ref _destination[0]);
+    public void Kernel() => GenericGather<float, long>.At(KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim))(
+        in _table[0], Dim, in _indices[0], Count, ref _destination[0]);
 
     /// <summary>
     /// The library a loader would pick: the lower of the CPU's tier (emb_cpu_tier, asked of the baseline build,
