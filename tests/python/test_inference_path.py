@@ -45,7 +45,16 @@ def test_errors_on_the_inference_path_are_torch_s():
         with pytest.raises(RuntimeError):
             ent.embedding(torch.tensor([1.0]), _table())
         with pytest.raises(NotImplementedError):
-            ent.embedding(torch.tensor([1]), _table().double())
+            ent.embedding(torch.tensor([1]), _table().to(torch.int64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_inference_looks_up_every_float_type_and_training_waits_for_its_backward(dtype):
+    weight = _table().to(dtype)
+    with torch.no_grad():
+        assert torch.equal(ent.embedding(torch.tensor([1, 4]), weight), F.embedding(torch.tensor([1, 4]), weight))
+    with pytest.raises(NotImplementedError, match="float32 only"):
+        ent.embedding(torch.tensor([1]), weight.requires_grad_())
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])

@@ -18,7 +18,9 @@ from functools import cached_property
 
 import numpy as np
 
-from .._bindings import EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64
+from .._bindings import (
+    EMB_DTYPE_BFLOAT16, EMB_DTYPE_FLOAT16, EMB_DTYPE_FLOAT32, EMB_DTYPE_FLOAT64, EMB_DTYPE_INT32, EMB_DTYPE_INT64,
+)
 from .._results import FRESH_MAPPING_BYTES, new_float32
 from ..errors import (
     EMB_ERROR_BUFFER_TOO_SMALL, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE,
@@ -29,8 +31,12 @@ from .failures import error, require_strided
 
 FLOAT32 = np.dtype(np.float32)
 
-#: emb_dtype of each table (float) dtype the library takes, by dtype name.
-TABLE_DTYPES = {"float32": EMB_DTYPE_FLOAT32}
+#: emb_dtype of each table (float) dtype the library takes, by dtype name. The lookup takes them
+#: all (:meth:`ArrayKind.lookup_code`); the other operations float32 only (:meth:`table_code`).
+TABLE_DTYPES = {"float32": EMB_DTYPE_FLOAT32, "float64": EMB_DTYPE_FLOAT64, "float16": EMB_DTYPE_FLOAT16,
+                "bfloat16": EMB_DTYPE_BFLOAT16}
+#: The dtype name of each table emb_dtype.
+TABLE_DTYPE_NAMES = {code: name for name, code in TABLE_DTYPES.items()}
 #: emb_dtype of each index dtype, by dtype name.
 INDEX_DTYPES = {"int32": EMB_DTYPE_INT32, "int64": EMB_DTYPE_INT64}
 
@@ -40,8 +46,13 @@ class ArrayKind:
 
     is_tensor = False
 
-    def unsupported_table(self, x, name):
-        """The exception for a table (float) buffer whose dtype the library does not take."""
+    def unsupported_table(self, x, name, lookup=False):
+        """The exception for a table (float) buffer whose dtype the library does not take: the
+        lookup takes every float table type; the other operations float32 only, for now."""
+        if lookup:
+            return error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                         "embedding_native looks up float32, float64, float16 and bfloat16 tables (numpy: no bfloat16); "
+                         "got %s %s" % (name, x.dtype))
         return error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                      "embedding_native supports %s dtype float32 only in this version (got %s)" % (name, x.dtype))
 
@@ -55,6 +66,9 @@ class _NumpyKind(ArrayKind):
     array_type = np.ndarray
     contiguous_word = "C-contiguous"
     _index_codes = {np.dtype(np.int32): EMB_DTYPE_INT32, np.dtype(np.int64): EMB_DTYPE_INT64}
+    # numpy has no bfloat16: bfloat16 tables come as torch tensors.
+    _table_codes = {np.dtype(np.float32): EMB_DTYPE_FLOAT32, np.dtype(np.float64): EMB_DTYPE_FLOAT64,
+                    np.dtype(np.float16): EMB_DTYPE_FLOAT16}
 
     @staticmethod
     def address(x):
@@ -67,6 +81,10 @@ class _NumpyKind(ArrayKind):
     @staticmethod
     def table_code(x):
         return EMB_DTYPE_FLOAT32 if x.dtype == FLOAT32 else None
+
+    def lookup_code(self, x):
+        """emb_dtype of a (native-order) table of any type the lookup takes, else None."""
+        return self._table_codes.get(x.dtype)
 
     def index_code(self, x):
         """emb_dtype of an int32/int64 (native-order) index array, else None."""
@@ -94,9 +112,13 @@ class _NumpyKind(ArrayKind):
         return np.empty(shape, dtype=dtype_name)
 
     @staticmethod
-    def result(shape, count):
-        """A new uninitialised float32 result of ``count`` elements, and its address."""
-        array = np.empty(shape, dtype=FLOAT32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, False)
+    def result(shape, count, code=EMB_DTYPE_FLOAT32):
+        """A new uninitialised result of ``count`` elements of table type ``code``, and its address
+        (large float32 ones from ``_results``' pool)."""
+        if code != EMB_DTYPE_FLOAT32:
+            array = np.empty(shape, dtype=TABLE_DTYPE_NAMES[code])
+        else:
+            array = np.empty(shape, dtype=FLOAT32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, False)
         return array, array.ctypes.data
 
     def plain_table(self, weight):
@@ -121,13 +143,15 @@ class _NumpyKind(ArrayKind):
         """:meth:`plain_table` and :meth:`plain_indices` in one (one call less on the tiny-call
         path): their two tuples as one, or None."""
         code = self._index_codes.get(indices.dtype)
-        if (code is None or type(weight) is not np.ndarray or weight.dtype is not FLOAT32 or weight.ndim != 2
-                or not (indices.flags.c_contiguous and weight.flags.c_contiguous)):
+        if code is None or type(weight) is not np.ndarray or weight.ndim != 2:
+            return None
+        table = self._table_codes.get(weight.dtype)
+        if table is None or not (indices.flags.c_contiguous and weight.flags.c_contiguous):
             return None
         rows, dim = weight.shape
         if rows == 0 or dim == 0:
             return None
-        return weight.ctypes.data, rows, dim, EMB_DTYPE_FLOAT32, indices.ctypes.data, code, indices.size
+        return weight.ctypes.data, rows, dim, table, indices.ctypes.data, code, indices.size
 
     def indices(self, x, op, argument):
         """(contiguous int32/int64 array, emb_dtype) for a numpy index array or scalar; ``op`` and
@@ -158,10 +182,10 @@ class _NumpyKind(ArrayKind):
         return np.ascontiguousarray(x).reshape(-1)
 
     @staticmethod
-    def out_problem(out, shape):
-        """What is wrong with ``out`` as a float32 result of ``shape``, or None."""
-        if out.dtype != FLOAT32:
-            return "out must be float32, got %s" % out.dtype
+    def out_problem(out, shape, dtype="float32"):
+        """What is wrong with ``out`` as a ``dtype`` result of ``shape``, or None."""
+        if out.dtype != np.dtype(dtype):
+            return "out must be %s, got %s" % (dtype, out.dtype)
         if out.shape != shape:
             return "out has shape %s, the result has shape %s" % (out.shape, shape)
         if not out.flags.c_contiguous:
@@ -197,6 +221,12 @@ class _TorchKind(ArrayKind):
     def _index_codes(self):
         return {self._torch.int32: EMB_DTYPE_INT32, self._torch.int64: EMB_DTYPE_INT64}
 
+    @cached_property
+    def _table_codes(self):
+        torch = self._torch
+        return {torch.float32: EMB_DTYPE_FLOAT32, torch.float64: EMB_DTYPE_FLOAT64, torch.float16: EMB_DTYPE_FLOAT16,
+                torch.bfloat16: EMB_DTYPE_BFLOAT16}
+
     @staticmethod
     def address(x):
         return x.data_ptr()
@@ -208,6 +238,9 @@ class _TorchKind(ArrayKind):
     @staticmethod
     def table_code(x):
         return EMB_DTYPE_FLOAT32 if str(x.dtype) == "torch.float32" else None
+
+    def lookup_code(self, x):
+        return self._table_codes.get(x.dtype)
 
     def index_code(self, x):
         return self._index_codes.get(x.dtype)
@@ -234,8 +267,12 @@ class _TorchKind(ArrayKind):
         torch = self._torch
         return torch.empty(shape, dtype=getattr(torch, dtype_name))
 
-    def result(self, shape, count):
-        tensor = self._torch.empty(shape, dtype=self._float32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, True)
+    def result(self, shape, count, code=EMB_DTYPE_FLOAT32):
+        torch = self._torch
+        if code != EMB_DTYPE_FLOAT32:
+            tensor = torch.empty(shape, dtype=getattr(torch, TABLE_DTYPE_NAMES[code]))
+        else:
+            tensor = torch.empty(shape, dtype=self._float32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, True)
         return tensor, tensor.data_ptr()
 
     def plain_table(self, weight):
@@ -266,8 +303,10 @@ class _TorchKind(ArrayKind):
 
     def plain_lookup(self, indices, weight):
         code = self._index_codes.get(indices.dtype)
-        if (code is None or not isinstance(weight, self._tensor_type) or weight.dtype is not self._float32
-                or weight.dim() != 2 or not (indices.is_cpu and weight.is_cpu)):
+        if code is None or not isinstance(weight, self._tensor_type):
+            return None
+        table = self._table_codes.get(weight.dtype)
+        if table is None or weight.dim() != 2 or not (indices.is_cpu and weight.is_cpu):
             return None
         try:
             if not (indices.is_contiguous() and weight.is_contiguous()):
@@ -279,7 +318,7 @@ class _TorchKind(ArrayKind):
         rows, dim = weight.shape
         if rows == 0 or dim == 0:
             return None
-        return weight_address, rows, dim, EMB_DTYPE_FLOAT32, index_address, code, indices.numel()
+        return weight_address, rows, dim, table, index_address, code, indices.numel()
 
     def indices(self, x, op, argument):
         """(contiguous int32/int64 CPU tensor, emb_dtype) for a torch index tensor."""
@@ -310,9 +349,9 @@ class _TorchKind(ArrayKind):
         return x if x.is_contiguous() else x.contiguous()
 
     @staticmethod
-    def out_problem(out, shape):
-        if str(out.dtype) != "torch.float32":
-            return "out must be float32, got %s" % out.dtype
+    def out_problem(out, shape, dtype="float32"):
+        if str(out.dtype) != "torch." + dtype:
+            return "out must be %s, got %s" % (dtype, out.dtype)
         if out.device.type != "cpu":
             return "out must be a CPU tensor, got one on %s" % out.device
         if tuple(out.shape) != shape:
@@ -449,13 +488,13 @@ def as_array(x, what, op="embedding_bag"):
     raise TypeError("%s(): argument '%s' must be a numpy.ndarray or torch.Tensor, not %s" % (op, what, type(x).__name__))
 
 
-def check_out(out, shape):
-    """Validates a caller's ``out=`` buffer for a float32 result of ``shape``; returns its address."""
+def check_out(out, shape, dtype="float32"):
+    """Validates a caller's ``out=`` buffer for a ``dtype`` result of ``shape``; returns its address."""
     kind = kind_of(out)
     if kind is None:
         raise TypeError("embedding(): argument 'out' must be a numpy.ndarray or torch.Tensor, not %s"
                         % type(out).__name__)
-    problem = kind.out_problem(out, shape)
+    problem = kind.out_problem(out, shape, dtype)
     if problem is not None:
         status = EMB_ERROR_BUFFER_TOO_SMALL if problem.startswith("out has shape") else EMB_ERROR_INVALID_ARGUMENT
         raise error(EmbeddingRuntimeError, status, problem)

@@ -15,7 +15,7 @@ import numpy as np
 from .._bindings import emb_embedding
 from ..errors import EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import check_bool_argument, int_argument, renorm_arguments
-from .buffers import NUMPY, TORCH, check_out, index_buffer, is_tensor, kind_of
+from .buffers import NUMPY, TABLE_DTYPE_NAMES, TORCH, check_out, index_buffer, is_tensor, kind_of
 from .failures import error, last_bad_index, native_error, non_strided
 from .padding import functional_range_error, padding_row
 from .renorm import embedding_renorm_
@@ -106,9 +106,9 @@ def _gather(kind, index_shape, out, weight_address, num_embeddings, embedding_di
     shape = index_shape + (embedding_dim,)
     elements = count * embedding_dim
     if out is None:
-        out, out_address = kind.result(shape, elements)
+        out, out_address = kind.result(shape, elements, weight_dtype)
     else:
-        out_address = check_out(out, shape)
+        out_address = check_out(out, shape, TABLE_DTYPE_NAMES[weight_dtype])
     status = emb_embedding(weight_address, weight_dtype, num_embeddings, embedding_dim,
                            index_address, index_dtype, count, out_address, elements)
     if status:
@@ -158,9 +158,9 @@ def _checked_embedding(input, weight, padding_idx, max_norm, norm_type, scale_gr
         if num_embeddings == 0 and count != 0:
             raise error(EmbeddingRuntimeError, EMB_ERROR_INDEX_OUT_OF_RANGE,
                         "index_select(): self indexing axis dim should be positive")
-        weight_dtype = weight_kind.table_code(weight)
+        weight_dtype = weight_kind.lookup_code(weight)
         if weight_dtype is None:
-            raise weight_kind.unsupported_table(weight, "weight")
+            raise weight_kind.unsupported_table(weight, "weight", lookup=True)
         weight_kind.check_device(weight, "weight")
         weight = weight_kind.contiguous(weight)  # documented copy of a non-contiguous table
         weight_address = weight_kind.address(weight)
