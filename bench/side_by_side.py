@@ -234,6 +234,9 @@ def cycler(items):
 
 OPS = [
     ("gather", "Forward gather (F.embedding)"),
+    ("gather_f64", "Forward gather, float64 table (GB/s of 8-byte elements)"),
+    ("gather_f16", "Forward gather, float16 table (GB/s of 2-byte elements)"),
+    ("gather_bf16", "Forward gather, bfloat16 table (GB/s of 2-byte elements)"),
     ("dense_backward", "Dense backward (embedding_dense_backward)"),
     ("autograd_dense", "The drop-in end to end: forward + dense backward through autograd (weight.grad reset per call)"),
     ("sparse_backward", "Sparse backward + coalesce"),
@@ -289,6 +292,17 @@ def groups_for(w, W, sets, seed):
         "ours numpy out=": lambda: en.embedding(nn(), W_np, out=out_np),
     }, lambda: torch.equal(en.embedding(idx0, W), F.embedding(idx0, W)))
     del out_t, out_np
+
+    # gather of the other table types: the same shape and indices, torch of the same dtype
+    for suffix, dtype in (("f64", torch.float64), ("f16", torch.float16), ("bf16", torch.bfloat16)):
+        typed = W.to(dtype)
+        nt, no = cycler(sets), cycler(sets)
+        yield ("gather_" + suffix, 2 * N * D * typed.element_size(), {
+            "torch": lambda nt=nt, typed=typed: F.embedding(nt(), typed),
+            "ours": lambda no=no, typed=typed: en.embedding(no(), typed),
+        }, lambda typed=typed: torch.equal(en.embedding(idx0, typed), F.embedding(idx0, typed)))
+        del typed
+        gc.collect()
 
     # dense backward
     GW = torch.zeros(V, D)
