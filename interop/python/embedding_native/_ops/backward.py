@@ -30,7 +30,7 @@ def _grad_and_indices(grad_output, indices, num_embeddings):
     """Validates a (grad_output, indices) pair; returns (grad Buffer, index Buffer, index emb_dtype, D)."""
     non_negative_rows(num_embeddings)
     index, index_dtype = index_buffer(indices)
-    grad = float_buffer(grad_output, "grad_output")
+    grad = float_buffer(grad_output, "grad_output", any_type=True)
     if len(grad.shape) != len(index.shape) + 1 or grad.shape[:-1] != index.shape:
         raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                     "grad_output has shape %s; expected indices.shape + (embedding_dim,) = %s + (D,)"
@@ -43,7 +43,7 @@ def gradient_out(grad, shape, out, accumulate, op):
     zeros of grad's kind accumulated into, which gives the same bits as overwriting (+0.0 + g)
     without a second clear. Returns (result, its address, whether to accumulate)."""
     if out is not None:
-        return out, check_out(out, shape), accumulate
+        return out, check_out(out, shape, grad.dtype_name), accumulate
     if accumulate:
         raise ValueError("%s(): accumulate=True needs out=" % op)
     result = grad.zeros(shape)
@@ -67,29 +67,30 @@ def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, s
             else:                  grad_weight[k] += grad_output[i]
 
     Args:
-        grad_output: float32 ``indices.shape + (D,)``, numpy or CPU tensor (any strides).
+        grad_output: ``indices.shape + (D,)`` of the table's type (float32, float64, float16 or
+            bfloat16, as far as the library takes it), numpy or CPU tensor (any strides).
         indices: the int32/int64 indices of the forward call (any shape).
         num_embeddings: V, the number of rows of the table.
         padding_idx: None, or a row (negative counts from the end, as in torch) whose
             positions contribute nothing.
         scale_grad_by_freq: divide each contribution by its index's count in ``indices``.
-        out: optional C-contiguous, writable float32 ``(V, D)`` buffer to write into.
+        out: optional C-contiguous, writable ``(V, D)`` buffer of grad_output's type to write into.
         accumulate: add into ``out`` (required then) instead of overwriting it.
 
     Returns:
-        ``out``, or a new float32 ``(V, D)`` array of grad_output's kind.
+        ``out``, or a new ``(V, D)`` array of grad_output's kind and type.
 
     Raises:
         EmbeddingIndexError (IndexError): an index outside ``[0, V)``; nothing is written.
         PaddingIndexError (AssertionError), EmbeddingRuntimeError (shapes, dtypes),
-        EmbeddingNotSupportedError (non-float32 grad_output, non-CPU tensors).
+        EmbeddingNotSupportedError (a type the library does not take here, non-CPU tensors).
     """
     grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings)
     num_embeddings = operator.index(num_embeddings)
     padding = native_padding(padding_idx, num_embeddings)
     shape = (num_embeddings, dim)
     result, out_address, accumulate = gradient_out(grad, shape, out, accumulate, "embedding_backward")
-    status = emb_embedding_backward(grad.address, grad.kind.table_code(grad.array), math.prod(index.shape), dim,
+    status = emb_embedding_backward(grad.address, grad.code, math.prod(index.shape), dim,
                                     index.address, index_dtype, num_embeddings, padding,
                                     grad_flags(scale_grad_by_freq, accumulate), out_address, num_embeddings * dim)
     if status:
@@ -110,17 +111,17 @@ def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=
     ``embedding_native.torch`` does that).
 
     Returns:
-        ``(rows, values)``: int64 ``(nnz,)`` and float32 ``(nnz, D)``, of grad_output's kind.
+        ``(rows, values)``: int64 ``(nnz,)`` and ``(nnz, D)`` of grad_output's type, of its kind.
     """
     grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings)
     num_embeddings = operator.index(num_embeddings)
     padding = native_padding(padding_idx, num_embeddings)
     num_indices = math.prod(index.shape)
     rows = grad.empty((num_indices,), "int64")
-    values = grad.kind.new_float32((num_indices, dim))
+    values = grad.like((num_indices, dim))
     nnz = c_int64()
     address = grad.kind.address
-    status = emb_embedding_backward_sparse(grad.address, grad.kind.table_code(grad.array), num_indices, dim,
+    status = emb_embedding_backward_sparse(grad.address, grad.code, num_indices, dim,
                                            index.address, index_dtype, num_embeddings, padding,
                                            grad_flags(scale_grad_by_freq), address(rows), address(values), num_indices,
                                            byref(nnz))
@@ -138,24 +139,24 @@ def sparse_coalesce(rows, values, num_embeddings):
 
     Args:
         rows: integer ``(nnz,)`` row numbers in ``[0, num_embeddings)`` (converted to int64).
-        values: float32 ``(nnz, D)``.
+        values: ``(nnz, D)`` of a table type.
 
     Returns:
-        ``(unique_rows, summed_values)``: int64 ``(n,)`` ascending and float32 ``(n, D)``, of
-        values' kind. These are what the :mod:`embedding_native.optim` steps take.
+        ``(unique_rows, summed_values)``: int64 ``(n,)`` ascending and ``(n, D)`` of values' type
+        and kind. These are what the :mod:`embedding_native.optim` steps take.
     """
     row = rows_buffer(rows)
-    value = float_buffer(values, "values")
+    value = float_buffer(values, "values", any_type=True)
     num_embeddings = operator.index(num_embeddings)
     if len(row.shape) != 1 or len(value.shape) != 2 or value.shape[0] != row.shape[0]:
         raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                     "rows must be (nnz,) and values (nnz, D); got %s and %s" % (row.shape, value.shape))
     nnz, dim = value.shape
     out_rows = value.empty((nnz,), "int64")
-    out_values = value.kind.new_float32((nnz, dim))
+    out_values = value.like((nnz, dim))
     count = c_int64()
     address = value.kind.address
-    status = emb_sparse_coalesce(row.address, value.address, value.kind.table_code(value.array), nnz, dim,
+    status = emb_sparse_coalesce(row.address, value.address, value.code, nnz, dim,
                                  num_embeddings, address(out_rows), address(out_values), nnz, byref(count))
     if status:
         raise native_error(status)

@@ -48,10 +48,10 @@ class ArrayKind:
 
     def unsupported_table(self, x, name, lookup=False):
         """The exception for a table (float) buffer whose dtype the library does not take: the
-        lookup takes every float table type; the other operations float32 only, for now."""
+        operations that take every float table type say so; the others take float32 only, for now."""
         if lookup:
             return error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         "embedding_native looks up float32, float64, float16 and bfloat16 tables (numpy: no bfloat16); "
+                         "embedding_native takes float32, float64, float16 and bfloat16 tables here (numpy: no bfloat16); "
                          "got %s %s" % (name, x.dtype))
         return error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                      "embedding_native supports %s dtype float32 only in this version (got %s)" % (name, x.dtype))
@@ -59,6 +59,16 @@ class ArrayKind:
     def new_float32(self, shape, zeroed=False):
         """A new float32 array of this kind (large ones from ``_results``' pool)."""
         return new_float32(shape, self.is_tensor, zeroed)
+
+    def new_table(self, shape, code, zeroed=False):
+        """A new array of table type ``code`` (an emb_dtype) of this kind; float32 ones as
+        :meth:`new_float32`."""
+        if code == EMB_DTYPE_FLOAT32:
+            return new_float32(shape, self.is_tensor, zeroed)
+        array = self.empty(shape, TABLE_DTYPE_NAMES[code])
+        if zeroed:
+            array[...] = 0
+        return array
 
 
 class _NumpyKind(ArrayKind):
@@ -387,34 +397,47 @@ def is_tensor(x):
 
 
 class Buffer:
-    """An array as the library sees it: the object, its address, shape and kind."""
+    """An array as the library sees it: the object, its address, shape and kind, and for a table
+    (float) buffer its emb_dtype ``code`` (None for index and row buffers)."""
 
-    __slots__ = ("array", "address", "shape", "kind", "is_tensor")
+    __slots__ = ("array", "address", "shape", "kind", "is_tensor", "code")
 
-    def __init__(self, array, kind):
+    def __init__(self, array, kind, code=None):
         self.array = array
         self.kind = kind
         self.is_tensor = kind.is_tensor
         self.address = kind.address(array)
         self.shape = tuple(array.shape)
+        self.code = code
+
+    @property
+    def dtype_name(self):
+        """The table type's name ("float32", "bfloat16", ...)."""
+        return TABLE_DTYPE_NAMES[self.code]
 
     def empty(self, shape, dtype="float32"):
         """A new uninitialised array of this buffer's kind."""
         return self.kind.empty(shape, dtype)
 
+    def like(self, shape, zeroed=False):
+        """A new array of this table buffer's kind and type (float32 ones from ``_results``' pool when large)."""
+        return self.kind.new_table(shape, self.code, zeroed)
+
     def zeros(self, shape):
-        """A new float32 array of zeros of this buffer's kind (large ones from ``_results``' pool)."""
-        return self.kind.new_float32(shape, zeroed=True)
+        """A new array of zeros of this table buffer's kind and type."""
+        return self.like(shape, zeroed=True)
 
 
-def float_buffer(x, name, writable=False):
-    """A float32 numpy array or CPU tensor as a Buffer; a read-only one is made C-contiguous
-    (copy) if needed, a writable one must already be, and must be writable."""
+def float_buffer(x, name, writable=False, any_type=False):
+    """A float32 (or, with ``any_type``, any table type's) numpy array or CPU tensor as a Buffer; a
+    read-only one is made C-contiguous (copy) if needed, a writable one must already be, and must
+    be writable."""
     kind = kind_of(x)
     if kind is None:
         raise TypeError("argument '%s' must be a numpy.ndarray or torch.Tensor, not %s" % (name, type(x).__name__))
-    if kind.table_code(x) is None:
-        raise kind.unsupported_table(x, name)
+    code = kind.lookup_code(x) if any_type else kind.table_code(x)
+    if code is None:
+        raise kind.unsupported_table(x, name, lookup=any_type)
     kind.check_device(x, name)
     try:
         if not kind.is_contiguous(x):
@@ -423,7 +446,7 @@ def float_buffer(x, name, writable=False):
             x = kind.contiguous(x)
         if writable:
             kind.check_writable(x, name)
-        return Buffer(x, kind)
+        return Buffer(x, kind, code)
     except RuntimeError:  # a sparse tensor: no strides or no storage
         if kind.is_tensor:
             require_strided(x, name)
