@@ -57,7 +57,7 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
         table = weight.detach() if kind.is_tensor else weight
         contiguous = kind.is_contiguous(table)
         # A non-contiguous table is renormalised through a contiguous copy, written back below.
-        target = float_buffer(table if contiguous else kind.contiguous(table), "weight", writable=True)
+        target = float_buffer(table if contiguous else kind.contiguous(table), "weight", writable=True, any_type=True)
     except (RuntimeError, NotImplementedError):
         # torch has no sparse kernel: its NotImplementedError comes before the kernel's checks
         # (here, on the error path only: a sparse tensor fails in them).
@@ -66,7 +66,7 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             raise
         raise layout_error("embedding_renorm_", unsupported) from None
     num_embeddings, dim = target.shape
-    status = emb_embedding_renorm(target.address, kind.table_code(weight), num_embeddings, dim,
+    status = emb_embedding_renorm(target.address, target.code, num_embeddings, dim,
                                   index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
     if status:
         raise native_error(status)
