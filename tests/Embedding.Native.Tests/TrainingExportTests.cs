@@ -72,7 +72,7 @@ public sealed unsafe class TrainingExportTests
         {
             Assert.Equal(EmbStatus.IndexOutOfRange, (EmbStatus)Renorm(w, Float32, 3, 2, i, Int64, 3, 1.0, 2.0));
             Assert.Equal("index 3 at position 2 is out of range: valid indices are 0 to 2 (num_embeddings = 3)", LastMessage());
-            Assert.Equal(EmbStatus.UnsupportedDtype, (EmbStatus)Renorm(w, Float64, 3, 2, i, Int64, 2, 1.0, 2.0));
+            Assert.Equal(EmbStatus.UnsupportedDtype, (EmbStatus)Renorm(w, Int32, 3, 2, i, Int64, 2, 1.0, 2.0));
             Assert.Equal(EmbStatus.UnsupportedDtype, (EmbStatus)Renorm(w, Float32, 3, 2, i, Float32, 2, 1.0, 2.0));
             Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Renorm(w, Float32, -3, 2, i, Int64, 2, 1.0, 2.0));
             Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)Renorm(w, Float32, 3, 2, i, Int64, -2, 1.0, 2.0));

@@ -251,6 +251,85 @@ static void test_renorm(void)
     check(status == EMB_OK && rows_equal(weight, unchanged, 4), "renorm: a norm equal to max_norm is left alone");
 }
 
+/* torch 1.13's embedding_renorm_ of row [3, -4] (indices {0, 0, 0}) to max_norm 1 in each other
+ * table type and norm_type, as bit patterns; row 1 stays [1, 2]. Then the norm(0) counts that stop
+ * in the type (bfloat16 at 256, float16 at 2048) and the type checks. */
+static void test_renorm_table_types(void)
+{
+    static const double ps[] = { 2.0, 1.0, 0.0, INFINITY, 3.0, 0.5 };
+    static const double f64[][2] = {
+        { 0x1.333332cc1eebep-1, -0x1.99999910293a8p-1 }, { 0x1.b6db6d4dac9d1p-2, -0x1.249248de73136p-1 },
+        { 0x1.7ffffebde0a1ep+0, -0x1.fffffe5280d7dp+0 }, { 0x1.7fffff5ef050ap-1, -0x1.ffffff29406b8p-1 },
+        { 0x1.557d52a671ac1p-1, -0x1.c751c38897901p-1 }, { 0x1.b91e8db911702p-3, -0x1.26145e7b60f57p-2 },
+    };
+    static const uint16_t f16[][2] = {
+        { 0x38CC, 0xBA66 }, { 0x36DB, 0xB892 }, { 0x3E00, 0xC000 }, { 0x3A00, 0xBC00 }, { 0x3956, 0xBB1E }, { 0x32E4, 0xB498 },
+    };
+    static const uint16_t bf16[][2] = {
+        { 0x3F1A, 0xBF4D }, { 0x3EDB, 0xBF12 }, { 0x3FC0, 0xC000 }, { 0x3F40, 0xBF80 }, { 0x3F2B, 0xBF64 }, { 0x3E5C, 0xBE93 },
+    };
+    const int64_t indices[3] = { 0, 0, 0 };
+    const int32_t indices32[3] = { 0, 0, 0 };
+    for (size_t c = 0; c < sizeof ps / sizeof ps[0]; c++) {
+        double wd[4] = { 3, -4, 1, 2 };
+        int32_t status = emb_embedding_renorm(wd, EMB_DTYPE_FLOAT64, 2, 2, indices, EMB_DTYPE_INT64, 3, 1.0, ps[c]);
+        double expected_d[4] = { f64[c][0], f64[c][1], 1, 2 };
+        if (!check(status == EMB_OK && memcmp(wd, expected_d, sizeof wd) == 0,
+                   "renorm float64: [3, -4] to max_norm 1 with p = %g is torch's, bit for bit", ps[c])) {
+            printf("     got [%a, %a]\n", wd[0], wd[1]);
+        }
+
+        uint16_t wh[4] = { 0x4200, 0xC400, 0x3C00, 0x4000 }; /* half 3, -4, 1, 2 */
+        status = emb_embedding_renorm(wh, EMB_DTYPE_FLOAT16, 2, 2, indices32, EMB_DTYPE_INT32, 3, 1.0, ps[c]);
+        uint16_t expected_h[4] = { f16[c][0], f16[c][1], 0x3C00, 0x4000 };
+        if (!check(status == EMB_OK && memcmp(wh, expected_h, sizeof wh) == 0,
+                   "renorm float16: [3, -4] to max_norm 1 with p = %g is torch's, bit for bit", ps[c])) {
+            printf("     got [0x%04X, 0x%04X]\n", wh[0], wh[1]);
+        }
+
+        uint16_t wb[4] = { 0x4040, 0xC080, 0x3F80, 0x4000 }; /* bfloat16 3, -4, 1, 2 */
+        status = emb_embedding_renorm(wb, EMB_DTYPE_BFLOAT16, 2, 2, indices, EMB_DTYPE_INT64, 3, 1.0, ps[c]);
+        uint16_t expected_b[4] = { bf16[c][0], bf16[c][1], 0x3F80, 0x4000 };
+        if (!check(status == EMB_OK && memcmp(wb, expected_b, sizeof wb) == 0,
+                   "renorm bfloat16: [3, -4] to max_norm 1 with p = %g is torch's, bit for bit", ps[c])) {
+            printf("     got [0x%04X, 0x%04X]\n", wb[0], wb[1]);
+        }
+    }
+
+    /* norm(0) of 300 bfloat16 ones is 256 and of 2100 float16 ones 2048: kept below those, rescaled
+     * by the type's rd(max_norm / count) above. */
+    static uint16_t ones[2100];
+    static const struct { int32_t dtype; int64_t dim; uint16_t one; double max_norm; uint16_t expected; const char* what; } counts[] = {
+        { EMB_DTYPE_BFLOAT16, 300, 0x3F80, 280.0, 0x3F80, "bfloat16 count stops at 256: max_norm 280 keeps the row" },
+        { EMB_DTYPE_BFLOAT16, 300, 0x3F80, 255.0, 0x3F7F, "bfloat16 count stops at 256: max_norm 255 scales by 255/256" },
+        { EMB_DTYPE_FLOAT16, 2100, 0x3C00, 2050.0, 0x3C00, "float16 count stops at 2048: max_norm 2050 keeps the row" },
+        { EMB_DTYPE_FLOAT16, 2100, 0x3C00, 2000.0, 0x3BD0, "float16 count stops at 2048: max_norm 2000 scales by 2000/2048" },
+    };
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        for (int64_t i = 0; i < counts[c].dim; i++) {
+            ones[i] = counts[c].one;
+        }
+        int32_t status = emb_embedding_renorm(ones, counts[c].dtype, 1, counts[c].dim, indices, EMB_DTYPE_INT64, 1, counts[c].max_norm, 0.0);
+        int ok = status == EMB_OK;
+        for (int64_t i = 0; i < counts[c].dim && ok; i++) {
+            ok = ones[i] == counts[c].expected;
+        }
+        check(ok, "renorm: %s", counts[c].what);
+    }
+
+    /* Integer and unknown weight types are refused, and the overlap check counts 2-byte elements. */
+    double wd[4] = { 3, -4, 1, 2 };
+    int32_t status = emb_embedding_renorm(wd, EMB_DTYPE_INT64, 2, 2, indices, EMB_DTYPE_INT64, 1, 1.0, 2.0);
+    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && wd[0] == 3, "renorm: weight dtype INT64 is refused, nothing changed");
+    status = emb_embedding_renorm(wd, 7, 2, 2, indices, EMB_DTYPE_INT64, 1, 1.0, 2.0);
+    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && wd[0] == 3, "renorm: weight dtype 7 is refused, nothing changed");
+    uint16_t packed[8] = { 0x4200, 0xC400, 0x3C00, 0x4000, 0, 0, 0, 0 };
+    status = emb_embedding_renorm(packed, EMB_DTYPE_FLOAT16, 2, 2, packed + 4, EMB_DTYPE_INT64, 1, 1.0, 2.0);
+    check(status == EMB_OK && packed[0] == 0x38CC, "renorm float16: indices right after the 8-byte table do not overlap it");
+    status = emb_embedding_renorm(wd, EMB_DTYPE_FLOAT64, 2, 2, (const int64_t*)&wd[3], EMB_DTYPE_INT64, 1, 1.0, 2.0);
+    check(status == EMB_ERROR_INVALID_ARGUMENT, "renorm float64: indices inside the 32-byte table overlap it");
+}
+
 static void test_optimizers(void)
 {
     float weight[V * D], state[V * D], second[V * D], momentum[V];
@@ -310,6 +389,7 @@ int main(void)
     test_backward_errors();
     test_count_overlap();
     test_renorm();
+    test_renorm_table_types();
     test_optimizers();
     return finish();
 }

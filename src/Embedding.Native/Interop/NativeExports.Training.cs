@@ -15,7 +15,11 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            long weightElements = CheckTable(weightDtype, numEmbeddings, embeddingDim);
+            // torch 1.13 renormalises all four table types.
+            EmbeddingType table = AbiChecks.TableType(weightDtype, "weight_dtype");
+            AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
+            int dimension = AbiChecks.Dimension(embeddingDim);
+            long weightElements = AbiChecks.Elements(numEmbeddings, embeddingDim, "weight");
             AbiChecks.NonNegative(numIndices, "num_indices");
             int indexSize = AbiChecks.IndexSize(indexDtype, "index_dtype");
             if (numIndices > Array.MaxLength)
@@ -26,12 +30,15 @@ internal static unsafe partial class NativeExports
 
             AbiChecks.Pointer(weight, weightElements, "weight");
             AbiChecks.Pointer(indices, numIndices, "indices");
-            AbiChecks.Disjoint(weight, weightElements * sizeof(float), indices, numIndices * indexSize, "weight", "indices");
+            AbiChecks.Disjoint(weight, weightElements * TableElements.Size(table), indices, numIndices * indexSize, "weight", "indices");
 
-            ref float table = ref Unsafe.AsRef<float>(weight);
-            nint bad = indexSize == sizeof(int)
-                ? EmbeddingPrimitives.Renorm(ref table, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<int>(indices), (nint)numIndices, maxNorm, normType, KernelDispatch.BestWidth)
-                : EmbeddingPrimitives.Renorm(ref table, numEmbeddings, (int)embeddingDim, in Unsafe.AsRef<long>(indices), (nint)numIndices, maxNorm, normType, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => Renorm<double>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
+                EmbeddingType.Float16 => Renorm<Half>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
+                EmbeddingType.BFloat16 => Renorm<BFloat16>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
+                _ => Renorm<float>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
+            };
             if (bad >= 0)
             {
                 long value = indexSize == sizeof(int) ? ((int*)indices)[bad] : ((long*)indices)[bad];
@@ -44,6 +51,16 @@ internal static unsafe partial class NativeExports
         {
             return Fail(exception);
         }
+    }
+
+    /// <summary>The renorm core for one table element type and either index type.</summary>
+    private static nint Renorm<TElement>(void* weight, long rows, int dimension, void* indices, int indexSize, long count, double maxNorm, double normType)
+        where TElement : unmanaged
+    {
+        ref TElement table = ref Unsafe.AsRef<TElement>(weight);
+        return indexSize == sizeof(int)
+            ? EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<int>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth)
+            : EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<long>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "emb_sgd_step")]

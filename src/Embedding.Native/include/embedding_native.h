@@ -277,34 +277,58 @@ EMB_API int32_t emb_sparse_coalesce(
  *
  *   require 0 <= indices[i] < num_embeddings for every i       (else nothing changes)
  *   for each distinct k in indices, ascending:
- *       n = ||weight[k]||_p   in double, p = norm_type (p = 1, 2: column c into partial sum c % 8,
- *                             then ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)); other p: columns in order):
- *             +inf: max|x|   -inf: min|x|   0: count of x != 0   1: sum|x|   2: sqrt(sum x*x)
- *             any other p (negative and fractional too): (sum |x|^p)^(1/p)
+ *       n = ||weight[k]||_p, p = norm_type, computed per weight_dtype as below
  *       if n > max_norm:                                        (strict, in double)
- *           s = (float)(max_norm / (n + 1e-7));  weight[k][c] = weight[k][c] * s   (float multiply)
+ *           s = rd(max_norm / (n + 1e-7))                        (the quotient in double)
+ *           weight[k][c] = rd(weight[k][c] * s)                  (one rounding)
+ *
+ * rd(x) rounds to weight_dtype (to nearest, ties to even; from double to float16/bfloat16 through
+ * float, as torch converts). p = +inf: max|x|, p = -inf: min|x| (exact, every dtype). Otherwise:
+ *
+ *   FLOAT32  in double: p = 0: count of x != 0; p = 1: sum|x|; p = 2: sqrt(sum x*x); any other p
+ *            (negative and fractional too): (sum |x|^p)^(1/p). p = 1, 2: column c into partial sum
+ *            c % 8, then ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)); other p: columns in order.
+ *   FLOAT64  torch 1.13's norm exactly: acc = 0.0, columns in order; p = 0: acc += (x != 0);
+ *            p = 1: acc += |x|; p = 2: acc = fma(x, x, acc), n = sqrt(acc);
+ *            other p: acc += pow(|x|, p), n = pow(acc, 1/p).
+ *   FLOAT16, BFLOAT16  torch 1.13's norm exactly: acc is a value of the dtype, each step computed in
+ *            float and rounded: p = 0: acc = rd(acc + (x != 0)) (bfloat16 stops counting at 256,
+ *            float16 at 2048); p = 1: acc = rd(acc + |x|);
+ *            p = 2, float16: acc = rd(acc + rd(x*x)), n = rd(sqrtf(acc));
+ *            p = 2, bfloat16: eight float lanes, lane[c % 8] = fmaf(x, x, lane) over the columns of
+ *                whole blocks of 16, lanes summed left to right in float, then s = fmaf(x, x, s) for
+ *                the last D % 16 columns, n = rd(sqrtf(s)) (torch's AVX2 kernel layout);
+ *            other p: q = rd(p); float16 acc = rd(acc + powf(|x|, q)), bfloat16 acc = rd(acc +
+ *                rd(powf(|x|, q))); n = rd(powf(acc, rd(1/q))).
+ *            The products weight * s of two 16-bit values are exact in float, so the store rounds once.
+ *   pow/powf are the C library's, as torch's; sqrt and fma are correctly rounded.
  *
  * Like torch, max_norm and norm_type are not validated: max_norm 0 zeroes every referenced row with
  * a non-zero norm, a negative max_norm flips the row's sign; a row whose norm is NaN is unchanged.
+ * Every dtype gives the same bits on every ISA tier and thread count.
  * Differences from torch 1.13:
- *   - The norm is computed in double. torch computes row.norm(p) in float32 (p = 2: a vectorised
- *     sum of squares, eight FMA lanes with its AVX2 kernels; p = 1 and any other finite p: one
- *     running float sum of |x| or powf(|x|, p), then powf(sum, 1/p)) and widens it to double; the
- *     scale and the float multiply are the same as above. So a rescaled element differs from
+ *   - FLOAT32 only: the norm is computed in double. torch computes row.norm(p) in float32 (p = 2: a
+ *     vectorised sum of squares, eight FMA lanes with its AVX2 kernels; p = 1 and any other finite
+ *     p: one running float sum of |x| or powf(|x|, p), then powf(sum, 1/p)) and widens it to double;
+ *     the scale and the float multiply are the same as above. So a rescaled element differs from
  *     torch's only through torch's norm error e (relative, per row):
  *         |ours - torch| <= (e + 2^-22) * |torch|
  *     e grows with D and with 1/p. Measured for D <= 768 (bench/results/renorm-ulp.md), worst
  *     ulp and share of rescaled elements differing: p = 2: 4 ulp, 36%; p = 3: 10, 74%;
  *     p = 1.5: 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%. p = +inf, -inf and 0 (exact norms on
  *     both sides) are bit-identical. A row whose norm is within e of max_norm can be rescaled by
- *     one side and not the other.
+ *     one side and not the other. FLOAT64, FLOAT16 and BFLOAT16 results are torch's bit for bit.
+ *   - A NaN product is stored as the dtype's default quiet NaN (bfloat16 0x7FC0; torch's vectorised
+ *     bfloat16 multiply may store 0xFFFF).
  *   - Every index is validated before any row changes (torch renormalises the rows sorted before
  *     a bad index, and wraps negative ones, before it fails).
  *
- * @param weight   in/out: [num_embeddings, embedding_dim] of weight_dtype (EMB_DTYPE_FLOAT32).
- * @param indices  in: num_indices values of index_dtype (INT32 or INT64), duplicates allowed; not
- *                 modified (sorted in a library-owned copy); must not overlap weight.
- *                 num_indices must not exceed 0x7FFFFFC7.
+ * @param weight       in/out: [num_embeddings, embedding_dim] of weight_dtype.
+ * @param weight_dtype EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16 (16-bit elements are stored
+ *                     as their raw 16 bits; others: EMB_ERROR_UNSUPPORTED_DTYPE).
+ * @param indices      in: num_indices values of index_dtype (INT32 or INT64), duplicates allowed; not
+ *                     modified (sorted in a library-owned copy); must not overlap weight.
+ *                     num_indices must not exceed 0x7FFFFFC7.
  * @return EMB_OK, EMB_ERROR_INDEX_OUT_OF_RANGE (nothing changed), EMB_ERROR_UNSUPPORTED_DTYPE,
  *         EMB_ERROR_INVALID_ARGUMENT (negative size, overlap), EMB_ERROR_NULL_POINTER,
  *         EMB_ERROR_SIZE_OVERFLOW.
