@@ -34,12 +34,21 @@ public static partial class EmbeddingPrimitives
     /// </code>
     /// In short: <c>gradWeight[k] (+)= Σ_{i: indices[i] = k ≠ paddingIndex} gradOutput[i] · s[k]</c>, summed in position
     /// order. Each row accumulates serially in position order, as torch does, so the result is the same
-    /// bits as torch 1.13 (float32) and as every vector width. <c>fl(1/c)</c> is <c>(float)(1.0 / c)</c>, as
-    /// torch computes it; padding positions are counted in <c>c</c>, though the padding row receives nothing.
+    /// bits as torch 1.13 and as every vector width and thread count. <c>fl(1/c)</c> is <c>1.0 / c</c> computed in
+    /// double and converted to the gradient's type as c10 converts a double (float: rounded once; double:
+    /// kept; Half and BFloat16: rounded to float, then to the type); padding positions are counted in <c>c</c>,
+    /// though the padding row receives nothing.
+    /// <para>
+    /// The gradient has the table's type; float and double update as above. Half and BFloat16 accumulate
+    /// in their own type, rounded at every step as torch 1.13 does: without ScaleGradByFrequency
+    /// <c>rd(acc + g)</c>; with it, Half <c>rd(acc + rd(g · fl(1/c)))</c>, and BFloat16
+    /// <c>rd(fma_f32(g, fl(1/c), acc))</c> in the first <c>D − D % 32</c> columns (torch's vector kernel) and
+    /// <c>rd(acc + rd(g · fl(1/c)))</c> in the last <c>D % 32</c> (its scalar kernel).
+    /// </para>
     /// After a failure nothing has been written; on success nothing is allocated once a
     /// frequency-scaled call has run once (the count scratch is pooled).
     /// </remarks>
-    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> floats.</param>
+    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> elements of the table's type.</param>
     /// <param name="indices">The indices of the forward call (N-d index tensors flattened row-major).</param>
     /// <param name="embeddingDim">Columns per row; positive.</param>
     /// <param name="gradWeight">The <c>rows × embeddingDim</c> gradient of the table; overwritten, or added to with <see cref="EmbeddingGradOptions.Accumulate"/>.</param>
@@ -54,6 +63,34 @@ public static partial class EmbeddingPrimitives
     public static void EmbeddingBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
         EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
 
+    // One overload per table and index type, shaped as the float32 ones: the element type alone picks
+    // the overload, so the optional parameters cannot make a call ambiguous (RS0026 guards against that).
+#pragma warning disable RS0026
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<double> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, Span<double> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<double> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, Span<double> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, Span<Half> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, Span<Half> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, Span<BFloat16> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
+    public static void EmbeddingBackward(ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, Span<BFloat16> gradWeight, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingBackward(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, KernelDispatch.BestWidth);
+#pragma warning restore RS0026
+
     /// <summary>
     /// Sparse gradient in torch's layout (<c>sparse=True</c>: sparse_coo, uncoalesced): one entry per
     /// non-padding position, in position order; the values are the <paramref name="gradOutput"/> rows.
@@ -67,17 +104,18 @@ public static partial class EmbeddingPrimitives
     ///     rows[n] = indices[i]; values[n] = gradOutput[i] (* fl(1/c[indices[i]]) with ScaleGradByFrequency); n += 1
     /// return n
     /// </code>
-    /// torch refuses <c>scale_grad_by_freq</c> with sparse gradients; here it multiplies each value by
-    /// the same <c>fl(1/c)</c> the dense gradient uses, so coalescing gives the dense result up to the
-    /// fused rounding. <see cref="EmbeddingGradOptions.Accumulate"/> does not apply (an uncoalesced
+    /// The values have the table's type and are copied bit for bit. torch refuses <c>scale_grad_by_freq</c>
+    /// with sparse gradients; here it multiplies each value by the same <c>fl(1/c)</c> the dense gradient
+    /// uses, one rounding in the table's type (<c>rd(g · fl(1/c))</c>), so coalescing gives the dense result
+    /// up to the fused rounding. <see cref="EmbeddingGradOptions.Accumulate"/> does not apply (an uncoalesced
     /// gradient accumulates by concatenation) and is rejected. <c>indices.Length</c> entries always suffice.
     /// </remarks>
-    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> floats.</param>
+    /// <param name="gradOutput">Gradient of the forward output, <c>indices.Length × embeddingDim</c> elements of the table's type.</param>
     /// <param name="indices">The indices of the forward call.</param>
     /// <param name="embeddingDim">Columns per row; zero or more.</param>
     /// <param name="numEmbeddings">Rows in the table.</param>
     /// <param name="rows">Receives the row of each entry.</param>
-    /// <param name="values">Receives <c>entries × embeddingDim</c> floats.</param>
+    /// <param name="values">Receives <c>entries × embeddingDim</c> elements.</param>
     /// <param name="paddingIndex">A normalised row whose positions are left out, or <see cref="NoPadding"/>.</param>
     /// <param name="options"><see cref="EmbeddingGradOptions.None"/> or <see cref="EmbeddingGradOptions.ScaleGradByFrequency"/>.</param>
     /// <returns>The number of entries written (nnz).</returns>
@@ -89,6 +127,34 @@ public static partial class EmbeddingPrimitives
     /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
     public static int EmbeddingSparseBackward(ReadOnlySpan<float> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
         EmbeddingSparseBackward<long>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    // One overload per table and index type, shaped as the float32 ones: the element type alone picks
+    // the overload, so the optional parameters cannot make a call ambiguous (RS0026 guards against that).
+#pragma warning disable RS0026
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<double> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<double> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<double, int>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<double> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<double> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<double, long>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<Half> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<Half, int>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<Half> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<Half, long>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<int> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<BFloat16> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<BFloat16, int>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+
+    /// <inheritdoc cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>
+    public static int EmbeddingSparseBackward(ReadOnlySpan<BFloat16> gradOutput, ReadOnlySpan<long> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<BFloat16> values, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None) =>
+        EmbeddingSparseBackward<BFloat16, long>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options);
+#pragma warning restore RS0026
 
     /// <summary>
     /// Coalesces a sparse gradient: the unique rows in ascending order, each with the sum of its values
@@ -103,29 +169,51 @@ public static partial class EmbeddingPrimitives
     ///     for e in 0 .. rows.Length-1, in entry order: if rows[e] == u[j]: summedValues[j] = summedValues[j] + values[e]
     /// return len(u)
     /// </code>
-    /// Coalescing <see cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>'s
-    /// unscaled output gives the non-zero rows of the dense gradient, bit for bit. <c>rows.Length</c> entries always suffice.
+    /// Each add is one rounding in the values' type (<c>rd(acc + v)</c>; Half and BFloat16 widen to float, add,
+    /// and round back), so coalescing <see cref="EmbeddingSparseBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, long, Span{long}, Span{float}, long, EmbeddingGradOptions)"/>'s
+    /// unscaled output gives the non-zero rows of the dense gradient, bit for bit, for every type. torch's
+    /// <c>coalesce()</c> visits the entries of a row in the order of its (unstable) sort, which is entry order
+    /// for up to 16 entries, and copies the first entry instead of adding it to +0.0 (a lone −0.0 stays −0.0
+    /// there, +0.0 here). <c>rows.Length</c> entries always suffice.
     /// </remarks>
     /// <param name="rows">The row of each entry.</param>
     /// <param name="values">The <c>rows.Length × embeddingDim</c> values.</param>
     /// <param name="embeddingDim">Columns per row; zero or more.</param>
     /// <param name="numEmbeddings">Rows in the table.</param>
     /// <param name="uniqueRows">Receives the distinct rows, ascending.</param>
-    /// <param name="summedValues">Receives <c>count × embeddingDim</c> floats.</param>
+    /// <param name="summedValues">Receives <c>count × embeddingDim</c> elements of the values' type.</param>
     /// <returns>The number of distinct rows written.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A row is outside <c>[0, numEmbeddings)</c> or a size is negative.</exception>
     /// <exception cref="ArgumentException">A length does not fit the shapes, an output is too short, or outputs overlap each other or an input.</exception>
     public static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<float> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<float> summedValues) =>
         SparseCoalesce(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
 
-    /// <summary>The dense span overload with the vector width chosen by the caller (tests force each width).</summary>
+    /// <inheritdoc cref="SparseCoalesce(ReadOnlySpan{long}, ReadOnlySpan{float}, int, long, Span{long}, Span{float})"/>
+    public static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<double> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<double> summedValues) =>
+        SparseCoalesce<double>(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SparseCoalesce(ReadOnlySpan{long}, ReadOnlySpan{float}, int, long, Span{long}, Span{float})"/>
+    public static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<Half> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<Half> summedValues) =>
+        SparseCoalesce<Half>(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SparseCoalesce(ReadOnlySpan{long}, ReadOnlySpan{float}, int, long, Span{long}, Span{float})"/>
+    public static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<BFloat16> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<BFloat16> summedValues) =>
+        SparseCoalesce<BFloat16>(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, KernelDispatch.BestWidth);
+
+    /// <summary>The float32 dense span overload with the vector width chosen by the caller (tests force each width).</summary>
     internal static void EmbeddingBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, Span<float> gradWeight, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBackward<float, TIndex>(gradOutput, indices, embeddingDim, gradWeight, paddingIndex, options, width, threads);
+
+    /// <summary>The dense span overload for any table type, with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, Span<TElement> gradWeight, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (gradWeight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
+            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} elements, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
         }
 
         long rows = gradWeight.Length / embeddingDim;
@@ -142,8 +230,14 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadIndex(indices, bad, rows);
     }
 
-    /// <summary>The sparse span overload; values are copied or multiplied element by element, so no width choice matters.</summary>
+    /// <summary>The float32 sparse span overload; values are copied or multiplied element by element, so no width choice matters.</summary>
     internal static int EmbeddingSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<float> values, long paddingIndex, EmbeddingGradOptions options, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingSparseBackward<float, TIndex>(gradOutput, indices, embeddingDim, numEmbeddings, rows, values, paddingIndex, options, threads);
+
+    /// <summary>The sparse span overload for any table type.</summary>
+    internal static int EmbeddingSparseBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, Span<long> rows, Span<TElement> values, long paddingIndex, EmbeddingGradOptions options, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
@@ -170,20 +264,25 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadIndex(indices, bad, numEmbeddings);
         if (nnz > capacity)
         {
-            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} floats; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
+            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} elements; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
         }
 
         return (int)nnz;
     }
 
-    /// <summary>The coalesce span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<float> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<float> summedValues, VectorWidth width)
+    /// <summary>The float32 coalesce span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static int SparseCoalesce(ReadOnlySpan<long> rows, ReadOnlySpan<float> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<float> summedValues, VectorWidth width) =>
+        SparseCoalesce<float>(rows, values, embeddingDim, numEmbeddings, uniqueRows, summedValues, width);
+
+    /// <summary>The coalesce span overload for any value type, with the vector width chosen by the caller (tests force each width).</summary>
+    internal static int SparseCoalesce<TElement>(ReadOnlySpan<long> rows, ReadOnlySpan<TElement> values, int embeddingDim, long numEmbeddings, Span<long> uniqueRows, Span<TElement> summedValues, VectorWidth width)
+        where TElement : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
         ArgumentOutOfRangeException.ThrowIfNegative(numEmbeddings);
         if (values.Length != (long)rows.Length * embeddingDim)
         {
-            throw new ArgumentException($"The values hold {values.Length} floats; {rows.Length} entries × {embeddingDim} columns need exactly {(long)rows.Length * embeddingDim}.", nameof(values));
+            throw new ArgumentException($"The values hold {values.Length} elements; {rows.Length} entries × {embeddingDim} columns need exactly {(long)rows.Length * embeddingDim}.", nameof(values));
         }
 
         if (numEmbeddings > MaxScratchRows)
@@ -210,7 +309,7 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadIndex(rows, bad, numEmbeddings, nameof(rows));
         if (unique > capacity)
         {
-            throw new ArgumentException($"The outputs hold {uniqueRows.Length} rows and {summedValues.Length} floats; {unique} distinct rows × {embeddingDim} columns need {unique} and {unique * embeddingDim}.", uniqueRows.Length < unique ? nameof(uniqueRows) : nameof(summedValues));
+            throw new ArgumentException($"The outputs hold {uniqueRows.Length} rows and {summedValues.Length} elements; {unique} distinct rows × {embeddingDim} columns need {unique} and {unique * embeddingDim}.", uniqueRows.Length < unique ? nameof(uniqueRows) : nameof(summedValues));
         }
 
         return (int)unique;
@@ -229,7 +328,8 @@ public static partial class EmbeddingPrimitives
     /// Frequency counts are computed once, before the split.
     /// </remarks>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static unsafe nint EmbeddingBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint EmbeddingBackward<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -241,13 +341,13 @@ public static partial class EmbeddingPrimitives
 
         bool clear = (options & EmbeddingGradOptions.Accumulate) == 0;
         bool scatter = count != 0 && dimension != 0;
-        long usefulBytes = sizeof(float) * (long)dimension * ((scatter ? 3L * count : 0) + (clear ? rows : 0));
+        long usefulBytes = sizeof(TElement) * (long)dimension * ((scatter ? 3L * count : 0) + (clear ? rows : 0));
         threads = EmbeddingThreads.For(usefulBytes, rows, threads);
         if (threads == 1)
         {
             if (clear)
             {
-                ClearFloats(ref gradWeight, rows * dimension);
+                Clear(ref gradWeight, rows * dimension);
             }
 
             if (!scatter)
@@ -264,12 +364,12 @@ public static partial class EmbeddingPrimitives
             return -1;
         }
 
-        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TElement* source = &Unsafe.AsRef(in gradOutput))
         fixed (TIndex* first = &index)
         fixed (int* frequency = &countsStart)
-        fixed (float* destination = &gradWeight)
+        fixed (TElement* destination = &gradWeight)
         {
-            var work = new ScatterAddWork<TIndex>
+            var work = new ScatterAddWork<TElement, TIndex>
             {
                 Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
                 Counts = frequency, Destination = destination, Clear = clear, Width = width,
@@ -283,23 +383,24 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// One piece of a parallel dense backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
     /// accumulating), then walks every position in order, a chunk at a time compacted to the positions
-    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd{TIndex}"/> (and of every generated
-    /// kernel): <c>acc + g</c>, or <c>fma(g, fl(1/c[k]), acc)</c>, whole vectors then a masked tail.
+    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd{TElement, TIndex}"/> (and of every generated
+    /// kernel): the same <see cref="RowUpdate"/> per table type, so each row gets the bits of one thread.
     /// </summary>
-    private unsafe struct ScatterAddWork<TIndex> : IParallelWork
+    private unsafe struct ScatterAddWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         /// <summary>Positions compacted per round: a 4 KiB list on the worker's stack.</summary>
         private const int ChunkPositions = 1024;
 
-        public float* Source;
+        public TElement* Source;
         public TIndex* Indices;
         public nint Count;
         public int Dimension;
         public long Rows;
         public long PaddingIndex;
         public int* Counts;
-        public float* Destination;
+        public TElement* Destination;
         public bool Clear;
         public VectorWidth Width;
 
@@ -308,7 +409,7 @@ public static partial class EmbeddingPrimitives
             long lo = EmbeddingThreads.Boundary(Rows, part, parts), hi = EmbeddingThreads.Boundary(Rows, part + 1, parts);
             if (Clear)
             {
-                ClearFloats(ref Destination[lo * Dimension], (hi - lo) * Dimension);
+                Clear(ref Destination[lo * Dimension], (hi - lo) * Dimension);
             }
 
             if (Count == 0)
@@ -316,7 +417,7 @@ public static partial class EmbeddingPrimitives
                 return;
             }
 
-            switch (KernelDispatch.FitWidth(Width, Dimension))
+            switch (KernelDispatch.FitWidth(Width, Dimension, sizeof(TElement)))
             {
                 case VectorWidth.Vector512:
                     AddRows<Width512>(lo, hi);
@@ -338,7 +439,7 @@ public static partial class EmbeddingPrimitives
         {
             int dimension = Dimension;
             bool scaled = Counts != null;
-            int distance = KernelHints.DistanceFor(dimension);
+            int distance = KernelHints.DistanceForRowBytes(dimension * sizeof(TElement));
             TIndex* indices = Indices;
             int* mine = stackalloc int[ChunkPositions];
             for (nint chunk = 0; chunk < Count; chunk += ChunkPositions)
@@ -366,15 +467,15 @@ public static partial class EmbeddingPrimitives
                         continue;
                     }
 
-                    ref float gradient = ref Source[i * dimension];
-                    ref float target = ref Destination[(nint)row * dimension];
+                    ref TElement gradient = ref Source[i * dimension];
+                    ref TElement target = ref Destination[(nint)row * dimension];
                     if (scaled)
                     {
-                        RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)(1.0 / Counts[row]), ref target, dimension);
+                        RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, RowUpdate.FrequencyScale<TElement>(Counts[row]), ref target, dimension);
                     }
                     else
                     {
-                        RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
+                        RowUpdate.Add<TWidth, TElement>(ref gradient, ref target, dimension);
                     }
                 }
             }
@@ -387,7 +488,8 @@ public static partial class EmbeddingPrimitives
     /// Large calls split the positions into contiguous ranges, each writing its own entries.
     /// </summary>
     /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
-    internal static unsafe nint EmbeddingSparseBackward<TIndex>(ref readonly float gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, out nint nnz, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint EmbeddingSparseBackward<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TIndex indices, nint count, int dimension, long rows, long paddingIndex, bool scaleByFrequency, ref long outRows, ref TElement outValues, nint capacity, out nint nnz, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref TIndex index = ref Unsafe.AsRef(in indices);
@@ -410,20 +512,20 @@ public static partial class EmbeddingPrimitives
 
         using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref index, count, rows) : FrequencyCounts.None;
         ref int countsStart = ref counts.Start;
-        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, count, threads);
+        threads = EmbeddingThreads.For(2L * sizeof(TElement) * dimension * nnz, count, threads);
         if (threads == 1)
         {
             SparseRange(ref Unsafe.AsRef(in gradOutput), ref index, 0, count, dimension, paddingIndex, ref countsStart, ref outRows, ref outValues, 0);
             return -1;
         }
 
-        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TElement* source = &Unsafe.AsRef(in gradOutput))
         fixed (TIndex* first = &index)
         fixed (int* frequency = &countsStart)
         fixed (long* entryRows = &outRows)
-        fixed (float* entryValues = &outValues)
+        fixed (TElement* entryValues = &outValues)
         {
-            var work = new SparseWork<TIndex>
+            var work = new SparseWork<TElement, TIndex>
             {
                 Source = source, Indices = first, Count = count, Dimension = dimension, PaddingIndex = paddingIndex,
                 Counts = frequency, Rows = entryRows, Values = entryValues,
@@ -435,7 +537,8 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Writes the entries of positions <c>[start, end)</c>, the first as entry <paramref name="entry"/>.</summary>
-    private static void SparseRange<TIndex>(ref float source, ref TIndex index, nint start, nint end, int dimension, long paddingIndex, ref int counts, ref long outRows, ref float outValues, nint entry)
+    private static void SparseRange<TElement, TIndex>(ref TElement source, ref TIndex index, nint start, nint end, int dimension, long paddingIndex, ref int counts, ref long outRows, ref TElement outValues, nint entry)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         bool scaled = !Unsafe.IsNullRef(ref counts);
@@ -448,15 +551,15 @@ public static partial class EmbeddingPrimitives
             }
 
             Unsafe.Add(ref outRows, entry) = row;
-            ref float from = ref Unsafe.Add(ref source, i * dimension);
-            ref float to = ref Unsafe.Add(ref outValues, entry * dimension);
+            ref TElement from = ref Unsafe.Add(ref source, i * dimension);
+            ref TElement to = ref Unsafe.Add(ref outValues, entry * dimension);
             if (!scaled)
             {
                 MemoryMarshal.CreateReadOnlySpan(ref from, dimension).CopyTo(MemoryMarshal.CreateSpan(ref to, dimension));
             }
             else
             {
-                MultiplyRow(ref from, (float)(1.0 / Unsafe.Add(ref counts, (nint)row)), ref to, dimension);
+                RowUpdate.Multiply(ref from, RowUpdate.FrequencyScale<TElement>(Unsafe.Add(ref counts, (nint)row)), ref to, dimension);
             }
 
             entry++;
@@ -464,17 +567,18 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>One piece of a parallel sparse backward: a contiguous range of positions, whose first entry follows the non-padding positions before it.</summary>
-    private unsafe struct SparseWork<TIndex> : IParallelWork
+    private unsafe struct SparseWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        public float* Source;
+        public TElement* Source;
         public TIndex* Indices;
         public nint Count;
         public int Dimension;
         public long PaddingIndex;
         public int* Counts;
         public long* Rows;
-        public float* Values;
+        public TElement* Values;
 
         public readonly void Execute(int part, int parts)
         {
@@ -499,7 +603,8 @@ public static partial class EmbeddingPrimitives
     /// must not exceed <see cref="MaxScratchRows"/>, nor <paramref name="nnz"/> <see cref="Array.MaxLength"/>.
     /// </summary>
     /// <returns>-1 when every row is valid (then compare <paramref name="unique"/> with the capacity); otherwise the position of the first bad row. On any failure nothing was written.</returns>
-    internal static nint SparseCoalesce(ref readonly long rows, ref readonly float values, nint nnz, int dimension, long numEmbeddings, ref long uniqueRows, ref float summedValues, nint capacity, out nint unique, VectorWidth width)
+    internal static nint SparseCoalesce<TElement>(ref readonly long rows, ref readonly TElement values, nint nnz, int dimension, long numEmbeddings, ref long uniqueRows, ref TElement summedValues, nint capacity, out nint unique, VectorWidth width)
+        where TElement : unmanaged
     {
         ref long row = ref Unsafe.AsRef(in rows);
         unique = 0;
@@ -554,7 +659,7 @@ public static partial class EmbeddingPrimitives
                 slots[sorted[j]] = j;
             }
 
-            ClearFloats(ref summedValues, (long)unique * dimension);
+            Clear(ref summedValues, (long)unique * dimension);
             if (dimension == 0)
             {
                 return -1;
@@ -591,36 +696,23 @@ public static partial class EmbeddingPrimitives
     internal static string ScratchTooLarge(long rows) => string.Create(CultureInfo.InvariantCulture,
         $"num_embeddings {rows} exceeds {MaxScratchRows}, the largest table whose rows can be counted (scale_grad_by_freq) or coalesced");
 
-    private static void DispatchScatterAdd<TIndex>(ref float source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref float destination, VectorWidth width)
+    private static unsafe void DispatchScatterAdd<TElement, TIndex>(ref TElement source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref TElement destination, VectorWidth width)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        width = KernelDispatch.FitWidth(width, dimension);
-        ScatterAddKernel<TIndex> kernel = KernelDispatch.Find(
-            new KernelKey(KernelOperation.ScatterAdd, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            GenericScatterAdd<TIndex>.At(width));
+        width = KernelDispatch.FitWidth(width, dimension, sizeof(TElement));
+        ScatterAddKernel<TElement, TIndex> kernel = KernelDispatch.Find(
+            new KernelKey(KernelOperation.ScatterAdd, TableElements.TypeOf<TElement>(), KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
+            GenericScatterAdd<TElement, TIndex>.At(width));
         kernel(in source, dimension, in indices, count, paddingIndex, in counts, ref destination);
     }
 
-    /// <summary>to = from × scale, element by element (one rounding each, so any vector width gives the same bits).</summary>
-    private static void MultiplyRow(ref float from, float scale, ref float to, int dimension)
-    {
-        nint column = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            for (; column <= dimension - Vector<float>.Count; column += Vector<float>.Count)
-            {
-                (Vector.LoadUnsafe(ref from, (nuint)column) * scale).StoreUnsafe(ref to, (nuint)column);
-            }
-        }
+    /// <summary>Zeroes <paramref name="length"/> floats (the bag backward's gradients).</summary>
+    private static void ClearFloats(ref float start, long length) => Clear(ref start, length);
 
-        for (; column < dimension; column++)
-        {
-            Unsafe.Add(ref to, column) = Unsafe.Add(ref from, column) * scale;
-        }
-    }
-
-    /// <summary>Zeroes <paramref name="length"/> floats, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>
-    private static void ClearFloats(ref float start, long length)
+    /// <summary>Zeroes (+0.0 in every table type) <paramref name="length"/> elements, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>
+    private static void Clear<TElement>(ref TElement start, long length)
+        where TElement : unmanaged
     {
         while (length > 0)
         {
@@ -631,11 +723,11 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void CheckGradOutput(ReadOnlySpan<float> gradOutput, int count, int embeddingDim)
+    private static void CheckGradOutput<TElement>(ReadOnlySpan<TElement> gradOutput, int count, int embeddingDim)
     {
         if (gradOutput.Length != (long)count * embeddingDim)
         {
-            throw new ArgumentException($"The output gradient holds {gradOutput.Length} floats; {count} indices × {embeddingDim} columns need exactly {(long)count * embeddingDim}.", nameof(gradOutput));
+            throw new ArgumentException($"The output gradient holds {gradOutput.Length} elements; {count} indices × {embeddingDim} columns need exactly {(long)count * embeddingDim}.", nameof(gradOutput));
         }
     }
 

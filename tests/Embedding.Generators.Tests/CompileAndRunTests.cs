@@ -153,12 +153,12 @@ public sealed class CompileAndRunTests
     [Theory]
     [MemberData(nameof(Cases))]
     public void ScatterAdd_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunScatterAdd<int>((ScatterAddKernel<int>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int32, dim, width), dim, width, seed);
+        RunScatterAdd<int>((ScatterAddKernel<float, int>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int32, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void ScatterAdd_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunScatterAdd<long>((ScatterAddKernel<long>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int64, dim, width), dim, width, seed);
+        RunScatterAdd<long>((ScatterAddKernel<float, long>?)Find(KernelOperation.ScatterAdd, EmbeddingIndexType.Int64, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -253,7 +253,7 @@ public sealed class CompileAndRunTests
     /// Runs a generated scatter-add with and without frequency scaling and a padding row, on top of a
     /// non-zero gradient (accumulate), against the reference; sentinels guard the end of the table.
     /// </summary>
-    private static void RunScatterAdd<TIndex>(ScatterAddKernel<TIndex>? kernel, int dim, VectorWidth width, int seed)
+    private static void RunScatterAdd<TIndex>(ScatterAddKernel<float, TIndex>? kernel, int dim, VectorWidth width, int seed)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;

@@ -292,7 +292,7 @@ public abstract class BackwardKernelTests<TIndex>
         Assert.Equal("rows", Assert.Throws<ArgumentOutOfRangeException>(() => EmbeddingPrimitives.SparseCoalesce(rows, values, 1, 4, new long[3], guardSums)).ParamName);
         Assert.Equal([-9L, -9], guard);
         AssertSentinels(guardSums, 0);
-        Assert.Equal(0, EmbeddingPrimitives.SparseCoalesce([], [], 3, 0, [], []));
+        Assert.Equal(0, EmbeddingPrimitives.SparseCoalesce([], ReadOnlySpan<float>.Empty, 3, 0, [], []));
     }
 
     /// <summary>Signed values of mixed magnitude, so every rounding and ordering difference shows.</summary>

@@ -129,9 +129,9 @@ static void test_backward_errors(void)
                                     V, EMB_NO_PADDING, 0, grad, V * D);
     check(status == EMB_ERROR_NULL_POINTER && has_message(), "dense backward: NULL grad_output fails");
 
-    status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT64, N, D, example_indices, EMB_DTYPE_INT64,
+    status = emb_embedding_backward(grad_output, EMB_DTYPE_INT32, N, D, example_indices, EMB_DTYPE_INT64,
                                     V, EMB_NO_PADDING, 0, grad, V * D);
-    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && has_message(), "dense backward: float64 gradients are refused");
+    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && has_message(), "dense backward: int32 gradients are refused");
 
     status = emb_embedding_backward(grad_output, EMB_DTYPE_FLOAT32, N, D, example_indices, EMB_DTYPE_INT64,
                                     V, EMB_NO_PADDING, 0, grad_output, V * D);
@@ -381,12 +381,236 @@ static void test_optimizers(void)
     check(status == EMB_ERROR_NULL_POINTER && has_message(), "optimizer steps: NULL state fails");
 }
 
+/* ---- float64, float16 and bfloat16 gradients ------------------------------------------------
+ * A scalar model of torch 1.13 written from docs/table-types.md ("Embedding dense backward",
+ * "Embedding sparse backward and coalesce"), with its own 16-bit conversions, compared byte for
+ * byte with the library. rd() rounds a float to the 16-bit type, nearest with ties to even. */
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+    if (exponent == 0) {
+        float magnitude = ldexpf((float)mantissa, -24);
+        return sign ? -magnitude : magnitude;
+    }
+    uint32_t bits = sign | (exponent == 31 ? 0x7F800000u : (exponent + 112u) << 23) | mantissa << 13;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static uint16_t f32_to_f16(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+    uint32_t magnitude = bits & 0x7FFFFFFFu;
+    if (magnitude > 0x7F800000u) {
+        return sign | 0x7E00u;                       /* NaN */
+    }
+    if (magnitude >= 0x47800000u) {
+        return sign | 0x7C00u;                       /* beyond the largest finite half, or inf */
+    }
+    if (magnitude >= 0x38800000u) {                  /* normal: drop 13 bits, ties to even; a carry may reach inf */
+        return sign | (uint16_t)((magnitude + 0xFFFu + ((magnitude >> 13) & 1u) - 0x38000000u) >> 13);
+    }
+    float scaled;                                    /* subnormal: multiples of 2^-24, exact scaling */
+    memcpy(&scaled, &magnitude, sizeof scaled);
+    return sign | (uint16_t)nearbyintf(scaled * 16777216.0f);
+}
+
+static float bf16_to_f32(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static uint16_t f32_to_bf16(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return isnan(value) ? 0x7FC0u : (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+static float widen16(int32_t dtype, uint16_t bits)
+{
+    return dtype == EMB_DTYPE_FLOAT16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+}
+
+static uint16_t round16(int32_t dtype, float value)
+{
+    return dtype == EMB_DTYPE_FLOAT16 ? f32_to_f16(value) : f32_to_bf16(value);
+}
+
+/* One update of acc with g: rd(acc + g); with count > 0 the scale_grad_by_freq update for a row
+ * named count times, fl(1/count) = double -> (float ->) type. */
+static void model_update(int32_t dtype, void* acc, const void* g, int count, int64_t column, int64_t dim)
+{
+    if (dtype == EMB_DTYPE_FLOAT64) {
+        double a, x;
+        memcpy(&a, acc, sizeof a);
+        memcpy(&x, g, sizeof x);
+        a = count ? fma(x, 1.0 / count, a) : a + x;
+        memcpy(acc, &a, sizeof a);
+        return;
+    }
+    uint16_t a16, g16;
+    memcpy(&a16, acc, sizeof a16);
+    memcpy(&g16, g, sizeof g16);
+    float a = widen16(dtype, a16), x = widen16(dtype, g16);
+    uint16_t result;
+    if (!count) {
+        result = round16(dtype, a + x);
+    } else {
+        float scale = widen16(dtype, round16(dtype, (float)(1.0 / count)));
+        int fused = dtype == EMB_DTYPE_BFLOAT16 && column < dim - dim % 32;
+        result = fused ? round16(dtype, fmaf(x, scale, a))
+                       : round16(dtype, a + widen16(dtype, round16(dtype, x * scale)));
+    }
+    memcpy(acc, &result, sizeof result);
+}
+
+/* rd(g * fl(1/count)): a frequency-scaled sparse value. */
+static void model_scale(int32_t dtype, void* out, const void* g, int count)
+{
+    if (dtype == EMB_DTYPE_FLOAT64) {
+        double x;
+        memcpy(&x, g, sizeof x);
+        x = x * (1.0 / count);
+        memcpy(out, &x, sizeof x);
+        return;
+    }
+    uint16_t g16;
+    memcpy(&g16, g, sizeof g16);
+    float scale = widen16(dtype, round16(dtype, (float)(1.0 / count)));
+    uint16_t result = round16(dtype, widen16(dtype, g16) * scale);
+    memcpy(out, &result, sizeof result);
+}
+
+/* Values of mixed sign and magnitude (2^-4 .. 2^4), rounded to the dtype. */
+static void fill_values(int32_t dtype, unsigned char* out, size_t count, uint32_t state)
+{
+    for (size_t i = 0; i < count; i++) {
+        state = state * 1664525u + 1013904223u;
+        double value = ((double)(state >> 8) / 16777216.0 - 0.5) * ldexp(1.0, (int)(state % 9) - 4);
+        if (dtype == EMB_DTYPE_FLOAT64) {
+            memcpy(out + i * 8, &value, 8);
+        } else {
+            uint16_t bits = round16(dtype, (float)value);
+            memcpy(out + i * 2, &bits, 2);
+        }
+    }
+}
+
+static void test_backward_table_types(void)
+{
+    static const struct { int32_t dtype; size_t size; const char* name; } types[] = {
+        { EMB_DTYPE_FLOAT64, 8, "float64" }, { EMB_DTYPE_FLOAT16, 2, "float16" }, { EMB_DTYPE_BFLOAT16, 2, "bfloat16" },
+    };
+    static const int64_t dims[] = { 1, 3, 7, 8, 9, 31, 32, 33, 64, 65, 300 };
+    enum { TV = 13, TN = 37, PADDING = 5 };
+    int64_t indices[TN];
+    int counts[TV] = { 0 };
+    for (int i = 0; i < TN; i++) {
+        indices[i] = (i * 7 + 3) % TV;
+        counts[indices[i]]++;
+    }
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        int32_t dtype = types[t].dtype;
+        size_t size = types[t].size;
+        int dense_ok = 1, sparse_ok = 1, coalesce_ok = 1;
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            int64_t dim = dims[d];
+            size_t row = (size_t)dim * size;
+            unsigned char* grad_output = malloc(TN * row);
+            unsigned char* start = malloc(TV * row);
+            unsigned char* expected = malloc(TV * row);
+            unsigned char* actual = malloc(TV * row + 16);
+            unsigned char* values = malloc(TN * row + 16);
+            unsigned char* sums = malloc(TN * row);
+            fill_values(dtype, grad_output, TN * (size_t)dim, 7u + (uint32_t)d);
+            fill_values(dtype, start, TV * (size_t)dim, 99u + (uint32_t)d);
+
+            /* Dense, without and with frequency scaling (accumulating onto start), padding row 5. */
+            for (int scaled = 0; scaled <= 1; scaled++) {
+                if (scaled) {
+                    memcpy(expected, start, TV * row);
+                } else {
+                    memset(expected, 0, TV * row);
+                }
+                for (int i = 0; i < TN; i++) {
+                    if (indices[i] == PADDING) {
+                        continue;
+                    }
+                    for (int64_t c = 0; c < dim; c++) {
+                        model_update(dtype, expected + indices[i] * row + c * size, grad_output + i * row + c * size,
+                                     scaled ? counts[indices[i]] : 0, c, dim);
+                    }
+                }
+                memcpy(actual, start, TV * row);
+                memset(actual + TV * row, SENTINEL_BYTE, 16);
+                int32_t flags = scaled ? EMB_SCALE_GRAD_BY_FREQ | EMB_ACCUMULATE : 0;
+                int32_t status = emb_embedding_backward(grad_output, dtype, TN, dim, indices, EMB_DTYPE_INT64, TV, PADDING,
+                                                        flags, actual, TV * dim);
+                dense_ok &= status == EMB_OK && memcmp(actual, expected, TV * row) == 0
+                            && all_bytes_are(actual + TV * row, 16, SENTINEL_BYTE);
+            }
+
+            /* Sparse with frequency scaling: one entry per non-padding position, rd(g * fl(1/c)). */
+            int64_t rows[TN], nnz = -1;
+            memset(values, SENTINEL_BYTE, TN * row + 16);
+            int32_t status = emb_embedding_backward_sparse(grad_output, dtype, TN, dim, indices, EMB_DTYPE_INT64, TV, PADDING,
+                                                           EMB_SCALE_GRAD_BY_FREQ, rows, values, TN, &nnz);
+            int ok = status == EMB_OK && nnz == TN - counts[PADDING] && all_bytes_are(values + TN * row, 16, SENTINEL_BYTE);
+            for (int i = 0, n = 0; i < TN && ok; i++) {
+                if (indices[i] == PADDING) {
+                    continue;
+                }
+                ok = rows[n] == indices[i];
+                for (int64_t c = 0; c < dim && ok; c++) {
+                    unsigned char want[8];
+                    model_scale(dtype, want, grad_output + i * row + c * size, counts[indices[i]]);
+                    ok = memcmp(want, values + n * row + c * size, size) == 0;
+                }
+                n++;
+            }
+            sparse_ok &= ok;
+
+            /* Coalescing the unscaled sparse gradient gives the dense gradient's non-zero rows. */
+            status = emb_embedding_backward_sparse(grad_output, dtype, TN, dim, indices, EMB_DTYPE_INT64, TV, PADDING,
+                                                   0, rows, values, TN, &nnz);
+            int64_t unique[TN], num_rows = -1;
+            ok = status == EMB_OK;
+            status = emb_sparse_coalesce(rows, values, dtype, nnz, dim, TV, unique, sums, TN, &num_rows);
+            ok &= status == EMB_OK && num_rows == TV - 1;
+            emb_embedding_backward(grad_output, dtype, TN, dim, indices, EMB_DTYPE_INT64, TV, PADDING, 0, actual, TV * dim);
+            for (int64_t j = 0; j < num_rows && ok; j++) {
+                ok = (j == 0 || unique[j] > unique[j - 1]) && memcmp(sums + j * row, actual + unique[j] * row, row) == 0;
+            }
+            coalesce_ok &= ok;
+
+            free(grad_output);
+            free(start);
+            free(expected);
+            free(actual);
+            free(values);
+            free(sums);
+        }
+        check(dense_ok, "dense backward of a %s gradient at dims 1..300: torch 1.13's roundings, bit for bit", types[t].name);
+        check(sparse_ok, "sparse backward of a %s gradient: torch's layout, scaled values rounded once", types[t].name);
+        check(coalesce_ok, "coalesce of a %s sparse gradient equals the dense gradient's rows", types[t].name);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_dense_backward();
     test_sparse_backward();
     test_backward_errors();
+    test_backward_table_types();
     test_count_overlap();
     test_renorm();
     test_renorm_table_types();

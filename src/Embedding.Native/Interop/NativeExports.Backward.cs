@@ -18,7 +18,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(gradDtype, "grad_dtype");
+            EmbeddingType table = AbiChecks.TableType(gradDtype, "grad_dtype");
             AbiChecks.NonNegative(numIndices, "num_indices");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
@@ -37,15 +37,18 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(indices, numIndices, "indices");
             AbiChecks.Pointer(gradWeight, weightElements, "grad_weight");
             AbiChecks.Capacity(gradWeightCapacity, weightElements, "grad_weight", $"{numEmbeddings} rows × {embeddingDim} columns");
-            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), gradOutput, gradElements * sizeof(float), "grad_weight", "grad_output");
-            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), indices, numIndices * indexSize, "grad_weight", "indices");
+            int elementSize = TableElements.Size(table);
+            AbiChecks.Disjoint(gradWeight, weightElements * elementSize, gradOutput, gradElements * elementSize, "grad_weight", "grad_output");
+            AbiChecks.Disjoint(gradWeight, weightElements * elementSize, indices, numIndices * indexSize, "grad_weight", "indices");
 
             var options = (EmbeddingGradOptions)flags;
-            ref float gradient = ref Unsafe.AsRef<float>(gradOutput);
-            ref float destination = ref Unsafe.AsRef<float>(gradWeight);
-            nint bad = indexSize == sizeof(int)
-                ? EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth)
-                : EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => DenseBackward<double>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, options, gradWeight),
+                EmbeddingType.Float16 => DenseBackward<Half>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, options, gradWeight),
+                EmbeddingType.BFloat16 => DenseBackward<BFloat16>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, options, gradWeight),
+                _ => DenseBackward<float>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, options, gradWeight),
+            };
             return bad >= 0 ? BackwardBadIndex(indices, indexSize, bad, numEmbeddings) : (int)EmbStatus.Ok;
         }
         catch (Exception exception)
@@ -62,7 +65,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(gradDtype, "grad_dtype");
+            EmbeddingType table = AbiChecks.TableType(gradDtype, "grad_dtype");
             AbiChecks.NonNegative(numIndices, "num_indices");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
@@ -82,24 +85,27 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(outRows, capacity, "out_rows");
             AbiChecks.Pointer(outValues, valueElements, "out_values");
             AbiChecks.Pointer(nnz, 1, "nnz");
-            AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(float), "out_rows", "grad_output");
+            int elementSize = TableElements.Size(table);
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * elementSize, "out_rows", "grad_output");
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), indices, numIndices * indexSize, "out_rows", "indices");
-            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * sizeof(float), "out_rows", "out_values");
-            AbiChecks.Disjoint(outValues, valueElements * sizeof(float), gradOutput, gradElements * sizeof(float), "out_values", "grad_output");
-            AbiChecks.Disjoint(outValues, valueElements * sizeof(float), indices, numIndices * indexSize, "out_values", "indices");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * elementSize, "out_rows", "out_values");
+            AbiChecks.Disjoint(outValues, valueElements * elementSize, gradOutput, gradElements * elementSize, "out_values", "grad_output");
+            AbiChecks.Disjoint(outValues, valueElements * elementSize, indices, numIndices * indexSize, "out_values", "indices");
             // nnz is written last: inside another argument it would overwrite an input or an entry just written.
-            AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(float), "nnz", "grad_output");
+            AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * elementSize, "nnz", "grad_output");
             AbiChecks.Disjoint(nnz, sizeof(long), indices, numIndices * indexSize, "nnz", "indices");
             AbiChecks.Disjoint(nnz, sizeof(long), outRows, capacity * sizeof(long), "nnz", "out_rows");
-            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * sizeof(float), "nnz", "out_values");
+            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * elementSize, "nnz", "out_values");
 
             bool scale = (flags & FlagScaleGradByFreq) != 0;
-            ref float gradient = ref Unsafe.AsRef<float>(gradOutput);
-            ref float values = ref Unsafe.AsRef<float>(outValues);
             nint entries;
-            nint bad = indexSize == sizeof(int)
-                ? EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries)
-                : EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => SparseBackward<double>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, scale, outRows, outValues, capacity, out entries),
+                EmbeddingType.Float16 => SparseBackward<Half>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, scale, outRows, outValues, capacity, out entries),
+                EmbeddingType.BFloat16 => SparseBackward<BFloat16>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, scale, outRows, outValues, capacity, out entries),
+                _ => SparseBackward<float>(gradOutput, indices, indexSize, numIndices, dimension, numEmbeddings, paddingIndex, scale, outRows, outValues, capacity, out entries),
+            };
             if (bad >= 0)
             {
                 return BackwardBadIndex(indices, indexSize, bad, numEmbeddings);
@@ -123,7 +129,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(valuesDtype, "values_dtype");
+            EmbeddingType table = AbiChecks.TableType(valuesDtype, "values_dtype");
             AbiChecks.NonNegative(nnz, "nnz");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
@@ -137,20 +143,26 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(outRows, capacity, "out_rows");
             AbiChecks.Pointer(outValues, outElements, "out_values");
             AbiChecks.Pointer(numRows, 1, "num_rows");
+            int elementSize = TableElements.Size(table);
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), rows, nnz * sizeof(long), "out_rows", "rows");
-            AbiChecks.Disjoint(outRows, capacity * sizeof(long), values, valueElements * sizeof(float), "out_rows", "values");
-            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, outElements * sizeof(float), "out_rows", "out_values");
-            AbiChecks.Disjoint(outValues, outElements * sizeof(float), rows, nnz * sizeof(long), "out_values", "rows");
-            AbiChecks.Disjoint(outValues, outElements * sizeof(float), values, valueElements * sizeof(float), "out_values", "values");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), values, valueElements * elementSize, "out_rows", "values");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, outElements * elementSize, "out_rows", "out_values");
+            AbiChecks.Disjoint(outValues, outElements * elementSize, rows, nnz * sizeof(long), "out_values", "rows");
+            AbiChecks.Disjoint(outValues, outElements * elementSize, values, valueElements * elementSize, "out_values", "values");
             // num_rows is written last: inside another argument it would overwrite an input or a row just written.
             AbiChecks.Disjoint(numRows, sizeof(long), rows, nnz * sizeof(long), "num_rows", "rows");
-            AbiChecks.Disjoint(numRows, sizeof(long), values, valueElements * sizeof(float), "num_rows", "values");
+            AbiChecks.Disjoint(numRows, sizeof(long), values, valueElements * elementSize, "num_rows", "values");
             AbiChecks.Disjoint(numRows, sizeof(long), outRows, capacity * sizeof(long), "num_rows", "out_rows");
-            AbiChecks.Disjoint(numRows, sizeof(long), outValues, outElements * sizeof(float), "num_rows", "out_values");
+            AbiChecks.Disjoint(numRows, sizeof(long), outValues, outElements * elementSize, "num_rows", "out_values");
 
-            nint bad = EmbeddingPrimitives.SparseCoalesce(
-                in *rows, in Unsafe.AsRef<float>(values), (nint)nnz, dimension, numEmbeddings,
-                ref *outRows, ref Unsafe.AsRef<float>(outValues), (nint)capacity, out nint unique, KernelDispatch.BestWidth);
+            nint unique;
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => Coalesce<double>(rows, values, nnz, dimension, numEmbeddings, outRows, outValues, capacity, out unique),
+                EmbeddingType.Float16 => Coalesce<Half>(rows, values, nnz, dimension, numEmbeddings, outRows, outValues, capacity, out unique),
+                EmbeddingType.BFloat16 => Coalesce<BFloat16>(rows, values, nnz, dimension, numEmbeddings, outRows, outValues, capacity, out unique),
+                _ => Coalesce<float>(rows, values, nnz, dimension, numEmbeddings, outRows, outValues, capacity, out unique),
+            };
             if (bad >= 0)
             {
                 return LastError.SetIndex(bad, rows[bad], numEmbeddings, "rows: ");
@@ -165,6 +177,35 @@ internal static unsafe partial class NativeExports
             return Fail(exception);
         }
     }
+
+    /// <summary>The dense backward over a gradient of <typeparamref name="TElement"/>, for either index type.</summary>
+    private static nint DenseBackward<TElement>(void* gradOutput, void* indices, int indexSize, long numIndices, int dimension, long numEmbeddings, long paddingIndex, EmbeddingGradOptions options, void* gradWeight)
+        where TElement : unmanaged
+    {
+        ref TElement gradient = ref Unsafe.AsRef<TElement>(gradOutput);
+        ref TElement destination = ref Unsafe.AsRef<TElement>(gradWeight);
+        return indexSize == sizeof(int)
+            ? EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth)
+            : EmbeddingPrimitives.EmbeddingBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, options, ref destination, KernelDispatch.BestWidth);
+    }
+
+    /// <summary>The sparse backward over a gradient of <typeparamref name="TElement"/>, for either index type.</summary>
+    private static nint SparseBackward<TElement>(void* gradOutput, void* indices, int indexSize, long numIndices, int dimension, long numEmbeddings, long paddingIndex, bool scale, long* outRows, void* outValues, long capacity, out nint entries)
+        where TElement : unmanaged
+    {
+        ref TElement gradient = ref Unsafe.AsRef<TElement>(gradOutput);
+        ref TElement values = ref Unsafe.AsRef<TElement>(outValues);
+        return indexSize == sizeof(int)
+            ? EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<int>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries)
+            : EmbeddingPrimitives.EmbeddingSparseBackward(in gradient, in Unsafe.AsRef<long>(indices), (nint)numIndices, dimension, numEmbeddings, paddingIndex, scale, ref *outRows, ref values, (nint)capacity, out entries);
+    }
+
+    /// <summary>The coalesce over values of <typeparamref name="TElement"/>.</summary>
+    private static nint Coalesce<TElement>(long* rows, void* values, long nnz, int dimension, long numEmbeddings, long* outRows, void* outValues, long capacity, out nint unique)
+        where TElement : unmanaged =>
+        EmbeddingPrimitives.SparseCoalesce(
+            in *rows, in Unsafe.AsRef<TElement>(values), (nint)nnz, dimension, numEmbeddings,
+            ref *outRows, ref Unsafe.AsRef<TElement>(outValues), (nint)capacity, out unique, KernelDispatch.BestWidth);
 
     /// <summary>Reports the first out-of-range index with its position, value and the valid range.</summary>
     private static int BackwardBadIndex(void* indices, int indexSize, nint position, long rows)

@@ -6,7 +6,7 @@ public enum KernelOperation
     /// <summary>Forward lookup: copy rows (<see cref="GatherKernel{TElement, TIndex}"/>).</summary>
     Gather,
 
-    /// <summary>Dense backward: add gradient rows into a table-shaped gradient (<see cref="ScatterAddKernel{TIndex}"/>).</summary>
+    /// <summary>Dense backward: add gradient rows into a table-shaped gradient (<see cref="ScatterAddKernel{TElement, TIndex}"/>).</summary>
     ScatterAdd,
 
     /// <summary>Bag forward, sum (<see cref="BagKernel{TIndex}"/>).</summary>

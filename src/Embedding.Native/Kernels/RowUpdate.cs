@@ -1,4 +1,6 @@
+using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Embedding.Native;
 
@@ -8,8 +10,32 @@ namespace Embedding.Native;
 /// multiple of the width, one masked vector that ends at the row end and updates only the columns the
 /// loop did not reach: adding an overlapped column twice would be wrong, not merely redundant.
 /// </summary>
+/// <remarks>
+/// <para>
+/// The element-generic members serve every table type with torch 1.13's arithmetic
+/// (docs/table-types.md, "Embedding dense backward"): float32 runs the float members below;
+/// float64 the same operations on vectors of doubles (whole vectors, then the last columns one at a
+/// time: an add or a fused multiply-add gives the same bits in a lane and in a scalar); float16 and
+/// bfloat16 one element at a time, widened to float, computed, and rounded back where torch rounds.
+/// Every width therefore gives the same bits.
+/// </para>
+/// <para>
+/// The frequency-scaled update with a scale <c>a = fl(1/c)</c> (<see cref="FrequencyScale{T}"/>) is:
+/// float32 and float64 <c>fma(g, a, acc)</c>; float16 <c>rd(acc + rd(g·a))</c>; bfloat16
+/// <c>rd(fma_f32(g, a, acc))</c> in the first <c>D − D % 32</c> columns (torch's AVX2 add kernel runs
+/// whole 32-element chunks of the row) and <c>rd(acc + rd(g·a))</c> in the last <c>D % 32</c> (its scalar
+/// kernel). Without the scale every type adds, one rounding: <c>rd(acc + g)</c>.
+/// </para>
+/// </remarks>
 internal static class RowUpdate
 {
+    /// <summary>
+    /// bfloat16 columns per chunk of torch 1.13's vectorised add (<c>Vectorized&lt;BFloat16&gt;</c> on
+    /// AVX2 holds 16; its add kernel unrolls two): the frequency-scaled update is fused in whole chunks
+    /// and rounded twice in the rest of the row.
+    /// </summary>
+    public const int BFloat16FusedChunk = 32;
+
     /// <summary><c>target[c] = target[c] + gradient[c]</c> for every column.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Add<TWidth>(ref float gradient, ref float target, int dimension)
@@ -45,6 +71,262 @@ internal static class RowUpdate
         {
             nuint lastVector = (nuint)dimension - lanes;
             TWidth.MultiplyAddMasked(ref gradient, scale, ref target, lastVector, (int)(wholeColumns - lastVector));
+        }
+    }
+
+    /// <summary>
+    /// torch's <c>scale_grad_by_freq</c> factor for a row named <paramref name="count"/> times, in the
+    /// table's type: <c>1.0 / count</c> in double, then converted as c10 converts a double
+    /// (float64 keeps it; float32 rounds once; float16 and bfloat16 round to float, then to the type).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T FrequencyScale<T>(int count)
+        where T : unmanaged
+    {
+        double scale = 1.0 / count;
+        if (typeof(T) == typeof(double))
+        {
+            return Unsafe.BitCast<double, T>(scale);
+        }
+
+        if (typeof(T) == typeof(Half))
+        {
+            return Unsafe.BitCast<Half, T>((Half)(float)scale);
+        }
+
+        if (typeof(T) == typeof(BFloat16))
+        {
+            return Unsafe.BitCast<BFloat16, T>((BFloat16)(float)scale);
+        }
+
+        return Unsafe.BitCast<float, T>((float)scale);
+    }
+
+    /// <summary><c>target[c] = rd(target[c] + gradient[c])</c> for every column, in the table's type.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add<TWidth, T>(ref T gradient, ref T target, int dimension)
+        where TWidth : IVectorWidth
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Add<TWidth>(ref Unsafe.As<T, float>(ref gradient), ref Unsafe.As<T, float>(ref target), dimension);
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            AddDoubles<TWidth>(ref Unsafe.As<T, double>(ref gradient), ref Unsafe.As<T, double>(ref target), dimension);
+        }
+        else if (typeof(T) == typeof(Half))
+        {
+            ref Half g = ref Unsafe.As<T, Half>(ref gradient);
+            ref Half t = ref Unsafe.As<T, Half>(ref target);
+            for (nint column = 0; column < dimension; column++)
+            {
+                Unsafe.Add(ref t, column) = (Half)((float)Unsafe.Add(ref t, column) + (float)Unsafe.Add(ref g, column));
+            }
+        }
+        else if (typeof(T) == typeof(BFloat16))
+        {
+            ref BFloat16 g = ref Unsafe.As<T, BFloat16>(ref gradient);
+            ref BFloat16 t = ref Unsafe.As<T, BFloat16>(ref target);
+            for (nint column = 0; column < dimension; column++)
+            {
+                Unsafe.Add(ref t, column) = (BFloat16)((float)Unsafe.Add(ref t, column) + (float)Unsafe.Add(ref g, column));
+            }
+        }
+        else
+        {
+            throw new NotSupportedException(typeof(T).Name);
+        }
+    }
+
+    /// <summary>
+    /// The frequency-scaled update of every column with <paramref name="scale"/> = <see cref="FrequencyScale{T}"/>,
+    /// with torch's rounding per type (see the remarks on <see cref="RowUpdate"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAdd<TWidth, T>(ref T gradient, T scale, ref T target, int dimension)
+        where TWidth : IVectorWidth
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+        {
+            MultiplyAdd<TWidth>(ref Unsafe.As<T, float>(ref gradient), Unsafe.BitCast<T, float>(scale), ref Unsafe.As<T, float>(ref target), dimension);
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            MultiplyAddDoubles<TWidth>(ref Unsafe.As<T, double>(ref gradient), Unsafe.BitCast<T, double>(scale), ref Unsafe.As<T, double>(ref target), dimension);
+        }
+        else if (typeof(T) == typeof(Half))
+        {
+            // c10::Half operators: the product rounded to half, then the sum rounded to half.
+            float a = (float)Unsafe.BitCast<T, Half>(scale);
+            ref Half g = ref Unsafe.As<T, Half>(ref gradient);
+            ref Half t = ref Unsafe.As<T, Half>(ref target);
+            for (nint column = 0; column < dimension; column++)
+            {
+                Half product = (Half)((float)Unsafe.Add(ref g, column) * a);
+                Unsafe.Add(ref t, column) = (Half)((float)Unsafe.Add(ref t, column) + (float)product);
+            }
+        }
+        else if (typeof(T) == typeof(BFloat16))
+        {
+            float a = (float)Unsafe.BitCast<T, BFloat16>(scale);
+            ref BFloat16 g = ref Unsafe.As<T, BFloat16>(ref gradient);
+            ref BFloat16 t = ref Unsafe.As<T, BFloat16>(ref target);
+
+            // torch's vector kernel: whole chunks of 32 columns, one fused float operation, one rounding.
+            nint fused = dimension - dimension % BFloat16FusedChunk;
+            nint column = 0;
+            for (; column < fused; column++)
+            {
+                Unsafe.Add(ref t, column) = (BFloat16)MathF.FusedMultiplyAdd((float)Unsafe.Add(ref g, column), a, (float)Unsafe.Add(ref t, column));
+            }
+
+            // Its scalar kernel for the last D % 32 columns: c10::BFloat16 operators, two roundings.
+            for (; column < dimension; column++)
+            {
+                BFloat16 product = (BFloat16)((float)Unsafe.Add(ref g, column) * a);
+                Unsafe.Add(ref t, column) = (BFloat16)((float)Unsafe.Add(ref t, column) + (float)product);
+            }
+        }
+        else
+        {
+            throw new NotSupportedException(typeof(T).Name);
+        }
+    }
+
+    /// <summary>
+    /// <c>target[c] = rd(source[c] · scale)</c> for every column, one rounding in the table's type
+    /// (float16 and bfloat16: the float product, which is exact, rounded once). Each column on its own,
+    /// so any split gives the same bits.
+    /// </summary>
+    public static void Multiply<T>(ref T source, T scale, ref T target, int dimension)
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float))
+        {
+            ref float from = ref Unsafe.As<T, float>(ref source);
+            ref float to = ref Unsafe.As<T, float>(ref target);
+            float a = Unsafe.BitCast<T, float>(scale);
+            nint column = 0;
+            for (; column <= dimension - Vector128<float>.Count; column += Vector128<float>.Count)
+            {
+                (Vector128.LoadUnsafe(ref from, (nuint)column) * a).StoreUnsafe(ref to, (nuint)column);
+            }
+
+            for (; column < dimension; column++)
+            {
+                Unsafe.Add(ref to, column) = Unsafe.Add(ref from, column) * a;
+            }
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            ref double from = ref Unsafe.As<T, double>(ref source);
+            ref double to = ref Unsafe.As<T, double>(ref target);
+            double a = Unsafe.BitCast<T, double>(scale);
+            nint column = 0;
+            for (; column <= dimension - Vector128<double>.Count; column += Vector128<double>.Count)
+            {
+                (Vector128.LoadUnsafe(ref from, (nuint)column) * a).StoreUnsafe(ref to, (nuint)column);
+            }
+
+            for (; column < dimension; column++)
+            {
+                Unsafe.Add(ref to, column) = Unsafe.Add(ref from, column) * a;
+            }
+        }
+        else if (typeof(T) == typeof(Half))
+        {
+            float a = (float)Unsafe.BitCast<T, Half>(scale);
+            ref Half from = ref Unsafe.As<T, Half>(ref source);
+            ref Half to = ref Unsafe.As<T, Half>(ref target);
+            for (nint column = 0; column < dimension; column++)
+            {
+                Unsafe.Add(ref to, column) = (Half)((float)Unsafe.Add(ref from, column) * a);
+            }
+        }
+        else if (typeof(T) == typeof(BFloat16))
+        {
+            float a = (float)Unsafe.BitCast<T, BFloat16>(scale);
+            ref BFloat16 from = ref Unsafe.As<T, BFloat16>(ref source);
+            ref BFloat16 to = ref Unsafe.As<T, BFloat16>(ref target);
+            for (nint column = 0; column < dimension; column++)
+            {
+                Unsafe.Add(ref to, column) = (BFloat16)((float)Unsafe.Add(ref from, column) * a);
+            }
+        }
+        else
+        {
+            throw new NotSupportedException(typeof(T).Name);
+        }
+    }
+
+    /// <summary>float64 <c>target[c] = target[c] + gradient[c]</c>: whole vectors of the width, then one column at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddDoubles<TWidth>(ref double gradient, ref double target, int dimension)
+        where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.LanesOf<double>();
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        for (nuint column = 0; column < wholeColumns; column += lanes)
+        {
+            if (typeof(TWidth) == typeof(Width512))
+            {
+                (Vector512.LoadUnsafe(ref target, column) + Vector512.LoadUnsafe(ref gradient, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width256))
+            {
+                (Vector256.LoadUnsafe(ref target, column) + Vector256.LoadUnsafe(ref gradient, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width128))
+            {
+                (Vector128.LoadUnsafe(ref target, column) + Vector128.LoadUnsafe(ref gradient, column)).StoreUnsafe(ref target, column);
+            }
+            else
+            {
+                Unsafe.Add(ref target, column) = Unsafe.Add(ref target, column) + Unsafe.Add(ref gradient, column);
+            }
+        }
+
+        // The last columns one at a time: a vector overlapping the ones above would add them twice.
+        for (nuint column = wholeColumns; column < (nuint)dimension; column++)
+        {
+            Unsafe.Add(ref target, column) = Unsafe.Add(ref target, column) + Unsafe.Add(ref gradient, column);
+        }
+    }
+
+    /// <summary>float64 <c>target[c] = fma(gradient[c], scale, target[c])</c>: whole vectors of the width, then one column at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAddDoubles<TWidth>(ref double gradient, double scale, ref double target, int dimension)
+        where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.LanesOf<double>();
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        for (nuint column = 0; column < wholeColumns; column += lanes)
+        {
+            if (typeof(TWidth) == typeof(Width512))
+            {
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gradient, column), Vector512.Create(scale), Vector512.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width256))
+            {
+                Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref gradient, column), Vector256.Create(scale), Vector256.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width128))
+            {
+                Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref gradient, column), Vector128.Create(scale), Vector128.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else
+            {
+                Unsafe.Add(ref target, column) = Math.FusedMultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
+            }
+        }
+
+        // The last columns one at a time: a vector overlapping the ones above would add them twice.
+        for (nuint column = wholeColumns; column < (nuint)dimension; column++)
+        {
+            Unsafe.Add(ref target, column) = Math.FusedMultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
         }
     }
 }

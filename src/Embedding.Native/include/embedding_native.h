@@ -216,16 +216,27 @@ EMB_API int32_t emb_embedding(
  *       else:                              grad_weight[k] = grad_weight[k] + grad_output[i]
  *
  * Each row accumulates in position order, as torch does, so results are bit-identical to torch
- * and to every ISA tier. Indices are validated before anything is written.
+ * 1.13 and to every ISA tier and thread count. Indices are validated before anything is written.
+ * The gradient has the table's dtype, grad_dtype (torch's autograd casts grad_output to it).
+ * fl(1/c) is 1.0 / c computed in double and converted as c10 converts a double: float32 rounds
+ * once, float64 keeps it, float16 and bfloat16 round to float and then to the type. rd(x) below
+ * rounds a float to the 16-bit type (nearest, ties to even).
+ *   float32, float64:  as above (the fma rounds once).
+ *   float16:  acc = rd(acc + g); with EMB_SCALE_GRAD_BY_FREQ acc = rd(acc + rd(g * fl(1/c))).
+ *   bfloat16: acc = rd(acc + g); with EMB_SCALE_GRAD_BY_FREQ acc = rd(fma_f32(g, fl(1/c), acc)) in
+ *             columns below D - D % 32 (torch's vector kernel) and rd(acc + rd(g * fl(1/c))) in
+ *             the last D % 32 columns (its scalar kernel).
  *
- * @param grad_output   in: [num_indices, embedding_dim] of grad_dtype (EMB_DTYPE_FLOAT32).
+ * @param grad_output   in: [num_indices, embedding_dim] of grad_dtype.
+ * @param grad_dtype    EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16 (16-bit elements are
+ *                      their raw 16 bits); others: EMB_ERROR_UNSUPPORTED_DTYPE.
  * @param indices       in: num_indices values of index_dtype (INT32 or INT64).
  * @param padding_idx   a normalised row in [0, num_embeddings), or EMB_NO_PADDING.
- * @param grad_weight   in/out: [num_embeddings, embedding_dim] float32; must not overlap the inputs.
+ * @param grad_weight   in/out: [num_embeddings, embedding_dim] of grad_dtype; must not overlap the inputs.
  * @param grad_weight_capacity  elements available at grad_weight (>= num_embeddings * embedding_dim).
  * @param flags         EMB_SCALE_GRAD_BY_FREQ | EMB_ACCUMULATE; other bits: EMB_ERROR_INVALID_ARGUMENT.
- *                      fl(1/c) is (float)(1.0 / c), as torch computes it. With EMB_SCALE_GRAD_BY_FREQ,
- *                      num_embeddings and num_indices above 2147483591 give EMB_ERROR_NOT_SUPPORTED.
+ *                      With EMB_SCALE_GRAD_BY_FREQ, num_embeddings and num_indices above
+ *                      2147483591 give EMB_ERROR_NOT_SUPPORTED.
  * @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE for an index or padding_idx outside the table; or a
  *         validation error. On failure grad_weight is unchanged.
  * Thread-safe for distinct grad_weight buffers. */
@@ -243,10 +254,14 @@ EMB_API int32_t emb_embedding_backward(
  *       out_rows[n] = indices[i]; out_values[n] = grad_output[i] (* fl(1/c)); n += 1
  *   *nnz = n
  *
+ * Values have grad_dtype (float32, float64, float16 or bfloat16; others:
+ * EMB_ERROR_UNSUPPORTED_DTYPE) and are copied bit for bit; scaled, each is rd(g * fl(1/c)),
+ * one rounding in the type, with fl(1/c) as for emb_embedding_backward.
+ *
  * @param flags         0 or EMB_SCALE_GRAD_BY_FREQ; EMB_ACCUMULATE (dense only) or other bits:
  *                      EMB_ERROR_INVALID_ARGUMENT.
  * @param out_rows      out: int64, capacity entries (num_indices always suffices).
- * @param out_values    out: [capacity, embedding_dim] float32.
+ * @param out_values    out: [capacity, embedding_dim] of grad_dtype.
  * @param nnz           out, not NULL: entries written. No output (nnz included) may overlap another
  *                      output or an input.
  * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of non-padding positions;
@@ -259,9 +274,18 @@ EMB_API int32_t emb_embedding_backward_sparse(
 /* Coalesces a sparse gradient: unique rows in ascending order, each with the sum of its values
  * taken in entry order (starting from +0.0). This is the form the optimizer steps take.
  *
- * @param rows, values  in: nnz entries, rows in [0, num_embeddings), values [nnz, embedding_dim] float32.
+ * Each add is one rounding in values_dtype: acc = rd(acc + v) (float16 and bfloat16 add in
+ * float and round back). Coalescing emb_embedding_backward_sparse's unscaled output therefore
+ * gives the non-zero rows of emb_embedding_backward, bit for bit, in every dtype. torch's
+ * coalesce() sums in the order of its unstable sort (entry order up to 16 entries per call) and
+ * copies a row's first entry rather than adding it to +0.0 (a lone -0.0 stays -0.0 there).
+ *
+ * @param rows, values  in: nnz entries, rows in [0, num_embeddings), values [nnz, embedding_dim]
+ *                      of values_dtype.
+ * @param values_dtype  EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16; others:
+ *                      EMB_ERROR_UNSUPPORTED_DTYPE.
  * @param out_rows      out: int64, capacity entries (nnz always suffices).
- * @param out_values    out: [capacity, embedding_dim] float32.
+ * @param out_values    out: [capacity, embedding_dim] of values_dtype.
  * @param num_rows      out, not NULL: unique rows written. No output (num_rows included) may overlap
  *                      another output or an input.
  * @return EMB_OK; EMB_ERROR_BUFFER_TOO_SMALL when capacity < the number of distinct rows;
