@@ -108,12 +108,12 @@ public class Perf_Bag
         EmbeddingPrimitives.NoPadding, in MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MaxIndicesOrNull);
 
     /// <summary>The generic kernel of this reduction at <paramref name="width"/>.</summary>
-    private BagKernel<long> GenericKernel(VectorWidth width) => Mode switch
+    private BagKernel<float, long> GenericKernel(VectorWidth width) => Mode switch
     {
-        EmbeddingBagMode.Max => GenericBag<long, BagMax>.At(width),
-        EmbeddingBagMode.Mean => GenericBag<long, BagMean>.At(width),
-        _ when Weighted => GenericBag<long, BagWeightedSum>.At(width),
-        _ => GenericBag<long, BagSum>.At(width),
+        EmbeddingBagMode.Max => GenericBag<float, long, BagMax>.At(width),
+        EmbeddingBagMode.Mean => GenericBag<float, long, BagMean>.At(width),
+        _ when Weighted => GenericBag<float, long, BagWeightedSum>.At(width),
+        _ => GenericBag<float, long, BagSum>.At(width),
     };
 
     /// <summary>The arg-max buffer, or a null reference when none is wanted (the kernels' values-only loop).</summary>

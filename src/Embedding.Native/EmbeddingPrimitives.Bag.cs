@@ -52,6 +52,29 @@ public static partial class EmbeddingPrimitives
         where TOffset : unmanaged, IBinaryInteger<TOffset> =>
         EmbeddingBag(indices, offsets, weight, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
 
+    // RS0026 guards against overloads a call could not tell apart; these differ in the table's element
+    // type, which every call fixes through its weight span.
+#pragma warning disable RS0026
+    /// <summary>The bag forward of a float64 table: every sum, product and division in double (a weighted sum rounds the product, then adds: torch 1.13 does not fuse here).</summary>
+    /// <inheritdoc cref="EmbeddingBag{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, Span{long})"/>
+    public static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<double> weight, int embeddingDim, EmbeddingBagMode mode, Span<double> destination, bool includeLastOffset = false, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagAtWidth(indices, offsets, weight, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// The bag forward of a float16 table, as torch 1.13 computes it: sums accumulate in float32
+    /// (<c>acc + float(w)·float(psw)</c>, the product exact) and round to half once per bag; the mean is
+    /// <c>half(float(half(sum)) / max(|P|, 1))</c>; the max compares the widened values and returns the winning half.
+    /// </summary>
+    /// <inheritdoc cref="EmbeddingBag{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, Span{long})"/>
+    public static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<Half> weight, int embeddingDim, EmbeddingBagMode mode, Span<Half> destination, bool includeLastOffset = false, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagAtWidth(indices, offsets, weight, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+#pragma warning restore RS0026
+
     /// <summary>
     /// Reduces fixed-size bags: <c>torch.nn.functional.embedding_bag</c> for a 2-D <c>[B, bagSize]</c> input
     /// (flattened row-major), which torch treats as <c>B</c> bags of exactly <paramref name="bagSize"/> positions.
@@ -73,6 +96,21 @@ public static partial class EmbeddingPrimitives
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         EmbeddingBag(indices, bagSize, weight, embeddingDim, mode, destination, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
 
+#pragma warning disable RS0026 // as above: the overloads differ in the table's element type
+    /// <summary>Fixed-size bags of a float64 table (the arithmetic of the offsets overload for float64).</summary>
+    /// <inheritdoc cref="EmbeddingBag{TIndex}(ReadOnlySpan{TIndex}, int, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, ReadOnlySpan{float}, long, Span{long})"/>
+    public static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<double> weight, int embeddingDim, EmbeddingBagMode mode, Span<double> destination, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagAtWidth(indices, bagSize, weight, embeddingDim, mode, destination, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+    /// <summary>Fixed-size bags of a float16 table (the arithmetic of the offsets overload for float16: float32 accumulation, one rounding).</summary>
+    /// <inheritdoc cref="EmbeddingBag{TIndex}(ReadOnlySpan{TIndex}, int, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, ReadOnlySpan{float}, long, Span{long})"/>
+    public static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<Half> weight, int embeddingDim, EmbeddingBagMode mode, Span<Half> destination, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, Span<long> maxIndices = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagAtWidth(indices, bagSize, weight, embeddingDim, mode, destination, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
+
+#pragma warning restore RS0026
+
     /// <summary>The number of bags 1-D offsets describe, after validating them as <c>EmbeddingBag</c> does (the rows the destination needs).</summary>
     /// <param name="offsets">Where each bag starts (int or long).</param>
     /// <param name="numIndices">The input's length.</param>
@@ -88,14 +126,26 @@ public static partial class EmbeddingPrimitives
             : count;
     }
 
-    /// <summary>The offsets span overload with the vector width chosen by the caller (tests force each width).</summary>
+    /// <summary>The float32 offsets span overload with the vector width chosen by the caller (tests force each width).</summary>
     internal static void EmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagAtWidth(indices, offsets, weight, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, width, threads);
+
+    /// <summary>The float32 fixed-size span overload with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagAtWidth(indices, bagSize, weight, embeddingDim, mode, destination, perSampleWeights, paddingIndex, maxIndices, width, threads);
+
+    /// <summary>The offsets span overload of any table type with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBagAtWidth<TElement, TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ReadOnlySpan<TElement> weight, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, bool includeLastOffset, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
         CheckIndexType<TOffset>(nameof(TOffset));
         long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
-        if (BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
+        if (BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(offsets) : nameof(perSampleWeights));
         }
@@ -108,12 +158,13 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    /// <summary>The fixed-size span overload with the vector width chosen by the caller (tests force each width).</summary>
-    internal static void EmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    /// <summary>The fixed-size span overload of any table type with the vector width chosen by the caller (tests force each width).</summary>
+    internal static void EmbeddingBagAtWidth<TElement, TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<TElement> weight, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
-        if (BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
+        if (BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(bagSize) : nameof(perSampleWeights));
         }
@@ -134,7 +185,8 @@ public static partial class EmbeddingPrimitives
     /// (<paramref name="maxIndices"/> may be a null reference except in max mode).
     /// </summary>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static unsafe nint EmbeddingBag<TIndex>(ref readonly float weight, long rows, int dimension, scoped in Bags<TIndex> bags, EmbeddingBagMode mode, ref float destination, ref long maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint EmbeddingBag<TElement, TIndex>(ref readonly TElement weight, long rows, int dimension, scoped in Bags<TIndex> bags, EmbeddingBagMode mode, ref TElement destination, ref long maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         nint bad = BagsBuilder.FindFirstBadIndex(bags, rows);
@@ -146,24 +198,24 @@ public static partial class EmbeddingPrimitives
         bool weighted = mode == EmbeddingBagMode.Sum && bags.IsWeighted;
         ref TIndex indices = ref MemoryMarshal.GetReference(bags.Indices);
         ref long starts = ref MemoryMarshal.GetReference(bags.Starts);
-        ref float perSampleWeights = ref weighted ? ref MemoryMarshal.GetReference(bags.PerSampleWeights) : ref Unsafe.NullRef<float>();
-        width = KernelDispatch.FitWidth(width, dimension);
+        ref TElement perSampleWeights = ref weighted ? ref MemoryMarshal.GetReference(bags.PerSampleWeightsOf<TElement>()) : ref Unsafe.NullRef<TElement>();
+        width = KernelDispatch.FitWidth(width, dimension, GenericBag<TElement, TIndex, BagSum>.LaneBytes);
         long positions = bags.Starts[bags.Count] - bags.Starts[0];
-        threads = EmbeddingThreads.For(sizeof(float) * (long)dimension * (positions + bags.Count), bags.Count, threads);
+        threads = EmbeddingThreads.For(sizeof(TElement) * (long)dimension * (positions + bags.Count), bags.Count, threads);
         if (threads == 1)
         {
             BagRange(in weight, dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, mode, weighted, ref perSampleWeights, ref destination, ref maxIndices, width);
             return -1;
         }
 
-        fixed (float* table = &Unsafe.AsRef(in weight))
+        fixed (TElement* table = &Unsafe.AsRef(in weight))
         fixed (TIndex* first = &indices)
         fixed (long* bounds = &starts)
-        fixed (float* sampleWeights = &perSampleWeights)
-        fixed (float* output = &destination)
+        fixed (TElement* sampleWeights = &perSampleWeights)
+        fixed (TElement* output = &destination)
         fixed (long* argMax = &maxIndices)
         {
-            var work = new BagWork<TIndex>
+            var work = new BagWork<TElement, TIndex>
             {
                 Weight = table, Indices = first, Starts = bounds, Count = bags.Count, PaddingIndex = bags.PaddingIndex, Mode = mode, Weighted = weighted,
                 PerSampleWeights = sampleWeights, Destination = output, MaxIndices = argMax, Dimension = dimension, Width = width,
@@ -175,26 +227,28 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Reduces <paramref name="count"/> bags whose boundaries start at <paramref name="starts"/> (positions stay absolute) into <paramref name="destination"/>.</summary>
-    private static void BagRange<TIndex>(ref readonly float weight, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref float perSampleWeights, ref float destination, ref long maxIndices, VectorWidth width)
+    private static void BagRange<TElement, TIndex>(ref readonly TElement weight, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref TElement perSampleWeights, ref TElement destination, ref long maxIndices, VectorWidth width)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        BagKernel<TIndex> kernel = mode switch
+        BagKernel<TElement, TIndex> kernel = mode switch
         {
-            EmbeddingBagMode.Max => BagKernelFor<TIndex, BagMax>(dimension, width),
-            EmbeddingBagMode.Mean => BagKernelFor<TIndex, BagMean>(dimension, width),
-            _ when weighted => BagKernelFor<TIndex, BagWeightedSum>(dimension, width),
-            _ => BagKernelFor<TIndex, BagSum>(dimension, width),
+            EmbeddingBagMode.Max => BagKernelFor<TElement, TIndex, BagMax>(dimension, width),
+            EmbeddingBagMode.Mean => BagKernelFor<TElement, TIndex, BagMean>(dimension, width),
+            _ when weighted => BagKernelFor<TElement, TIndex, BagWeightedSum>(dimension, width),
+            _ => BagKernelFor<TElement, TIndex, BagSum>(dimension, width),
         };
         kernel(in weight, dimension, in indices, in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
     }
 
-    /// <summary>The bag-forward kernel of <typeparamref name="TMode"/> for a float32 table.</summary>
-    private static BagKernel<TIndex> BagKernelFor<TIndex, TMode>(int dimension, VectorWidth width)
+    /// <summary>The bag-forward kernel of <typeparamref name="TMode"/> for a <typeparamref name="TElement"/> table: a specialised one when a registered set has it, else the generic one.</summary>
+    private static BagKernel<TElement, TIndex> BagKernelFor<TElement, TIndex, TMode>(int dimension, VectorWidth width)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TMode : IBagMode =>
         KernelDispatch.Find(
-            new KernelKey(TMode.Operation, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            GenericBag<TIndex, TMode>.At(width));
+            new KernelKey(TMode.Operation, TableElements.TypeOf<TElement>(), KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
+            GenericBag<TElement, TIndex, TMode>.At(width));
 
     /// <summary>
     /// The first bag of piece <paramref name="part"/> of <paramref name="parts"/> when bag b costs its positions
@@ -227,18 +281,19 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>One piece of a parallel bag forward: a contiguous range of bags and their output rows.</summary>
-    private unsafe struct BagWork<TIndex> : IParallelWork
+    private unsafe struct BagWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        public float* Weight;
+        public TElement* Weight;
         public TIndex* Indices;
         public long* Starts;
         public int Count;
         public long PaddingIndex;
         public EmbeddingBagMode Mode;
         public bool Weighted;
-        public float* PerSampleWeights;
-        public float* Destination;
+        public TElement* PerSampleWeights;
+        public TElement* Destination;
         public long* MaxIndices;
         public int Dimension;
         public VectorWidth Width;
@@ -252,7 +307,7 @@ public static partial class EmbeddingPrimitives
             }
 
             nint offset = (nint)first * Dimension;
-            ref float sampleWeights = ref PerSampleWeights == null ? ref Unsafe.NullRef<float>() : ref *PerSampleWeights;
+            ref TElement sampleWeights = ref PerSampleWeights == null ? ref Unsafe.NullRef<TElement>() : ref *PerSampleWeights;
             ref long argMax = ref MaxIndices == null ? ref Unsafe.NullRef<long>() : ref MaxIndices[offset];
             BagRange(in *Weight, Dimension, ref *Indices, ref Starts[first], end - first, PaddingIndex, Mode, Weighted, ref sampleWeights, ref Destination[offset], ref argMax, Width);
         }
@@ -262,11 +317,29 @@ public static partial class EmbeddingPrimitives
     internal static string WeightsNeedSum(EmbeddingBagMode mode) => string.Create(CultureInfo.InvariantCulture,
         $"embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for mode='sum' (got mode='{mode.ToString().ToLowerInvariant()}'). Please open a feature request on GitHub.");
 
+    /// <summary>
+    /// Why torch 1.13 has no CPU bag forward for <paramref name="table"/>, or null when it has one (float64,
+    /// float32, float16). bfloat16 is refused there ("Expected tensor for argument #1 'weight' to have one of
+    /// the following scalar types: Half, Float, Double; but got CPUBFloat16Type instead").
+    /// </summary>
+    internal static string? BagTableTypeError(EmbeddingType table) => table switch
+    {
+        EmbeddingType.Float32 or EmbeddingType.Float64 or EmbeddingType.Float16 => null,
+        EmbeddingType.BFloat16 => "embedding_bag: torch 1.13 has no bfloat16 EmbeddingBag on CPU (it takes float16, float32 and float64 weights: \"Expected tensor for argument #1 'weight' to have one of the following scalar types: Half, Float, Double; but got CPUBFloat16Type instead\")",
+        _ => $"embedding_bag: {TableElements.Name(table)} is not a table type",
+    };
+
     /// <summary>Checks what does not depend on the layout; returns the table's row count.</summary>
-    private static long CheckBagArguments<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<float> weight, int embeddingDim, EmbeddingBagMode mode, ReadOnlySpan<float> perSampleWeights, long paddingIndex)
+    private static long CheckBagArguments<TElement, TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TElement> weight, int embeddingDim, EmbeddingBagMode mode, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckIndexType<TIndex>(nameof(TIndex));
+        if (BagTableTypeError(TableElements.TypeOf<TElement>()) is { } typeError)
+        {
+            throw new NotSupportedException(typeError);
+        }
+
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (mode is not (EmbeddingBagMode.Sum or EmbeddingBagMode.Mean or EmbeddingBagMode.Max))
         {
@@ -275,7 +348,7 @@ public static partial class EmbeddingPrimitives
 
         if (weight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+            throw new ArgumentException($"The weight holds {weight.Length} elements, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
         }
 
         if (!perSampleWeights.IsEmpty && mode != EmbeddingBagMode.Sum)
@@ -293,13 +366,14 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Checks the outputs against the layout: long enough, and disjoint from every input and from each other.</summary>
-    private static void CheckBagOutputs<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices)
+    private static void CheckBagOutputs<TElement, TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ReadOnlySpan<TElement> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long required = (long)bags.Count * embeddingDim;
         if (destination.Length < required)
         {
-            throw new ArgumentException($"The destination holds {destination.Length} floats; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(destination));
+            throw new ArgumentException($"The destination holds {destination.Length} elements; {bags.Count} bags × {embeddingDim} columns need {required}.", nameof(destination));
         }
 
         bool max = mode == EmbeddingBagMode.Max && !maxIndices.IsEmpty;
@@ -310,7 +384,7 @@ public static partial class EmbeddingPrimitives
 
         Span<byte> written = MemoryMarshal.AsBytes(destination[..(int)required]);
         Span<byte> argMax = max ? MemoryMarshal.AsBytes(maxIndices[..(int)required]) : default;
-        ReadOnlySpan<byte> indices = MemoryMarshal.AsBytes(bags.Indices), weights = MemoryMarshal.AsBytes(bags.PerSampleWeights), table = MemoryMarshal.AsBytes(weight);
+        ReadOnlySpan<byte> indices = MemoryMarshal.AsBytes(bags.Indices), weights = MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>()), table = MemoryMarshal.AsBytes(weight);
         if (written.Overlaps(table) || written.Overlaps(indices) || written.Overlaps(offsets) || written.Overlaps(weights) || written.Overlaps(argMax))
         {
             throw new ArgumentException("The destination overlaps the weight, the indices, the offsets, the per-sample weights or maxIndices.", nameof(destination));
@@ -322,7 +396,8 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void RunBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<float> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<float> destination, Span<long> maxIndices, VectorWidth width, int threads)
+    private static void RunBag<TElement, TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<TElement> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices, VectorWidth width, int threads)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref long argMax = ref mode == EmbeddingBagMode.Max && !maxIndices.IsEmpty ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();

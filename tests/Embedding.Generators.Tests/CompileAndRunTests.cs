@@ -163,12 +163,12 @@ public sealed class CompileAndRunTests
     [Theory]
     [MemberData(nameof(Cases))]
     public void Bag_Int32_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunBag<int>((mode, weighted) => (BagKernel<int>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int32, dim, width), dim, width, seed);
+        RunBag<int>((mode, weighted) => (BagKernel<float, int>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int32, dim, width), dim, width, seed);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Bag_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
-        RunBag<long>((mode, weighted) => (BagKernel<long>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int64, dim, width), dim, width, seed);
+        RunBag<long>((mode, weighted) => (BagKernel<float, long>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int64, dim, width), dim, width, seed);
 
     private static Delegate? Find(KernelOperation operation, EmbeddingIndexType index, int dim, VectorWidth width) =>
         s_build.Value.Kernels.Find(new KernelKey(operation, EmbeddingType.Float32, index, dim, width));
@@ -191,7 +191,7 @@ public sealed class CompileAndRunTests
     /// ±0.0 and ±inf. Sum tables hold no NaN: which payload a sum of two NaNs keeps is not specified
     /// (the JIT may commute an addition), while max only ever selects an input. Sentinels guard the end of the outputs.
     /// </summary>
-    private static void RunBag<TIndex>(Func<EmbeddingBagMode, bool, BagKernel<TIndex>?> lookup, int dim, VectorWidth width, int seed)
+    private static void RunBag<TIndex>(Func<EmbeddingBagMode, bool, BagKernel<float, TIndex>?> lookup, int dim, VectorWidth width, int seed)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;
@@ -203,7 +203,7 @@ public sealed class CompileAndRunTests
         int bags = starts.Length - 1;
         foreach ((EmbeddingBagMode mode, bool weighted) in new[] { (EmbeddingBagMode.Sum, false), (EmbeddingBagMode.Mean, false), (EmbeddingBagMode.Max, false), (EmbeddingBagMode.Sum, true) })
         {
-            BagKernel<TIndex>? kernel = lookup(mode, weighted);
+            BagKernel<float, TIndex>? kernel = lookup(mode, weighted);
             if (lanes > dim)
             {
                 Assert.True(kernel is null, $"dim {dim} is narrower than one {width}, so no kernel should exist");

@@ -270,6 +270,73 @@ static void test_offsets_errors(void)
           "no offsets (NULL, count 0) describe zero bags (torch 1.13 crashes in max mode)");
 }
 
+/* ---- Table types ------------------------------------------------------------------------------ */
+
+/* torch's example on float64 and float16 tables (every value exact in both), per_sample_weights in
+ * the table's dtype; float16 means round once: half(float(half(13)) / 3). bfloat16 is refused, as
+ * torch 1.13 refuses it on the CPU. */
+static void test_table_types(void)
+{
+    static const int64_t offsets[5] = { 0, 0, 3, 3, 6 };
+    static const int64_t two[2] = { 0, 3 };
+    int64_t max_indices[5 * D];
+    static const int64_t argmax[5 * D] = { -1, -1, 3, 3, -1, -1, 4, 4, -1, -1 };
+
+    double wd[V * D], outd[5 * D + 1];
+    for (int i = 0; i < V * D; i++) wd[i] = i + 1;
+    emb_bags bags = five_bags(offsets);
+    static const double sumd[5 * D] = { 0, 0, 13, 16, 0, 0, 13, 16, 0, 0 };
+    static const double meand[5 * D] = { 0, 0, 13.0 / 3, 16.0 / 3, 0, 0, 13.0 / 3, 16.0 / 3, 0, 0 };
+    static const double maxd[5 * D] = { 0, 0, 7, 8, 0, 0, 9, 10, 0, 0 };
+    outd[5 * D] = -7.25;
+    int32_t status = emb_embedding_bag(wd, EMB_DTYPE_FLOAT64, V, D, &bags, EMB_BAG_SUM, outd, 5 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outd, sumd, sizeof sumd) == 0 && outd[5 * D] == -7.25, "float64 sum: torch's example, nothing written past the result");
+    status = emb_embedding_bag(wd, EMB_DTYPE_FLOAT64, V, D, &bags, EMB_BAG_MEAN, outd, 5 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outd, meand, sizeof meand) == 0, "float64 mean: a double division");
+    status = emb_embedding_bag(wd, EMB_DTYPE_FLOAT64, V, D, &bags, EMB_BAG_MAX, outd, 5 * D, max_indices, 5 * D);
+    check(status == EMB_OK && memcmp(outd, maxd, sizeof maxd) == 0 && memcmp(max_indices, argmax, sizeof argmax) == 0,
+          "float64 max: values and rows");
+    static const double pswd[N] = { 2, 0.5, -1, 3, 0.25, 10 };
+    static const double weightedd[2 * D] = { 12.5, 14, 21.25, 34.5 };
+    bags = five_bags(two);
+    bags.num_offsets = 2;
+    bags.per_sample_weights = pswd;
+    status = emb_embedding_bag(wd, EMB_DTYPE_FLOAT64, V, D, &bags, EMB_BAG_SUM, outd, 2 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outd, weightedd, sizeof weightedd) == 0, "float64 sum with float64 per_sample_weights");
+
+    /* float16 as bit patterns: W = 1..10 is 0x3C00, 0x4000, ... */
+    static const uint16_t wh[V * D] = { 0x3C00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600, 0x4700, 0x4800, 0x4880, 0x4900 };
+    uint16_t outh[5 * D + 1];
+    bags = five_bags(offsets);
+    static const uint16_t sumh[5 * D] = { 0, 0, 0x4A80, 0x4C00, 0, 0, 0x4A80, 0x4C00, 0, 0 };
+    static const uint16_t meanh[5 * D] = { 0, 0, 0x4455, 0x4555, 0, 0, 0x4455, 0x4555, 0, 0 };
+    static const uint16_t maxh[5 * D] = { 0, 0, 0x4700, 0x4800, 0, 0, 0x4880, 0x4900, 0, 0 };
+    outh[5 * D] = 0xA5A5;
+    status = emb_embedding_bag(wh, EMB_DTYPE_FLOAT16, V, D, &bags, EMB_BAG_SUM, outh, 5 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outh, sumh, sizeof sumh) == 0 && outh[5 * D] == 0xA5A5, "float16 sum: torch's example, nothing written past the result");
+    status = emb_embedding_bag(wh, EMB_DTYPE_FLOAT16, V, D, &bags, EMB_BAG_MEAN, outh, 5 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outh, meanh, sizeof meanh) == 0, "float16 mean: half(float(half(sum)) / count)");
+    status = emb_embedding_bag(wh, EMB_DTYPE_FLOAT16, V, D, &bags, EMB_BAG_MAX, outh, 5 * D, max_indices, 5 * D);
+    check(status == EMB_OK && memcmp(outh, maxh, sizeof maxh) == 0 && memcmp(max_indices, argmax, sizeof argmax) == 0,
+          "float16 max: values and rows");
+    static const uint16_t pswh[N] = { 0x4000, 0x3800, 0xBC00, 0x4200, 0x3400, 0x4900 };
+    static const uint16_t weightedh[2 * D] = { 0x4A40, 0x4B00, 0x4D50, 0x5050 };
+    bags = five_bags(two);
+    bags.num_offsets = 2;
+    bags.per_sample_weights = pswh;
+    status = emb_embedding_bag(wh, EMB_DTYPE_FLOAT16, V, D, &bags, EMB_BAG_SUM, outh, 2 * D, NULL, 0);
+    check(status == EMB_OK && memcmp(outh, weightedh, sizeof weightedh) == 0, "float16 sum with float16 per_sample_weights");
+
+    bags = five_bags(offsets);
+    memset(outh, 0xA5, sizeof outh);
+    status = emb_embedding_bag(wh, EMB_DTYPE_BFLOAT16, V, D, &bags, EMB_BAG_SUM, outh, 5 * D, NULL, 0);
+    const char* message = emb_last_error();
+    int untouched = 1;
+    for (int i = 0; i < 5 * D + 1; i++) untouched &= outh[i] == 0xA5A5;
+    check(status == EMB_ERROR_UNSUPPORTED_DTYPE && message != NULL && strstr(message, "bfloat16") != NULL && untouched,
+          "bfloat16 table: EMB_ERROR_UNSUPPORTED_DTYPE naming bfloat16 (torch 1.13 has no CPU bfloat16 EmbeddingBag), nothing written");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -278,5 +345,6 @@ int main(void)
     test_count_overlap();
     test_bags_struct_overlap();
     test_offsets_errors();
+    test_table_types();
     return finish();
 }

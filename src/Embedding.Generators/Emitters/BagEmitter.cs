@@ -73,7 +73,7 @@ namespace Embedding.Generators.Emitters
         public override IEnumerable<ElementGroup> Groups(TableTypeSet types) => types.Contains(TableTypes.Float32) ? new[] { TableTypes.F32 } : new ElementGroup[0];
 
         protected override string DelegateType(ElementGroup group, IndexType index) =>
-            "global::Embedding.Native.BagKernel<" + index.CSharpName + ">";
+            "global::Embedding.Native.BagKernel<" + group.CSharpName + ", " + index.CSharpName + ">";
 
         protected override void EmitKernel(SourceWriter writer, Kind kind, ElementGroup group, int dimension, IndexType index, Width width)
         {

@@ -45,8 +45,8 @@ internal unsafe struct EmbBags
     /// <summary><c>int32_t reserved</c>: must be 0.</summary>
     public int Reserved;
 
-    /// <summary><c>const float* per_sample_weights</c>: NULL, or <see cref="NumIndices"/> weights.</summary>
-    public float* PerSampleWeights;
+    /// <summary><c>const void* per_sample_weights</c>: NULL, or <see cref="NumIndices"/> weights of the table's dtype (float32 for the backward).</summary>
+    public void* PerSampleWeights;
 
     /// <summary><c>int64_t padding_idx</c>: a normalised row or EMB_NO_PADDING.</summary>
     public long PaddingIdx;
@@ -178,12 +178,22 @@ internal unsafe struct EmbBags
 
     /// <summary>
     /// The validated layout over the caller's buffers (call <see cref="Validate"/> first; <typeparamref name="TIndex"/>
-    /// must match <see cref="IndexDtype"/>). The index values are not checked: use
+    /// must match <see cref="IndexDtype"/>), per-sample weights read as float32. The index values are not checked: use
     /// <see cref="BagsBuilder.FindFirstBadIndex"/>. Dispose the result.
     /// </summary>
     /// <exception cref="EmbException">EMB_ERROR_INVALID_ARGUMENT for malformed offsets or a bag size that does not divide the indices.</exception>
     public readonly PooledBags<TIndex> CreateBags<TIndex>()
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        CreateBags<TIndex, float>();
+
+    /// <summary>
+    /// The validated layout with per-sample weights of the table's element type <typeparamref name="TWeight"/>
+    /// (torch requires per_sample_weights to have the weight's dtype; the C ABI reads them in weight_dtype).
+    /// </summary>
+    /// <inheritdoc cref="CreateBags{TIndex}"/>
+    public readonly PooledBags<TIndex> CreateBags<TIndex, TWeight>()
         where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWeight : unmanaged
     {
         if (sizeof(TIndex) != (IndexDtype == (int)EmbDtype.Int32 ? sizeof(int) : sizeof(long)))
         {
@@ -191,18 +201,23 @@ internal unsafe struct EmbBags
         }
 
         var indices = new ReadOnlySpan<TIndex>(Indices, (int)NumIndices);
-        var weights = PerSampleWeights is null ? default : new ReadOnlySpan<float>(PerSampleWeights, (int)NumIndices);
+        var weights = PerSampleWeights is null ? default : new ReadOnlySpan<TWeight>(PerSampleWeights, (int)NumIndices);
         PooledBags<TIndex> bags;
         string? error = IsFixedSize
-            ? BagsBuilder.TryCreateFixedBags(indices, BagSize, weights, PaddingIdx, out bags)
+            ? BagsBuilder.TryCreateFixedBags<TIndex, TWeight>(indices, BagSize, weights, PaddingIdx, out bags)
             : OffsetsDtype == (int)EmbDtype.Int32
-                ? BagsBuilder.TryCreateBags(indices, new ReadOnlySpan<int>(Offsets, (int)NumOffsets), IncludeLastOffset != 0, weights, PaddingIdx, out bags)
-                : BagsBuilder.TryCreateBags(indices, new ReadOnlySpan<long>(Offsets, (int)NumOffsets), IncludeLastOffset != 0, weights, PaddingIdx, out bags);
+                ? BagsBuilder.TryCreateBags<TIndex, int, TWeight>(indices, new ReadOnlySpan<int>(Offsets, (int)NumOffsets), IncludeLastOffset != 0, weights, PaddingIdx, out bags)
+                : BagsBuilder.TryCreateBags<TIndex, long, TWeight>(indices, new ReadOnlySpan<long>(Offsets, (int)NumOffsets), IncludeLastOffset != 0, weights, PaddingIdx, out bags);
         return error is null ? bags : throw new EmbException(EmbStatus.InvalidArgument, error);
     }
 
     /// <summary>The bytes the struct itself, the indices, offsets and weights occupy, for overlap checks against outputs.</summary>
-    public readonly void CheckDisjoint(void* output, long outputBytes, string outputName, int indexSize)
+    /// <param name="output">The output buffer.</param>
+    /// <param name="outputBytes">Its size in bytes.</param>
+    /// <param name="outputName">Its name in the header, for the message.</param>
+    /// <param name="indexSize">Bytes per index (4 or 8).</param>
+    /// <param name="weightSize">Bytes per per-sample weight: the table element's size (float32 unless given).</param>
+    public readonly void CheckDisjoint(void* output, long outputBytes, string outputName, int indexSize, int weightSize = sizeof(float))
     {
         // This is the caller's struct (From returns a reference to it, never a copy): an output over it would rewrite the const bags.
         AbiChecks.Disjoint(output, outputBytes, Unsafe.AsPointer(ref Unsafe.AsRef(in this)), sizeof(EmbBags), outputName, "bags");
@@ -214,7 +229,7 @@ internal unsafe struct EmbBags
 
         if (PerSampleWeights is not null)
         {
-            AbiChecks.Disjoint(output, outputBytes, PerSampleWeights, NumIndices * sizeof(float), outputName, "bags->per_sample_weights");
+            AbiChecks.Disjoint(output, outputBytes, PerSampleWeights, NumIndices * weightSize, outputName, "bags->per_sample_weights");
         }
     }
 

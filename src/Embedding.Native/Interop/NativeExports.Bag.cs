@@ -35,7 +35,12 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(weightDtype, "weight_dtype");
+            EmbeddingType table = AbiChecks.TableType(weightDtype, "weight_dtype");
+            if (EmbeddingPrimitives.BagTableTypeError(table) is { } typeError)
+            {
+                throw new EmbException(EmbStatus.UnsupportedDtype, typeError);
+            }
+
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(outputCapacity, "out_capacity");
@@ -43,9 +48,15 @@ internal static unsafe partial class NativeExports
             ref readonly EmbBags layout = ref EmbBags.From(bags);
             int indexSize = layout.Validate(numEmbeddings);
             EmbeddingBagMode bagMode = layout.Mode(mode);
-            return indexSize == sizeof(int)
-                ? EmbeddingBag<int>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity)
-                : EmbeddingBag<long>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity);
+            return (table, indexSize) switch
+            {
+                (EmbeddingType.Float64, sizeof(int)) => EmbeddingBag<double, int>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+                (EmbeddingType.Float64, _) => EmbeddingBag<double, long>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+                (EmbeddingType.Float16, sizeof(int)) => EmbeddingBag<Half, int>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+                (EmbeddingType.Float16, _) => EmbeddingBag<Half, long>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+                (_, sizeof(int)) => EmbeddingBag<float, int>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+                _ => EmbeddingBag<float, long>(weight, numEmbeddings, dimension, in layout, bagMode, output, outputCapacity, maxIndices, maxIndicesCapacity),
+            };
         }
         catch (Exception exception)
         {
@@ -53,32 +64,34 @@ internal static unsafe partial class NativeExports
         }
     }
 
-    private static int EmbeddingBag<TIndex>(void* weight, long numEmbeddings, int dimension, ref readonly EmbBags layout, EmbeddingBagMode mode, void* output, long outputCapacity, long* maxIndices, long maxIndicesCapacity)
+    private static int EmbeddingBag<TElement, TIndex>(void* weight, long numEmbeddings, int dimension, ref readonly EmbBags layout, EmbeddingBagMode mode, void* output, long outputCapacity, long* maxIndices, long maxIndicesCapacity)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex>();
+        // per_sample_weights are read in the table's dtype: torch refuses any other.
+        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex, TElement>();
         Bags<TIndex> bags = pooled.Bags;
         long weightElements = AbiChecks.Elements(numEmbeddings, dimension, "weight");
         long outputElements = AbiChecks.Elements(bags.Count, dimension, "out");
         AbiChecks.Pointer(weight, weightElements, "weight");
         AbiChecks.Pointer(output, outputElements, "out");
         AbiChecks.Capacity(outputCapacity, outputElements, "out", $"{bags.Count} bags × {dimension} columns");
-        AbiChecks.Disjoint(output, outputElements * sizeof(float), weight, weightElements * sizeof(float), "out", "weight");
-        layout.CheckDisjoint(output, outputElements * sizeof(float), "out", sizeof(TIndex));
+        AbiChecks.Disjoint(output, outputElements * sizeof(TElement), weight, weightElements * sizeof(TElement), "out", "weight");
+        layout.CheckDisjoint(output, outputElements * sizeof(TElement), "out", sizeof(TIndex), sizeof(TElement));
         // max_indices NULL in max mode: the values only (no arg-max is tracked).
         bool max = mode == EmbeddingBagMode.Max && maxIndices != null;
         if (max)
         {
             AbiChecks.Pointer(maxIndices, outputElements, "max_indices");
             AbiChecks.Capacity(maxIndicesCapacity, outputElements, "max_indices", $"{bags.Count} bags × {dimension} columns");
-            AbiChecks.Disjoint(maxIndices, outputElements * sizeof(long), weight, weightElements * sizeof(float), "max_indices", "weight");
-            AbiChecks.Disjoint(maxIndices, outputElements * sizeof(long), output, outputElements * sizeof(float), "max_indices", "out");
-            layout.CheckDisjoint(maxIndices, outputElements * sizeof(long), "max_indices", sizeof(TIndex));
+            AbiChecks.Disjoint(maxIndices, outputElements * sizeof(long), weight, weightElements * sizeof(TElement), "max_indices", "weight");
+            AbiChecks.Disjoint(maxIndices, outputElements * sizeof(long), output, outputElements * sizeof(TElement), "max_indices", "out");
+            layout.CheckDisjoint(maxIndices, outputElements * sizeof(long), "max_indices", sizeof(TIndex), sizeof(TElement));
         }
 
         nint bad = EmbeddingPrimitives.EmbeddingBag(
-            in Unsafe.AsRef<float>(weight), numEmbeddings, dimension, bags, mode,
-            ref Unsafe.AsRef<float>(output), ref max ? ref *maxIndices : ref Unsafe.NullRef<long>(), KernelDispatch.BestWidth);
+            in Unsafe.AsRef<TElement>(weight), numEmbeddings, dimension, bags, mode,
+            ref Unsafe.AsRef<TElement>(output), ref max ? ref *maxIndices : ref Unsafe.NullRef<long>(), KernelDispatch.BestWidth);
         if (bad >= 0)
         {
             return LastError.SetIndex(bad, long.CreateTruncating(bags.Indices[(int)bad]), numEmbeddings);

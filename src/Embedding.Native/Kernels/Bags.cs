@@ -1,5 +1,6 @@
 using System;
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace Embedding.Native;
 
@@ -8,17 +9,34 @@ namespace Embedding.Native;
 /// <c>Count + 1</c> boundaries from <see cref="BagLayout"/> (bag <c>b</c> is positions
 /// <c>[Starts[b], Starts[b + 1])</c>), optional per-sample weights and the padding row.
 /// </summary>
-/// <remarks>Built only after validation: every index is in range, boundaries are non-decreasing and within the indices.</remarks>
+/// <remarks>
+/// Built only after validation: every index is in range, boundaries are non-decreasing and within the indices.
+/// The per-sample weights have the table's element type (torch requires it); they are kept as bytes and
+/// read through <see cref="PerSampleWeightsOf{T}"/>, or <see cref="PerSampleWeights"/> for a float32 table.
+/// </remarks>
 internal readonly ref struct Bags<TIndex>
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
+    private readonly ReadOnlySpan<byte> _perSampleWeights;
+
+    /// <summary>Bags over a float32 table (or unweighted).</summary>
     public Bags(ReadOnlySpan<TIndex> indices, ReadOnlySpan<long> starts, ReadOnlySpan<float> perSampleWeights, long paddingIndex)
+        : this(indices, starts, MemoryMarshal.AsBytes(perSampleWeights), paddingIndex)
+    {
+    }
+
+    private Bags(ReadOnlySpan<TIndex> indices, ReadOnlySpan<long> starts, ReadOnlySpan<byte> perSampleWeights, long paddingIndex)
     {
         Indices = indices;
         Starts = starts;
-        PerSampleWeights = perSampleWeights;
+        _perSampleWeights = perSampleWeights;
         PaddingIndex = paddingIndex;
     }
+
+    /// <summary>Bags whose per-sample weights are <typeparamref name="TWeight"/>, the table's element type.</summary>
+    public static Bags<TIndex> Create<TWeight>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<long> starts, ReadOnlySpan<TWeight> perSampleWeights, long paddingIndex)
+        where TWeight : unmanaged =>
+        new(indices, starts, MemoryMarshal.AsBytes(perSampleWeights), paddingIndex);
 
     /// <summary>The row index of every position.</summary>
     public ReadOnlySpan<TIndex> Indices { get; }
@@ -26,8 +44,12 @@ internal readonly ref struct Bags<TIndex>
     /// <summary><c>Count + 1</c> non-decreasing boundaries.</summary>
     public ReadOnlySpan<long> Starts { get; }
 
-    /// <summary>One weight per position, or empty when the bags are unweighted.</summary>
-    public ReadOnlySpan<float> PerSampleWeights { get; }
+    /// <summary>One float32 weight per position, or empty when the bags are unweighted (float32 tables only).</summary>
+    public ReadOnlySpan<float> PerSampleWeights => PerSampleWeightsOf<float>();
+
+    /// <summary>One weight of the table's type <typeparamref name="T"/> per position, or empty when the bags are unweighted.</summary>
+    public ReadOnlySpan<T> PerSampleWeightsOf<T>()
+        where T : unmanaged => MemoryMarshal.Cast<byte, T>(_perSampleWeights);
 
     /// <summary>The row whose positions count for nothing, or <see cref="EmbeddingPrimitives.NoPadding"/>.</summary>
     public long PaddingIndex { get; }
@@ -36,5 +58,5 @@ internal readonly ref struct Bags<TIndex>
     public int Count => Starts.Length - 1;
 
     /// <summary>True when per-sample weights were given.</summary>
-    public bool IsWeighted => !PerSampleWeights.IsEmpty;
+    public bool IsWeighted => !_perSampleWeights.IsEmpty;
 }

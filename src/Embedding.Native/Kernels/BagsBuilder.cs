@@ -36,8 +36,8 @@ internal ref struct PooledBags<TIndex>
 
 /// <summary>
 /// Builds the <see cref="Bags{TIndex}"/> every bag kernel and bag backward reads, from the two ways
-/// torch describes bags: 1-D offsets (<see cref="TryCreateBags"/>) or fixed-size bags of a 2-D input
-/// (<see cref="TryCreateFixedBags"/>). Shared by the span API and the C ABI (<c>EmbBags</c>), forward
+/// torch describes bags: 1-D offsets (<see cref="TryCreateBags{TIndex, TOffset, TWeight}"/>) or fixed-size bags of a 2-D input
+/// (<see cref="TryCreateFixedBags{TIndex, TWeight}"/>). Shared by the span API and the C ABI (<c>EmbBags</c>), forward
 /// and backward, so every entry point validates a layout the same way.
 /// </summary>
 /// <remarks>
@@ -60,7 +60,15 @@ internal static class BagsBuilder
     /// <returns>null on success, otherwise the message (nothing to dispose).</returns>
     internal static string? TryCreateBags<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, out PooledBags<TIndex> bags)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        TryCreateBags<TIndex, TOffset, float>(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out bags);
+
+    /// <summary>Bags from 1-D offsets with per-sample weights of the table's type <typeparamref name="TWeight"/>.</summary>
+    /// <inheritdoc cref="TryCreateBags{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, bool, ReadOnlySpan{float}, long, out PooledBags{TIndex})"/>
+    internal static string? TryCreateBags<TIndex, TOffset, TWeight>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, bool includeLastOffset, ReadOnlySpan<TWeight> perSampleWeights, long paddingIndex, out PooledBags<TIndex> bags)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
+        where TWeight : unmanaged
     {
         bags = default;
         if (CheckWeights(indices.Length, perSampleWeights) is { } weightError)
@@ -81,7 +89,7 @@ internal static class BagsBuilder
             return layoutError;
         }
 
-        bags = new PooledBags<TIndex>(new Bags<TIndex>(indices, starts.AsSpan(0, (int)count + 1), perSampleWeights, paddingIndex), starts);
+        bags = new PooledBags<TIndex>(Bags<TIndex>.Create(indices, starts.AsSpan(0, (int)count + 1), perSampleWeights, paddingIndex), starts);
         return null;
     }
 
@@ -93,7 +101,14 @@ internal static class BagsBuilder
     /// <param name="bags">On success the layout (dispose it); otherwise default.</param>
     /// <returns>null on success, otherwise the message (nothing to dispose).</returns>
     internal static string? TryCreateFixedBags<TIndex>(ReadOnlySpan<TIndex> indices, long bagSize, ReadOnlySpan<float> perSampleWeights, long paddingIndex, out PooledBags<TIndex> bags)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        TryCreateFixedBags<TIndex, float>(indices, bagSize, perSampleWeights, paddingIndex, out bags);
+
+    /// <summary>Fixed-size bags with per-sample weights of the table's type <typeparamref name="TWeight"/>.</summary>
+    /// <inheritdoc cref="TryCreateFixedBags{TIndex}(ReadOnlySpan{TIndex}, long, ReadOnlySpan{float}, long, out PooledBags{TIndex})"/>
+    internal static string? TryCreateFixedBags<TIndex, TWeight>(ReadOnlySpan<TIndex> indices, long bagSize, ReadOnlySpan<TWeight> perSampleWeights, long paddingIndex, out PooledBags<TIndex> bags)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWeight : unmanaged
     {
         bags = default;
         if (CheckWeights(indices.Length, perSampleWeights) is { } weightError)
@@ -109,7 +124,7 @@ internal static class BagsBuilder
         long count = indices.Length / bagSize;
         long[] starts = ArrayPool<long>.Shared.Rent((int)count + 1);
         BagLayout.BuildFixed(indices.Length, bagSize, starts);
-        bags = new PooledBags<TIndex>(new Bags<TIndex>(indices, starts.AsSpan(0, (int)count + 1), perSampleWeights, paddingIndex), starts);
+        bags = new PooledBags<TIndex>(Bags<TIndex>.Create(indices, starts.AsSpan(0, (int)count + 1), perSampleWeights, paddingIndex), starts);
         return null;
     }
 
@@ -140,7 +155,7 @@ internal static class BagsBuilder
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         IndexRange.FindFirstOutOfRange(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows);
 
-    private static string? CheckWeights(int numIndices, ReadOnlySpan<float> perSampleWeights) =>
+    private static string? CheckWeights<TWeight>(int numIndices, ReadOnlySpan<TWeight> perSampleWeights) =>
         perSampleWeights.IsEmpty || perSampleWeights.Length == numIndices
             ? null
             : Text($"embedding_bag: If per_sample_weights ({perSampleWeights.Length}) is not None, then it must have the same shape as the input ({numIndices})");

@@ -18,7 +18,7 @@ public abstract class EmbeddingKernelSet
     /// <summary>
     /// The kernel for <paramref name="key"/>, or <see langword="null"/> when this set does not
     /// specialise it. The delegate's type follows the operation: <see cref="GatherKernel{TElement, TIndex}"/>,
-    /// <see cref="ScatterAddKernel{TElement, TIndex}"/> or <see cref="BagKernel{TIndex}"/>.
+    /// <see cref="ScatterAddKernel{TElement, TIndex}"/> or <see cref="BagKernel{TElement, TIndex}"/>.
     /// </summary>
     /// <param name="key">Operation, table type, index type, dimension and width.</param>
     public abstract Delegate? Find(KernelKey key);

@@ -1,3 +1,4 @@
+using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -5,55 +6,88 @@ using System.Runtime.Intrinsics;
 namespace Embedding.Native;
 
 /// <summary>
-/// The bag forward for any dimension without a specialised kernel, written once over the
-/// <see cref="IBagVector{TVector}"/> width operators and the <see cref="IBagReducer"/> / <see cref="BagMax"/>
-/// reductions. Per bag and per vector of columns, one accumulator lives in a register while the bag's
-/// rows stream past in position order; the last vector ends at the row end and overlaps the one
-/// before it when the dimension is not a multiple of the width. The overlapped columns are computed
-/// again from the same rows in the same order, so they are stored with the same bits.
+/// The bag forward for any table type and any dimension without a specialised kernel, written once over
+/// the <see cref="IBagVector{TVector, TElement}"/> width operators and the <see cref="IBagReducer"/> /
+/// <see cref="BagMax"/> reductions. Per bag and per vector of columns, one accumulator lives in a register
+/// while the bag's rows stream past in position order; the last vector ends at the row end and overlaps
+/// the one before it when the dimension is not a multiple of the width. The overlapped columns are
+/// computed again from the same rows in the same order, so they are stored with the same bits.
 /// </summary>
+/// <remarks>
+/// float32 and float64 accumulate in their own type. float16 accumulates in float32 and rounds to half
+/// once per bag at the store (the mean rounds the sum first, then divides in float32 and rounds again),
+/// as torch 1.13 does; its max compares the widened values and copies the winning row's half, bits and all.
+/// </remarks>
+/// <typeparam name="TElement"><see cref="float"/>, <see cref="double"/> or <see cref="Half"/>.</typeparam>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <typeparam name="TMode">The reduction: <see cref="BagSum"/>, <see cref="BagMean"/>, <see cref="BagMax"/> or <see cref="BagWeightedSum"/>.</typeparam>
-internal static class GenericBag<TIndex, TMode>
+internal static class GenericBag<TElement, TIndex, TMode>
+    where TElement : unmanaged
     where TIndex : unmanaged, IBinaryInteger<TIndex>
     where TMode : IBagMode
 {
-    /// <summary>The kernel for <paramref name="width"/>, over that width's bag operators.</summary>
-    public static BagKernel<TIndex> At(VectorWidth width) =>
-        WidthLadder.Select<BagKernel<TIndex>>(width, Run<Vector512<float>, BagVector512>, Run<Vector256<float>, BagVector256>, Run<Vector128<float>, BagVector128>, Run<float, BagScalar>);
+    /// <summary>Bytes per accumulator lane: what decides whether a width's vector fits in a row (see <c>KernelDispatch.FitWidth</c>).</summary>
+    public static int LaneBytes => typeof(TElement) == typeof(double) ? sizeof(double) : sizeof(float);
 
-    private static void Run<TVector, TOps>(ref readonly float weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)
-        where TOps : IBagVector<TVector>
+    /// <summary>The kernel for <paramref name="width"/>, over that width's bag operators for <typeparamref name="TElement"/>.</summary>
+    public static BagKernel<TElement, TIndex> At(VectorWidth width)
     {
-        ref float table = ref Unsafe.AsRef(in weight);
+        if (typeof(TElement) == typeof(float))
+        {
+            return (BagKernel<TElement, TIndex>)(Delegate)WidthLadder.Select<BagKernel<float, TIndex>>(
+                width, Run<Vector512<float>, float, BagVector512<float>>, Run<Vector256<float>, float, BagVector256<float>>, Run<Vector128<float>, float, BagVector128<float>>, Run<float, float, BagScalar<float>>);
+        }
+
+        if (typeof(TElement) == typeof(double))
+        {
+            return (BagKernel<TElement, TIndex>)(Delegate)WidthLadder.Select<BagKernel<double, TIndex>>(
+                width, Run<Vector512<double>, double, BagVector512<double>>, Run<Vector256<double>, double, BagVector256<double>>, Run<Vector128<double>, double, BagVector128<double>>, Run<double, double, BagScalar<double>>);
+        }
+
+        if (typeof(TElement) == typeof(Half))
+        {
+            return (BagKernel<TElement, TIndex>)(Delegate)WidthLadder.Select<BagKernel<Half, TIndex>>(
+                width, Run<Vector512<float>, Half, BagHalf512>, Run<Vector256<float>, Half, BagHalf256>, Run<Vector128<float>, Half, BagHalf128>, Run<float, Half, BagHalfScalar>);
+        }
+
+        throw new NotSupportedException($"No bag kernel for {typeof(TElement).Name} tables (torch 1.13 takes float64, float32 and float16).");
+    }
+
+    private static void Run<TVector, T, TOps>(ref readonly T weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly T perSampleWeights, ref T destination, ref long maxIndices)
+        where T : unmanaged
+        where TOps : IBagVector<TVector, T>
+    {
+        ref T table = ref Unsafe.AsRef(in weight);
         ref TIndex index = ref Unsafe.AsRef(in indices);
         ref long bounds = ref Unsafe.AsRef(in starts);
-        ref float sampleWeights = ref Unsafe.AsRef(in perSampleWeights);
+        ref T sampleWeights = ref Unsafe.AsRef(in perSampleWeights);
         if (typeof(TMode) == typeof(BagMax))
         {
-            Max<TVector, TOps>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref destination, ref maxIndices);
+            Max<TVector, T, TOps>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref destination, ref maxIndices);
         }
         else if (typeof(TMode) == typeof(BagMean))
         {
-            Reduce<TVector, TOps, BagMean>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagMean>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else if (typeof(TMode) == typeof(BagSum))
         {
-            Reduce<TVector, TOps, BagSum>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagSum>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
-        else if (paddingIndex < 0)
+        else if (typeof(T) == typeof(float) && paddingIndex < 0)
         {
-            // torch 1.13 takes its fused path without padding and its two-rounding path with it.
-            Reduce<TVector, TOps, BagWeightedSumFused>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            // torch 1.13 takes its fused path for float32 without padding and its two-rounding path with it;
+            // float64 always rounds twice, and float16's float32 product of two halves is exact.
+            Reduce<TVector, T, TOps, BagWeightedSumFused>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else
         {
-            Reduce<TVector, TOps, BagWeightedSumRounded>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagWeightedSumRounded>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
     }
 
-    private static void Reduce<TVector, TOps, TReducer>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float perSampleWeights, ref float destination)
-        where TOps : IBagVector<TVector>
+    private static void Reduce<TVector, T, TOps, TReducer>(ref T weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T perSampleWeights, ref T destination)
+        where T : unmanaged
+        where TOps : IBagVector<TVector, T>
         where TReducer : IBagReducer
     {
         nuint lanes = (nuint)TOps.Lanes;
@@ -62,7 +96,7 @@ internal static class GenericBag<TIndex, TMode>
         for (nint bag = 0; bag < numBags; bag++)
         {
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
-            ref float target = ref Unsafe.Add(ref destination, bag * dimension);
+            ref T target = ref Unsafe.Add(ref destination, bag * dimension);
             for (nuint column = 0; ; column += lanes)
             {
                 // The last vector ends at the row end (overlapping the previous one when the row has a tail).
@@ -71,14 +105,14 @@ internal static class GenericBag<TIndex, TMode>
                     column = lastVector;
                 }
 
-                TVector accumulator = TReducer.Identity<TVector, TOps>();
+                TVector accumulator = TReducer.Identity<TVector, T, TOps>();
                 int count = 0;
                 for (nint i = start; i < end; i++)
                 {
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total, dimension))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead<T>(i, total, dimension))) * dimension), dimension);
                     }
 
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
@@ -88,11 +122,11 @@ internal static class GenericBag<TIndex, TMode>
                     }
 
                     TVector scale = TReducer.IsWeighted ? TOps.Broadcast(Unsafe.Add(ref perSampleWeights, i)) : default!;
-                    accumulator = TReducer.Accumulate<TVector, TOps>(accumulator, TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column), scale);
+                    accumulator = TReducer.Accumulate<TVector, T, TOps>(accumulator, TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column), scale);
                     count++;
                 }
 
-                TOps.Store(TReducer.Finish<TVector, TOps>(accumulator, count), ref target, column);
+                TOps.Store(TReducer.Finish<TVector, T, TOps>(accumulator, count), ref target, column);
                 if (column == lastVector)
                 {
                     break;
@@ -101,8 +135,9 @@ internal static class GenericBag<TIndex, TMode>
         }
     }
 
-    private static void Max<TVector, TOps>(ref float weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref float destination, ref long maxIndices)
-        where TOps : IBagVector<TVector>
+    private static void Max<TVector, T, TOps>(ref T weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T destination, ref long maxIndices)
+        where T : unmanaged
+        where TOps : IBagVector<TVector, T>
     {
         nuint lanes = (nuint)TOps.Lanes;
         nuint lastVector = (nuint)dimension - lanes;
@@ -110,10 +145,15 @@ internal static class GenericBag<TIndex, TMode>
 
         // No arg-max asked for: the same values; the positions are still carried along (this is the generic path).
         bool tracked = !Unsafe.IsNullRef(ref maxIndices);
+
+        // A wider accumulator than the element (float16): the winning positions pick the stored row's bits
+        // (NaN payloads included) rather than rounding the accumulator back; they go to scratch when not tracked.
+        bool copyRows = typeof(T) == typeof(Half);
+        Span<long> scratch = stackalloc long[copyRows && !tracked ? Vector512<float>.Count : 0];
         for (nint bag = 0; bag < numBags; bag++)
         {
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
-            ref float target = ref Unsafe.Add(ref destination, bag * dimension);
+            ref T target = ref Unsafe.Add(ref destination, bag * dimension);
             ref long argMax = ref tracked ? ref Unsafe.Add(ref maxIndices, bag * dimension) : ref Unsafe.NullRef<long>();
             nint first = BagRows.FirstIncluded(ref indices, start, end, paddingIndex);
             if (first == end)
@@ -131,13 +171,13 @@ internal static class GenericBag<TIndex, TMode>
 
                 // Start from the first included row: a NaN there sticks, a -inf there is kept.
                 TVector accumulator = TOps.Load(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, first)) * dimension), column);
-                TVector positions = BagMax.Position<TVector, TOps>(first);
+                TVector positions = TOps.Position(first);
                 for (nint i = first + 1; i < end; i++)
                 {
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, total, dimension))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead<T>(i, total, dimension))) * dimension), dimension);
                     }
 
                     nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
@@ -147,15 +187,24 @@ internal static class GenericBag<TIndex, TMode>
                     }
 
                     TVector value = TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column);
-                    TVector replaces = BagMax.Replaces<TVector, TOps>(accumulator, value);
+                    TVector replaces = BagMax.Replaces<TVector, T, TOps>(accumulator, value);
                     accumulator = TOps.Select(replaces, value, accumulator);
-                    positions = TOps.Select(replaces, BagMax.Position<TVector, TOps>(i), positions);
+                    positions = TOps.Select(replaces, TOps.Position(i), positions);
                 }
 
-                TOps.Store(accumulator, ref target, column);
-                if (tracked)
+                if (copyRows)
                 {
-                    TOps.StorePositions(positions, ref argMax, column);
+                    ref long winners = ref tracked ? ref Unsafe.Add(ref argMax, column) : ref System.Runtime.InteropServices.MemoryMarshal.GetReference(scratch);
+                    TOps.StorePositions(positions, ref winners, 0);
+                    BagRows.CopyWinners(ref weight, dimension, ref indices, ref winners, (int)lanes, ref target, column);
+                }
+                else
+                {
+                    TOps.Store(accumulator, ref target, column);
+                    if (tracked)
+                    {
+                        TOps.StorePositions(positions, ref argMax, column);
+                    }
                 }
 
                 if (column == lastVector)
@@ -190,12 +239,27 @@ internal static class BagRows
     }
 
     /// <summary>An empty or all-padding bag in max mode: +0.0, and arg-max row -1 unless <paramref name="argMax"/> is a null reference (values only).</summary>
-    public static void Empty(ref float target, ref long argMax, int dimension)
+    public static void Empty<T>(ref T target, ref long argMax, int dimension)
+        where T : unmanaged
     {
+        // All-zero bits are +0.0 in every table type.
         System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();
         if (!Unsafe.IsNullRef(ref argMax))
         {
             System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);
+        }
+    }
+
+    /// <summary>Copies, for <paramref name="lanes"/> columns from <paramref name="column"/>, the element of the row at each winning position.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CopyWinners<T, TIndex>(ref T weight, int dimension, ref TIndex indices, ref long positions, int lanes, ref T target, nuint column)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        for (int j = 0; j < lanes; j++)
+        {
+            nint row = nint.CreateTruncating(Unsafe.Add(ref indices, (nint)Unsafe.Add(ref positions, j)));
+            nuint at = column + (nuint)j;
+            Unsafe.Add(ref target, at) = Unsafe.Add(ref Unsafe.Add(ref weight, row * dimension), at);
         }
     }
 

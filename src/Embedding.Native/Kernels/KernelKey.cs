@@ -9,7 +9,7 @@ public enum KernelOperation
     /// <summary>Dense backward: add gradient rows into a table-shaped gradient (<see cref="ScatterAddKernel{TElement, TIndex}"/>).</summary>
     ScatterAdd,
 
-    /// <summary>Bag forward, sum (<see cref="BagKernel{TIndex}"/>).</summary>
+    /// <summary>Bag forward, sum (<see cref="BagKernel{TElement, TIndex}"/>).</summary>
     BagSum,
 
     /// <summary>Bag forward, mean.</summary>

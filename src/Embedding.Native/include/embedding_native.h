@@ -476,7 +476,8 @@ typedef struct emb_bags {
     int64_t bag_size;                 /* > 0: fixed-size bags of this many positions; 0: use offsets */
     int32_t include_last_offset;      /* 0 or 1 */
     int32_t reserved;                 /* must be 0 */
-    const float* per_sample_weights;  /* NULL, or num_indices float32 weights (sum mode only) */
+    const void* per_sample_weights;   /* NULL, or num_indices weights in the table's dtype (sum mode only;
+                                         float32 for the backward functions) */
     int64_t padding_idx;              /* a normalised row, or EMB_NO_PADDING: its positions count for nothing */
 } emb_bags;
 
@@ -484,7 +485,7 @@ typedef struct emb_bags {
  * @param num_bags  out, not NULL; must not overlap *bags or the buffers it names. */
 EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
 
-/* torch.nn.functional.embedding_bag forward for a float32 table.
+/* torch.nn.functional.embedding_bag forward for a float32, float64 or float16 table.
  *
  *   for each bag b:  P = its positions i with indices[i] != padding_idx, in order
  *     sum:   out[b] = +0.0; for i in P: out[b] += weight[indices[i]]
@@ -496,10 +497,26 @@ EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags)
  *            replaces; NaN only if first); max_indices[b][d] = the row it came from
  *     a bag with P empty gives +0.0 in every mode (max_indices -1)
  *
- * Each column accumulates over the bag in position order, so sum and max are bit-identical to
+ *   per table dtype (weight_dtype; out and bags->per_sample_weights have the same dtype):
+ *     EMB_DTYPE_FLOAT32  as above.
+ *     EMB_DTYPE_FLOAT64  in double; a weighted sum is always out[b] + fl(weight * w[i]) (two
+ *                        roundings, with or without padding_idx, as torch 1.13).
+ *     EMB_DTYPE_FLOAT16  sums in a float32 accumulator, acc += float(weight) * float(w[i]) (the
+ *                        product is exact), rounded to half once per bag; mean is
+ *                        half(float(half(acc)) / max(|P|, 1)); max compares the values as float and
+ *                        stores the winning row's half unchanged.
+ *     EMB_DTYPE_BFLOAT16 EMB_ERROR_UNSUPPORTED_DTYPE: torch 1.13 has no bfloat16 EmbeddingBag on the
+ *                        CPU ("Expected tensor for argument #1 'weight' to have one of the following
+ *                        scalar types: Half, Float, Double; but got CPUBFloat16Type instead").
+ *   torch also refuses per_sample_weights of another dtype than the weight's; here they are read
+ *   in weight_dtype, so a caller holding them in another dtype must refuse the call itself.
+ *
+ * Each column accumulates over the bag in position order, so every mode is bit-identical to
  * torch 1.13 and across ISA tiers. Every index is validated before anything is written.
  *
- * @param out             out: [num_bags, embedding_dim] float32; out_capacity elements available.
+ * @param weight_dtype    EMB_DTYPE_FLOAT32, _FLOAT64 or _FLOAT16 (bfloat16 and the rest:
+ *                        EMB_ERROR_UNSUPPORTED_DTYPE, nothing written).
+ * @param out             out: [num_bags, embedding_dim] of weight_dtype; out_capacity elements available.
  * @param max_indices     out: [num_bags, embedding_dim] int64 for EMB_BAG_MAX (needed by the max
  *                        backward); max_indices_capacity elements available. NULL in max mode asks
  *                        for the values only (no arg-max is tracked: faster, same out); ignored and
