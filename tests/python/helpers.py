@@ -178,18 +178,26 @@ def ulp_distance(a, b):
 # ---- table dtypes and dtype-generic comparisons ----------------------------------------------------
 
 
-def _library_table_dtypes():
+def _library_table_dtypes(*operations):
+    """The table dtypes (as torch dtypes) that every one of ``operations`` takes, as the library
+    reports them (emb_build_info "table_dtypes")."""
     import embedding_native as en  # here, not at the top: test_loader/test_cpu import no helpers, others may
-    return [getattr(torch, name) for name in en.build_info()["dtypes"]]
+    table = en.build_info()["table_dtypes"]
+    names = [name for name in table[operations[0]] if all(name in table[op] for op in operations)]
+    return [getattr(torch, name) for name in names]
 
 
-#: The table dtypes the library reports it supports (emb_build_info "dtypes"), as torch dtypes:
-#: [torch.float32] today; float64, float16 and bfloat16 join this list as the library lands them,
-#: and every parity test parametrized over it then runs for them too.
-TABLE_DTYPES = _library_table_dtypes()
+#: The table dtypes an Embedding trains with (forward, dense and sparse backward, max_norm); every
+#: Embedding parity test parametrized over it runs for each.
+TABLE_DTYPES = _library_table_dtypes("embedding", "embedding_backward", "renorm")
 
-#: The dtypes torch.autograd.gradcheck can use (it needs float64): empty until float64 lands.
+#: The table dtypes an EmbeddingBag trains with (forward and backward): [torch.float32] today;
+#: float64 and float16 join as the bag backward takes them.
+BAG_DTYPES = _library_table_dtypes("embedding_bag", "embedding_bag_backward", "renorm")
+
+#: The dtypes torch.autograd.gradcheck can use (it needs float64).
 GRADCHECK_DTYPES = [dtype for dtype in TABLE_DTYPES if dtype == torch.float64]
+BAG_GRADCHECK_DTYPES = [dtype for dtype in BAG_DTYPES if dtype == torch.float64]
 
 _SAME_SIZE_INT = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 

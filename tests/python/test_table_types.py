@@ -96,3 +96,148 @@ def test_operations_without_the_type_refuse_it_clearly():
     with pytest.raises(NotImplementedError, match="float32"):
         F.embedding_bag_backward(torch.zeros(1, 4, dtype=torch.float64), torch.tensor([1, 2]), 6,
                                  torch.tensor([0]), mode="sum")
+
+
+# ---- training an Embedding of every table type ------------------------------------------------------
+
+import embedding_native.torch as ent  # noqa: E402
+
+TRAIN_TYPES = [torch.float64, torch.float16, torch.bfloat16]
+
+
+def _pair(dtype, seed, **kwargs):
+    """torch's module and ours with the same initial weight (torch's RNG stream)."""
+    torch.manual_seed(seed)
+    theirs = torch.nn.Embedding(31, kwargs.pop("dim", 37), dtype=dtype, **kwargs)
+    ours = ent.Embedding.from_pretrained(theirs.weight.detach().clone(), freeze=False,
+                                         padding_idx=theirs.padding_idx, max_norm=theirs.max_norm,
+                                         norm_type=theirs.norm_type, scale_grad_by_freq=theirs.scale_grad_by_freq,
+                                         sparse=theirs.sparse)
+    return theirs, ours
+
+
+@pytest.mark.parametrize("dtype", TRAIN_TYPES)
+@pytest.mark.parametrize("dim", [1, 5, 32, 37, 64, 300])
+@pytest.mark.parametrize("options", [{}, {"padding_idx": 3}, {"scale_grad_by_freq": True},
+                                     {"scale_grad_by_freq": True, "padding_idx": 0}, {"sparse": True},
+                                     {"sparse": True, "padding_idx": 30}])
+def test_embedding_gradients_are_bit_identical(dtype, dim, options):
+    theirs, ours = _pair(dtype, seed=dim, dim=dim, **options)
+    gen = torch.Generator().manual_seed(dim + 1)
+    # Duplicate-heavy indices: half/bfloat16 round at every accumulation step, as torch does.
+    indices = torch.randint(0, 31, (40, 7), generator=gen) % (5 if dim % 2 else 31)
+    grad = torch.randn(40, 7, dim, generator=gen).to(dtype)
+    out_theirs, out_ours = theirs(indices), ours(indices)
+    assert same_bits(out_ours, out_theirs)
+    out_theirs.backward(grad)
+    out_ours.backward(grad)
+    g_theirs, g_ours = theirs.weight.grad, ours.weight.grad
+    assert g_ours.dtype == dtype and g_ours.is_sparse == g_theirs.is_sparse
+    if g_theirs.is_sparse:
+        g_theirs, g_ours = g_theirs.coalesce().to_dense(), g_ours.coalesce().to_dense()
+    assert same_bits(g_ours, g_theirs)
+
+
+@pytest.mark.parametrize("dtype", TRAIN_TYPES)
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, float("inf")])
+def test_max_norm_rescales_like_torch(dtype, norm_type):
+    theirs, ours = _pair(dtype, seed=5, dim=19, max_norm=1.5, norm_type=norm_type)
+    indices = torch.tensor([[0, 4, 4, 30], [7, 0, 12, 3]])
+    assert same_bits(ours(indices), theirs(indices))
+    assert same_bits(ours.weight.detach(), theirs.weight.detach())
+
+
+@pytest.mark.parametrize("dtype", TRAIN_TYPES)
+def test_sgd_steps_train_the_same_weights(dtype):
+    theirs, ours = _pair(dtype, seed=11, dim=16, padding_idx=2)
+    opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    opt_ours = torch.optim.SGD(ours.parameters(), lr=0.1)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        indices = torch.randint(0, 31, (8, 6), generator=gen)
+        for module, opt in ((theirs, opt_theirs), (ours, opt_ours)):
+            opt.zero_grad()
+            module(indices).float().pow(2).sum().backward()
+            opt.step()
+    assert same_bits(ours.weight.detach(), theirs.weight.detach())
+
+
+def test_float64_embedding_passes_gradcheck():
+    weight = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    indices = torch.tensor([[0, 2, 2], [5, 1, 0]])
+    assert torch.autograd.gradcheck(lambda w: ent.embedding(indices, w), (weight,))
+
+
+@pytest.mark.parametrize("dtype", NUMPY_TYPES)
+def test_numpy_gradients_of_every_type(dtype):
+    rng = np.random.default_rng(4)
+    grad = rng.standard_normal((9, 6)).astype(dtype)
+    indices = np.array([1, 4, 4, 0, 8, 4, 1, 1, 3])
+    expected = torch.ops.aten.embedding_dense_backward(torch.from_numpy(grad), torch.from_numpy(indices), 10, -1, True)
+    ours = F.embedding_backward(grad, indices, 10, scale_grad_by_freq=True)
+    assert ours.dtype == grad.dtype and ours.tobytes() == expected.numpy().tobytes()
+    rows, values = F.embedding_sparse_backward(grad, indices, 10, padding_idx=4)
+    assert values.dtype == grad.dtype and rows.tolist() == [1, 0, 8, 1, 1, 3]
+
+
+# ---- EmbeddingBag forward of float64 and float16 tables ---------------------------------------------
+
+BAG_TYPES = [torch.float64, torch.float16]
+
+
+@pytest.mark.parametrize("dtype", BAG_TYPES)
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 7])
+@pytest.mark.parametrize("dim", [1, 8, 33, 64])
+def test_bag_forward_is_bit_identical(dtype, mode, padding_idx, dim):
+    gen = torch.Generator().manual_seed(dim)
+    weight = torch.randn(50, dim, generator=gen).to(dtype)
+    # Long bags: float16 accumulates in float32 and rounds once, as torch does.
+    indices = torch.randint(0, 50, (300,), generator=gen)
+    for include_last_offset in (False, True):
+        # With include_last_offset the last offset is the input's length: anything else reads past
+        # the indices in torch 1.13 (a heap overflow; see the spec's crash list).
+        offsets = torch.tensor([0, 3, 3, 40, 100, 300 if include_last_offset else 299])
+        expected = torch.nn.functional.embedding_bag(indices, weight, offsets, mode=mode, padding_idx=padding_idx,
+                                                     include_last_offset=include_last_offset)
+        assert same_bits(ent.embedding_bag(indices, weight, offsets, mode=mode, padding_idx=padding_idx,
+                                           include_last_offset=include_last_offset), expected)
+        assert same_bits(F.embedding_bag(indices, weight, offsets, mode=mode, padding_idx=padding_idx,
+                                         include_last_offset=include_last_offset), expected)
+
+
+@pytest.mark.parametrize("dtype", BAG_TYPES)
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_weighted_bag_is_bit_identical(dtype, padding_idx):
+    gen = torch.Generator().manual_seed(9)
+    weight = torch.randn(20, 24, generator=gen).to(dtype)
+    indices = torch.randint(0, 20, (6, 25), generator=gen)
+    psw = torch.rand(6, 25, generator=gen).to(dtype)
+    expected = torch.nn.functional.embedding_bag(indices, weight, mode="sum", per_sample_weights=psw,
+                                                 padding_idx=padding_idx)
+    assert same_bits(ent.embedding_bag(indices, weight, mode="sum", per_sample_weights=psw, padding_idx=padding_idx),
+                     expected)
+    numpy_result = F.embedding_bag(indices.numpy(), weight.numpy(), mode="sum", per_sample_weights=psw.numpy(),
+                                   padding_idx=padding_idx)
+    assert numpy_result.tobytes() == expected.numpy().tobytes()
+
+
+def test_bag_refusals_are_torch_s():
+    # torch 1.13 has no bfloat16 EmbeddingBag on the CPU; per_sample_weights must have the table's type.
+    weight = torch.randn(5, 3)
+    for args in ((weight.bfloat16(), None), (weight.double(), torch.ones(2)), (weight.half(), torch.ones(2).double())):
+        with pytest.raises(RuntimeError) as theirs:
+            torch.nn.functional.embedding_bag(torch.tensor([1, 2]), args[0], torch.tensor([0]), mode="sum",
+                                              per_sample_weights=args[1])
+        with pytest.raises(RuntimeError) as ours:
+            ent.embedding_bag(torch.tensor([1, 2]), args[0], torch.tensor([0]), mode="sum", per_sample_weights=args[1])
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_bag_module_of_float16_serves_and_refuses_training():
+    bag = ent.EmbeddingBag.from_pretrained(torch.randn(10, 4).half(), mode="mean")
+    indices, offsets = torch.tensor([1, 2, 9, 9]), torch.tensor([0, 3])
+    assert same_bits(bag(indices, offsets), torch.nn.functional.embedding_bag(indices, bag.weight, offsets))
+    bag.weight.requires_grad_()
+    with pytest.raises(NotImplementedError, match="float32 only"):
+        bag(indices, offsets)

@@ -294,10 +294,9 @@ def test_constructor_errors_match_torch():
                       lambda: et.Embedding.from_pretrained(torch.zeros(3)))
     assert_same_error(lambda: nn.Embedding.from_pretrained(torch.tensor([[1, 2]])),
                       lambda: et.Embedding.from_pretrained(torch.tensor([[1, 2]])))
-    for dtype in (torch.float64, torch.float16, torch.bfloat16):  # torch accepts these; we refuse, loudly
-        assert isinstance(raised(lambda: et.Embedding(4, 3, dtype=dtype)), en.EmbeddingNotSupportedError)
-        assert isinstance(raised(lambda: et.Embedding.from_pretrained(torch.zeros(4, 3, dtype=dtype))),
-                          NotImplementedError)
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):  # every float type: test_table_types.py trains them
+        assert et.Embedding(4, 3, dtype=dtype).weight.dtype == dtype
+        assert et.Embedding.from_pretrained(torch.zeros(4, 3, dtype=dtype)).weight.dtype == dtype
 
 
 def test_forward_errors_match_torch():
@@ -315,7 +314,10 @@ def test_forward_errors_match_torch():
                       lambda: et.embedding(torch.tensor([0]), torch.zeros(3), padding_idx=1))
     assert_same_error(lambda: F.embedding(torch.tensor([0]), torch.zeros(2, 3), padding_idx=2),
                       lambda: et.embedding(torch.tensor([0]), torch.zeros(2, 3), padding_idx=2))
-    ours = et.Embedding(4, 3).double()
+    ours = et.Embedding(4, 3).double()  # converted later: trained as float64
+    assert ours(torch.tensor([1])).dtype == torch.float64
+    ours = et.Embedding(4, 3)
+    ours.weight = torch.nn.Parameter(ours.weight.detach().to(torch.int32), requires_grad=False)
     assert isinstance(raised(lambda: ours(torch.tensor([1]))), en.EmbeddingNotSupportedError)
 
 

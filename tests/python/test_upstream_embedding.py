@@ -35,6 +35,8 @@ import embedding_native.torch as et
 from helpers import GRADCHECK_DTYPES, TABLE_DTYPES, assert_same_error, identical, raised, renorm_matches
 
 dtypes = pytest.mark.parametrize("dtype", TABLE_DTYPES, ids=str)
+#: Where upstream's absolute checks (a rescaled row's norm <= max_norm) hold: not after rounding to 16 bits.
+FULL_PRECISION = (torch.float32, torch.float64)
 gradcheck_dtypes = pytest.mark.parametrize("dtype", GRADCHECK_DTYPES, ids=str)
 
 
@@ -119,7 +121,9 @@ def test_max_norm_renormalises_the_referenced_rows(dtype, idx):
     assert_renormed_like_torch(ours.weight, reference.weight, original)
     assert_renormed_like_torch(got, expected, original[idx])
     # repeated indices give identical rows: the renormalised rows of the weight
-    assert identical(got, ours.weight.detach()[idx]) and got.detach().norm(p=2, dim=1).le(1).all()
+    assert identical(got, ours.weight.detach()[idx])
+    if dtype in FULL_PRECISION:  # in float16/bfloat16 the rescaled row's own norm rounds above max_norm (torch's too)
+        assert got.detach().norm(p=2, dim=1).le(1).all()
     untouched = torch.ones(num_embeddings, dtype=torch.bool)
     untouched[idx] = False
     assert identical(ours.weight[untouched], original[untouched])
@@ -164,7 +168,9 @@ def test_from_pretrained_options_renormalise_the_shared_table(dtype):
     expected, got = reference(idx), ours(idx)
     assert_renormed_like_torch(a, a_torch, original, p=0.5)
     assert identical(got, a)  # the output is the renormalised table, which is the caller's tensor
-    assert a.ne(original).all() and got.detach().norm(p=0.5, dim=1).le(2.0).all()
+    assert a.ne(original).all()
+    if dtype in FULL_PRECISION:
+        assert got.detach().norm(p=0.5, dim=1).le(2.0).all()
 
 
 @dtypes
@@ -178,7 +184,8 @@ def test_module_and_functionals_agree(dtype):
         for got in (module(a), et.embedding(a, embeddings, padding_idx=padding_idx),
                     ef.embedding(a, embeddings.detach(), padding_idx=padding_idx)):
             assert identical(got, expected)
-        assert identical(torch.from_numpy(ef.embedding(a.numpy(), embeddings.detach().numpy())), expected)
+        if dtype != torch.bfloat16:  # numpy has no bfloat16
+            assert identical(torch.from_numpy(ef.embedding(a.numpy(), embeddings.detach().numpy())), expected)
 
 
 # ---- TestNNDeviceType ----------------------------------------------------------------------------------
@@ -211,6 +218,15 @@ def test_sparse_backward_concatenates_calls(dtype):
     # test_embedding_backward (upstream float64 on the CPU): sparse gradients of repeated calls are
     # concatenated, uncoalesced, even after the index tensor is changed in place between calls.
     reference, ours = pair(10, 3, dtype, sparse=True)
+    if dtype in (torch.float16, torch.bfloat16):
+        # torch 1.13 cannot add two sparse half gradients ("add_out_sparse_cpu" not implemented):
+        # accumulation fails the same way with our modules, which hand torch the same layout.
+        for module in (reference, ours):
+            module(torch.tensor([7, 1])).sum().backward()
+        assert identical(ours.weight.grad, reference.weight.grad)
+        assert_same_error(lambda: reference(torch.tensor([1])).sum().backward(),
+                          lambda: ours(torch.tensor([1])).sum().backward())
+        return
     for module in (reference, ours):
         tensor = torch.tensor([[7, 1, 3]])
         module.zero_grad()
@@ -454,10 +470,13 @@ def test_module_gradcheck(dtype, case):
 # ---- table dtypes -------------------------------------------------------------------------------------------
 
 
-def test_float64_table_is_refused_today():
-    # Update when float64 joins TABLE_DTYPES: then it is constructed and tested like float32.
-    for construct in (lambda: et.Embedding(10, 5, dtype=torch.float64),
-                      lambda: et.EmbeddingBag(10, 5, dtype=torch.float64)):
-        e = raised(construct)
-        assert type(e) is en.EmbeddingNotSupportedError and isinstance(e, NotImplementedError)
-        assert str(e) == "embedding_native supports weight dtype float32 only in this version (got torch.float64)"
+def test_float64_bag_training_is_refused_today():
+    # The bag backward takes float32 only so far: a float64 EmbeddingBag looks up (torch's values)
+    # but refuses a forward that needs a gradient. Update when float64 joins BAG_DTYPES.
+    bag = et.EmbeddingBag(10, 5, dtype=torch.float64, mode="sum")
+    with torch.no_grad():
+        idx, offsets = torch.tensor([1, 2, 9]), torch.tensor([0, 1])
+        assert identical(bag(idx, offsets), F.embedding_bag(idx, bag.weight, offsets, mode="sum"))
+    e = raised(lambda: bag(torch.tensor([1, 2]), torch.tensor([0])))
+    assert type(e) is en.EmbeddingNotSupportedError and isinstance(e, NotImplementedError)
+    assert str(e) == "embedding_native supports weight dtype float32 only in this version (got torch.float64)"

@@ -35,11 +35,11 @@ import torch.nn.functional as F
 
 import embedding_native as en
 import embedding_native.torch as et
-from helpers import (BAG_GRAD_C, GRADCHECK_DTYPES, TABLE_DTYPES, assert_same_error, identical, raised,
+from helpers import (BAG_GRAD_C, BAG_DTYPES, BAG_GRADCHECK_DTYPES, assert_same_error, identical, raised,
                      renorm_matches)
 
-dtypes = pytest.mark.parametrize("dtype", TABLE_DTYPES, ids=str)
-gradcheck_dtypes = pytest.mark.parametrize("dtype", GRADCHECK_DTYPES, ids=str)
+dtypes = pytest.mark.parametrize("dtype", BAG_DTYPES, ids=str)
+gradcheck_dtypes = pytest.mark.parametrize("dtype", BAG_GRADCHECK_DTYPES, ids=str)
 INDEX_DTYPES = pytest.mark.parametrize("index_dtype, offset_dtype",
                                        list(itertools.product((torch.int32, torch.int64), repeat=2)), ids=str)
 

@@ -24,8 +24,10 @@ state dict loads into ``torch.nn.Embedding`` and back), and the gradients::
 
 Differences from torch, all of them errors rather than silent fallbacks:
 
-* weight must be float32 (EmbeddingNotSupportedError, a NotImplementedError: at construction
-  for a dtype argument, at forward for a weight converted later) and on the CPU.
+* weight must be on the CPU. Embedding trains float32, float64, float16 and bfloat16 tables;
+  EmbeddingBag looks up float16, float32 and float64 tables (bfloat16: torch 1.13's own
+  RuntimeError) but trains float32 only for now (EmbeddingNotSupportedError, a
+  NotImplementedError, when a forward needs a gradient).
 * The gradient is not differentiable again (``once_differentiable``): double backward through
   the embedding raises. torch's is linear with a zero second derivative.
 * EmbeddingBag: see ``EmbeddingBag`` below and docs/divergences.md (stricter offsets, 2-D input
@@ -74,10 +76,17 @@ _STRIDED = torch.strided
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
 
 
-def _check_float32(dtype):
-    if dtype != torch.float32:
+#: The weight dtypes each module trains with: Embedding all of torch's float types; EmbeddingBag
+#: float32 only until its backward takes the others (its forward already takes float16/float64).
+_EMBEDDING_TYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+_BAG_TRAINING_TYPES = (torch.float32,)
+
+
+def _check_table_type(dtype, types=_EMBEDDING_TYPES):
+    if dtype not in types:
         raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                                 "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+                     "embedding_native supports weight dtype %s only in this version (got %s)"
+                     % (", ".join(str(t)[len("torch."):] for t in types), dtype))
 
 
 def _normalize_padding_idx(padding_idx, num_embeddings):
@@ -106,7 +115,7 @@ class _EmbeddingFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, indices, padding_idx, scale_grad_by_freq, sparse):
         if weight.dim() == 2:
-            _check_float32(weight.dtype)
+            _check_table_type(weight.dtype)
         output = _functional.embedding(indices, weight)
         if not indices.is_contiguous():
             indices = indices.contiguous()
@@ -163,8 +172,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """``torch.nn.functional.embedding`` with the native forward and backward (see the module doc).
 
     Same arguments, order of checks and errors as F.embedding in torch 1.13; ``weight`` must be a
-    float32 CPU tensor. With ``max_norm`` the referenced rows of ``weight`` are renormalised in
-    place before the lookup.
+    float32, float64, float16 or bfloat16 CPU tensor. With ``max_norm`` the referenced rows of
+    ``weight`` are renormalised in place before the lookup.
     """
     # F.embedding's Python code, on the objects as given (so a numpy weight fails in weight.size
     # or weight.detach as it does there).
@@ -205,7 +214,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         return torch.embedding(weight, input, padding_idx, scale_grad_by_freq, sparse)
     if not needs_grad:
         if weight.dim() == 2:
-            _check_float32(weight.dtype)
+            _check_table_type(weight.dtype)
         return _functional.embedding(input, weight)
     return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
 
@@ -251,16 +260,16 @@ class Embedding(_Table):
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
             # Created as torch does first, so torch's own errors (negative sizes, integer dtypes)
-            # come out unchanged; then the float32-only check.
+            # come out unchanged; then the table-type check.
             weight = torch.empty((num_embeddings, embedding_dim), **factory_kwargs)
             self.weight = Parameter(weight)
-            _check_float32(self.weight.dtype)
+            _check_table_type(self.weight.dtype)
             self.reset_parameters()
         else:
             if list(_weight.shape) != [num_embeddings, embedding_dim]:
                 raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
             self.weight = Parameter(_weight)
-            _check_float32(self.weight.dtype)
+            _check_table_type(self.weight.dtype)
         self.sparse = sparse
 
 
@@ -375,7 +384,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     """``torch.nn.functional.embedding_bag`` with the native forward and backward.
 
     The checks, their order and the exceptions are torch 1.13's (``functional.embedding_bag``);
-    ``weight`` must be a float32 CPU tensor. Gradients: weight (dense, or torch's uncoalesced
+    ``weight`` must be a CPU tensor (float32 when a gradient is needed). Gradients: weight (dense, or torch's uncoalesced
     sparse COO with ``sparse=True``) and ``per_sample_weights`` when it requires grad (also with
     a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
     referenced rows of ``weight`` are renormalised in place once every check has passed.
@@ -391,6 +400,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
                                                  mode, sparse, per_sample_weights, include_last_offset, padding_idx)
     call = _prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
                                               sparse, per_sample_weights, include_last_offset, padding_idx)
+    if torch.is_grad_enabled() and (weight.requires_grad or (per_sample_weights is not None
+                                                             and per_sample_weights.requires_grad)):
+        _check_table_type(weight.dtype, _BAG_TRAINING_TYPES)
     if max_norm is not None:
         with torch.no_grad():
             call.renorm()
@@ -406,7 +418,7 @@ class EmbeddingBag(_Table):
     per_sample_weights=None)``. Constructor checks (padding_idx: AssertionError "padding_idx must
     be within num_embeddings"), ``reset_parameters`` (N(0, 1), torch's RNG stream, padding row
     zeroed), ``from_pretrained`` (shared, not zeroed), ``extra_repr`` and the state dict are
-    torch's; weight must be float32 (EmbeddingNotSupportedError otherwise).
+    torch's; training needs a float32 weight for now (EmbeddingNotSupportedError otherwise).
     """
 
     __constants__ = ["num_embeddings", "embedding_dim", "max_norm", "norm_type", "scale_grad_by_freq", "mode",
@@ -423,15 +435,15 @@ class EmbeddingBag(_Table):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.padding_idx = _bag_normalize_padding_idx(padding_idx, num_embeddings)
+        # Any float dtype is accepted, as torch does: the forward takes float16, float32 and float64
+        # (bfloat16 gets torch 1.13's own refusal) and training checks the type when it starts.
         if _weight is None:
             self.weight = Parameter(torch.empty((num_embeddings, embedding_dim), **factory_kwargs))
-            _check_float32(self.weight.dtype)
             self.reset_parameters()
         else:
             if list(_weight.shape) != [num_embeddings, embedding_dim]:
                 raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
             self.weight = Parameter(_weight)
-            _check_float32(self.weight.dtype)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset

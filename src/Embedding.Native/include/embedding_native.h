@@ -116,7 +116,9 @@ EMB_API int32_t emb_cpu_tier(void);
 EMB_API const char* emb_cpu_missing(int32_t tier);
 
 /* A JSON object describing the build: version, tier name, vector width in bits, runtime,
- * supported dtypes and the specialised embedding dimensions. Static string: do not free. */
+ * "dtypes" (the table types every operation takes), "table_dtypes" (per operation: "embedding",
+ * "embedding_backward", "renorm", "embedding_bag", "embedding_bag_backward", "optimizers"), the
+ * index dtypes and the specialised embedding dimensions. Static string: do not free. */
 EMB_API const char* emb_build_info(void);
 
 /* Sets how many threads one call may use, process-wide: 1 (the default) runs every call on the

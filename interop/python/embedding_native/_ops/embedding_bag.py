@@ -15,7 +15,7 @@ then max_norm, then the kernel:
      offsets[0] == 0, offsets[-1] <= L, include_last_offset count   RuntimeError
   8. ours: offsets non-decreasing; include_last_offset: offsets[-1] == L  RuntimeError
      (7.'s offset rules and 8.'s are checked once, by the library: bag_layout.py)
-     ours: weight float32 (float16/float64 are torch-valid: EmbeddingNotSupportedError)
+     (float16, float32, float64: the library takes all three; bfloat16 is torch 1.13's refusal)
   9. max_norm: every index in range (RuntimeError), then the rows renormalised in place
  10. the kernel; a bad index is a RuntimeError (as torch's bag op), nothing written
 
@@ -38,7 +38,7 @@ from ..errors import (
 )
 from .arguments import check_bool_argument, renorm_arguments, shape_text, torch_type_name
 from .bag_layout import bag_indices, bag_layout_error, build_layout, torch_offsets_error
-from .buffers import NUMPY, TORCH, as_array, check_out, dtype_name, flat_buffer, index_buffer, is_tensor
+from .buffers import NUMPY, TABLE_DTYPES, TORCH, as_array, check_out, dtype_name, flat_buffer, index_buffer, is_tensor
 from .embedding import plain_kind
 from .failures import bag_index_error, error, native_error, non_strided, raise_bag_status, reshape_error
 from .padding import bag_padding
@@ -126,7 +126,7 @@ def _plain_embedding_bag(input, weight, offsets, mode):
     bags.num_offsets = num_bags
     bags.padding_idx = EMB_NO_PADDING
     count = num_bags * embedding_dim
-    result, out_address = kind.result((num_bags, embedding_dim), count)
+    result, out_address = kind.result((num_bags, embedding_dim), count, weight_dtype)
     status = emb_embedding_bag(weight_address, weight_dtype, num_embeddings, embedding_dim, byref(bags),
                                mode_code, out_address, count, None, 0)
     return None if status else result
@@ -155,11 +155,12 @@ class BagCall:
         """Step 10: the native forward. Returns (result, max_indices or None)."""
         kind = TORCH if self.is_tensor else NUMPY
         shape = (self.layout.num_bags, self.embedding_dim)
+        table_type = dtype_name(self.weight)
         if out is not None:
             result = out
-            out_address = check_out(out, shape)
+            out_address = check_out(out, shape, table_type)
         else:
-            result = kind.empty(shape, "float32")
+            result = kind.empty(shape, table_type)
             out_address = kind.address(result)
         max_indices = None
         max_address = None
@@ -176,7 +177,7 @@ class BagCall:
             weight_address = kind.address(table)
         except RuntimeError:
             raise bag_layout_error(self.weight, None) from None  # a sparse table: no strides or storage
-        status = emb_embedding_bag(weight_address, kind.table_code(table), self.num_embeddings, self.embedding_dim,
+        status = emb_embedding_bag(weight_address, TABLE_DTYPES[table_type], self.num_embeddings, self.embedding_dim,
                                    byref(self.layout.bags), self.mode, out_address, capacity,
                                    max_address, capacity if max_address is not None else 0)
         if status:
@@ -296,9 +297,6 @@ def prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_gra
         raise bag_layout_error(weight, unsupported) from None
     if status:
         raise native_error(status)
-    if weight_dtype != "float32":
-        raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                    "embedding_native supports weight dtype float32 only in this version (got %s)" % weight.dtype)
     weight_kind.check_device(weight, "weight")
     call = BagCall()
     call.weight = weight
