@@ -1,4 +1,4 @@
-"""New float32 results (outputs, dense gradients) and where their memory comes from.
+"""New results (outputs, dense gradients) of any table type and where their memory comes from.
 
 Small results are ordinary numpy arrays or torch tensors: the C heap hands freed memory back
 without a page fault. From ``FRESH_MAPPING_BYTES`` on, glibc (and so torch) maps every allocation
@@ -63,20 +63,34 @@ def _take(count, zeroed):
     return floats
 
 
-def new_float32(shape, as_tensor, zeroed=False):
-    """A new C-contiguous float32 array of ``shape``: a torch tensor when ``as_tensor``, else numpy;
-    all zeros when ``zeroed``, otherwise uninitialised."""
+#: Bytes per element of each table type.
+_ITEM_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+
+
+def new_result(shape, dtype_name, as_tensor, zeroed=False):
+    """A new C-contiguous array of ``shape`` and table type ``dtype_name``: a torch tensor when
+    ``as_tensor``, else numpy (no bfloat16); all zeros when ``zeroed``, otherwise uninitialised.
+    Large ones come from the pool whatever their type (its buffers are counted in floats)."""
     shape = tuple(int(n) for n in shape)
     count = 1
     for n in shape:
         count *= n
-    if count * 4 >= FRESH_MAPPING_BYTES:
-        array = _take(count, zeroed).reshape(shape)
-        return sys.modules["torch"].from_numpy(array) if as_tensor else array
+    nbytes = count * _ITEM_BYTES[dtype_name]
+    if nbytes >= FRESH_MAPPING_BYTES:
+        floats = _take((nbytes + 3) // 4, zeroed)
+        if as_tensor:
+            torch = sys.modules["torch"]
+            return torch.from_numpy(floats).view(getattr(torch, dtype_name))[:count].view(shape)
+        return floats.view(dtype_name)[:count].reshape(shape)
     if as_tensor:
         torch = sys.modules["torch"]
-        return (torch.zeros if zeroed else torch.empty)(shape, dtype=torch.float32)
-    return (np.zeros if zeroed else np.empty)(shape, dtype=np.float32)
+        return (torch.zeros if zeroed else torch.empty)(shape, dtype=getattr(torch, dtype_name))
+    return (np.zeros if zeroed else np.empty)(shape, dtype=dtype_name)
+
+
+def new_float32(shape, as_tensor, zeroed=False):
+    """:func:`new_result` of float32."""
+    return new_result(shape, "float32", as_tensor, zeroed)
 
 
 def release_cached():

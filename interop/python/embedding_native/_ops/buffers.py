@@ -21,7 +21,7 @@ import numpy as np
 from .._bindings import (
     EMB_DTYPE_BFLOAT16, EMB_DTYPE_FLOAT16, EMB_DTYPE_FLOAT32, EMB_DTYPE_FLOAT64, EMB_DTYPE_INT32, EMB_DTYPE_INT64,
 )
-from .._results import FRESH_MAPPING_BYTES, new_float32
+from .._results import FRESH_MAPPING_BYTES, new_float32, new_result
 from ..errors import (
     EMB_ERROR_BUFFER_TOO_SMALL, EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE,
     EmbeddingNotSupportedError, EmbeddingRuntimeError,
@@ -63,12 +63,7 @@ class ArrayKind:
     def new_table(self, shape, code, zeroed=False):
         """A new array of table type ``code`` (an emb_dtype) of this kind; float32 ones as
         :meth:`new_float32`."""
-        if code == EMB_DTYPE_FLOAT32:
-            return new_float32(shape, self.is_tensor, zeroed)
-        array = self.empty(shape, TABLE_DTYPE_NAMES[code])
-        if zeroed:
-            array[...] = 0
-        return array
+        return new_result(shape, TABLE_DTYPE_NAMES[code], self.is_tensor, zeroed)
 
 
 class _NumpyKind(ArrayKind):
@@ -126,7 +121,7 @@ class _NumpyKind(ArrayKind):
         """A new uninitialised result of ``count`` elements of table type ``code``, and its address
         (large float32 ones from ``_results``' pool)."""
         if code != EMB_DTYPE_FLOAT32:
-            array = np.empty(shape, dtype=TABLE_DTYPE_NAMES[code])
+            array = new_result(shape, TABLE_DTYPE_NAMES[code], False)
         else:
             array = np.empty(shape, dtype=FLOAT32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, False)
         return array, array.ctypes.data
@@ -280,7 +275,7 @@ class _TorchKind(ArrayKind):
     def result(self, shape, count, code=EMB_DTYPE_FLOAT32):
         torch = self._torch
         if code != EMB_DTYPE_FLOAT32:
-            tensor = torch.empty(shape, dtype=getattr(torch, TABLE_DTYPE_NAMES[code]))
+            tensor = new_result(shape, TABLE_DTYPE_NAMES[code], True)
         else:
             tensor = torch.empty(shape, dtype=self._float32) if count * 4 < FRESH_MAPPING_BYTES else new_float32(shape, True)
         return tensor, tensor.data_ptr()
