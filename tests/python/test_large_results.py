@@ -162,3 +162,16 @@ def test_gather_of_64_mib_and_more_streams_the_same_bits(threads):
         en.set_num_threads(previous)
     assert got.ctypes.data % 64 == 0 and got.nbytes >= 64 << 20
     assert np.array_equal(got.view(np.uint32), weight[indices].view(np.uint32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_large_results_of_every_table_type_come_from_the_pool(dtype):
+    # 36 MiB of output for 2-byte types, 72 MiB for float64: above FRESH_MAPPING_BYTES either way.
+    weight = torch.randn(100, 2048).to(dtype)
+    indices = torch.randint(0, 100, (9216,))
+    first = enf.embedding(indices, weight)
+    assert first.dtype == dtype and torch.equal(first, torch.nn.functional.embedding(indices, weight))
+    address = first.data_ptr()
+    del first
+    again = enf.embedding(indices, weight)
+    assert again.data_ptr() == address and torch.equal(again, weight[indices])
