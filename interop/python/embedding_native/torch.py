@@ -62,7 +62,8 @@ from ._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
 from ._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
     raise_bag_status as _raise_bag_status
 from ._ops.padding import module_range_error, padding_row
-from ._results import new_float32 as _new_float32
+from ._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
+from ._results import new_result as _new_result
 from .errors import (
     EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
@@ -76,10 +77,16 @@ _STRIDED = torch.strided
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
 
 
-#: The weight dtypes each module trains with: Embedding all of torch's float types; EmbeddingBag
-#: float32 only until its backward takes the others (its forward already takes float16/float64).
-_EMBEDDING_TYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_BAG_TRAINING_TYPES = (torch.float32,)
+def _trained_types(*operations):
+    """The weight dtypes every one of ``operations`` takes, as the library reports them."""
+    table = _functional.build_info()["table_dtypes"]
+    return tuple(getattr(torch, name) for name in table[operations[0]] if all(name in table[op] for op in operations))
+
+
+#: The weight dtypes each module trains with, as the library reports them: Embedding all of
+#: torch's float types; EmbeddingBag those its backward takes (its forward takes float16/32/64).
+_EMBEDDING_TYPES = _trained_types("embedding", "embedding_backward", "renorm")
+_BAG_TRAINING_TYPES = _trained_types("embedding_bag", "embedding_bag_backward")
 
 
 def _check_table_type(dtype, types=_EMBEDDING_TYPES):
@@ -87,6 +94,15 @@ def _check_table_type(dtype, types=_EMBEDDING_TYPES):
         raise _error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
                      "embedding_native supports weight dtype %s only in this version (got %s)"
                      % (", ".join(str(t)[len("torch."):] for t in types), dtype))
+
+
+def _type_name(tensor):
+    return str(tensor.dtype)[len("torch."):]
+
+
+def _type_code(tensor):
+    """The emb_dtype of a float tensor."""
+    return _TABLE_DTYPES[_type_name(tensor)]
 
 
 def _normalize_padding_idx(padding_idx, num_embeddings):
@@ -334,19 +350,20 @@ class _EmbeddingBagFunction(torch.autograd.Function):
                 grad_weight = _bag_sparse_gradient(grad_output, call)
             else:
                 # New zeros accumulated into: the same bits as overwriting, without a second clear.
-                grad_weight = _new_float32((call.num_embeddings, call.embedding_dim), True, zeroed=True)
+                grad_weight = _new_result((call.num_embeddings, call.embedding_dim), _type_name(grad_output), True,
+                                          zeroed=True)
                 flags = _native.EMB_ACCUMULATE | (_native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0)
                 max_address = ctx.max_indices.data_ptr() if ctx.max_indices is not None else None
                 status = _native.emb_embedding_bag_backward(
-                    grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, call.embedding_dim,
+                    grad_output.data_ptr(), _type_code(grad_output), call.num_embeddings, call.embedding_dim,
                     ctypes.byref(layout.bags), call.mode, max_address, flags, grad_weight.data_ptr(), grad_weight.numel())
                 if status:
                     _raise_bag_status(status)
         if ctx.needs_input_grad[1]:
             table = weight.detach().contiguous()
-            grad_psw = torch.empty((layout.num_indices,), dtype=torch.float32)
+            grad_psw = torch.empty((layout.num_indices,), dtype=grad_output.dtype)
             status = _native.emb_embedding_bag_per_sample_weights_backward(
-                grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, table.data_ptr(), call.num_embeddings,
+                grad_output.data_ptr(), _type_code(grad_output), table.data_ptr(), call.num_embeddings,
                 call.embedding_dim, ctypes.byref(layout.bags), call.mode, grad_psw.data_ptr(), layout.num_indices)
             if status:
                 _raise_bag_status(status)
@@ -363,17 +380,17 @@ def _bag_sparse_gradient(grad_output, call):
     dim = call.embedding_dim
     capacity = layout.num_indices
     rows = torch.empty((capacity,), dtype=torch.int64)
-    values = torch.empty((capacity, dim), dtype=torch.float32)
+    values = torch.empty((capacity, dim), dtype=grad_output.dtype)
     nnz = ctypes.c_int64()
     status = _native.emb_embedding_bag_backward_sparse(
-        grad_output.data_ptr(), _native.EMB_DTYPE_FLOAT32, call.num_embeddings, dim, ctypes.byref(layout.bags),
+        grad_output.data_ptr(), _type_code(grad_output), call.num_embeddings, dim, ctypes.byref(layout.bags),
         call.mode, 0, rows.data_ptr(), values.data_ptr(), capacity, ctypes.byref(nnz))
     if status:
         _raise_bag_status(status)
     n = nnz.value
     if n == 0 or dim == 0:
         rows = torch.empty((0,), dtype=torch.int64)
-        values = torch.empty((0, dim), dtype=torch.float32)
+        values = torch.empty((0, dim), dtype=grad_output.dtype)
     elif n != capacity:
         rows, values = rows[:n], values[:n]
     return torch.sparse_coo_tensor(rows.unsqueeze(0), values, (call.num_embeddings, dim))

@@ -53,17 +53,18 @@ def _backward_layout(grad_output, input, num_embeddings, offsets, mode, per_samp
         if torch_error is not None:
             raise torch_error
         failure = native_error(status)
+    grad = float_buffer(grad_output, "grad_output", any_type=True)
     if per_sample_weights is not None:
         per_sample_weights = as_array(per_sample_weights, "per_sample_weights")
         if tuple(per_sample_weights.shape) != input_shape:
             raise ValueError("per_sample_weights must have the input's shape %s, got %s"
                              % (input_shape, tuple(per_sample_weights.shape)))
-        if dtype_name(per_sample_weights) != "float32":
+        if dtype_name(per_sample_weights) != grad.dtype_name:
             raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                        "per_sample_weights must be float32, got %s" % per_sample_weights.dtype)
+                        "per_sample_weights must have grad_output's type %s, got %s"
+                        % (grad.dtype_name, per_sample_weights.dtype))
         layout.psw = flat_buffer(per_sample_weights)
         layout.bags.per_sample_weights = layout.psw.address
-    grad = float_buffer(grad_output, "grad_output")
     if status:
         raise failure
     layout.is_tensor = grad.is_tensor
@@ -107,7 +108,7 @@ def embedding_bag_backward(grad_output, input, num_embeddings, offsets=None, mod
         max_address = max_buffer.address
     shape = (num_embeddings, dim)
     result, out_address, accumulate = gradient_out(grad, shape, out, accumulate, "embedding_bag_backward")
-    status = emb_embedding_bag_backward(grad.address, grad.kind.table_code(grad.array), num_embeddings, dim,
+    status = emb_embedding_bag_backward(grad.address, grad.code, num_embeddings, dim,
                                         byref(layout.bags), BAG_MODES[mode], max_address,
                                         grad_flags(scale_grad_by_freq, accumulate), out_address, num_embeddings * dim)
     if status:
@@ -134,10 +135,10 @@ def embedding_bag_sparse_backward(grad_output, input, num_embeddings, offsets=No
         raise ValueError("max mode does not support sparse weights")
     n_max = layout.num_indices
     rows = grad.empty((n_max,), "int64")
-    values = grad.kind.new_float32((n_max, dim))
+    values = grad.like((n_max, dim))
     nnz = c_int64()
     address = grad.kind.address
-    status = emb_embedding_bag_backward_sparse(grad.address, grad.kind.table_code(grad.array), num_embeddings, dim,
+    status = emb_embedding_bag_backward_sparse(grad.address, grad.code, num_embeddings, dim,
                                                byref(layout.bags), BAG_MODES[mode], grad_flags(scale_grad_by_freq),
                                                address(rows), address(values), n_max, byref(nnz))
     if status:
@@ -158,7 +159,7 @@ def embedding_bag_per_sample_weights_backward(grad_output, weight, input, offset
     if mode != "sum":
         raise error(EmbeddingNotSupportedError, EMB_ERROR_NOT_SUPPORTED,
                     "embedding_bag: per_sample_weights is only supported for mode='sum' (got mode='%s')" % mode)
-    table = float_buffer(weight, "weight")
+    table = float_buffer(weight, "weight", any_type=True)
     if len(table.shape) != 2:
         raise ValueError("weight has to be a 2D Tensor, but got Tensor of dimension %d" % len(table.shape))
     grad, layout, num_embeddings, dim = _backward_layout(grad_output, input, table.shape[0], offsets, mode, None,
@@ -166,8 +167,8 @@ def embedding_bag_per_sample_weights_backward(grad_output, weight, input, offset
     if dim != table.shape[1]:
         raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
                     "grad_output has %d columns, weight has %d" % (dim, table.shape[1]))
-    result = grad.empty((layout.num_indices,))
-    status = emb_embedding_bag_per_sample_weights_backward(grad.address, grad.kind.table_code(grad.array),
+    result = grad.empty((layout.num_indices,), grad.dtype_name)
+    status = emb_embedding_bag_per_sample_weights_backward(grad.address, grad.code,
                                                            table.address, num_embeddings, dim, byref(layout.bags),
                                                            EMB_BAG_SUM, grad.kind.address(result), layout.num_indices)
     if status:
