@@ -97,10 +97,13 @@ def test_psw_through_module():
     assert same_values(ours(x, per_sample_weights=psw), reference(x, per_sample_weights=psw))
 
 
-def test_module_trains_float32_only():
-    # The torch module looks up float16/float64 (test_table_types.py) but trains float32 only for
-    # now; the numpy module takes float32 tables only.
-    with pytest.raises(NotImplementedError):
-        et.EmbeddingBag(4, 3, dtype=torch.float64)(torch.tensor([[1, 2]]))
-    with pytest.raises(NotImplementedError):
-        en.EmbeddingBag(4, 3, dtype=np.float64)
+def test_module_table_types():
+    # The numpy module takes numpy's float types; bfloat16 (no numpy type) and integers are refused.
+    bag = en.EmbeddingBag(4, 3, dtype=np.float64, mode="sum")
+    assert bag.weight.dtype == np.float64
+    got = bag(np.array([[1, 2]]))
+    assert got.dtype == np.float64 and got.tobytes() == (bag.weight[1] + bag.weight[2]).tobytes()
+    assert en.EmbeddingBag(4, 3, dtype=torch.float16).weight.dtype == np.float16
+    for dtype in (torch.bfloat16, np.int64):
+        with pytest.raises(NotImplementedError):
+            en.EmbeddingBag(4, 3, dtype=dtype)

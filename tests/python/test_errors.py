@@ -259,7 +259,9 @@ def test_module_max_norm_bad_index():
 
 
 def test_module_dtype_not_supported():
-    assert isinstance(raised(lambda: en.Embedding(4, 3, dtype=np.float64)), en.EmbeddingNotSupportedError)
+    assert isinstance(raised(lambda: en.Embedding(4, 3, dtype=np.int32)), en.EmbeddingNotSupportedError)
+    assert isinstance(raised(lambda: en.Embedding(4, 3, dtype=torch.bfloat16)), en.EmbeddingNotSupportedError)
+    assert en.Embedding(4, 3, dtype=torch.float64).weight.dtype == np.float64
     assert en.Embedding(4, 3, dtype=torch.float32).weight.dtype == np.float32
     assert en.Embedding(4, 3, dtype="float32").weight.dtype == np.float32
 

@@ -241,3 +241,18 @@ def test_bag_module_of_float16_serves_and_refuses_training():
     bag.weight.requires_grad_()
     with pytest.raises(NotImplementedError, match="float32 only"):
         bag(indices, offsets)
+
+
+# ---- the numpy modules ---------------------------------------------------------------------------
+
+import embedding_native as en  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_numpy_embedding_module_of_every_numpy_type(dtype):
+    module = en.Embedding(12, 7, padding_idx=2, dtype=dtype, rng=np.random.default_rng(0))
+    assert module.weight.dtype == dtype and not module.weight[2].any()
+    indices = np.array([[2, 11], [0, 0]])
+    assert module(indices).tobytes() == module.weight[indices].tobytes()
+    pretrained = en.Embedding.from_pretrained(module.weight.copy())
+    assert pretrained.weight.dtype == dtype

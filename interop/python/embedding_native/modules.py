@@ -29,16 +29,35 @@ __all__ = ["Embedding", "EmbeddingBag"]
 
 _FLOAT32 = np.dtype(np.float32)
 
+#: The table types of the numpy modules: numpy's float types (numpy has no bfloat16).
+_TABLE_TYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
-def _is_float32(dtype):
-    """True for numpy's float32 in any spelling, and for torch.float32; TypeError (as torch's
-    factory raises) for what is no dtype at all."""
-    try:
-        return np.dtype(dtype) == _FLOAT32
-    except TypeError:
-        if type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
-            return str(dtype) == "torch.float32"
-        raise TypeError("dtype must be a numpy or torch dtype, not %s" % type(dtype).__name__) from None
+
+def _table_type(dtype):
+    """The numpy table type for ``dtype`` (None: float32; numpy or torch spelling), or
+    EmbeddingNotSupportedError; TypeError (as torch's factory raises) for what is no dtype at all."""
+    if dtype is None:
+        return _FLOAT32
+    if type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
+        # Checked first: numpy reads some torch dtypes as other types (torch.bfloat16 as float64).
+        name = str(dtype)[len("torch."):]
+        table = np.dtype(name) if name in ("float32", "float64", "float16") else None
+    else:
+        try:
+            table = np.dtype(dtype)
+        except TypeError:
+            raise TypeError("dtype must be a numpy or torch dtype, not %s" % type(dtype).__name__) from None
+    if table is None or table not in _TABLE_TYPES:  # (numpy compares None equal to float64)
+        raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
+                    "embedding_native's numpy modules take float32, float64 and float16 tables (got %s)" % dtype)
+    return table
+
+
+def _draw_normal(rng, shape, table_type):
+    """N(0, 1) samples of the table's type (float16 ones drawn in float32 and rounded)."""
+    if table_type == np.float16:
+        return rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+    return rng.standard_normal(shape, dtype=table_type)
 
 
 def _sizes(num_embeddings, embedding_dim):
@@ -69,7 +88,7 @@ class Embedding:
             ``freeze=True``); informational, since this module computes no gradients.
 
     Args:
-        dtype: None or float32 (numpy or torch spelling); other dtypes raise
+        dtype: None (float32), float32, float64 or float16 (numpy or torch spelling); others raise
             EmbeddingNotSupportedError.
         rng: a ``numpy.random.Generator`` for the initial weights and ``reset_parameters``;
             default ``numpy.random.default_rng()``. torch's RNG stream cannot be reproduced, so
@@ -88,9 +107,7 @@ class Embedding:
             # (torch checks that at the first forward; here at once).
             padding_idx = int_argument(padding_row(padding_idx, self.num_embeddings, functional_range_error),
                                        "embedding", "padding_idx", 3)
-        if dtype is not None and not _is_float32(dtype):
-            raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+        table_type = _table_type(dtype)
         self.padding_idx = padding_idx
         self.max_norm = max_norm
         self.norm_type = norm_type
@@ -98,14 +115,14 @@ class Embedding:
         self.sparse = sparse
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
-        _set_initial_weight(self, _weight)
+        _set_initial_weight(self, _weight, table_type)
 
     def reset_parameters(self):
         """Refills ``weight`` in place with N(0, 1) samples, then zeroes the padding row.
 
         Like torch, every row is drawn (the padding row too) before the padding row is zeroed.
         """
-        self.weight[...] = self._rng.standard_normal(self.weight.shape, dtype=_FLOAT32)
+        self.weight[...] = _draw_normal(self._rng, self.weight.shape, self.weight.dtype)
         if self.padding_idx is not None:
             self.weight[self.padding_idx] = 0
 
@@ -172,19 +189,17 @@ class EmbeddingBag:
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.padding_idx = padding_row(padding_idx, self.num_embeddings, module_range_error(BagPaddingIndexError))
-        if dtype is not None and not _is_float32(dtype):
-            raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                         "embedding_native supports weight dtype float32 only in this version (got %s)" % dtype)
+        table_type = _table_type(dtype)
         self.requires_grad = True
         self._rng = rng if rng is not None else np.random.default_rng()
-        _set_initial_weight(self, _weight)
+        _set_initial_weight(self, _weight, table_type)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
 
     def reset_parameters(self):
         """Refills ``weight`` with N(0, 1) samples, then zeroes the padding row (as torch)."""
-        self.weight[...] = self._rng.standard_normal(self.weight.shape, dtype=_FLOAT32)
+        self.weight[...] = _draw_normal(self._rng, self.weight.shape, self.weight.dtype)
         if self.padding_idx is not None:
             self.weight[self.padding_idx] = 0
 
@@ -218,18 +233,19 @@ class EmbeddingBag:
         return module
 
 
-def _set_initial_weight(module, weight):
+def _set_initial_weight(module, weight, table_type=_FLOAT32):
     """torch's constructor tail for both modules: a given ``_weight`` is checked and shared, else a
-    new table (huge pages when large) is drawn by ``reset_parameters``."""
+    new table of ``table_type`` (huge pages when large, for float32) is drawn by ``reset_parameters``."""
     if weight is None:
-        module.weight = empty_table(module.num_embeddings, module.embedding_dim)
+        if table_type == _FLOAT32:
+            module.weight = empty_table(module.num_embeddings, module.embedding_dim)
+        else:
+            module.weight = np.zeros((module.num_embeddings, module.embedding_dim), dtype=table_type)
         module.reset_parameters()
         return
     if not isinstance(weight, np.ndarray):
         raise TypeError("_weight must be a numpy.ndarray, not %s" % type(weight).__name__)
     if list(weight.shape) != [module.num_embeddings, module.embedding_dim]:
         raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-    if weight.dtype != _FLOAT32:
-        raise error(EmbeddingNotSupportedError, EMB_ERROR_UNSUPPORTED_DTYPE,
-                     "embedding_native supports weight dtype float32 only in this version (got %s)" % weight.dtype)
+    _table_type(weight.dtype)
     module.weight = weight
