@@ -695,14 +695,15 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Shape, mode, option and padding checks of the dense span overloads; returns the table's rows.</summary>
-    private static long CheckBagBackward<TIndex>(ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
+    private static long CheckBagBackward<TElement, TIndex>(ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckIndexType<TIndex>(nameof(TIndex));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (gradWeight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
+            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
         }
 
         long rows = gradWeight.Length / embeddingDim;
@@ -717,7 +718,8 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The dense core behind the span overloads: shapes of the bag-sized buffers, overlaps, then the core.</summary>
-    private static void DenseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads)
+    private static void DenseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long bagElements = (long)bags.Count * embeddingDim;
@@ -729,12 +731,12 @@ public static partial class EmbeddingPrimitives
 
         Span<byte> written = MemoryMarshal.AsBytes(gradWeight);
         if (written.Overlaps(MemoryMarshal.AsBytes(gradOutput)) || written.Overlaps(MemoryMarshal.AsBytes(bags.Indices))
-            || written.Overlaps(MemoryMarshal.AsBytes(bags.PerSampleWeights)) || written.Overlaps(MemoryMarshal.AsBytes(maxIndices)))
+            || written.Overlaps(MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>())) || written.Overlaps(MemoryMarshal.AsBytes(maxIndices)))
         {
             throw new ArgumentException("The gradient of the weight overlaps the output gradient, the indices, the per-sample weights or the max indices.", nameof(gradWeight));
         }
 
-        nint bad = EmbeddingBagBackward(
+        nint bad = EmbeddingBagBackwardOf(
             in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, rows, mode, in MemoryMarshal.GetReference(maxIndices), options,
             ref MemoryMarshal.GetReference(gradWeight), width, out bool badMaxIndex, threads);
         if (badMaxIndex)
@@ -745,7 +747,8 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }
 
-    private static void CheckBagBackwardSparse<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
+    private static void CheckBagBackwardSparse<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckIndexType<TIndex>(nameof(TIndex));
@@ -771,31 +774,33 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static int SparseBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, EmbeddingGradOptions options, VectorWidth width, int threads)
+    private static int SparseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, EmbeddingGradOptions options, VectorWidth width, int threads)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
         int capacity = embeddingDim == 0 ? rows.Length : Math.Min(rows.Length, values.Length / embeddingDim);
-        nint bad = EmbeddingBagSparseBackward(
+        nint bad = EmbeddingBagSparseBackwardOf(
             in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
             ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, width, out nint nnz, threads);
         ThrowIfBadIndex(bags.Indices, bad, numEmbeddings);
         if (nnz > capacity)
         {
-            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} floats; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
+            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} values; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
         }
 
         return (int)nnz;
     }
 
-    private static void CheckBagPerSampleWeightsBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight, ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<float> gradPerSampleWeights, long paddingIndex, out long rows)
+    private static void CheckBagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex, out long rows)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckIndexType<TIndex>(nameof(TIndex));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (weight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+            throw new ArgumentException($"The weight holds {weight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
         }
 
         rows = weight.Length / embeddingDim;
@@ -808,7 +813,7 @@ public static partial class EmbeddingPrimitives
         CheckBackwardOptions(EmbeddingGradOptions.None, EmbeddingGradOptions.None, paddingIndex, rows);
         if (gradPerSampleWeights.Length != indices.Length)
         {
-            throw new ArgumentException($"The per-sample-weights gradient holds {gradPerSampleWeights.Length} floats; it needs one per index, {indices.Length}.", nameof(gradPerSampleWeights));
+            throw new ArgumentException($"The per-sample-weights gradient holds {gradPerSampleWeights.Length} values; it needs one per index, {indices.Length}.", nameof(gradPerSampleWeights));
         }
 
         Span<byte> written = MemoryMarshal.AsBytes(gradPerSampleWeights);
@@ -818,11 +823,12 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void BagPerSampleWeightsBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<float> gradPerSampleWeights)
+    private static void BagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<TElement> gradPerSampleWeights)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
-        nint bad = EmbeddingBagPerSampleWeightsBackward(
+        nint bad = EmbeddingBagPerSampleWeightsBackwardOf(
             in MemoryMarshal.GetReference(gradOutput), in MemoryMarshal.GetReference(weight), in bags, embeddingDim, rows, ref MemoryMarshal.GetReference(gradPerSampleWeights));
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }
@@ -838,11 +844,12 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void CheckBagBackwardGradOutput(ReadOnlySpan<float> gradOutput, int bags, int embeddingDim)
+    private static void CheckBagBackwardGradOutput<TElement>(ReadOnlySpan<TElement> gradOutput, int bags, int embeddingDim)
+        where TElement : unmanaged
     {
         if (gradOutput.Length != (long)bags * embeddingDim)
         {
-            throw new ArgumentException($"The output gradient holds {gradOutput.Length} floats; {bags} bags × {embeddingDim} columns need exactly {(long)bags * embeddingDim}.", nameof(gradOutput));
+            throw new ArgumentException($"The output gradient holds {gradOutput.Length} values; {bags} bags × {embeddingDim} columns need exactly {(long)bags * embeddingDim}.", nameof(gradOutput));
         }
     }
 
@@ -852,5 +859,274 @@ public static partial class EmbeddingPrimitives
         {
             throw new ArgumentException(error, error.StartsWith("embedding_bag: If per_sample_weights", StringComparison.Ordinal) ? "perSampleWeights" : paramName);
         }
+    }
+
+    // RS0026: these overloads differ from the float ones in the table's element type only; a call
+    // always tells them apart by its span types.
+#pragma warning disable RS0026
+
+    /// <summary>The dense bag gradient of a float64 table: as the float overload, with torch 1.13's float64 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in position order.</summary>
+    public static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<double> gradWeight, bool includeLastOffset = false, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, mode, gradWeight, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, options, KernelDispatch.BestWidth);
+
+    /// <summary>The dense bag gradient of a float64 table for fixed-size bags.</summary>
+    public static void EmbeddingBagBackward<TIndex>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<double> gradWeight, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, maxIndices, options, KernelDispatch.BestWidth);
+
+    /// <summary>The sparse bag gradient of a float64 table: as the float overload, each factor a product rounded to float64 (the mean's reciprocal computed in the type).</summary>
+    /// <returns>The number of entries written (nnz).</returns>
+    public static int EmbeddingBagSparseBackward<TIndex, TOffset>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<double> values, bool includeLastOffset = false, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, numEmbeddings, mode, rows, values, includeLastOffset, perSampleWeights, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <summary>The sparse bag gradient of a float64 table for fixed-size bags.</summary>
+    /// <returns>The number of entries written (nnz).</returns>
+    public static int EmbeddingBagSparseBackward<TIndex>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<double> values, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <summary>The per-sample-weights gradient of a float64 table: a sequential dot from +0.0, each product rounded before the add.</summary>
+    public static void EmbeddingBagPerSampleWeightsBackward<TIndex, TOffset>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<double> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<double> gradPerSampleWeights, bool includeLastOffset = false, long paddingIndex = NoPadding)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, offsets, embeddingDim, mode, gradPerSampleWeights, includeLastOffset, paddingIndex);
+
+    /// <summary>The per-sample-weights gradient of a float64 table for fixed-size bags.</summary>
+    public static void EmbeddingBagPerSampleWeightsBackward<TIndex>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<double> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<double> gradPerSampleWeights, long paddingIndex = NoPadding)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, bagSize, embeddingDim, mode, gradPerSampleWeights, paddingIndex);
+
+    /// <summary>The dense bag gradient of a float16 table: as the float overload, with torch 1.13's float16 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in position order.</summary>
+    public static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<Half> gradWeight, bool includeLastOffset = false, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, mode, gradWeight, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, options, KernelDispatch.BestWidth);
+
+    /// <summary>The dense bag gradient of a float16 table for fixed-size bags.</summary>
+    public static void EmbeddingBagBackward<TIndex>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<Half> gradWeight, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, maxIndices, options, KernelDispatch.BestWidth);
+
+    /// <summary>The sparse bag gradient of a float16 table: as the float overload, each factor a product rounded to float16 (the mean's reciprocal computed in the type).</summary>
+    /// <returns>The number of entries written (nnz).</returns>
+    public static int EmbeddingBagSparseBackward<TIndex, TOffset>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<Half> values, bool includeLastOffset = false, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, numEmbeddings, mode, rows, values, includeLastOffset, perSampleWeights, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <summary>The sparse bag gradient of a float16 table for fixed-size bags.</summary>
+    /// <returns>The number of entries written (nnz).</returns>
+    public static int EmbeddingBagSparseBackward<TIndex>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<Half> values, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, EmbeddingGradOptions options = EmbeddingGradOptions.None)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options, KernelDispatch.BestWidth);
+
+    /// <summary>The per-sample-weights gradient of a float16 table: a sequential dot from +0.0, each product rounded before the add, in a half accumulator.</summary>
+    public static void EmbeddingBagPerSampleWeightsBackward<TIndex, TOffset>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<Half> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<Half> gradPerSampleWeights, bool includeLastOffset = false, long paddingIndex = NoPadding)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, offsets, embeddingDim, mode, gradPerSampleWeights, includeLastOffset, paddingIndex);
+
+    /// <summary>The per-sample-weights gradient of a float16 table for fixed-size bags.</summary>
+    public static void EmbeddingBagPerSampleWeightsBackward<TIndex>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<Half> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<Half> gradPerSampleWeights, long paddingIndex = NoPadding)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, bagSize, embeddingDim, mode, gradPerSampleWeights, paddingIndex);
+#pragma warning restore RS0026
+
+    /// <summary>The dense bag gradient of any supported table type at a given width (tests pin the width and the threads).</summary>
+    internal static void EmbeddingBagBackwardAtWidth<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradWeight, bool includeLastOffset, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        long rows = CheckBagBackward(indices, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, options);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
+        using (pooled)
+        {
+            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
+        }
+    }
+
+    /// <summary>The dense bag gradient of any supported table type for fixed-size bags at a given width.</summary>
+    internal static void EmbeddingBagBackwardAtWidth<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        long rows = CheckBagBackward(indices, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, options);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
+        using (pooled)
+        {
+            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
+        }
+    }
+
+    /// <summary>The sparse bag gradient of any supported table type at a given width.</summary>
+    internal static int EmbeddingBagSparseBackwardAtWidth<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, bool includeLastOffset, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        CheckBagBackwardSparse(gradOutput, indices, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
+        using (pooled)
+        {
+            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
+        }
+    }
+
+    /// <summary>The sparse bag gradient of any supported table type for fixed-size bags at a given width.</summary>
+    internal static int EmbeddingBagSparseBackwardAtWidth<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckBagBackwardSparse(gradOutput, indices, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
+        using (pooled)
+        {
+            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
+        }
+    }
+
+    /// <summary>The per-sample-weights gradient of any supported table type.</summary>
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, bool includeLastOffset, long paddingIndex)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        CheckBagPerSampleWeightsBackward(gradOutput, weight, indices, embeddingDim, mode, gradPerSampleWeights, paddingIndex, out long rows);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
+        using (pooled)
+        {
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+        }
+    }
+
+    /// <summary>The per-sample-weights gradient of any supported table type for fixed-size bags.</summary>
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckBagPerSampleWeightsBackward(gradOutput, weight, indices, embeddingDim, mode, gradPerSampleWeights, paddingIndex, out long rows);
+        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
+        using (pooled)
+        {
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+        }
+    }
+
+    /// <summary>
+    /// The validated dense core for any table type: float32 runs the float core (parallel); float64 and
+    /// float16 run serially in position (bag) order, which any split would reproduce bit for bit.
+    /// </summary>
+    internal static nint EmbeddingBagBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        if (typeof(TElement) == typeof(float))
+        {
+            return EmbeddingBagBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, in maxIndices, options, ref Unsafe.As<TElement, float>(ref gradWeight), width, out badMaxIndex, threads);
+        }
+
+        badMaxIndex = false;
+        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        if (mode == EmbeddingBagMode.Max)
+        {
+            bad = FindFirstBadMaxIndex(in bags, in maxIndices, dimension, rows);
+            if (bad >= 0)
+            {
+                badMaxIndex = true;
+                return bad;
+            }
+        }
+
+        if ((options & EmbeddingGradOptions.Accumulate) == 0)
+        {
+            MemoryMarshal.CreateSpan(ref gradWeight, checked((int)(rows * dimension))).Clear();
+        }
+
+        if (bags.Count == 0 || dimension == 0 || bags.Indices.IsEmpty)
+        {
+            return -1;
+        }
+
+        ref TElement gradient = ref Unsafe.AsRef(in gradOutput);
+        if (mode == EmbeddingBagMode.Max)
+        {
+            GenericBagBackward.MaxOf(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
+            return -1;
+        }
+
+        using FrequencyCounts counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0
+            ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
+            : FrequencyCounts.None;
+        GenericBagBackward.SumMeanOf(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref gradWeight);
+        return -1;
+    }
+
+    /// <summary>The validated sparse core for any table type (float64 and float16 serially, in position order).</summary>
+    internal static nint EmbeddingBagSparseBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref TElement outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        if (typeof(TElement) == typeof(float))
+        {
+            return EmbeddingBagSparseBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, scaleByFrequency, ref outRows, ref Unsafe.As<TElement, float>(ref outValues), capacity, width, out nnz, threads);
+        }
+
+        nnz = 0;
+        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        for (int b = 0; b < bags.Count; b++)
+        {
+            nnz += GenericBagBackward.Members(bags, b);
+        }
+
+        if (nnz > capacity || nnz == 0)
+        {
+            return -1;
+        }
+
+        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
+        GenericBagBackward.SparseOf(ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref outRows, ref outValues);
+        return -1;
+    }
+
+    /// <summary>The validated per-sample-weights core for any table type.</summary>
+    internal static nint EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TElement weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref TElement gradPerSampleWeights)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        if (typeof(TElement) == typeof(float))
+        {
+            return EmbeddingBagPerSampleWeightsBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in weight)), in bags, dimension, rows, ref Unsafe.As<TElement, float>(ref gradPerSampleWeights));
+        }
+
+        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        if (!bags.Indices.IsEmpty)
+        {
+            GenericBagBackward.PerSampleWeightsOf(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
+        }
+
+        return -1;
     }
 }

@@ -16,7 +16,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(gradDtype, "grad_dtype");
+            EmbeddingType table = BagBackwardTableType(gradDtype);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(gradWeightCapacity, "grad_weight_capacity");
@@ -42,9 +42,15 @@ internal static unsafe partial class NativeExports
                 // Formatted only on failure: a successful call allocates nothing.
                 AbiChecks.Capacity(gradWeightCapacity, weightElements, "grad_weight", $"{numEmbeddings} rows × {embeddingDim} columns");
             }
-            return indexSize == sizeof(int)
-                ? BagBackward<int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements)
-                : BagBackward<long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements);
+            return (table, indexSize == sizeof(int)) switch
+            {
+                (EmbeddingType.Float64, true) => BagBackward<double, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+                (EmbeddingType.Float64, false) => BagBackward<double, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+                (EmbeddingType.Float16, true) => BagBackward<Half, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+                (EmbeddingType.Float16, false) => BagBackward<Half, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+                (_, true) => BagBackward<float, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+                _ => BagBackward<float, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, maxIndices, options, gradWeight, weightElements),
+            };
         }
         catch (Exception exception)
         {
@@ -60,7 +66,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(gradDtype, "grad_dtype");
+            EmbeddingType table = BagBackwardTableType(gradDtype);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(capacity, "capacity");
@@ -83,16 +89,22 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(outRows, capacity, "out_rows");
             AbiChecks.Pointer(outValues, valueElements, "out_values");
             AbiChecks.Pointer(nnz, 1, "nnz");
-            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * sizeof(float), "out_rows", "out_values");
+            AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * TableElements.Size(table), "out_rows", "out_values");
             layout.CheckDisjoint(outRows, capacity * sizeof(long), "out_rows", indexSize);
-            layout.CheckDisjoint(outValues, valueElements * sizeof(float), "out_values", indexSize);
+            layout.CheckDisjoint(outValues, valueElements * TableElements.Size(table), "out_values", indexSize);
             // nnz is written last: inside another argument it would overwrite an input or an entry just written.
             AbiChecks.Disjoint(nnz, sizeof(long), outRows, capacity * sizeof(long), "nnz", "out_rows");
-            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * sizeof(float), "nnz", "out_values");
+            AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * TableElements.Size(table), "nnz", "out_values");
             layout.CheckDisjoint(nnz, sizeof(long), "nnz", indexSize);
-            return indexSize == sizeof(int)
-                ? BagBackwardSparse<int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz)
-                : BagBackwardSparse<long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz);
+            return (table, indexSize == sizeof(int)) switch
+            {
+                (EmbeddingType.Float64, true) => BagBackwardSparse<double, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+                (EmbeddingType.Float64, false) => BagBackwardSparse<double, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+                (EmbeddingType.Float16, true) => BagBackwardSparse<Half, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+                (EmbeddingType.Float16, false) => BagBackwardSparse<Half, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+                (_, true) => BagBackwardSparse<float, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+                _ => BagBackwardSparse<float, long>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
+            };
         }
         catch (Exception exception)
         {
@@ -108,7 +120,7 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            AbiChecks.Float32(gradDtype, "grad_dtype");
+            EmbeddingType table = BagBackwardTableType(gradDtype);
             AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
             int dimension = AbiChecks.Dimension(embeddingDim);
             AbiChecks.NonNegative(capacity, "capacity");
@@ -126,12 +138,18 @@ internal static unsafe partial class NativeExports
             {
                 AbiChecks.Capacity(capacity, layout.NumIndices, "grad_per_sample_weights", $"{layout.NumIndices} positions");
             }
-            long outBytes = layout.NumIndices * sizeof(float);
-            AbiChecks.Disjoint(gradPerSampleWeights, outBytes, weight, weightElements * sizeof(float), "grad_per_sample_weights", "weight");
+            long outBytes = layout.NumIndices * TableElements.Size(table);
+            AbiChecks.Disjoint(gradPerSampleWeights, outBytes, weight, weightElements * TableElements.Size(table), "grad_per_sample_weights", "weight");
             layout.CheckDisjoint(gradPerSampleWeights, outBytes, "grad_per_sample_weights", indexSize);
-            return indexSize == sizeof(int)
-                ? BagPerSampleWeightsBackward<int>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes)
-                : BagPerSampleWeightsBackward<long>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes);
+            return (table, indexSize == sizeof(int)) switch
+            {
+                (EmbeddingType.Float64, true) => BagPerSampleWeightsBackward<double, int>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+                (EmbeddingType.Float64, false) => BagPerSampleWeightsBackward<double, long>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+                (EmbeddingType.Float16, true) => BagPerSampleWeightsBackward<Half, int>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+                (EmbeddingType.Float16, false) => BagPerSampleWeightsBackward<Half, long>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+                (_, true) => BagPerSampleWeightsBackward<float, int>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+                _ => BagPerSampleWeightsBackward<float, long>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
+            };
         }
         catch (Exception exception)
         {
@@ -140,27 +158,28 @@ internal static unsafe partial class NativeExports
     }
 
     /// <summary>The dense bag backward once the scalar arguments are checked: builds the bags, checks the bag-sized buffers, runs the core.</summary>
-    private static int BagBackward<TIndex>(
+    private static int BagBackward<TElement, TIndex>(
         scoped in EmbBags layout, void* gradOutput, long numEmbeddings, int dimension, EmbeddingBagMode mode,
         long* maxIndices, EmbeddingGradOptions options, void* gradWeight, long weightElements)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex>();
+        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex, TElement>();
         Bags<TIndex> bags = pooled.Bags;
         long gradElements = AbiChecks.Elements(bags.Count, dimension, "grad_output");
         bool max = mode == EmbeddingBagMode.Max;
         AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
-        AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), gradOutput, gradElements * sizeof(float), "grad_weight", "grad_output");
+        AbiChecks.Disjoint(gradWeight, weightElements * sizeof(TElement), gradOutput, gradElements * sizeof(TElement), "grad_weight", "grad_output");
         if (max)
         {
             AbiChecks.Pointer(maxIndices, gradElements, "max_indices");
-            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(float), maxIndices, gradElements * sizeof(long), "grad_weight", "max_indices");
+            AbiChecks.Disjoint(gradWeight, weightElements * sizeof(TElement), maxIndices, gradElements * sizeof(long), "grad_weight", "max_indices");
         }
 
-        layout.CheckDisjoint(gradWeight, weightElements * sizeof(float), "grad_weight", sizeof(TIndex));
+        layout.CheckDisjoint(gradWeight, weightElements * sizeof(TElement), "grad_weight", sizeof(TIndex));
         ref long maxStart = ref max ? ref *maxIndices : ref Unsafe.NullRef<long>();
-        nint bad = EmbeddingPrimitives.EmbeddingBagBackward(
-            in Unsafe.AsRef<float>(gradOutput), in bags, dimension, numEmbeddings, mode, in maxStart, options, ref Unsafe.AsRef<float>(gradWeight), KernelDispatch.BestWidth, out bool badMaxIndex);
+        nint bad = EmbeddingPrimitives.EmbeddingBagBackwardOf(
+            in Unsafe.AsRef<TElement>(gradOutput), in bags, dimension, numEmbeddings, mode, in maxStart, options, ref Unsafe.AsRef<TElement>(gradWeight), KernelDispatch.BestWidth, out bool badMaxIndex);
         if (bad < 0)
         {
             return (int)EmbStatus.Ok;
@@ -172,21 +191,22 @@ internal static unsafe partial class NativeExports
     }
 
     /// <summary>The sparse bag backward once the scalar arguments are checked.</summary>
-    private static int BagBackwardSparse<TIndex>(
+    private static int BagBackwardSparse<TElement, TIndex>(
         scoped in EmbBags layout, void* gradOutput, long numEmbeddings, int dimension, EmbeddingBagMode mode,
         EmbeddingGradOptions options, long* outRows, void* outValues, long capacity, long valueElements, long* nnz)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex>();
+        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex, TElement>();
         Bags<TIndex> bags = pooled.Bags;
         long gradElements = AbiChecks.Elements(bags.Count, dimension, "grad_output");
         AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
-        AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(float), "out_rows", "grad_output");
-        AbiChecks.Disjoint(outValues, valueElements * sizeof(float), gradOutput, gradElements * sizeof(float), "out_values", "grad_output");
-        AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(float), "nnz", "grad_output");
-        nint bad = EmbeddingPrimitives.EmbeddingBagSparseBackward(
-            in Unsafe.AsRef<float>(gradOutput), in bags, dimension, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
-            ref *outRows, ref Unsafe.AsRef<float>(outValues), (nint)capacity, KernelDispatch.BestWidth, out nint entries);
+        AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(TElement), "out_rows", "grad_output");
+        AbiChecks.Disjoint(outValues, valueElements * sizeof(TElement), gradOutput, gradElements * sizeof(TElement), "out_values", "grad_output");
+        AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(TElement), "nnz", "grad_output");
+        nint bad = EmbeddingPrimitives.EmbeddingBagSparseBackwardOf(
+            in Unsafe.AsRef<TElement>(gradOutput), in bags, dimension, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
+            ref *outRows, ref Unsafe.AsRef<TElement>(outValues), (nint)capacity, KernelDispatch.BestWidth, out nint entries);
         if (bad >= 0)
         {
             return BagBackwardBadIndex(bags, bad, numEmbeddings);
@@ -201,17 +221,18 @@ internal static unsafe partial class NativeExports
     }
 
     /// <summary>The per-sample-weights gradient once the scalar arguments are checked.</summary>
-    private static int BagPerSampleWeightsBackward<TIndex>(
+    private static int BagPerSampleWeightsBackward<TElement, TIndex>(
         scoped in EmbBags layout, void* gradOutput, void* weight, long numEmbeddings, int dimension, void* gradPerSampleWeights, long outBytes)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex>();
+        using PooledBags<TIndex> pooled = layout.CreateBags<TIndex, TElement>();
         Bags<TIndex> bags = pooled.Bags;
         long gradElements = AbiChecks.Elements(bags.Count, dimension, "grad_output");
         AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
-        AbiChecks.Disjoint(gradPerSampleWeights, outBytes, gradOutput, gradElements * sizeof(float), "grad_per_sample_weights", "grad_output");
-        nint bad = EmbeddingPrimitives.EmbeddingBagPerSampleWeightsBackward(
-            in Unsafe.AsRef<float>(gradOutput), in Unsafe.AsRef<float>(weight), in bags, dimension, numEmbeddings, ref Unsafe.AsRef<float>(gradPerSampleWeights));
+        AbiChecks.Disjoint(gradPerSampleWeights, outBytes, gradOutput, gradElements * sizeof(TElement), "grad_per_sample_weights", "grad_output");
+        nint bad = EmbeddingPrimitives.EmbeddingBagPerSampleWeightsBackwardOf(
+            in Unsafe.AsRef<TElement>(gradOutput), in Unsafe.AsRef<TElement>(weight), in bags, dimension, numEmbeddings, ref Unsafe.AsRef<TElement>(gradPerSampleWeights));
         return bad >= 0 ? BagBackwardBadIndex(bags, bad, numEmbeddings) : (int)EmbStatus.Ok;
     }
 
@@ -219,4 +240,19 @@ internal static unsafe partial class NativeExports
     private static int BagBackwardBadIndex<TIndex>(Bags<TIndex> bags, nint position, long rows)
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         LastError.SetIndex(position, long.CreateTruncating(bags.Indices[(int)position]), rows);
+
+    /// <summary>
+    /// The table type of a bag backward (the gradients, the weight and the per-sample weights all have it):
+    /// float32, float64 or float16; bfloat16 is refused as torch 1.13 refuses its bag.
+    /// </summary>
+    private static EmbeddingType BagBackwardTableType(int gradDtype)
+    {
+        EmbeddingType table = AbiChecks.TableType(gradDtype, "grad_dtype");
+        if (EmbeddingPrimitives.BagTableTypeError(table) is { } typeError)
+        {
+            throw new EmbException(EmbStatus.UnsupportedDtype, typeError);
+        }
+
+        return table;
+    }
 }

@@ -291,4 +291,235 @@ internal static class GenericBagBackward
             }
         }
     }
+
+    /// <summary>
+    /// The dense sum/mean gradient of a float64 or float16 table, in position order, with torch 1.13's
+    /// arithmetic per type (docs/table-types.md, "EmbeddingBag backward"): the scale built in double as
+    /// for float32, converted once to the type (float16 through float), then float64
+    /// <c>fma(g, fl(s), acc)</c> and float16 <c>rd(acc + rd(fl(s)·g))</c>; unscaled, <c>rd(acc + g)</c>.
+    /// </summary>
+    public static void SumMeanOf<TElement, TIndex>(VectorWidth width, ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref TElement gradWeight)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        switch (width)
+        {
+            case VectorWidth.Vector512:
+                SumMeanOf<TElement, TIndex, Width512>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector256:
+                SumMeanOf<TElement, TIndex, Width256>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector128:
+                SumMeanOf<TElement, TIndex, Width128>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+            default:
+                SumMeanOf<TElement, TIndex, WidthScalar>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                break;
+        }
+    }
+
+    /// <summary>The dense max gradient of a float64 or float16 table: <c>rd(acc + g)</c> into each column's arg-max row, bags in order.</summary>
+    public static void MaxOf<TElement, TIndex>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, ref long maxIndices, ref TElement gradWeight)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        for (int b = 0; b < bags.Count; b++)
+        {
+            if (Members(bags, b) == 0)
+            {
+                continue;
+            }
+
+            nint first = (nint)b * dimension;
+            for (nint d = 0; d < dimension; d++)
+            {
+                nint row = (nint)Unsafe.Add(ref maxIndices, first + d);
+                ref TElement target = ref Unsafe.Add(ref gradWeight, row * dimension + d);
+                target = AddOne(target, Unsafe.Add(ref gradOutput, first + d));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The sparse values of a float64 or float16 table, one entry per non-padding position in position
+    /// order: the output gradient's row, times <c>rd(1 / |P_b|)</c> (a reciprocal in the type; float16
+    /// as float, then rounded) in mean mode, times the sample weight, times <c>fl(1/c)</c> for frequency
+    /// scaling; each product rounded to the type.
+    /// </summary>
+    public static void SparseOf<TElement, TIndex>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref long outRows, ref TElement outValues)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        bool byFrequency = !Unsafe.IsNullRef(ref counts);
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+        long padding = bags.PaddingIndex;
+        nint entry = 0;
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref TElement gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+            TElement inverse = mean ? Reciprocal<TElement>(Math.Max(Members(bags, b), 1)) : default;
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                Unsafe.Add(ref outRows, entry) = row;
+                ref TElement target = ref Unsafe.Add(ref outValues, entry * dimension);
+                entry++;
+                MemoryMarshal.CreateReadOnlySpan(ref gradient, dimension).CopyTo(MemoryMarshal.CreateSpan(ref target, dimension));
+                if (mean)
+                {
+                    RowUpdate.Multiply(ref target, inverse, ref target, dimension);
+                }
+
+                if (!weights.IsEmpty)
+                {
+                    RowUpdate.Multiply(ref target, weights[i], ref target, dimension);
+                }
+
+                if (byFrequency)
+                {
+                    RowUpdate.Multiply(ref target, RowUpdate.FrequencyScale<TElement>(Unsafe.Add(ref counts, row)), ref target, dimension);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The per-sample-weights gradient of a float64 or float16 table: a sequential dot over the columns
+    /// from +0.0, each product rounded to the type before the add, and the sum rounded to the type
+    /// (float16: a half accumulator, <c>acc = rd(acc + rd(g·w))</c>); +0.0 at padding and outside bags.
+    /// </summary>
+    public static void PerSampleWeightsOf<TElement, TIndex>(ref TElement gradOutput, ref TElement weight, int dimension, Bags<TIndex> bags, ref TElement gradPerSampleWeights)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        long padding = bags.PaddingIndex;
+        MemoryMarshal.CreateSpan(ref gradPerSampleWeights, indices.Length).Clear();
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref TElement gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                ref TElement values = ref Unsafe.Add(ref weight, row * dimension);
+                if (typeof(TElement) == typeof(double))
+                {
+                    ref double g = ref Unsafe.As<TElement, double>(ref gradient);
+                    ref double w = ref Unsafe.As<TElement, double>(ref values);
+                    double dot = 0.0;
+                    for (nint d = 0; d < dimension; d++)
+                    {
+                        dot += Unsafe.Add(ref g, d) * Unsafe.Add(ref w, d);
+                    }
+
+                    Unsafe.Add(ref Unsafe.As<TElement, double>(ref gradPerSampleWeights), i) = dot;
+                }
+                else if (typeof(TElement) == typeof(Half))
+                {
+                    ref Half g = ref Unsafe.As<TElement, Half>(ref gradient);
+                    ref Half w = ref Unsafe.As<TElement, Half>(ref values);
+                    Half dot = (Half)0f;
+                    for (nint d = 0; d < dimension; d++)
+                    {
+                        Half product = (Half)((float)Unsafe.Add(ref g, d) * (float)Unsafe.Add(ref w, d));
+                        dot = (Half)((float)dot + (float)product);
+                    }
+
+                    Unsafe.Add(ref Unsafe.As<TElement, Half>(ref gradPerSampleWeights), i) = dot;
+                }
+                else
+                {
+                    throw new NotSupportedException(typeof(TElement).Name);
+                }
+            }
+        }
+    }
+
+    private static void SumMeanOf<TElement, TIndex, TWidth>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref TElement gradWeight)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWidth : IVectorWidth
+    {
+        bool byFrequency = !Unsafe.IsNullRef(ref counts);
+        bool scaled = byFrequency || mean || bags.IsWeighted;
+        ReadOnlySpan<TIndex> indices = bags.Indices;
+        ReadOnlySpan<long> starts = bags.Starts;
+        ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+        long padding = bags.PaddingIndex;
+        for (int b = 0; b < bags.Count; b++)
+        {
+            ref TElement gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
+            int members = mean ? Members(bags, b) : 1;
+            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            {
+                nint row = nint.CreateTruncating(indices[i]);
+                if (row == padding)
+                {
+                    continue;
+                }
+
+                ref TElement target = ref Unsafe.Add(ref gradWeight, row * dimension);
+                if (!scaled)
+                {
+                    RowUpdate.Add<TWidth, TElement>(ref gradient, ref target, dimension);
+                    continue;
+                }
+
+                double s = weights.IsEmpty ? 1.0 : ToDouble(weights[i]);
+                if (byFrequency)
+                {
+                    s /= Unsafe.Add(ref counts, row);
+                }
+
+                if (mean)
+                {
+                    s /= members;
+                }
+
+                RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, FromDouble<TElement>(s), ref target, dimension);
+            }
+        }
+    }
+
+    /// <summary>A value of the table's type, exactly, as a double.</summary>
+    private static double ToDouble<T>(T value)
+        where T : unmanaged =>
+        typeof(T) == typeof(double) ? Unsafe.BitCast<T, double>(value)
+        : typeof(T) == typeof(Half) ? (double)(float)Unsafe.BitCast<T, Half>(value)
+        : throw new NotSupportedException(typeof(T).Name);
+
+    /// <summary>A double converted as c10 converts a scalar: float64 keeps it, float16 rounds to float, then to half.</summary>
+    private static T FromDouble<T>(double value)
+        where T : unmanaged =>
+        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(value)
+        : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)(float)value)
+        : throw new NotSupportedException(typeof(T).Name);
+
+    /// <summary><c>rd(1 / count)</c> in the type: float64 in double; float16 a float division of 1 by the float count, rounded to half.</summary>
+    private static T Reciprocal<T>(int count)
+        where T : unmanaged =>
+        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(1.0 / count)
+        : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)(1f / count))
+        : throw new NotSupportedException(typeof(T).Name);
+
+    /// <summary><c>rd(a + b)</c> in the type.</summary>
+    private static T AddOne<T>(T a, T b)
+        where T : unmanaged =>
+        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(Unsafe.BitCast<T, double>(a) + Unsafe.BitCast<T, double>(b))
+        : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)((float)Unsafe.BitCast<T, Half>(a) + (float)Unsafe.BitCast<T, Half>(b)))
+        : throw new NotSupportedException(typeof(T).Name);
 }
