@@ -205,6 +205,34 @@ public sealed unsafe class BagBackwardExportTests
         BackwardKernelTests<int>.AssertSentinels(guard, 0);
     }
 
+    [Theory]
+    [InlineData((int)EmbDtype.Float64, 8)]
+    [InlineData((int)EmbDtype.Float16, 2)]
+    public void PerSampleWeightsGradient_OverlapIsMeasuredInTheTablesElements(int dtype, int elementSize)
+    {
+        // 4 weights of the table's type, then the gradient: a gradient starting inside the weights is
+        // refused (float64: past the first 16 bytes a float-sized check would miss); one starting right
+        // after them is not (float16: a float-sized check would refuse it).
+        byte[] table = new byte[10 * elementSize];
+        byte[] grad = new byte[6 * elementSize];
+        byte[] block = new byte[(4 + 6) * elementSize];
+        long[] indices = [3, 1, 1, 1, 4, 0];
+        long[] offsets = [0, 3];
+        fixed (byte* weight = table)
+        fixed (byte* gradOutput = grad)
+        fixed (byte* psw = block)
+        fixed (long* index = indices)
+        fixed (long* offset = offsets)
+        {
+            EmbBags bags = Bags(index, Int64, 4, offset, Int64, 2, 0, 0, (float*)psw, -1);
+            byte* inside = psw + 3 * elementSize;
+            Assert.Equal(EmbStatus.InvalidArgument, (EmbStatus)PerSampleWeights(gradOutput, dtype, weight, 5, 2, &bags, Sum, inside, 6));
+            Assert.Contains("per_sample_weights", LastMessage());
+            byte* after = psw + 4 * elementSize;
+            Assert.Equal(EmbStatus.Ok, (EmbStatus)PerSampleWeights(gradOutput, dtype, weight, 5, 2, &bags, Sum, after, 6));
+        }
+    }
+
     [Fact]
     public void BagBackwardExports_AllocateNothingAfterWarmUp()
     {

@@ -212,7 +212,9 @@ def test_from_pretrained_2d_input(dtype, mode, opts):
     if opts:
         ok, detail = renorm_matches(a, a_torch, original, 0.5)
         assert ok, detail
-        assert a.ne(original).all() and a.norm(p=0.5, dim=1).le(2.0).all()
+        assert a.ne(original).all()
+        if dtype != torch.float16:  # a rescaled half row's own norm rounds above max_norm (torch's too)
+            assert a.norm(p=0.5, dim=1).le(2.0).all()
         assert identical(got, a.max(0, keepdim=True)[0])
     else:
         assert identical(got, expected)
@@ -423,7 +425,9 @@ def test_known_example(dtype, index_dtype, offset_dtype, mode, sparse):
     expected_bags = {"max": [[7, 8], [9, 10]]}.get(mode, [[13, 16], [13, 16]])
     expected_grad = {"max": [[0, 0], [0, 0], [0, 0], [1, 2], [3, 4]]}.get(mode, [[3, 4], [5, 8], [0, 0], [1, 2], [3, 4]])
     assert identical(got[1::2], torch.tensor(expected_bags).to(dtype) / denominator)
-    assert torch.allclose(weight.grad.to_dense(), torch.tensor(expected_grad).to(dtype) / denominator)
+    # (check_bag compared with torch bit for bit; here upstream's closed form, within half's precision)
+    tolerance = dict(rtol=1e-3, atol=1e-3) if dtype == torch.float16 else {}
+    assert torch.allclose(weight.grad.to_dense(), torch.tensor(expected_grad).to(dtype) / denominator, **tolerance)
     # the same bags as a 2 x 3 input
     check_bag(known_weight(dtype), input.view(2, 3), grad=grad[1::2], **kwargs)
     # only empty bags: a zero gradient

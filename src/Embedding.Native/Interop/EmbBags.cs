@@ -217,7 +217,7 @@ internal unsafe struct EmbBags
     /// <param name="outputName">Its name in the header, for the message.</param>
     /// <param name="indexSize">Bytes per index (4 or 8).</param>
     /// <param name="weightSize">Bytes per per-sample weight: the table element's size (float32 unless given).</param>
-    public readonly void CheckDisjoint(void* output, long outputBytes, string outputName, int indexSize, int weightSize = sizeof(float))
+    public readonly void CheckDisjoint(void* output, long outputBytes, string outputName, int indexSize, int weightSize)
     {
         // This is the caller's struct (From returns a reference to it, never a copy): an output over it would rewrite the const bags.
         AbiChecks.Disjoint(output, outputBytes, Unsafe.AsPointer(ref Unsafe.AsRef(in this)), sizeof(EmbBags), outputName, "bags");

@@ -16,8 +16,9 @@ internal static unsafe partial class NativeExports
             ref readonly EmbBags layout = ref EmbBags.From(bags);
             AbiChecks.Pointer(numBags, 1, "num_bags");
             int indexSize = layout.Validate();
-            // Inside the indices, offsets or weights, num_bags would overwrite the caller's const bags.
-            layout.CheckDisjoint(numBags, sizeof(long), "num_bags", indexSize);
+            // Inside the indices, offsets or weights, num_bags would overwrite the caller's const bags. The
+            // weights' type is not known here: their widest (8 bytes) can only refuse more, never less.
+            layout.CheckDisjoint(numBags, sizeof(long), "num_bags", indexSize, sizeof(double));
             *numBags = layout.CountBags();
             return (int)EmbStatus.Ok;
         }

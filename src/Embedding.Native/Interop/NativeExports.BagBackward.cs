@@ -90,12 +90,12 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(outValues, valueElements, "out_values");
             AbiChecks.Pointer(nnz, 1, "nnz");
             AbiChecks.Disjoint(outRows, capacity * sizeof(long), outValues, valueElements * TableElements.Size(table), "out_rows", "out_values");
-            layout.CheckDisjoint(outRows, capacity * sizeof(long), "out_rows", indexSize);
-            layout.CheckDisjoint(outValues, valueElements * TableElements.Size(table), "out_values", indexSize);
+            layout.CheckDisjoint(outRows, capacity * sizeof(long), "out_rows", indexSize, TableElements.Size(table));
+            layout.CheckDisjoint(outValues, valueElements * TableElements.Size(table), "out_values", indexSize, TableElements.Size(table));
             // nnz is written last: inside another argument it would overwrite an input or an entry just written.
             AbiChecks.Disjoint(nnz, sizeof(long), outRows, capacity * sizeof(long), "nnz", "out_rows");
             AbiChecks.Disjoint(nnz, sizeof(long), outValues, valueElements * TableElements.Size(table), "nnz", "out_values");
-            layout.CheckDisjoint(nnz, sizeof(long), "nnz", indexSize);
+            layout.CheckDisjoint(nnz, sizeof(long), "nnz", indexSize, TableElements.Size(table));
             return (table, indexSize == sizeof(int)) switch
             {
                 (EmbeddingType.Float64, true) => BagBackwardSparse<double, int>(in layout, gradOutput, numEmbeddings, dimension, bagMode, options, outRows, outValues, capacity, valueElements, nnz),
@@ -140,7 +140,7 @@ internal static unsafe partial class NativeExports
             }
             long outBytes = layout.NumIndices * TableElements.Size(table);
             AbiChecks.Disjoint(gradPerSampleWeights, outBytes, weight, weightElements * TableElements.Size(table), "grad_per_sample_weights", "weight");
-            layout.CheckDisjoint(gradPerSampleWeights, outBytes, "grad_per_sample_weights", indexSize);
+            layout.CheckDisjoint(gradPerSampleWeights, outBytes, "grad_per_sample_weights", indexSize, TableElements.Size(table));
             return (table, indexSize == sizeof(int)) switch
             {
                 (EmbeddingType.Float64, true) => BagPerSampleWeightsBackward<double, int>(in layout, gradOutput, weight, numEmbeddings, dimension, gradPerSampleWeights, outBytes),
@@ -176,7 +176,7 @@ internal static unsafe partial class NativeExports
             AbiChecks.Disjoint(gradWeight, weightElements * sizeof(TElement), maxIndices, gradElements * sizeof(long), "grad_weight", "max_indices");
         }
 
-        layout.CheckDisjoint(gradWeight, weightElements * sizeof(TElement), "grad_weight", sizeof(TIndex));
+        layout.CheckDisjoint(gradWeight, weightElements * sizeof(TElement), "grad_weight", sizeof(TIndex), sizeof(TElement));
         ref long maxStart = ref max ? ref *maxIndices : ref Unsafe.NullRef<long>();
         nint bad = EmbeddingPrimitives.EmbeddingBagBackwardOf(
             in Unsafe.AsRef<TElement>(gradOutput), in bags, dimension, numEmbeddings, mode, in maxStart, options, ref Unsafe.AsRef<TElement>(gradWeight), KernelDispatch.BestWidth, out bool badMaxIndex);
