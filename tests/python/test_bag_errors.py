@@ -103,13 +103,11 @@ def test_weight_dtype_rejected_like_torch(weight_dtype):
 
 
 @pytest.mark.parametrize("weight_dtype", [torch.float64, torch.float16])
-def test_torch_valid_float_weights_train_float32_only(weight_dtype):
-    # The forward computes torch's values (test_table_types.py); training raises NotImplementedError
-    # (the bag backward takes float32 only in this version) ...
+def test_torch_valid_float_weights_compute_torch_s_values(weight_dtype):
+    # torch computes these and so do we (test_table_types.py trains them) ...
     weight = W.to(weight_dtype)
     assert torch.equal(et.embedding_bag(I, weight, O, mode="sum"), F.embedding_bag(I, weight, O, mode="sum"))
-    assert isinstance(raised(lambda: et.embedding_bag(I, weight.requires_grad_(), O, mode="sum")), NotImplementedError)
-    # ... but only after torch's own checks, which come first
+    # ... after torch's own checks, which come first
     both(dict(input=I, offsets=torch.tensor([1, 3]), mode="sum"), weight=W.to(weight_dtype))
 
 

@@ -468,15 +468,3 @@ def test_module_gradcheck(dtype, case):
 
 
 # ---- table dtypes -------------------------------------------------------------------------------------------
-
-
-def test_float64_bag_training_is_refused_today():
-    # The bag backward takes float32 only so far: a float64 EmbeddingBag looks up (torch's values)
-    # but refuses a forward that needs a gradient. Update when float64 joins BAG_DTYPES.
-    bag = et.EmbeddingBag(10, 5, dtype=torch.float64, mode="sum")
-    with torch.no_grad():
-        idx, offsets = torch.tensor([1, 2, 9]), torch.tensor([0, 1])
-        assert identical(bag(idx, offsets), F.embedding_bag(idx, bag.weight, offsets, mode="sum"))
-    e = raised(lambda: bag(torch.tensor([1, 2]), torch.tensor([0])))
-    assert type(e) is en.EmbeddingNotSupportedError and isinstance(e, NotImplementedError)
-    assert str(e) == "embedding_native supports weight dtype float32 only in this version (got torch.float64)"

@@ -25,9 +25,8 @@ state dict loads into ``torch.nn.Embedding`` and back), and the gradients::
 Differences from torch, all of them errors rather than silent fallbacks:
 
 * weight must be on the CPU. Embedding trains float32, float64, float16 and bfloat16 tables;
-  EmbeddingBag looks up float16, float32 and float64 tables (bfloat16: torch 1.13's own
-  RuntimeError) but trains float32 only for now (EmbeddingNotSupportedError, a
-  NotImplementedError, when a forward needs a gradient).
+  EmbeddingBag float16, float32 and float64 (bfloat16: torch 1.13's own RuntimeError); the types
+  come from the library's build_info()["table_dtypes"].
 * The gradient is not differentiable again (``once_differentiable``): double backward through
   the embedding raises. torch's is linear with a zero second derivative.
 * EmbeddingBag: see ``EmbeddingBag`` below and docs/divergences.md (stricter offsets, 2-D input
@@ -401,7 +400,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     """``torch.nn.functional.embedding_bag`` with the native forward and backward.
 
     The checks, their order and the exceptions are torch 1.13's (``functional.embedding_bag``);
-    ``weight`` must be a CPU tensor (float32 when a gradient is needed). Gradients: weight (dense, or torch's uncoalesced
+    ``weight`` must be a float16/32/64 CPU tensor. Gradients: weight (dense, or torch's uncoalesced
     sparse COO with ``sparse=True``) and ``per_sample_weights`` when it requires grad (also with
     a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
     referenced rows of ``weight`` are renormalised in place once every check has passed.
@@ -435,7 +434,7 @@ class EmbeddingBag(_Table):
     per_sample_weights=None)``. Constructor checks (padding_idx: AssertionError "padding_idx must
     be within num_embeddings"), ``reset_parameters`` (N(0, 1), torch's RNG stream, padding row
     zeroed), ``from_pretrained`` (shared, not zeroed), ``extra_repr`` and the state dict are
-    torch's; training needs a float32 weight for now (EmbeddingNotSupportedError otherwise).
+    torch's; weight float16, float32 or float64.
     """
 
     __constants__ = ["num_embeddings", "embedding_dim", "max_norm", "norm_type", "scale_grad_by_freq", "mode",
