@@ -17,8 +17,9 @@ internal static unsafe partial class NativeExports
             AbiChecks.Pointer(numBags, 1, "num_bags");
             int indexSize = layout.Validate();
             // Inside the indices, offsets or weights, num_bags would overwrite the caller's const bags. The
-            // weights' type is not known here: their widest (8 bytes) can only refuse more, never less.
-            layout.CheckDisjoint(numBags, sizeof(long), "num_bags", indexSize, sizeof(double));
+            // weights' type is not known here (the count does not read them): they are measured as
+            // float32, as before other table types existed (header: emb_embedding_bag_count).
+            layout.CheckDisjoint(numBags, sizeof(long), "num_bags", indexSize, sizeof(float));
             *numBags = layout.CountBags();
             return (int)EmbStatus.Ok;
         }

@@ -484,7 +484,8 @@ typedef struct emb_bags {
 } emb_bags;
 
 /* The number of bags `bags` describes, after validating its layout (not its index values).
- * @param num_bags  out, not NULL; must not overlap *bags or the buffers it names. */
+ * @param num_bags  out, not NULL; must not overlap *bags or the buffers it names (the check
+ *                  measures per_sample_weights as float32: the count has no weight type). */
 EMB_API int32_t emb_embedding_bag_count(const emb_bags* bags, int64_t* num_bags);
 
 /* torch.nn.functional.embedding_bag forward for a float32, float64 or float16 table.
