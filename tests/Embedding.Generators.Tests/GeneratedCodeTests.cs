@@ -124,9 +124,27 @@ public sealed class GeneratedCodeTests
         string text = sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D130.g.cs"];
 
         Assert.DoesNotContain("overlapping", text, StringComparison.Ordinal);
-        Assert.Contains("Rows.AddMasked512(ref gradient, ref target, 114, 14);", text, StringComparison.Ordinal);
-        Assert.Contains("Rows.MultiplyAddMasked512(ref gradient, scale, ref target, 114, 14);", text, StringComparison.Ordinal);
-        Assert.DoesNotContain("Masked", sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs"].Split("file static class Rows")[0], StringComparison.Ordinal);
+        Assert.Contains("Row512.AddMasked(ref gradient, ref target, 114, 14);", text, StringComparison.Ordinal);
+        Assert.Contains("Row512.MultiplyAddMasked(ref gradient, scale, ref target, 114, 14);", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Masked", sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Generate_KernelsCallTheRuntimeOperatorsAndEmitNoArithmetic()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(Source));
+        string[] arithmetic = ["LoadUnsafe", "StoreUnsafe", "FusedMultiplyAdd", "ConditionalSelect", "CompilerServices.Unsafe", "file static class", " + x", " * w"];
+        foreach ((string name, string text) in sources.Where(source => source.Key.Contains(".D", StringComparison.Ordinal)))
+        {
+            foreach (string fragment in arithmetic)
+            {
+                Assert.False(text.Contains(fragment, StringComparison.Ordinal), name + " emits " + fragment + ": kernel arithmetic belongs to the runtime's operators.");
+            }
+        }
+
+        Assert.Contains("Row512.Copy(ref source, ref target, 0);", sources["Consumer.Models.ModelKernels.Gather.32Bit.D16.g.cs"], StringComparison.Ordinal);
+        Assert.Contains("a0 = FusedWeightedSum.Accumulate<Floats512, float, Lanes512>(a0, Lanes512.Load(ref source, block), w);", sources["Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs"], StringComparison.Ordinal);
+        Assert.Contains("Lanes512.Store(Mean.Finish<Floats512, float, Lanes512>(a0, count), ref target, block);", sources["Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs"], StringComparison.Ordinal);
     }
 
     [Fact]

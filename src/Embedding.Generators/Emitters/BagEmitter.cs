@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using Embedding.Generators.Helpers;
 using Embedding.Generators.Model;
 using Embedding.Native;
@@ -75,6 +76,36 @@ namespace Embedding.Generators.Emitters
         protected override string DelegateType(ElementGroup group, IndexType index) =>
             "global::Embedding.Native.BagKernel<" + group.CSharpName + ", " + index.CSharpName + ">";
 
+        /// <summary>
+        /// The runtime's bag operators by short names: the reductions (<c>BagSum</c> …), the per-width lane
+        /// operations over float (<c>BagVector512&lt;float&gt;</c> …) and their vector types.
+        /// </summary>
+        protected override IEnumerable<string> OperatorAliases(ElementGroup group)
+        {
+            yield return "Bag = global::Embedding.Native.BagRows";
+            foreach (string reducer in new[] { "Sum", "Mean", "Max" })
+            {
+                yield return reducer + " = global::Embedding.Native.Bag" + reducer;
+            }
+
+            yield return "FusedWeightedSum = global::Embedding.Native.BagWeightedSumFused";
+            yield return "RoundedWeightedSum = global::Embedding.Native.BagWeightedSumRounded";
+            foreach (Width width in Width.All)
+            {
+                yield return Operators(width) + " = global::Embedding.Native." + (width.Bits == 0 ? "BagScalar<float>" : "BagVector" + width.Bits + "<float>");
+                if (width.Bits != 0)
+                {
+                    yield return VectorType(width) + " = " + width.VectorType + "<float>";
+                }
+            }
+        }
+
+        /// <summary>The alias of a width's lane operations, e.g. <c>Lanes512</c>.</summary>
+        private static string Operators(Width width) => "Lanes" + width.Suffix;
+
+        /// <summary>The accumulator type of a width: the alias <c>Floats512</c> …, or <c>float</c>.</summary>
+        private static string VectorType(Width width) => width.Bits == 0 ? "float" : "Floats" + width.Suffix;
+
         protected override void EmitKernel(SourceWriter writer, Kind kind, ElementGroup group, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.Lanes);
@@ -84,50 +115,51 @@ namespace Embedding.Generators.Emitters
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
             writer.Open("private static void " + KernelName(kind.Name, group, dimension, index, width) + "(ref readonly float weight, int dimension, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
             writer.Line("// Positions in all bags: the prefetch looks ahead across bag boundaries but not past the last.");
-            writer.Line("nint total = Bag.Start(in starts, numBags);");
+            writer.Line("nint total = Rows.Index(in starts, numBags);");
             if (kind.IsMax)
             {
-                writer.Open("if (Bag.IsNull(ref maxIndices))");
+                writer.Open("if (Rows.IsNull(in maxIndices))");
                 writer.Line("// Values only (the caller wants no arg-max): the same rule, a row replaces a lane only when greater, without the positions.");
-                EmitBagLoop(writer, kind, shape, width, "plain", tracked: false);
+                EmitBagLoop(writer, kind, shape, width, "Max", tracked: false);
                 writer.Line();
                 writer.Line("return;");
                 writer.Close();
                 writer.Line();
                 writer.Line("// Values and the winning position of every lane, turned into rows after each bag.");
-                EmitBagLoop(writer, kind, shape, width, "plain", tracked: true);
+                EmitBagLoop(writer, kind, shape, width, "Max", tracked: true);
             }
             else if (kind.Weighted)
             {
                 writer.Open("if (paddingIndex < 0)");
                 writer.Line("// No padding row: acc = fma(row, w, acc), one rounding (torch 1.13's fast path).");
-                EmitBagLoop(writer, kind, shape, width, "fused", tracked: false);
+                EmitBagLoop(writer, kind, shape, width, "FusedWeightedSum", tracked: false);
                 writer.Line();
                 writer.Line("return;");
                 writer.Close();
                 writer.Line();
                 writer.Line("// A padding row: acc = acc + fl(row · w), two roundings (torch 1.13's padding path).");
-                EmitBagLoop(writer, kind, shape, width, "rounded", tracked: false);
+                EmitBagLoop(writer, kind, shape, width, "RoundedWeightedSum", tracked: false);
             }
             else
             {
-                EmitBagLoop(writer, kind, shape, width, "plain", tracked: false);
+                EmitBagLoop(writer, kind, shape, width, kind.Mode, tracked: false);
             }
 
             writer.Close();
         }
 
-        private static void EmitBagLoop(SourceWriter writer, Kind kind, KernelShape shape, Width width, string arithmetic, bool tracked)
+        /// <summary>The loop over bags with one reduction (<paramref name="reducer"/>, an alias of the runtime's operator).</summary>
+        private static void EmitBagLoop(SourceWriter writer, Kind kind, KernelShape shape, Width width, string reducer, bool tracked)
         {
             int dimension = shape.Dimension;
             writer.Open("for (nint bag = 0; bag < numBags; bag++)");
-            writer.Line("nint start = Bag.Start(in starts, bag), end = Bag.Start(in starts, bag + 1);");
-            writer.Line("ref float target = ref Bag.Row(in destination, bag, " + dimension + ");");
+            writer.Line("nint start = Rows.Index(in starts, bag), end = Rows.Index(in starts, bag + 1);");
+            writer.Line("ref float target = ref Rows.Of(in destination, bag, " + dimension + ");");
             if (kind.IsMax)
             {
                 if (tracked)
                 {
-                    writer.Line("ref long argMax = ref Bag.ArgMax(ref maxIndices, bag, " + dimension + ");");
+                    writer.Line("ref long argMax = ref Rows.Of(in maxIndices, bag, " + dimension + ");");
                 }
 
                 writer.Line("nint head = Bag.FirstIncluded(in indices, start, end, paddingIndex);");
@@ -137,62 +169,53 @@ namespace Embedding.Generators.Emitters
                 writer.Line("continue;");
                 writer.Close();
                 writer.Line();
-                writer.Line("ref float headRow = ref Bag.Row(in weight, Bag.Index(in indices, head), " + dimension + ");");
+                writer.Line("ref float headRow = ref Rows.Of(in weight, Rows.Index(in indices, head), " + dimension + ");");
             }
 
-            if (width.Bits == 0)
+            int group = BlockVectors(kind, width, tracked);
+            int lanes = shape.Lanes;
+            string unit = width.Bits == 0 ? "column" : "vector";
+            int blocks = shape.FullVectors / group;
+            int blockEnd = blocks * group * lanes;
+            if (blocks > 0)
             {
-                writer.Line("// One column at a time, the bag in position order.");
-                writer.Open("for (nuint column = 0; column < " + dimension + "; column++)");
-                EmitGroup(writer, kind, dimension, width, arithmetic, tracked, new[] { "column" }, "column == 0");
+                writer.Line("// Columns 0.." + (blockEnd - 1) + ": " + blocks + (blocks == 1 ? " block" : " blocks") + " of " + group + " accumulators, each held over the whole bag.");
+                writer.Open("for (nuint block = 0; block < " + blockEnd + "; block += " + (group * lanes) + ")");
+                var offsets = new List<string>();
+                for (int v = 0; v < group; v++)
+                {
+                    offsets.Add(v == 0 ? "block" : "block + " + (v * lanes));
+                }
+
+                EmitGroup(writer, kind, dimension, width, reducer, tracked, offsets, "block == 0");
                 writer.Close();
             }
-            else
+
+            var rest = new List<string>();
+            for (int column = blockEnd; column + lanes <= dimension; column += lanes)
             {
-                int group = BlockVectors(kind, width, tracked);
-                int lanes = width.Lanes;
-                int blocks = shape.FullVectors / group;
-                int blockEnd = blocks * group * lanes;
+                rest.Add(column.ToString());
+            }
+
+            if (shape.TailColumns > 0)
+            {
+                rest.Add((dimension - lanes).ToString());
+            }
+
+            if (rest.Count > 0)
+            {
                 if (blocks > 0)
                 {
-                    writer.Line("// Columns 0.." + (blockEnd - 1) + ": " + blocks + (blocks == 1 ? " block" : " blocks") + " of " + group + " accumulators, each held over the whole bag.");
-                    writer.Open("for (nuint block = 0; block < " + blockEnd + "; block += " + (group * lanes) + ")");
-                    var offsets = new List<string>();
-                    for (int v = 0; v < group; v++)
-                    {
-                        offsets.Add(v == 0 ? "block" : "block + " + (v * lanes));
-                    }
-
-                    EmitGroup(writer, kind, dimension, width, arithmetic, tracked, offsets, "block == 0");
-                    writer.Close();
+                    writer.Line();
                 }
 
-                var rest = new List<string>();
-                for (int column = blockEnd; column + lanes <= dimension; column += lanes)
-                {
-                    rest.Add(column.ToString());
-                }
-
-                if (shape.TailColumns > 0)
-                {
-                    rest.Add((dimension - lanes).ToString());
-                }
-
-                if (rest.Count > 0)
-                {
-                    if (blocks > 0)
-                    {
-                        writer.Line();
-                    }
-
-                    string tail = shape.TailColumns > 0
-                        ? "; the last vector ends at the row end and overlaps the one before it by " + (lanes - shape.TailColumns) + " columns, recomputed with the same bits"
-                        : string.Empty;
-                    writer.Line("// Columns " + blockEnd + ".." + (dimension - 1) + ": " + rest.Count + (rest.Count == 1 ? " accumulator" : " accumulators") + tail + ".");
-                    writer.Open(string.Empty);
-                    EmitGroup(writer, kind, dimension, width, arithmetic, tracked, rest, blocks > 0 ? null : string.Empty);
-                    writer.Close();
-                }
+                string tail = shape.TailColumns > 0
+                    ? "; the last " + unit + " ends at the row end and overlaps the one before it by " + (lanes - shape.TailColumns) + " columns, recomputed with the same bits"
+                    : string.Empty;
+                writer.Line("// Columns " + blockEnd + ".." + (dimension - 1) + ": " + rest.Count + (rest.Count == 1 ? " accumulator" : " accumulators") + tail + ".");
+                writer.Open(string.Empty);
+                EmitGroup(writer, kind, dimension, width, reducer, tracked, rest, blocks > 0 ? null : string.Empty);
+                writer.Close();
             }
 
             if (tracked)
@@ -205,36 +228,28 @@ namespace Embedding.Generators.Emitters
         }
 
         /// <summary>
-        /// One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores. The first pass
-        /// over a bag's rows (<paramref name="prefetchWhen"/>: empty for always, a condition, or null for a
-        /// later pass) prefetches whole rows ahead; later passes find the bag's rows in L1/L2.
+        /// One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores; every step is a call
+        /// of the runtime's operators. The first pass over a bag's rows (<paramref name="prefetchWhen"/>: empty for
+        /// always, a condition, or null for a later pass) prefetches whole rows ahead; later passes find the bag's
+        /// rows in L1/L2.
         /// </summary>
-        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string arithmetic, bool tracked, IList<string> offsets, string? prefetchWhen)
+        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string reducer, bool tracked, IList<string> offsets, string? prefetchWhen)
         {
-            bool scalar = width.Bits == 0;
-            string vector = width.VectorType;
-            string type = scalar ? "float" : vector + "<float>";
-            string Load(string source, string offset) => scalar
-                ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref " + source + ", " + offset + ")"
-                : vector + ".LoadUnsafe(ref " + source + ", " + offset + ")";
-
+            string type = VectorType(width);
+            string lanes = Operators(width);
+            string generic = "<" + type + ", float, " + lanes + ">";
             if (kind.IsMax)
             {
                 for (int v = 0; v < offsets.Count; v++)
                 {
-                    writer.Line(type + " a" + v + " = " + Load("headRow", offsets[v]) + ";");
+                    writer.Line(type + " a" + v + " = " + lanes + ".Load(ref headRow, " + offsets[v] + ");");
                 }
 
                 if (tracked)
                 {
-                    writer.Line(scalar ? "nint p0 = head;" : type + " p = Bag.Position" + width.Bits + "(head);");
-                }
-
-                if (tracked && !scalar)
-                {
                     for (int v = 0; v < offsets.Count; v++)
                     {
-                        writer.Line(type + " p" + v + " = p;");
+                        writer.Line(type + " p" + v + " = " + lanes + ".Position(head);");
                     }
                 }
 
@@ -242,10 +257,9 @@ namespace Embedding.Generators.Emitters
             }
             else
             {
-                string zero = scalar ? "0.0f" : vector + "<float>.Zero";
                 for (int v = 0; v < offsets.Count; v++)
                 {
-                    writer.Line(type + " a" + v + " = " + zero + ";");
+                    writer.Line(type + " a" + v + " = " + reducer + ".Identity" + generic + "();");
                 }
 
                 if (kind.IsMean)
@@ -258,73 +272,51 @@ namespace Embedding.Generators.Emitters
 
             if (prefetchWhen is not null)
             {
-                string prefetch = Hints + ".PrefetchRow(in Bag.Row(in weight, Bag.Index(in indices, " + Hints + ".Ahead(i, total, " + dimension + ")), " + dimension + "), " + dimension + ");";
+                string prefetch = "Hints.PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead(i, total, " + dimension + ")), " + dimension + "), " + dimension + ");";
                 writer.Line("// Prefetch the row KernelHints.DistanceFor(" + dimension + ") positions ahead, on the first pass only: a hint, so no value changes.");
                 writer.Line(prefetchWhen.Length == 0 ? prefetch : "if (" + prefetchWhen + ") " + prefetch);
             }
 
-            writer.Line("nint row = Bag.Index(in indices, i);");
+            writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");
             writer.Line("continue;");
             writer.Close();
             writer.Line();
-            writer.Line("ref float source = ref Bag.Row(in weight, row, " + dimension + ");");
+            writer.Line("ref float source = ref Rows.Of(in weight, row, " + dimension + ");");
             if (kind.IsMax)
             {
-                if (tracked && !scalar)
+                if (tracked)
                 {
-                    writer.Line(type + " at = Bag.Position" + width.Bits + "(i);");
+                    writer.Line(type + " at = " + lanes + ".Position(i);");
                 }
 
                 for (int v = 0; v < offsets.Count; v++)
                 {
-                    writer.Line(type + " x" + v + " = " + Load("source", offsets[v]) + ";");
-                    if (scalar)
+                    writer.Line(type + " x" + v + " = " + lanes + ".Load(ref source, " + offsets[v] + ");");
+                    if (tracked)
                     {
-                        writer.Open("if (x" + v + " > a" + v + ")");
-                        writer.Line("a" + v + " = x" + v + ";");
-                        if (tracked)
-                        {
-                            writer.Line("p" + v + " = i;");
-                        }
-
-                        writer.Close();
-                    }
-                    else if (tracked)
-                    {
-                        writer.Line(type + " m" + v + " = " + vector + ".GreaterThan(x" + v + ", a" + v + ");");
-                        writer.Line("a" + v + " = " + vector + ".ConditionalSelect(m" + v + ", x" + v + ", a" + v + ");");
-                        writer.Line("p" + v + " = " + vector + ".ConditionalSelect(m" + v + ", at, p" + v + ");");
+                        writer.Line(type + " m" + v + " = Max.Replaces" + generic + "(a" + v + ", x" + v + ");");
+                        writer.Line("a" + v + " = " + lanes + ".Select(m" + v + ", x" + v + ", a" + v + ");");
+                        writer.Line("p" + v + " = " + lanes + ".Select(m" + v + ", at, p" + v + ");");
                     }
                     else
                     {
-                        writer.Line("a" + v + " = Bag.Greater" + width.Bits + "(x" + v + ", a" + v + ");");
+                        writer.Line("a" + v + " = " + lanes + ".Larger(x" + v + ", a" + v + ");");
                     }
                 }
             }
             else
             {
+                string weight = "default";
                 if (kind.Weighted)
                 {
-                    writer.Line(type + " w = " + (scalar ? "Bag.Weight(in perSampleWeights, i)" : vector + ".Create(Bag.Weight(in perSampleWeights, i))") + ";");
+                    writer.Line(type + " w = " + lanes + ".Broadcast(Rows.At(in perSampleWeights, i));");
+                    weight = "w";
                 }
 
                 for (int v = 0; v < offsets.Count; v++)
                 {
-                    string x = Load("source", offsets[v]);
-                    string a = "a" + v;
-                    switch (arithmetic)
-                    {
-                        case "fused":
-                            writer.Line(a + " = " + (scalar ? "global::System.MathF" : vector) + ".FusedMultiplyAdd(" + x + ", w, " + a + ");");
-                            break;
-                        case "rounded":
-                            writer.Line(a + " = " + a + " + " + x + " * w;");
-                            break;
-                        default:
-                            writer.Line(a + " = " + a + " + " + x + ";");
-                            break;
-                    }
+                    writer.Line("a" + v + " = " + reducer + ".Accumulate" + generic + "(a" + v + ", " + lanes + ".Load(ref source, " + offsets[v] + "), " + weight + ");");
                 }
 
                 if (kind.IsMean)
@@ -335,132 +327,19 @@ namespace Embedding.Generators.Emitters
 
             writer.Close();
             writer.Line();
-            if (kind.IsMean)
-            {
-                writer.Line(type + " n = " + (scalar ? "(float)global::System.Math.Max(count, 1)" : vector + ".Create((float)global::System.Math.Max(count, 1))") + ";");
-            }
-
             for (int v = 0; v < offsets.Count; v++)
             {
-                string value = kind.IsMean ? "a" + v + " / n" : "a" + v;
-                writer.Line(scalar
-                    ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref target, " + offsets[v] + ") = " + value + ";"
-                    : vector + ".StoreUnsafe(" + value + ", ref target, " + offsets[v] + ");");
+                string value = kind.IsMean ? reducer + ".Finish" + generic + "(a" + v + ", count)" : "a" + v;
+                writer.Line(lanes + ".Store(" + value + ", ref target, " + offsets[v] + ");");
                 if (tracked)
                 {
-                    writer.Line(scalar
-                        ? "global::System.Runtime.CompilerServices.Unsafe.Add(ref argMax, " + offsets[v] + ") = p" + v + ";"
-                        : "Bag.StorePositions" + width.Bits + "(p" + v + ", ref argMax, " + offsets[v] + ");");
+                    writer.Line(lanes + ".StorePositions(p" + v + ", ref argMax, " + offsets[v] + ");");
                 }
             }
         }
-
-        /// <summary>
-        /// The helpers the kernels of one file call. File-local and fully qualified inside, so a consumer
-        /// type named <c>Unsafe</c>, <c>Vector512</c> or <c>Bag</c> cannot change what the kernels mean.
-        /// </summary>
-        public override void EmitRowHelpers(SourceWriter writer, ElementGroup group)
-        {
-            writer.Line();
-            writer.Line("/// <summary>Bag boundaries, row addressing and arg-max bookkeeping for the kernels in this file.</summary>");
-            writer.Open("file static class Bag");
-            foreach (IndexType index in IndexTypes.All)
-            {
-                EmitIndexHelper(writer, index);
-                writer.Line();
-                writer.Line("/// <summary>The first position in [start, end) whose row is not the padding row, or <paramref name=\"end\"/>.</summary>");
-                writer.Open("public static nint FirstIncluded(ref readonly " + index.CSharpName + " indices, nint start, nint end, long paddingIndex)");
-                writer.Open("while (start < end && Index(in indices, start) == paddingIndex)");
-                writer.Line("start++;");
-                writer.Close();
-                writer.Line();
-                writer.Line("return start;");
-                writer.Close();
-                writer.Line();
-                writer.Line("/// <summary>Replaces the winning position of each column by the row it names.</summary>");
-                writer.Open("public static void PositionsToRows(ref long argMax, ref readonly " + index.CSharpName + " indices, int dimension)");
-                writer.Open("for (nint column = 0; column < dimension; column++)");
-                writer.Line("ref long slot = ref " + Unsafe + ".Add(ref argMax, column);");
-                writer.Line("slot = Index(in indices, (nint)slot);");
-                writer.Close();
-                writer.Close();
-                writer.Line();
-            }
-
-            writer.Line("/// <summary>Where bag <paramref name=\"bag\"/> starts.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static nint Start(ref readonly long starts, nint bag) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in starts), bag);");
-            writer.Line();
-            writer.Line("/// <summary>The first float of row <paramref name=\"row\"/> of a matrix with <paramref name=\"dimension\"/> columns.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static ref float Row(ref readonly float first, nint row, int dimension) => ref " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in first), row * dimension);");
-            writer.Line();
-            writer.Line("/// <summary>The first arg-max slot of bag <paramref name=\"bag\"/>.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static ref long ArgMax(ref long maxIndices, nint bag, int dimension) => ref " + Unsafe + ".Add(ref maxIndices, bag * dimension);");
-            writer.Line();
-            writer.Line("/// <summary>The per-sample weight of position <paramref name=\"i\"/>.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static float Weight(ref readonly float perSampleWeights, nint i) => " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in perSampleWeights), i);");
-            writer.Line();
-            writer.Line("/// <summary>True when the caller asked for no arg-max: the values-only max.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static bool IsNull(ref long maxIndices) => " + Unsafe + ".IsNullRef(ref maxIndices);");
-            writer.Line();
-            writer.Line("/// <summary>An empty or all-padding bag in max mode: +0.0.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static void Zero(ref float target, int dimension) => global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();");
-            writer.Line();
-            writer.Line("/// <summary>An empty or all-padding bag in max mode with the arg-max: +0.0 and row -1.</summary>");
-            writer.Open("public static void Empty(ref float target, ref long argMax, int dimension)");
-            writer.Line("Zero(ref target, dimension);");
-            writer.Line("global::System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);");
-            writer.Close();
-            foreach (Width width in Width.All)
-            {
-                if (width.Bits == 0)
-                {
-                    continue;
-                }
-
-                string vector = width.VectorType;
-                string floats = vector + "<float>";
-                writer.Line();
-                writer.Line("/// <summary>A position broadcast as int32 bits in a " + width.EnumName + "&lt;float&gt;, so it travels through the same selects as the maxima.</summary>");
-                writer.Line(Inline);
-                writer.Line("public static " + floats + " Position" + width.Bits + "(nint position) => " + vector + ".AsSingle(" + vector + ".Create((int)position));");
-                writer.Line();
-                writer.Line("/// <summary>");
-                writer.Line("/// <paramref name=\"x\"/> where it is greater than <paramref name=\"a\"/>, else <paramref name=\"a\"/> (a NaN never replaces, a NaN in <paramref name=\"a\"/> stays).");
-                writer.Line("/// x86's MAX instruction is exactly this rule (it returns its second operand unless the first is greater): one");
-                writer.Line("/// instruction where compare-and-select costs three. Elsewhere (ARM's FMAX propagates NaN) the select.");
-                writer.Line("/// </summary>");
-                writer.Line(Inline);
-                writer.Line("public static " + floats + " Greater" + width.Bits + "(" + floats + " x, " + floats + " a) =>");
-                writer.Line("    " + X86Max(width) + ".IsSupported ? " + X86Max(width) + ".Max(x, a) : " + vector + ".ConditionalSelect(" + vector + ".GreaterThan(x, a), x, a);");
-                writer.Line();
-                writer.Line("/// <summary>Widens the positions (int32 bits) to int64 and stores them at column <paramref name=\"offset\"/>.</summary>");
-                writer.Line(Inline);
-                writer.Open("public static void StorePositions" + width.Bits + "(" + floats + " positions, ref long target, nuint offset)");
-                writer.Line(vector + "<int> bits = " + vector + ".AsInt32(positions);");
-                writer.Line(vector + ".StoreUnsafe(" + vector + ".WidenLower(bits), ref target, offset);");
-                writer.Line(vector + ".StoreUnsafe(" + vector + ".WidenUpper(bits), ref target, offset + (nuint)" + vector + "<long>.Count);");
-                writer.Close();
-            }
-
-            writer.Close();
-        }
-
-        /// <summary>The x86 class whose Max is the vector width's MAXPS.</summary>
-        private static string X86Max(Width width) => "global::System.Runtime.Intrinsics.X86." + (width.Bits == 512 ? "Avx512F" : width.Bits == 256 ? "Avx" : "Sse");
 
         private static string Describe(KernelShape shape, Width width, Kind kind)
         {
-            if (width.Bits == 0)
-            {
-                return "scalar column loop, the bag inside";
-            }
-
             string text = DescribeBlocks(shape, width, BlockVectors(kind, width, tracked: true));
             return kind.IsMax ? "with the arg-max " + text + "; values only " + DescribeBlocks(shape, width, BlockVectors(kind, width, tracked: false)) : text;
         }
@@ -470,9 +349,11 @@ namespace Embedding.Generators.Emitters
             int blocks = shape.FullVectors / group;
             int rest = shape.FullVectors % group + (shape.TailColumns > 0 ? 1 : 0);
             string text = blocks > 0
-                ? blocks + (blocks == 1 ? " block" : " looped blocks") + " of " + group + " × " + width.EnumName + " accumulators" + (rest > 0 ? " + " + rest + " more" : string.Empty)
-                : rest + " × " + width.EnumName + " accumulators";
+                ? blocks + (blocks == 1 ? " block" : " looped blocks") + " of " + group + " × " + Unit(width) + " accumulators" + (rest > 0 ? " + " + rest + " more" : string.Empty)
+                : rest + " × " + Unit(width) + " accumulators";
             return shape.TailColumns > 0 ? text + ", the last overlapping" : text;
         }
+
+        private static string Unit(Width width) => width.Bits == 0 ? "scalar" : width.EnumName;
     }
 }

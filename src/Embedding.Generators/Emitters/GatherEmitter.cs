@@ -27,6 +27,10 @@ namespace Embedding.Generators.Emitters
         protected override string DelegateType(ElementGroup group, IndexType index) =>
             "global::Embedding.Native.GatherKernel<" + group.CSharpName + ", " + index.CSharpName + ">";
 
+        /// <summary>The width operators by their runtime names (a copy is the same for every element type).</summary>
+        protected override IEnumerable<string> OperatorAliases(ElementGroup group) =>
+            Width.All.Select(width => "Row" + width.Suffix + " = global::Embedding.Native.Width" + width.Suffix);
+
         protected override void EmitKernel(SourceWriter writer, KernelVariant variant, ElementGroup group, int dimension, IndexType index, Width width)
         {
             var shape = new KernelShape(dimension, width.LanesOf(group.Bytes));
@@ -38,30 +42,24 @@ namespace Embedding.Generators.Emitters
             writer.Line("ref " + element + " target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
             writer.Line("// Prefetch the row 4 KiB of rows ahead (KernelHints.Ahead): a hint, so no value changes.");
-            writer.Line(Hints + ".PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, " + Hints + ".Ahead<" + element + ">(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
+            writer.Line("Hints.PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead<" + element + ">(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
             writer.Line("ref " + element + " source = ref Rows.Of(in weight, Rows.Index(in indices, i), " + dimension + ");");
-            if (width.Bits == 0)
-            {
-                writer.Line("Rows.CopyScalar(ref source, ref target, " + dimension + ");");
-            }
-            else
-            {
-                EmitVectorRow(writer, shape, width, group.Bytes);
-            }
-
+            EmitRow(writer, shape, width);
             writer.Line();
             writer.Line("target = ref Rows.Next(ref target, " + dimension + ");");
             writer.Close();
             writer.Close();
         }
 
-        private static void EmitVectorRow(SourceWriter writer, KernelShape shape, Width width, int bytes)
+        /// <summary>One row as straight-line copies: looped blocks, whole vectors, and one vector overlapping the last (never for the scalar width, one lane wide).</summary>
+        private static void EmitRow(SourceWriter writer, KernelShape shape, Width width)
         {
-            int lanes = width.LanesOf(bytes);
+            int lanes = shape.Lanes;
+            string unit = width.Bits == 0 ? "column" : "vector";
             if (shape.Blocks > 0)
             {
                 int blockColumns = KernelShape.BlockVectors * lanes;
-                writer.Line("// Columns 0.." + (shape.RemainderStart - 1) + ": " + shape.Blocks + " blocks of " + KernelShape.BlockVectors + " vectors.");
+                writer.Line("// Columns 0.." + (shape.RemainderStart - 1) + ": " + shape.Blocks + " blocks of " + KernelShape.BlockVectors + " " + unit + "s.");
                 writer.Open("for (nuint block = 0; block < " + shape.RemainderStart + "; block += " + blockColumns + ")");
                 for (int v = 0; v < KernelShape.BlockVectors; v++)
                 {
@@ -74,7 +72,7 @@ namespace Embedding.Generators.Emitters
             if (shape.RemainderVectors > 0)
             {
                 int end = shape.RemainderStart + shape.RemainderVectors * lanes - 1;
-                writer.Line("// Columns " + shape.RemainderStart + ".." + end + ": " + shape.RemainderVectors + (shape.RemainderVectors == 1 ? " whole vector." : " whole vectors."));
+                writer.Line("// Columns " + shape.RemainderStart + ".." + end + ": " + shape.RemainderVectors + " whole " + unit + (shape.RemainderVectors == 1 ? "." : "s."));
                 for (int v = 0; v < shape.RemainderVectors; v++)
                 {
                     writer.Line(Copy(width, (shape.RemainderStart + v * lanes).ToString()));
@@ -90,67 +88,15 @@ namespace Embedding.Generators.Emitters
         }
 
         private static string Copy(Width width, string offset) =>
-            "Rows.Copy" + width.Bits + "(ref source, ref target, " + offset + ");";
-
-        /// <summary>
-        /// The row helpers the kernels of one file call. File-local and fully qualified inside, so
-        /// a consumer type named <c>Unsafe</c>, <c>Vector512</c> or <c>Rows</c> cannot change what
-        /// the kernels mean, while the kernels themselves stay short.
-        /// </summary>
-        public override void EmitRowHelpers(SourceWriter writer, ElementGroup group)
-        {
-            string element = group.CSharpName;
-            writer.Line();
-            writer.Line("/// <summary>Row addressing and row copies for the kernels in this file.</summary>");
-            writer.Open("file static class Rows");
-            foreach (IndexType index in IndexTypes.All)
-            {
-                EmitIndexHelper(writer, index);
-                writer.Line();
-            }
-
-            writer.Line("/// <summary>The first element of row <paramref name=\"row\"/> of a table with <paramref name=\"dimension\"/> columns.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static ref " + element + " Of(ref readonly " + element + " weight, nint row, int dimension) => ref " + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in weight), row * dimension);");
-            writer.Line();
-            writer.Line("/// <summary>The first element of the next output row.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static ref " + element + " Next(ref " + element + " target, int dimension) => ref " + Unsafe + ".Add(ref target, dimension);");
-            foreach (Width width in Width.All)
-            {
-                if (width.Bits == 0)
-                {
-                    continue;
-                }
-
-                writer.Line();
-                writer.Line("/// <summary>Copies one " + width.EnumName + " at column <paramref name=\"offset\"/>.</summary>");
-                writer.Line(Inline);
-                writer.Line("public static void Copy" + width.Bits + "(ref " + element + " source, ref " + element + " target, nuint offset) =>");
-                writer.Line("    " + width.VectorType + ".StoreUnsafe(" + width.VectorType + ".LoadUnsafe(ref source, offset), ref target, offset);");
-            }
-
-            writer.Line();
-            writer.Line("/// <summary>Copies a row one element at a time: the path for CPUs without vector units.</summary>");
-            writer.Open("public static void CopyScalar(ref " + element + " source, ref " + element + " target, int dimension)");
-            writer.Open("for (nint column = 0; column < dimension; column++)");
-            writer.Line(Unsafe + ".Add(ref target, column) = " + Unsafe + ".Add(ref source, column);");
-            writer.Close();
-            writer.Close();
-            writer.Close();
-        }
+            "Row" + width.Suffix + ".Copy(ref source, ref target, " + offset + ");";
 
         private static string Describe(KernelShape shape, Width width)
         {
-            if (width.Bits == 0)
-            {
-                return "scalar column loop";
-            }
-
+            string unit = width.Bits == 0 ? "scalar" : width.EnumName;
             string text = shape.IsStraightLine
-                ? shape.FullVectors + " × " + width.EnumName + " per row"
-                : shape.Blocks + " looped blocks of " + KernelShape.BlockVectors + " × " + width.EnumName + " + " + shape.RemainderVectors + " more per row";
-            return shape.TailColumns > 0 ? text + " + 1 overlapping " + width.EnumName : text + ", no tail";
+                ? shape.FullVectors + " × " + unit + " per row"
+                : shape.Blocks + " looped blocks of " + KernelShape.BlockVectors + " × " + unit + " + " + shape.RemainderVectors + " more per row";
+            return shape.TailColumns > 0 ? text + " + 1 overlapping " + unit : text + ", no tail";
         }
     }
 }

@@ -22,21 +22,24 @@ namespace Embedding.Generators.Emitters
 
     /// <summary>
     /// The skeleton every kernel family shares: kernel names, its arms of the kernel set's
-    /// <c>Find</c> switch, the per-(element group, dimension) file that holds one kernel per
-    /// (variant, index type, width that fits) and its file-local helper class. An emitter supplies
-    /// only what is specific to its operation: its element groups, the delegate type, the variants,
-    /// one kernel body and the helpers.
+    /// <c>Find</c> switch, and the per-(element group, dimension) file that holds one kernel per
+    /// (variant, index type, width that fits). An emitter supplies only what is specific to its
+    /// operation: its element groups, the delegate type, the variants and one kernel body. The
+    /// arithmetic is not emitted: a kernel body is the runtime's operators (the same ones the generic
+    /// kernels run) called with the dimension folded into straight-line code.
     /// </summary>
     internal abstract class KernelFamily
     {
-        /// <summary>The attribute every emitted helper that must inline carries.</summary>
-        protected const string Inline = "[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]";
-
-        /// <summary>Fully qualified, so a consumer type named <c>Unsafe</c> cannot change what a kernel means.</summary>
-        protected const string Unsafe = "global::System.Runtime.CompilerServices.Unsafe";
-
-        /// <summary>The runtime's cache hints (prefetch, streaming stores), shared by generated and generic kernels.</summary>
-        protected const string Hints = "global::Embedding.Native.KernelHints";
+        /// <summary>
+        /// The using aliases every kernel file declares for the runtime's kernel parts, inside its namespace,
+        /// so a kernel reads like hand-written code while a consumer type of the same name in that namespace
+        /// is a compile error (CS0576), never a silent change of meaning.
+        /// </summary>
+        private static readonly string[] CommonAliases =
+        {
+            "Hints = global::Embedding.Native.KernelHints",
+            "Rows = global::Embedding.Native.KernelRows",
+        };
 
         /// <summary>The families, in the order their tables and files are emitted.</summary>
         public static readonly KernelFamily[] All = { GatherEmitter.Instance, ScatterAddEmitter.Instance, BagEmitter.Instance };
@@ -57,16 +60,11 @@ namespace Embedding.Generators.Emitters
         /// <summary>The kernels of one dimension: for each variant, index type and width that fits, one kernel.</summary>
         public abstract void EmitKernels(SourceWriter writer, ElementGroup group, int dimension);
 
-        /// <summary>The file-local helper class the kernels of one file call, after the kernel-set type.</summary>
-        public abstract void EmitRowHelpers(SourceWriter writer, ElementGroup group);
+        /// <summary>The using aliases of one file: the common ones, then the operators this family's kernels call.</summary>
+        public IEnumerable<string> Aliases(ElementGroup group) => CommonAliases.Concat(OperatorAliases(group));
 
-        /// <summary>One <c>Index</c> helper per index type: the index at a position as a native integer.</summary>
-        protected static void EmitIndexHelper(SourceWriter writer, IndexType index)
-        {
-            writer.Line("/// <summary>The " + index.Description + " index at position <paramref name=\"i\"/>, as a native integer.</summary>");
-            writer.Line(Inline);
-            writer.Line("public static nint Index(ref readonly " + index.CSharpName + " indices, nint i) => (nint)" + Unsafe + ".Add(ref " + Unsafe + ".AsRef(in indices), i);");
-        }
+        /// <summary>The runtime operators (and their vector types) this family's kernels call, as <c>Alias = global::Type</c>.</summary>
+        protected abstract IEnumerable<string> OperatorAliases(ElementGroup group);
     }
 
     /// <summary>A <see cref="KernelFamily"/> whose variants are of type <typeparamref name="TVariant"/>.</summary>

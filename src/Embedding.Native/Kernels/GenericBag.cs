@@ -112,17 +112,17 @@ internal static class GenericBag<TElement, TIndex, TMode>
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead<T>(i, total, dimension))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, dimension)), dimension), dimension);
                     }
 
-                    nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
+                    nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)
                     {
                         continue;
                     }
 
                     TVector scale = TReducer.IsWeighted ? TOps.Broadcast(Unsafe.Add(ref perSampleWeights, i)) : default!;
-                    accumulator = TReducer.Accumulate<TVector, T, TOps>(accumulator, TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column), scale);
+                    accumulator = TReducer.Accumulate<TVector, T, TOps>(accumulator, TOps.Load(ref KernelRows.Of(in weight, row, dimension), column), scale);
                     count++;
                 }
 
@@ -155,7 +155,7 @@ internal static class GenericBag<TElement, TIndex, TMode>
             nint start = (nint)Unsafe.Add(ref starts, bag), end = (nint)Unsafe.Add(ref starts, bag + 1);
             ref T target = ref Unsafe.Add(ref destination, bag * dimension);
             ref long argMax = ref tracked ? ref Unsafe.Add(ref maxIndices, bag * dimension) : ref Unsafe.NullRef<long>();
-            nint first = BagRows.FirstIncluded(ref indices, start, end, paddingIndex);
+            nint first = BagRows.FirstIncluded(in indices, start, end, paddingIndex);
             if (first == end)
             {
                 BagRows.Empty(ref target, ref argMax, dimension);
@@ -170,23 +170,23 @@ internal static class GenericBag<TElement, TIndex, TMode>
                 }
 
                 // Start from the first included row: a NaN there sticks, a -inf there is kept.
-                TVector accumulator = TOps.Load(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, first)) * dimension), column);
+                TVector accumulator = TOps.Load(ref KernelRows.Of(in weight, KernelRows.Index(in indices, first), dimension), column);
                 TVector positions = TOps.Position(first);
                 for (nint i = first + 1; i < end; i++)
                 {
                     // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
                     if (column == 0)
                     {
-                        KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead<T>(i, total, dimension))) * dimension), dimension);
+                        KernelHints.PrefetchRow(ref KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, dimension)), dimension), dimension);
                     }
 
-                    nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
+                    nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)
                     {
                         continue;
                     }
 
-                    TVector value = TOps.Load(ref Unsafe.Add(ref weight, row * dimension), column);
+                    TVector value = TOps.Load(ref KernelRows.Of(in weight, row, dimension), column);
                     TVector replaces = BagMax.Replaces<TVector, T, TOps>(accumulator, value);
                     accumulator = TOps.Select(replaces, value, accumulator);
                     positions = TOps.Select(replaces, TOps.Position(i), positions);
@@ -215,62 +215,8 @@ internal static class GenericBag<TElement, TIndex, TMode>
 
             if (tracked)
             {
-                BagRows.PositionsToRows(ref argMax, ref indices, dimension);
+                BagRows.PositionsToRows(ref argMax, in indices, dimension);
             }
-        }
-    }
-}
-
-/// <summary>Per-bag helpers shared by the generic driver (generated kernels emit their own copies).</summary>
-internal static class BagRows
-{
-    /// <summary>The first position in <c>[start, end)</c> whose row is not the padding row, or <paramref name="end"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static nint FirstIncluded<TIndex>(ref TIndex indices, nint start, nint end, long paddingIndex)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        nint i = start;
-        while (i < end && long.CreateTruncating(Unsafe.Add(ref indices, i)) == paddingIndex)
-        {
-            i++;
-        }
-
-        return i;
-    }
-
-    /// <summary>An empty or all-padding bag in max mode: +0.0, and arg-max row -1 unless <paramref name="argMax"/> is a null reference (values only).</summary>
-    public static void Empty<T>(ref T target, ref long argMax, int dimension)
-        where T : unmanaged
-    {
-        // All-zero bits are +0.0 in every table type.
-        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref target, dimension).Clear();
-        if (!Unsafe.IsNullRef(ref argMax))
-        {
-            System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref argMax, dimension).Fill(-1);
-        }
-    }
-
-    /// <summary>Copies, for <paramref name="lanes"/> columns from <paramref name="column"/>, the element of the row at each winning position.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void CopyWinners<T, TIndex>(ref T weight, int dimension, ref TIndex indices, ref long positions, int lanes, ref T target, nuint column)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        for (int j = 0; j < lanes; j++)
-        {
-            nint row = nint.CreateTruncating(Unsafe.Add(ref indices, (nint)Unsafe.Add(ref positions, j)));
-            nuint at = column + (nuint)j;
-            Unsafe.Add(ref target, at) = Unsafe.Add(ref Unsafe.Add(ref weight, row * dimension), at);
-        }
-    }
-
-    /// <summary>Replaces the winning position of each column by the row it names.</summary>
-    public static void PositionsToRows<TIndex>(ref long argMax, ref TIndex indices, int dimension)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        for (nint column = 0; column < dimension; column++)
-        {
-            ref long slot = ref Unsafe.Add(ref argMax, column);
-            slot = long.CreateTruncating(Unsafe.Add(ref indices, (nint)slot));
         }
     }
 }

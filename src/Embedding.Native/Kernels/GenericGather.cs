@@ -29,8 +29,8 @@ internal static class GenericGather<TElement, TIndex>
         ref TElement target = ref destination;
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref table, nint.CreateTruncating(Unsafe.Add(ref index, KernelHints.Ahead<TElement>(i, count, dimension))) * dimension), dimension);
-            ref TElement source = ref Unsafe.Add(ref table, nint.CreateTruncating(Unsafe.Add(ref index, i)) * dimension);
+            KernelHints.PrefetchRow(ref KernelRows.Of(in table, KernelRows.Index(in index, KernelHints.Ahead<TElement>(i, count, dimension)), dimension), dimension);
+            ref TElement source = ref KernelRows.Of(in table, KernelRows.Index(in index, i), dimension);
             for (nuint column = 0; column < lastVector; column += lanes)
             {
                 TWidth.Copy(ref source, ref target, column);

@@ -34,15 +34,15 @@ internal static class GenericScatterAdd<TElement, TIndex>
         // depend on how work is split. A parallel version must partition by destination row.
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref destination, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead<TElement>(i, count, dimension))) * dimension), dimension);
-            nint row = nint.CreateTruncating(Unsafe.Add(ref indices, i));
+            KernelHints.PrefetchRow(ref KernelRows.Of(in destination, KernelRows.Index(in indices, KernelHints.Ahead<TElement>(i, count, dimension)), dimension), dimension);
+            nint row = KernelRows.Index(in indices, i);
             if (row == paddingIndex)
             {
                 continue;
             }
 
-            ref TElement gradient = ref Unsafe.Add(ref source, i * dimension);
-            ref TElement target = ref Unsafe.Add(ref destination, row * dimension);
+            ref TElement gradient = ref KernelRows.Of(in source, i, dimension);
+            ref TElement target = ref KernelRows.Of(in destination, row, dimension);
             if (scaled)
             {
                 RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, RowUpdate.FrequencyScale<TElement>(Unsafe.Add(ref counts, row)), ref target, dimension);

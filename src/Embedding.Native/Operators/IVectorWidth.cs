@@ -1,4 +1,5 @@
 using System;
+using System.ComponentModel;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -6,9 +7,12 @@ namespace Embedding.Native;
 
 /// <summary>
 /// One vector width as a type, so a generic kernel body is written once and the JIT or NativeAOT
-/// compiler specialises it per width (the TensorPrimitives operator-struct pattern).
+/// compiler specialises it per width (the TensorPrimitives operator-struct pattern). Generated kernels
+/// call the same structs by name with the dimension folded in, so the row arithmetic of the gather and
+/// the scatter-add exists once; public only so that kernels generated into a consumer assembly can.
 /// </summary>
-internal interface IVectorWidth
+[EditorBrowsable(EditorBrowsableState.Never)]
+public interface IVectorWidth
 {
     /// <summary>Floats per vector; 1 for the scalar width.</summary>
     static abstract int Lanes { get; }
@@ -38,26 +42,33 @@ internal interface IVectorWidth
 }
 
 /// <summary>AVX-512: 16 floats.</summary>
-internal readonly struct Width512 : IVectorWidth
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly struct Width512 : IVectorWidth
 {
+    /// <inheritdoc/>
     public static int Lanes => Vector512<float>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int LanesOf<T>() => Vector512<T>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy<T>(ref T source, ref T target, nuint offset)
         where T : unmanaged =>
         Vector512.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Add(ref float source, ref float target, nuint offset) =>
         (Vector512.LoadUnsafe(ref target, offset) + Vector512.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
         Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(scale), Vector512.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
     {
@@ -65,6 +76,7 @@ internal readonly struct Width512 : IVectorWidth
         Vector512.ConditionalSelect(Fresh(keep), old + Vector512.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
     }
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
     {
@@ -80,26 +92,33 @@ internal readonly struct Width512 : IVectorWidth
 }
 
 /// <summary>AVX2: 8 floats.</summary>
-internal readonly struct Width256 : IVectorWidth
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly struct Width256 : IVectorWidth
 {
+    /// <inheritdoc/>
     public static int Lanes => Vector256<float>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int LanesOf<T>() => Vector256<T>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy<T>(ref T source, ref T target, nuint offset)
         where T : unmanaged =>
         Vector256.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Add(ref float source, ref float target, nuint offset) =>
         (Vector256.LoadUnsafe(ref target, offset) + Vector256.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
         Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(scale), Vector256.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
     {
@@ -107,6 +126,7 @@ internal readonly struct Width256 : IVectorWidth
         Vector256.ConditionalSelect(Fresh(keep), old + Vector256.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
     }
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
     {
@@ -122,26 +142,33 @@ internal readonly struct Width256 : IVectorWidth
 }
 
 /// <summary>SSE / NEON: 4 floats.</summary>
-internal readonly struct Width128 : IVectorWidth
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly struct Width128 : IVectorWidth
 {
+    /// <inheritdoc/>
     public static int Lanes => Vector128<float>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int LanesOf<T>() => Vector128<T>.Count;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy<T>(ref T source, ref T target, nuint offset)
         where T : unmanaged =>
         Vector128.LoadUnsafe(ref source, offset).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Add(ref float source, ref float target, nuint offset) =>
         (Vector128.LoadUnsafe(ref target, offset) + Vector128.LoadUnsafe(ref source, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
         Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddMasked(ref float source, ref float target, nuint offset, int keep)
     {
@@ -149,6 +176,7 @@ internal readonly struct Width128 : IVectorWidth
         Vector128.ConditionalSelect(Fresh(keep), old + Vector128.LoadUnsafe(ref source, offset), old).StoreUnsafe(ref target, offset);
     }
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
     {
@@ -164,22 +192,28 @@ internal readonly struct Width128 : IVectorWidth
 }
 
 /// <summary>No vectors: one float at a time.</summary>
-internal readonly struct WidthScalar : IVectorWidth
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly struct WidthScalar : IVectorWidth
 {
+    /// <inheritdoc/>
     public static int Lanes => 1;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int LanesOf<T>() => 1;
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Copy<T>(ref T source, ref T target, nuint offset)
         where T : unmanaged =>
         Unsafe.Add(ref target, offset) = Unsafe.Add(ref source, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Add(ref float source, ref float target, nuint offset) =>
         Unsafe.Add(ref target, offset) = Unsafe.Add(ref target, offset) + Unsafe.Add(ref source, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
         Unsafe.Add(ref target, offset) = MathF.FusedMultiplyAdd(Unsafe.Add(ref source, offset), scale, Unsafe.Add(ref target, offset));
@@ -188,6 +222,7 @@ internal readonly struct WidthScalar : IVectorWidth
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddMasked(ref float source, ref float target, nuint offset, int keep) => Add(ref source, ref target, offset);
 
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep) =>
         MultiplyAdd(ref source, scale, ref target, offset);
