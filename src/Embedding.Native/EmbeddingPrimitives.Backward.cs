@@ -372,7 +372,7 @@ public static partial class EmbeddingPrimitives
             var work = new ScatterAddWork<TElement, TIndex>
             {
                 Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
-                Counts = frequency, Destination = destination, Clear = clear, Width = width,
+                Counts = frequency, Destination = destination, Clear = clear, Kernel = ScatterAddKernelFor<TElement, TIndex>(dimension, width),
             };
             WorkerPool.Run(ref work, threads, threads);
         }
@@ -383,8 +383,8 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// One piece of a parallel dense backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
     /// accumulating), then walks every position in order, a chunk at a time compacted to the positions
-    /// whose row falls in the range, and applies those, with the per-row arithmetic of <see cref="GenericScatterAdd{TElement, TIndex}"/> (and of every generated
-    /// kernel): the same <see cref="RowUpdate"/> per table type, so each row gets the bits of one thread.
+    /// whose row falls in the range, and hands each chunk's list to the scatter-add kernel of the key, the
+    /// one the serial backward runs: each row gets the bits of one thread, in position order.
     /// </summary>
     private unsafe struct ScatterAddWork<TElement, TIndex> : IParallelWork
         where TElement : unmanaged
@@ -402,7 +402,7 @@ public static partial class EmbeddingPrimitives
         public int* Counts;
         public TElement* Destination;
         public bool Clear;
-        public VectorWidth Width;
+        public ScatterAddKernel<TElement, TIndex> Kernel;
 
         public readonly void Execute(int part, int parts)
         {
@@ -412,72 +412,22 @@ public static partial class EmbeddingPrimitives
                 Clear(ref Destination[lo * Dimension], (hi - lo) * Dimension);
             }
 
-            if (Count == 0)
-            {
-                return;
-            }
-
-            switch (KernelDispatch.FitWidth(Width, Dimension, sizeof(TElement)))
-            {
-                case VectorWidth.Vector512:
-                    AddRows<Width512>(lo, hi);
-                    break;
-                case VectorWidth.Vector256:
-                    AddRows<Width256>(lo, hi);
-                    break;
-                case VectorWidth.Vector128:
-                    AddRows<Width128>(lo, hi);
-                    break;
-                default:
-                    AddRows<WidthScalar>(lo, hi);
-                    break;
-            }
-        }
-
-        private readonly void AddRows<TWidth>(long lo, long hi)
-            where TWidth : IVectorWidth
-        {
-            int dimension = Dimension;
-            bool scaled = Counts != null;
-            int distance = KernelHints.DistanceForRowBytes(dimension * sizeof(TElement));
-            TIndex* indices = Indices;
             int* mine = stackalloc int[ChunkPositions];
             for (nint chunk = 0; chunk < Count; chunk += ChunkPositions)
             {
                 // Compact the chunk to the positions whose row is in [lo, hi), without a branch: a
                 // uniform index would mispredict one in two. The list keeps position order.
                 int length = (int)Math.Min(ChunkPositions, Count - chunk);
+                TIndex* indices = Indices + chunk;
                 int kept = 0;
                 for (int k = 0; k < length; k++)
                 {
-                    long candidate = long.CreateTruncating(indices[chunk + k]);
+                    long candidate = long.CreateTruncating(indices[k]);
                     mine[kept] = k;
                     kept += (int)(1 + (((candidate - lo) | (hi - 1 - candidate)) >> 63));
                 }
 
-                for (int k = 0; k < kept; k++)
-                {
-                    // Prefetch along this piece's own rows: a hint, so no value changes.
-                    long ahead = long.CreateTruncating(indices[chunk + mine[Math.Min(k + distance, kept - 1)]]);
-                    KernelHints.PrefetchRow(ref Destination[(nint)ahead * dimension], dimension);
-                    nint i = chunk + mine[k];
-                    long row = long.CreateTruncating(indices[i]);
-                    if (row == PaddingIndex)
-                    {
-                        continue;
-                    }
-
-                    ref TElement gradient = ref Source[i * dimension];
-                    ref TElement target = ref Destination[(nint)row * dimension];
-                    if (scaled)
-                    {
-                        RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, RowUpdate.FrequencyScale<TElement>(Counts[row]), ref target, dimension);
-                    }
-                    else
-                    {
-                        RowUpdate.Add<TWidth, TElement>(ref gradient, ref target, dimension);
-                    }
-                }
+                Kernel(in Source[chunk * Dimension], Dimension, in *indices, in *mine, kept, PaddingIndex, in Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts, ref *Destination);
             }
         }
     }
@@ -696,15 +646,20 @@ public static partial class EmbeddingPrimitives
     internal static string ScratchTooLarge(long rows) => string.Create(CultureInfo.InvariantCulture,
         $"num_embeddings {rows} exceeds {MaxScratchRows}, the largest table whose rows can be counted (scale_grad_by_freq) or coalesced");
 
-    private static unsafe void DispatchScatterAdd<TElement, TIndex>(ref TElement source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref TElement destination, VectorWidth width)
+    private static void DispatchScatterAdd<TElement, TIndex>(ref TElement source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref TElement destination, VectorWidth width)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        ScatterAddKernelFor<TElement, TIndex>(dimension, width)(in source, dimension, in indices, in Unsafe.NullRef<int>(), count, paddingIndex, in counts, ref destination);
+
+    /// <summary>The scatter-add kernel of the key: a generated one for a specialised dimension, else the generic one.</summary>
+    private static unsafe ScatterAddKernel<TElement, TIndex> ScatterAddKernelFor<TElement, TIndex>(int dimension, VectorWidth width)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         width = KernelDispatch.FitWidth(width, dimension, sizeof(TElement));
-        ScatterAddKernel<TElement, TIndex> kernel = KernelDispatch.Find(
+        return KernelDispatch.Find(
             new KernelKey(KernelOperation.ScatterAdd, TableElements.TypeOf<TElement>(), KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
             GenericScatterAdd<TElement, TIndex>.At(width));
-        kernel(in source, dimension, in indices, count, paddingIndex, in counts, ref destination);
     }
 
     /// <summary>Zeroes <paramref name="length"/> floats (the bag backward's gradients).</summary>

@@ -283,7 +283,7 @@ public sealed class CompileAndRunTests
             float[] destination = Guarded(expected.Length);
             initial.CopyTo(destination, 0);
             ref readonly int countsStart = ref scaled ? ref counts[0] : ref System.Runtime.CompilerServices.Unsafe.NullRef<int>();
-            kernel(in gradient[0], dim, in indices[0], indices.Length, padding, in countsStart, ref destination[0]);
+            kernel(in gradient[0], dim, in indices[0], in System.Runtime.CompilerServices.Unsafe.NullRef<int>(), indices.Length, padding, in countsStart, ref destination[0]);
 
             for (int i = 0; i < expected.Length; i++)
             {
@@ -293,6 +293,18 @@ public sealed class CompileAndRunTests
             }
 
             AssertSentinels(destination, expected.Length);
+            if (!scaled)
+            {
+                // A position list (what a thread of the parallel backward passes): only the listed positions, in order.
+                int[] positions = Enumerable.Range(0, indices.Length).Where(i => int.CreateTruncating(indices[i]) % 2 == 1).ToArray();
+                float[] listed = (float[])initial.Clone();
+                float[] listedGradient = positions.SelectMany(i => gradient.Skip(i * dim).Take(dim)).ToArray();
+                Assert.Equal(-1, BackwardReference.EmbeddingBackward<TIndex>(listedGradient, positions.Select(i => indices[i]).ToArray(), dim, listed, padding, options));
+                initial.CopyTo(destination, 0);
+                kernel(in gradient[0], dim, in indices[0], in positions[0], positions.Length, padding, in countsStart, ref destination[0]);
+                Assert.True(listed.AsSpan().SequenceEqual(destination.AsSpan(0, listed.Length)), $"dim {dim}, {width}, {typeof(TIndex).Name}, padding {padding}: the position list differs from the reference");
+                AssertSentinels(destination, listed.Length);
+            }
         }
     }
 

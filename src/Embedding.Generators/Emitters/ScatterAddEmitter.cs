@@ -41,9 +41,9 @@ namespace Embedding.Generators.Emitters
         {
             var shape = new KernelShape(dimension, width.Lanes);
             writer.Line("/// <summary>Scatter-add, f32 gradient, " + index.Description + " indices, dim " + dimension + ": " + Describe(shape, width) + ".</summary>");
-            writer.Line("/// <remarks>No validation: every index must already be in [0, rows), every row named must have a positive count when <paramref name=\"counts\"/> is given, and <paramref name=\"destination\"/> must hold rows × " + dimension + " floats.</remarks>");
+            writer.Line("/// <remarks>No validation: every index must already be in [0, rows), every row named must have a positive count when <paramref name=\"counts\"/> is given, <paramref name=\"positions\"/> (when given) ascending, and <paramref name=\"destination\"/> must hold rows × " + dimension + " floats.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(variant.Name, group, dimension, index, width) + "(ref readonly float source, int dimension, ref readonly " + index.CSharpName + " indices, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
+            writer.Open("private static void " + KernelName(variant.Name, group, dimension, index, width) + "(ref readonly float source, int dimension, ref readonly " + index.CSharpName + " indices, ref readonly int positions, nint count, long paddingIndex, ref readonly int counts, ref float destination)");
             writer.Open("if (Rows.IsNull(in counts))");
             writer.Line("// Plain sums, acc = acc + g; positions in order, so duplicates accumulate as in torch.");
             EmitLoop(writer, shape, width, scaled: false);
@@ -51,7 +51,7 @@ namespace Embedding.Generators.Emitters
             writer.Line("return;");
             writer.Close();
             writer.Line();
-            writer.Line("// scale_grad_by_freq: acc = fma(g, fl(1/c[k]), acc); positions in order, so duplicates accumulate as in torch.");
+            writer.Line("// scale_grad_by_freq: acc = fma(g, fl(1/c[row]), acc); positions in order, so duplicates accumulate as in torch.");
             EmitLoop(writer, shape, width, scaled: true);
             writer.Close();
         }
@@ -59,9 +59,10 @@ namespace Embedding.Generators.Emitters
         private static void EmitLoop(SourceWriter writer, KernelShape shape, Width width, bool scaled)
         {
             int dimension = shape.Dimension;
-            writer.Open("for (nint i = 0; i < count; i++)");
+            writer.Open("for (nint k = 0; k < count; k++)");
             writer.Line("// Prefetch the destination row a few positions ahead (KernelHints.DistanceFor): a hint, so no value changes.");
-            writer.Line("Hints.PrefetchRow(in Rows.Of(in destination, Rows.Index(in indices, Hints.Ahead(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
+            writer.Line("Hints.PrefetchRow(in Rows.Of(in destination, Rows.Index(in indices, Rows.Position(in positions, Hints.Ahead(k, count, " + dimension + "))), " + dimension + "), " + dimension + ");");
+            writer.Line("nint i = Rows.Position(in positions, k);");
             writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");
             writer.Line("continue;");

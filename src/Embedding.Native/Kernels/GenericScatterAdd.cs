@@ -22,26 +22,25 @@ internal static class GenericScatterAdd<TElement, TIndex>
         WidthLadder.Select<ScatterAddKernel<TElement, TIndex>>(width, ScatterAdd<Width512>, ScatterAdd<Width256>, ScatterAdd<Width128>, ScatterAdd<WidthScalar>);
 
     /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
-    private static void ScatterAdd<TWidth>(ref readonly TElement gradients, int dimension, ref readonly TIndex positions, nint count, long paddingIndex, ref readonly int rowCounts, ref TElement destination)
+    private static void ScatterAdd<TWidth>(ref readonly TElement gradients, int dimension, ref readonly TIndex indices, ref readonly int positions, nint count, long paddingIndex, ref readonly int rowCounts, ref TElement destination)
         where TWidth : IVectorWidth
     {
-        ref TElement source = ref Unsafe.AsRef(in gradients);
-        ref TIndex indices = ref Unsafe.AsRef(in positions);
         ref int counts = ref Unsafe.AsRef(in rowCounts);
         bool scaled = !Unsafe.IsNullRef(ref counts);
 
         // Serial in position order: duplicates accumulate in torch's order, and the result cannot
-        // depend on how work is split. A parallel version must partition by destination row.
-        for (nint i = 0; i < count; i++)
+        // depend on how work is split. The parallel backward gives each thread the positions of its rows.
+        for (nint k = 0; k < count; k++)
         {
-            KernelHints.PrefetchRow(ref KernelRows.Of(in destination, KernelRows.Index(in indices, KernelHints.Ahead<TElement>(i, count, dimension)), dimension), dimension);
+            KernelHints.PrefetchRow(ref KernelRows.Of(in destination, KernelRows.Index(in indices, KernelRows.Position(in positions, KernelHints.Ahead<TElement>(k, count, dimension))), dimension), dimension);
+            nint i = KernelRows.Position(in positions, k);
             nint row = KernelRows.Index(in indices, i);
             if (row == paddingIndex)
             {
                 continue;
             }
 
-            ref TElement gradient = ref KernelRows.Of(in source, i, dimension);
+            ref TElement gradient = ref KernelRows.Of(in gradients, i, dimension);
             ref TElement target = ref KernelRows.Of(in destination, row, dimension);
             if (scaled)
             {

@@ -18,6 +18,10 @@ public static class KernelRows
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         nint.CreateTruncating(Unsafe.Add(ref Unsafe.AsRef(in indices), position));
 
+    /// <summary>The <paramref name="k"/>-th position of a position list, or <paramref name="k"/> itself when there is no list (a null reference).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nint Position(ref readonly int positions, nint k) => Unsafe.IsNullRef(in positions) ? k : At(in positions, k);
+
     /// <summary>The first element of row <paramref name="row"/> of a matrix with <paramref name="dimension"/> columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ref T Of<T>(ref readonly T first, nint row, int dimension) =>

@@ -2,7 +2,7 @@ namespace Embedding.Native;
 
 /// <summary>
 /// A scatter-add kernel for one table type, embedding dimension and vector width: the inner loop of the
-/// embedding backward, <c>for i in 0..count: if indices[i] != paddingIndex: destination[indices[i]] += source[i]</c>.
+/// embedding backward, <c>for k in 0..count: i = positions?[k] ?? k; if indices[i] != paddingIndex: destination[indices[i]] += source[i]</c>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,11 +27,15 @@ namespace Embedding.Native;
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <param name="source">First element of the <c>[count, D]</c> gradient rows, one per position.</param>
 /// <param name="dimension">D, columns per row (a specialised kernel has it built in and ignores it).</param>
-/// <param name="indices">First of <paramref name="count"/> destination rows.</param>
-/// <param name="count">Number of positions.</param>
+/// <param name="indices">The destination row of each position.</param>
+/// <param name="positions">
+/// The positions to apply, ascending (relative to <paramref name="source"/> and <paramref name="indices"/>), or a null
+/// reference for all of <c>0 .. count-1</c>. A thread of the parallel backward passes the positions whose rows it owns.
+/// </param>
+/// <param name="count">Number of positions to apply.</param>
 /// <param name="paddingIndex">The row whose positions are skipped, or -1 for none.</param>
 /// <param name="counts">Occurrences of each row in the whole call, or a null reference for unscaled sums.</param>
 /// <param name="destination">First element of the row-major <c>[rows, D]</c> gradient being accumulated.</param>
-public delegate void ScatterAddKernel<TElement, TIndex>(ref readonly TElement source, int dimension, ref readonly TIndex indices, nint count, long paddingIndex, ref readonly int counts, ref TElement destination)
+public delegate void ScatterAddKernel<TElement, TIndex>(ref readonly TElement source, int dimension, ref readonly TIndex indices, ref readonly int positions, nint count, long paddingIndex, ref readonly int counts, ref TElement destination)
     where TElement : unmanaged
     where TIndex : unmanaged;
