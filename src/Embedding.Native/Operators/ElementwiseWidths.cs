@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -12,7 +13,8 @@ namespace Embedding.Native;
 /// <remarks>
 /// <para>
 /// Every member reads and writes <see cref="Lanes"/> independent columns starting at
-/// <c>offset</c>; no member reduces across lanes. Each lane performs the same IEEE operations in
+/// <c>offset</c> (the optimizer members, generic over float and double, <see cref="LanesOf{T}"/>
+/// columns); no member reduces across lanes. Each lane performs the same IEEE operations in
 /// the same order as the scalar member (multiply, add, divide and square root are correctly
 /// rounded at every width, and <c>FusedMultiplyAdd</c> always rounds once, in hardware or in
 /// software), so a column gets the same bits whichever width computes it.
@@ -34,24 +36,35 @@ internal interface IElementwiseWidth
     /// <summary><c>row[c] = row[c] * scale</c> (one rounding).</summary>
     static abstract void Scale(ref float row, nuint offset, float scale);
 
+    // ---- Optimizer members: float32 and float64 (T is float or double) -------------------------
+    // float16 and bfloat16 steps do not use these: they compute in float, one column at a time,
+    // rounding to the 16-bit type after each operation (EmbeddingPrimitives.Optimizers.cs).
+
+    /// <summary>Elements of <typeparamref name="T"/> per vector; 1 for the scalar width.</summary>
+    static abstract int LanesOf<T>();
+
     /// <summary><c>target[c] = fma(source[c], factor, target[c])</c>: torch's <c>add_(x, alpha=factor)</c> through BLAS axpy.</summary>
-    static abstract void MultiplyAdd(ref float target, ref float source, nuint offset, float factor);
+    static abstract void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>SGD with weight decay: <c>d = fma(w, weightDecay, g); w = fma(d, negativeLr, w)</c>.</summary>
-    static abstract void SgdWeightDecay(ref float weight, ref float gradient, nuint offset, float negativeLr, float weightDecay);
+    static abstract void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>
     /// Adagrad: <c>s = s + g*g; w = fma(g / (sqrt(s) + eps), negativeClr, w)</c>, every operation
     /// rounded except the final fused multiply-add.
     /// </summary>
-    static abstract void Adagrad(ref float weight, ref float stateSum, ref float gradient, nuint offset, float negativeClr, float eps);
+    static abstract void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>
     /// SparseAdam: <c>mu = (g - m) * oneMinusBeta1; m = m + mu; vu = (g*g - v) * oneMinusBeta2;
     /// v = v + vu; w = w + (m / (sqrt(v) + eps)) * negativeStepSize</c>, every operation rounded.
     /// </summary>
-    static abstract void SparseAdam(ref float weight, ref float expAvg, ref float expAvgSq, ref float gradient, nuint offset,
-        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize);
+    static abstract void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 }
 
 /// <summary>AVX-512: 16 floats.</summary>
@@ -64,42 +77,55 @@ internal readonly struct Elementwise512 : IElementwiseWidth
         (Vector512.LoadUnsafe(ref row, offset) * Vector512.Create(scale)).StoreUnsafe(ref row, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd(ref float target, ref float source, nuint offset, float factor) =>
-        Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(factor), Vector512.LoadUnsafe(ref target, offset))
-            .StoreUnsafe(ref target, offset);
+    public static int LanesOf<T>() => Vector512<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay(ref float weight, ref float gradient, nuint offset, float negativeLr, float weightDecay)
+    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Fma(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(factor), Vector512.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector512<float> w = Vector512.LoadUnsafe(ref weight, offset);
-        Vector512<float> d = Vector512.FusedMultiplyAdd(w, Vector512.Create(weightDecay), Vector512.LoadUnsafe(ref gradient, offset));
-        Vector512.FusedMultiplyAdd(d, Vector512.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector512<T> w = Vector512.LoadUnsafe(ref weight, offset);
+        Vector512<T> d = Fma(w, Vector512.Create(weightDecay), Vector512.LoadUnsafe(ref gradient, offset));
+        Fma(d, Vector512.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad(ref float weight, ref float stateSum, ref float gradient, nuint offset, float negativeClr, float eps)
+    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector512<float> g = Vector512.LoadUnsafe(ref gradient, offset);
-        Vector512<float> s = Vector512.LoadUnsafe(ref stateSum, offset) + g * g;
+        Vector512<T> g = Vector512.LoadUnsafe(ref gradient, offset);
+        Vector512<T> s = Vector512.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
-        Vector512<float> ratio = g / (Vector512.Sqrt(s) + Vector512.Create(eps));
-        Vector512.FusedMultiplyAdd(ratio, Vector512.Create(negativeClr), Vector512.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Vector512<T> ratio = g / (Vector512.Sqrt(s) + Vector512.Create(eps));
+        Fma(ratio, Vector512.Create(negativeClr), Vector512.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SparseAdam(ref float weight, ref float expAvg, ref float expAvgSq, ref float gradient, nuint offset,
-        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+    public static void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector512<float> g = Vector512.LoadUnsafe(ref gradient, offset);
-        Vector512<float> m = Vector512.LoadUnsafe(ref expAvg, offset);
-        Vector512<float> v = Vector512.LoadUnsafe(ref expAvgSq, offset);
+        Vector512<T> g = Vector512.LoadUnsafe(ref gradient, offset);
+        Vector512<T> m = Vector512.LoadUnsafe(ref expAvg, offset);
+        Vector512<T> v = Vector512.LoadUnsafe(ref expAvgSq, offset);
         m += (g - m) * Vector512.Create(oneMinusBeta1);
         v += (g * g - v) * Vector512.Create(oneMinusBeta2);
         m.StoreUnsafe(ref expAvg, offset);
         v.StoreUnsafe(ref expAvgSq, offset);
-        Vector512<float> ratio = m / (Vector512.Sqrt(v) + Vector512.Create(eps));
+        Vector512<T> ratio = m / (Vector512.Sqrt(v) + Vector512.Create(eps));
         (Vector512.LoadUnsafe(ref weight, offset) + ratio * Vector512.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
     }
+
+    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c) =>
+        typeof(T) == typeof(float)
+            ? Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+            : Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
 
 /// <summary>AVX2: 8 floats.</summary>
@@ -112,42 +138,55 @@ internal readonly struct Elementwise256 : IElementwiseWidth
         (Vector256.LoadUnsafe(ref row, offset) * Vector256.Create(scale)).StoreUnsafe(ref row, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd(ref float target, ref float source, nuint offset, float factor) =>
-        Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(factor), Vector256.LoadUnsafe(ref target, offset))
-            .StoreUnsafe(ref target, offset);
+    public static int LanesOf<T>() => Vector256<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay(ref float weight, ref float gradient, nuint offset, float negativeLr, float weightDecay)
+    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Fma(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(factor), Vector256.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector256<float> w = Vector256.LoadUnsafe(ref weight, offset);
-        Vector256<float> d = Vector256.FusedMultiplyAdd(w, Vector256.Create(weightDecay), Vector256.LoadUnsafe(ref gradient, offset));
-        Vector256.FusedMultiplyAdd(d, Vector256.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector256<T> w = Vector256.LoadUnsafe(ref weight, offset);
+        Vector256<T> d = Fma(w, Vector256.Create(weightDecay), Vector256.LoadUnsafe(ref gradient, offset));
+        Fma(d, Vector256.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad(ref float weight, ref float stateSum, ref float gradient, nuint offset, float negativeClr, float eps)
+    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector256<float> g = Vector256.LoadUnsafe(ref gradient, offset);
-        Vector256<float> s = Vector256.LoadUnsafe(ref stateSum, offset) + g * g;
+        Vector256<T> g = Vector256.LoadUnsafe(ref gradient, offset);
+        Vector256<T> s = Vector256.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
-        Vector256<float> ratio = g / (Vector256.Sqrt(s) + Vector256.Create(eps));
-        Vector256.FusedMultiplyAdd(ratio, Vector256.Create(negativeClr), Vector256.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Vector256<T> ratio = g / (Vector256.Sqrt(s) + Vector256.Create(eps));
+        Fma(ratio, Vector256.Create(negativeClr), Vector256.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SparseAdam(ref float weight, ref float expAvg, ref float expAvgSq, ref float gradient, nuint offset,
-        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+    public static void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector256<float> g = Vector256.LoadUnsafe(ref gradient, offset);
-        Vector256<float> m = Vector256.LoadUnsafe(ref expAvg, offset);
-        Vector256<float> v = Vector256.LoadUnsafe(ref expAvgSq, offset);
+        Vector256<T> g = Vector256.LoadUnsafe(ref gradient, offset);
+        Vector256<T> m = Vector256.LoadUnsafe(ref expAvg, offset);
+        Vector256<T> v = Vector256.LoadUnsafe(ref expAvgSq, offset);
         m += (g - m) * Vector256.Create(oneMinusBeta1);
         v += (g * g - v) * Vector256.Create(oneMinusBeta2);
         m.StoreUnsafe(ref expAvg, offset);
         v.StoreUnsafe(ref expAvgSq, offset);
-        Vector256<float> ratio = m / (Vector256.Sqrt(v) + Vector256.Create(eps));
+        Vector256<T> ratio = m / (Vector256.Sqrt(v) + Vector256.Create(eps));
         (Vector256.LoadUnsafe(ref weight, offset) + ratio * Vector256.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
     }
+
+    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c) =>
+        typeof(T) == typeof(float)
+            ? Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+            : Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
 
 /// <summary>SSE / NEON: 4 floats.</summary>
@@ -160,42 +199,55 @@ internal readonly struct Elementwise128 : IElementwiseWidth
         (Vector128.LoadUnsafe(ref row, offset) * Vector128.Create(scale)).StoreUnsafe(ref row, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd(ref float target, ref float source, nuint offset, float factor) =>
-        Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(factor), Vector128.LoadUnsafe(ref target, offset))
-            .StoreUnsafe(ref target, offset);
+    public static int LanesOf<T>() => Vector128<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay(ref float weight, ref float gradient, nuint offset, float negativeLr, float weightDecay)
+    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Fma(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(factor), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector128<float> w = Vector128.LoadUnsafe(ref weight, offset);
-        Vector128<float> d = Vector128.FusedMultiplyAdd(w, Vector128.Create(weightDecay), Vector128.LoadUnsafe(ref gradient, offset));
-        Vector128.FusedMultiplyAdd(d, Vector128.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector128<T> w = Vector128.LoadUnsafe(ref weight, offset);
+        Vector128<T> d = Fma(w, Vector128.Create(weightDecay), Vector128.LoadUnsafe(ref gradient, offset));
+        Fma(d, Vector128.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad(ref float weight, ref float stateSum, ref float gradient, nuint offset, float negativeClr, float eps)
+    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector128<float> g = Vector128.LoadUnsafe(ref gradient, offset);
-        Vector128<float> s = Vector128.LoadUnsafe(ref stateSum, offset) + g * g;
+        Vector128<T> g = Vector128.LoadUnsafe(ref gradient, offset);
+        Vector128<T> s = Vector128.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
-        Vector128<float> ratio = g / (Vector128.Sqrt(s) + Vector128.Create(eps));
-        Vector128.FusedMultiplyAdd(ratio, Vector128.Create(negativeClr), Vector128.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Vector128<T> ratio = g / (Vector128.Sqrt(s) + Vector128.Create(eps));
+        Fma(ratio, Vector128.Create(negativeClr), Vector128.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SparseAdam(ref float weight, ref float expAvg, ref float expAvgSq, ref float gradient, nuint offset,
-        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+    public static void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Vector128<float> g = Vector128.LoadUnsafe(ref gradient, offset);
-        Vector128<float> m = Vector128.LoadUnsafe(ref expAvg, offset);
-        Vector128<float> v = Vector128.LoadUnsafe(ref expAvgSq, offset);
+        Vector128<T> g = Vector128.LoadUnsafe(ref gradient, offset);
+        Vector128<T> m = Vector128.LoadUnsafe(ref expAvg, offset);
+        Vector128<T> v = Vector128.LoadUnsafe(ref expAvgSq, offset);
         m += (g - m) * Vector128.Create(oneMinusBeta1);
         v += (g * g - v) * Vector128.Create(oneMinusBeta2);
         m.StoreUnsafe(ref expAvg, offset);
         v.StoreUnsafe(ref expAvgSq, offset);
-        Vector128<float> ratio = m / (Vector128.Sqrt(v) + Vector128.Create(eps));
+        Vector128<T> ratio = m / (Vector128.Sqrt(v) + Vector128.Create(eps));
         (Vector128.LoadUnsafe(ref weight, offset) + ratio * Vector128.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
     }
+
+    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<T> Fma<T>(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>
+        typeof(T) == typeof(float)
+            ? Vector128.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+            : Vector128.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
 
 /// <summary>No vectors: one float at a time. Also the tail of every wider width.</summary>
@@ -208,39 +260,46 @@ internal readonly struct ElementwiseScalar : IElementwiseWidth
         Unsafe.Add(ref row, offset) *= scale;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd(ref float target, ref float source, nuint offset, float factor) =>
-        Unsafe.Add(ref target, offset) = MathF.FusedMultiplyAdd(Unsafe.Add(ref source, offset), factor, Unsafe.Add(ref target, offset));
+    public static int LanesOf<T>() => 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay(ref float weight, ref float gradient, nuint offset, float negativeLr, float weightDecay)
+    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        Unsafe.Add(ref target, offset) = T.FusedMultiplyAdd(Unsafe.Add(ref source, offset), factor, Unsafe.Add(ref target, offset));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        float w = Unsafe.Add(ref weight, offset);
-        float d = MathF.FusedMultiplyAdd(w, weightDecay, Unsafe.Add(ref gradient, offset));
-        Unsafe.Add(ref weight, offset) = MathF.FusedMultiplyAdd(d, negativeLr, w);
+        T w = Unsafe.Add(ref weight, offset);
+        T d = T.FusedMultiplyAdd(w, weightDecay, Unsafe.Add(ref gradient, offset));
+        Unsafe.Add(ref weight, offset) = T.FusedMultiplyAdd(d, negativeLr, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad(ref float weight, ref float stateSum, ref float gradient, nuint offset, float negativeClr, float eps)
+    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        float g = Unsafe.Add(ref gradient, offset);
-        float s = Unsafe.Add(ref stateSum, offset) + g * g;
+        T g = Unsafe.Add(ref gradient, offset);
+        T s = Unsafe.Add(ref stateSum, offset) + g * g;
         Unsafe.Add(ref stateSum, offset) = s;
-        float ratio = g / (MathF.Sqrt(s) + eps);
-        Unsafe.Add(ref weight, offset) = MathF.FusedMultiplyAdd(ratio, negativeClr, Unsafe.Add(ref weight, offset));
+        T ratio = g / (T.Sqrt(s) + eps);
+        Unsafe.Add(ref weight, offset) = T.FusedMultiplyAdd(ratio, negativeClr, Unsafe.Add(ref weight, offset));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SparseAdam(ref float weight, ref float expAvg, ref float expAvgSq, ref float gradient, nuint offset,
-        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+    public static void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        float g = Unsafe.Add(ref gradient, offset);
-        float m = Unsafe.Add(ref expAvg, offset);
-        float v = Unsafe.Add(ref expAvgSq, offset);
+        T g = Unsafe.Add(ref gradient, offset);
+        T m = Unsafe.Add(ref expAvg, offset);
+        T v = Unsafe.Add(ref expAvgSq, offset);
         m += (g - m) * oneMinusBeta1;
         v += (g * g - v) * oneMinusBeta2;
         Unsafe.Add(ref expAvg, offset) = m;
         Unsafe.Add(ref expAvgSq, offset) = v;
-        float ratio = m / (MathF.Sqrt(v) + eps);
+        T ratio = m / (T.Sqrt(v) + eps);
         Unsafe.Add(ref weight, offset) += ratio * negativeStepSize;
     }
 }
