@@ -17,9 +17,9 @@ public static partial class EmbeddingPrimitives
     // computed in double first, as torch does in Python.
     //
     // float32 and float64 share one generic path over vectors of the width; float16 and bfloat16
-    // compute each column in float, rounding to the type after every operation torch rounds, one
-    // column at a time. Every column is updated independently (no horizontal reduction except
-    // row-wise Adagrad's documented row mean), so results are bit-identical at every vector width.
+    // widen to float vectors of the width and round to the type after every operation torch rounds.
+    // Every column is updated independently (no horizontal reduction except row-wise Adagrad's
+    // documented row mean), so results are bit-identical at every vector width.
 
     /// <summary>
     /// One step of <c>torch.optim.SGD(lr, weight_decay)</c> without momentum on a coalesced sparse gradient.
@@ -518,10 +518,8 @@ public static partial class EmbeddingPrimitives
     private static void RunSteps<T>(ref StepWork<T> work, VectorWidth width, int threads, int elementsPerColumn)
         where T : unmanaged
     {
-        // float16 and bfloat16 run one column at a time whatever the width.
-        work.Width = typeof(T) == typeof(float) || typeof(T) == typeof(double)
-            ? KernelDispatch.FitWidth(width, work.Dimension, Unsafe.SizeOf<T>())
-            : VectorWidth.Scalar;
+        // float16 and bfloat16 compute on float vectors: their widths are the float ones.
+        work.Width = KernelDispatch.FitWidth(width, work.Dimension, typeof(T) == typeof(double) ? sizeof(double) : sizeof(float));
         threads = EmbeddingThreads.For((long)Unsafe.SizeOf<T>() * elementsPerColumn * work.Dimension * work.Count, work.Count, threads);
         WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, work.Count), threads);
     }
@@ -575,45 +573,41 @@ public static partial class EmbeddingPrimitives
                 return;
             }
 
-            if (typeof(T) == typeof(Half))
-            {
-                ReducedSteps<Half, Float16Arithmetic>(start, end - start);
-                return;
-            }
-
-            if (typeof(T) == typeof(BFloat16))
-            {
-                ReducedSteps<BFloat16, BFloat16Arithmetic>(start, end - start);
-                return;
-            }
-
             switch (Width)
             {
                 case VectorWidth.Vector512:
-                    IeeeSteps<Elementwise512>(start, end - start);
+                    Steps<Elementwise512>(start, end - start);
                     break;
                 case VectorWidth.Vector256:
-                    IeeeSteps<Elementwise256>(start, end - start);
+                    Steps<Elementwise256>(start, end - start);
                     break;
                 case VectorWidth.Vector128:
-                    IeeeSteps<Elementwise128>(start, end - start);
+                    Steps<Elementwise128>(start, end - start);
                     break;
                 default:
-                    IeeeSteps<ElementwiseScalar>(start, end - start);
+                    Steps<ElementwiseScalar>(start, end - start);
                     break;
             }
         }
 
-        private readonly void IeeeSteps<TWidth>(nint start, nint count)
+        private readonly void Steps<TWidth>(nint start, nint count)
             where TWidth : IElementwiseWidth
         {
             if (typeof(T) == typeof(float))
             {
                 IeeeSteps<float, TWidth>(start, count);
             }
-            else
+            else if (typeof(T) == typeof(double))
             {
                 IeeeSteps<double, TWidth>(start, count);
+            }
+            else if (typeof(T) == typeof(Half))
+            {
+                ReducedSteps<Half, Float16Arithmetic, TWidth>(start, count);
+            }
+            else
+            {
+                ReducedSteps<BFloat16, BFloat16Arithmetic, TWidth>(start, count);
             }
         }
 
@@ -643,9 +637,10 @@ public static partial class EmbeddingPrimitives
             }
         }
 
-        private readonly void ReducedSteps<TReduced, TArithmetic>(nint start, nint count)
+        private readonly void ReducedSteps<TReduced, TArithmetic, TWidth>(nint start, nint count)
             where TReduced : unmanaged
             where TArithmetic : IReducedArithmetic<TReduced>
+            where TWidth : IElementwiseWidth
         {
             ref long rows = ref Rows[start];
             ref TReduced weight = ref Unsafe.As<T, TReduced>(ref *Weight);
@@ -654,16 +649,16 @@ public static partial class EmbeddingPrimitives
             switch (Kind)
             {
                 case StepKind.Sgd:
-                    ReducedSgdRows<TReduced, TArithmetic>(ref weight, Dimension, ref rows, count, ref values, k);
+                    ReducedSgdRows<TReduced, TArithmetic, TWidth>(ref weight, Dimension, ref rows, count, ref values, k);
                     break;
                 case StepKind.Adagrad:
-                    ReducedAdagradRows<TReduced, TArithmetic>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
+                    ReducedAdagradRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
                     break;
                 case StepKind.RowwiseAdagrad:
-                    ReducedRowwiseAdagradRows<TReduced, TArithmetic>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
+                    ReducedRowwiseAdagradRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
                     break;
                 default:
-                    ReducedSparseAdamRows<TReduced, TArithmetic>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), ref Unsafe.As<T, TReduced>(ref *SecondState),
+                    ReducedSparseAdamRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), ref Unsafe.As<T, TReduced>(ref *SecondState),
                         Dimension, ref rows, count, ref values, k);
                     break;
             }
@@ -844,87 +839,118 @@ public static partial class EmbeddingPrimitives
         return sum;
     }
 
-    // ---- float16 and bfloat16 row drivers: one column at a time, each operation computed in float
-    // (exact for the widened 16-bit inputs up to its one rounding) and rounded to the type where torch
-    // rounds (R below), the way c10::Half and c10::BFloat16 arithmetic does. Columns are independent,
-    // so any split of the rows gives the same bits.
+    // ---- float16 and bfloat16 row drivers: per row, whole float vectors of the width (the 16-bit
+    // elements widened), then the scalar member for the last columns, as for float and double. Each
+    // operation is computed in float and rounded to the type where torch rounds (TArithmetic.R), the
+    // way c10::Half and c10::BFloat16 arithmetic does; for +, -, ×, ÷ and sqrt of 16-bit values that
+    // is the correctly rounded result, and every lane computes what the scalar member does.
 
-    private static void ReducedSgdRows<T, TArithmetic>(ref T weight, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+    private static void ReducedSgdRows<T, TArithmetic, TWidth>(ref T weight, int dimension, ref long rows, nint count, ref T values, StepScalars k)
         where T : unmanaged
         where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
     {
         float negativeLr = TArithmetic.Widen(Fl<T>(k.First)), weightDecay = TArithmetic.Widen(Fl<T>(k.Second));
-        bool decay = k.Second != 0;
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             ref T w = ref Unsafe.Add(ref weight, (nint)Unsafe.Add(ref rows, j) * dimension);
             ref T g = ref Unsafe.Add(ref values, j * dimension);
-            for (nint c = 0; c < dimension; c++)
-            {
-                float x = TArithmetic.Widen(Unsafe.Add(ref w, c)), d = TArithmetic.Widen(Unsafe.Add(ref g, c));
+            nuint column = 0;
 
-                // torch skips the decay term when weight_decay == 0, so 0 * inf never turns a weight into NaN.
-                if (decay)
+            // torch skips the decay term when weight_decay == 0, so 0 * inf never turns a weight into NaN.
+            if (k.Second != 0)
+            {
+                for (; column + lanes <= end; column += lanes)
                 {
-                    d = TArithmetic.R(d + TArithmetic.R(x * weightDecay));
+                    TWidth.ReducedSgdWeightDecay<T, TArithmetic>(ref w, ref g, column, negativeLr, weightDecay);
                 }
 
-                Unsafe.Add(ref w, c) = TArithmetic.Narrow(x + TArithmetic.R(d * negativeLr));
+                for (; column < end; column++)
+                {
+                    ElementwiseScalar.ReducedSgdWeightDecay<T, TArithmetic>(ref w, ref g, column, negativeLr, weightDecay);
+                }
+            }
+            else
+            {
+                for (; column + lanes <= end; column += lanes)
+                {
+                    TWidth.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeLr);
+                }
+
+                for (; column < end; column++)
+                {
+                    ElementwiseScalar.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeLr);
+                }
             }
         }
     }
 
-    private static void ReducedAdagradRows<T, TArithmetic>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+    private static void ReducedAdagradRows<T, TArithmetic, TWidth>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
         where T : unmanaged
         where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
     {
         float negativeClr = TArithmetic.Widen(Fl<T>(k.First)), eps = TArithmetic.Widen(Fl<T>(k.Second));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
             ref T w = ref Unsafe.Add(ref weight, start);
             ref T s = ref Unsafe.Add(ref stateSum, start);
             ref T g = ref Unsafe.Add(ref values, j * dimension);
-            for (nint c = 0; c < dimension; c++)
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
             {
-                float gradient = TArithmetic.Widen(Unsafe.Add(ref g, c));
-                float sum = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref s, c)) + TArithmetic.R(gradient * gradient));
-                Unsafe.Add(ref s, c) = TArithmetic.Narrow(sum);
-                float std = TArithmetic.R(TArithmetic.R(MathF.Sqrt(sum)) + eps);
-                float ratio = TArithmetic.R(gradient / std);
-                Unsafe.Add(ref w, c) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref w, c)) + TArithmetic.R(ratio * negativeClr));
+                TWidth.ReducedAdagrad<T, TArithmetic>(ref w, ref s, ref g, column, negativeClr, eps);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedAdagrad<T, TArithmetic>(ref w, ref s, ref g, column, negativeClr, eps);
             }
         }
     }
 
-    private static void ReducedRowwiseAdagradRows<T, TArithmetic>(ref T weight, ref T momentum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+    private static void ReducedRowwiseAdagradRows<T, TArithmetic, TWidth>(ref T weight, ref T momentum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
         where T : unmanaged
         where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
     {
         float lr = TArithmetic.Widen(Fl<T>(k.First)), eps = TArithmetic.Widen(Fl<T>(k.Second));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint r = (nint)Unsafe.Add(ref rows, j);
             ref T w = ref Unsafe.Add(ref weight, r * dimension);
             ref T g = ref Unsafe.Add(ref values, j * dimension);
+
+            // The row mean is a horizontal reduction: one sequential double loop at every width.
             float mean = TArithmetic.Widen(Fl<T>(RowSumOfSquares(ref g, dimension) / dimension));
             float h = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref momentum, r)) + mean);
             Unsafe.Add(ref momentum, r) = TArithmetic.Narrow(h);
             float negativeStep = -TArithmetic.R(lr / TArithmetic.R(TArithmetic.R(MathF.Sqrt(h)) + eps));
-            for (nint c = 0; c < dimension; c++)
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
             {
-                float update = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref g, c)) * negativeStep);
-                Unsafe.Add(ref w, c) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref w, c)) + update);
+                TWidth.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeStep);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeStep);
             }
         }
     }
 
-    private static void ReducedSparseAdamRows<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+    private static void ReducedSparseAdamRows<T, TArithmetic, TWidth>(ref T weight, ref T expAvg, ref T expAvgSq, int dimension, ref long rows, nint count, ref T values, StepScalars k)
         where T : unmanaged
         where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
     {
         float oneMinusBeta1 = TArithmetic.Widen(Fl<T>(k.First)), oneMinusBeta2 = TArithmetic.Widen(Fl<T>(k.Second));
         float eps = TArithmetic.Widen(Fl<T>(k.Third)), negativeStepSize = TArithmetic.Widen(Fl<T>(k.Fourth));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
@@ -932,60 +958,17 @@ public static partial class EmbeddingPrimitives
             ref T m = ref Unsafe.Add(ref expAvg, start);
             ref T v = ref Unsafe.Add(ref expAvgSq, start);
             ref T g = ref Unsafe.Add(ref values, j * dimension);
-            for (nint c = 0; c < dimension; c++)
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
             {
-                float gradient = TArithmetic.Widen(Unsafe.Add(ref g, c));
-                float mOld = TArithmetic.Widen(Unsafe.Add(ref m, c)), vOld = TArithmetic.Widen(Unsafe.Add(ref v, c));
-                float mUpdate = TArithmetic.R(TArithmetic.R(gradient - mOld) * oneMinusBeta1);
-                float vUpdate = TArithmetic.R(TArithmetic.R(TArithmetic.R(gradient * gradient) - vOld) * oneMinusBeta2);
-                float mNew = TArithmetic.R(mOld + mUpdate), vNew = TArithmetic.R(vOld + vUpdate);
-                Unsafe.Add(ref m, c) = TArithmetic.Narrow(mNew);
-                Unsafe.Add(ref v, c) = TArithmetic.Narrow(vNew);
-                float denominator = TArithmetic.R(TArithmetic.R(MathF.Sqrt(vNew)) + eps);
-                float update = TArithmetic.R(TArithmetic.R(mNew / denominator) * negativeStepSize);
-                Unsafe.Add(ref w, c) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref w, c)) + update);
+                TWidth.ReducedSparseAdam<T, TArithmetic>(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedSparseAdam<T, TArithmetic>(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
             }
         }
-    }
-
-    /// <summary>A 16-bit table type's conversions to and from float, for the optimizer steps.</summary>
-    private interface IReducedArithmetic<T>
-        where T : unmanaged
-    {
-        /// <summary>The value as a float (exact).</summary>
-        static abstract float Widen(T x);
-
-        /// <summary>The float rounded to the type (to nearest, ties to even).</summary>
-        static abstract T Narrow(float x);
-
-        /// <summary><c>Widen(Narrow(x))</c>: the float rounded to a value of the type, kept as a float.</summary>
-        static abstract float R(float x);
-    }
-
-    /// <summary>float16: <see cref="Half"/>'s conversions (exact widening; narrowing rounds to nearest, ties to even).</summary>
-    private readonly struct Float16Arithmetic : IReducedArithmetic<Half>
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Widen(Half x) => (float)x;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Half Narrow(float x) => (Half)x;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float R(float x) => (float)(Half)x;
-    }
-
-    /// <summary>bfloat16: <see cref="BFloat16"/>'s conversions (exact widening; narrowing rounds to nearest, ties to even; NaN → 0x7FC0).</summary>
-    private readonly struct BFloat16Arithmetic : IReducedArithmetic<BFloat16>
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Widen(BFloat16 x) => (float)x;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static BFloat16 Narrow(float x) => (BFloat16)x;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float R(float x) => (float)(BFloat16)x;
     }
 
     // ---- Span-level checks --------------------------------------------------------------------

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Xunit;
 using Optimizer = Embedding.Native.Tests.OptimizerTests.Optimizer;
 
@@ -41,6 +42,34 @@ public abstract class OptimizerTableTypeTests<T>
 
             expected.AssertBitEqual(actual, $"{optimizer}, dim {dim}, width {width}");
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(WidthsAndOptimizers))]
+    public void Step_MatchesReferenceOnSpecialValues(VectorWidth width, Optimizer optimizer)
+    {
+        // NaNs with payloads, infinities, signed zeros, subnormals and the largest finite values (whose
+        // updates overflow) in the weight, the state and the gradient, in every lane position of every
+        // width. Where two different NaNs meet, which payload survives is not pinned: NaN equals NaN here.
+        const int rows = 9, dim = 67;
+        var expected = new Model(rows, dim, seed: 31);
+        Sprinkle(expected.Weight, seed: 32);
+        Sprinkle(expected.State1, seed: 33);
+        Sprinkle(expected.State2, seed: 34);
+        Sprinkle(expected.Momentum, seed: 35);
+        var actual = expected.Clone();
+        for (int step = 1; step <= 2; step++)
+        {
+            (long[] touched, T[] values) = Gradient(rows, dim, seed: 36 + step);
+            Sprinkle(values, seed: 38 + step);
+            Assert.Equal(-1, expected.ReferenceStep(optimizer, touched, values, step));
+            actual.Step(optimizer, touched, values, step, width);
+        }
+
+        AssertSameOrBothNaN(expected.Weight, actual.Weight, $"{optimizer}, width {width}: weight");
+        AssertSameOrBothNaN(expected.State1, actual.State1, $"{optimizer}, width {width}: state 1");
+        AssertSameOrBothNaN(expected.State2, actual.State2, $"{optimizer}, width {width}: state 2");
+        AssertSameOrBothNaN(expected.Momentum, actual.Momentum, $"{optimizer}, width {width}: momentum");
     }
 
     [Theory]
@@ -219,6 +248,36 @@ public abstract class OptimizerTableTypeTests<T>
     }
 
     private static bool Same(ReadOnlySpan<T> a, ReadOnlySpan<T> b) => MemoryMarshal.AsBytes(a).SequenceEqual(MemoryMarshal.AsBytes(b));
+
+    private static void AssertSameOrBothNaN(ReadOnlySpan<T> expected, ReadOnlySpan<T> actual, string context)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!Same(expected.Slice(i, 1), actual.Slice(i, 1)) && !(double.IsNaN(ToDouble(expected[i])) && double.IsNaN(ToDouble(actual[i]))))
+            {
+                Assert.Fail($"{context}: element {i} is {ToDouble(actual[i]):R}, expected {ToDouble(expected[i]):R}");
+            }
+        }
+    }
+
+    /// <summary>Replaces about one element in four with a special value of the type.</summary>
+    private static void Sprinkle(T[] values, int seed)
+    {
+        ulong[] specials = Unsafe.SizeOf<T>() == sizeof(double)
+            ? [0x7FF8_0000_0000_1234, 0xFFF0_0000_0000_0001, 0x7FF0_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x8000_0000_0000_0000, 0x0000_0000_0000_0001, 0x7FEF_FFFF_FFFF_FFFF, 0x0010_0000_0000_0000]
+            : typeof(T) == typeof(Half)
+                ? [0x7E01, 0xFC01, 0x7C00, 0xFC00, 0x8000, 0x0001, 0x03FF, 0x7BFF, 0xFBFF, 0x0400]
+                : [0x7FC1, 0xFF81, 0x7F80, 0xFF80, 0x8000, 0x0001, 0x007F, 0x7F7F, 0xFF7F, 0x0080];
+        var random = new Random(seed);
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (random.Next(4) == 0)
+            {
+                ulong bits = specials[random.Next(specials.Length)];
+                values[i] = Unsafe.SizeOf<T>() == sizeof(double) ? Unsafe.BitCast<ulong, T>(bits) : Unsafe.BitCast<ushort, T>((ushort)bits);
+            }
+        }
+    }
 
     /// <summary>A table of the type with every optimizer's state, so one test body can drive any optimizer.</summary>
     internal sealed class Model
@@ -437,6 +496,51 @@ public sealed class OptimizerFloat64Tests : OptimizerTableTypeTests<double>
 public sealed class OptimizerFloat16Tests : OptimizerTableTypeTests<Half>
 {
     [Fact]
+    public void Conversions_EqualHalfsOwnAtEveryRoundingBoundary()
+    {
+        // Widening: every float16 bit pattern (NaN payloads included).
+        for (int h = 0; h <= ushort.MaxValue; h++)
+        {
+            Half value = BitConverter.UInt16BitsToHalf((ushort)h);
+            Assert.Equal(BitConverter.SingleToUInt32Bits((float)value), BitConverter.SingleToUInt32Bits(Float16Arithmetic.Widen(value)));
+        }
+
+        // Narrowing: each float16 value, the midpoints to its neighbours, and the floats next to both.
+        for (int h = 0; h < 0x7C00; h++)
+        {
+            float low = (float)BitConverter.UInt16BitsToHalf((ushort)h), high = (float)BitConverter.UInt16BitsToHalf((ushort)(h + 1));
+            float middle = (float)(((double)low + high) / 2);
+            foreach (float x in new[] { low, middle, high })
+            {
+                foreach (float y in new[] { x, MathF.BitIncrement(x), MathF.BitDecrement(x) })
+                {
+                    CheckNarrow(y);
+                    CheckNarrow(-y);
+                }
+            }
+        }
+
+        // Past the largest float16, infinities and NaNs (quiet and signalling, with payloads), and random floats.
+        foreach (uint bits in new uint[] { 0x477FE000, 0x477FEFFF, 0x477FF000, 0x47800000, 0x7F7FFFFF, 0x7F800000, 0x7F800001, 0x7FC00000, 0x7FC12345, 0x7FFFFFFF, 0x7F802000, 0x7F801FFF })
+        {
+            CheckNarrow(BitConverter.UInt32BitsToSingle(bits));
+            CheckNarrow(BitConverter.UInt32BitsToSingle(bits | 0x8000_0000));
+        }
+
+        var random = new Random(17);
+        for (int i = 0; i < 1_000_000; i++)
+        {
+            CheckNarrow(BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32)));
+        }
+
+        static void CheckNarrow(float x)
+        {
+            ushort expected = BitConverter.HalfToUInt16Bits((Half)x), actual = Float16Arithmetic.NarrowBits(x);
+            Assert.True(expected == actual, $"{x:R} (0x{BitConverter.SingleToUInt32Bits(x):X8}): 0x{actual:X4}, Half gives 0x{expected:X4}");
+        }
+    }
+
+    [Fact]
     public void Sgd_RoundsTheProductAndTheSumToHalf()
     {
         // rd(w + rd(g · fl(-lr))), fl(-lr) = -0.1 rounded to float, then to half.
@@ -482,5 +586,113 @@ public sealed class OptimizerBFloat16Tests : OptimizerTableTypeTests<BFloat16>
         Assert.Equal((BFloat16)mNew, m[0]);
         Assert.Equal((BFloat16)vNew, v[0]);
         Assert.Equal((BFloat16)(1 + update), weight[0]);
+    }
+}
+
+/// <summary>
+/// The vector conversions of <see cref="IReducedArithmetic{T}"/> against its scalar ones, lane by lane:
+/// every 16-bit pattern widened, and rounding and narrowing of the values at every rounding boundary,
+/// special values and random floats, at each vector size.
+/// </summary>
+public sealed class ReducedArithmeticTests
+{
+    [Fact]
+    public void Float16VectorsMatchTheScalarConversions() => VectorsMatchScalar<Half, Float16Arithmetic>();
+
+    [Fact]
+    public void BFloat16VectorsMatchTheScalarConversions() => VectorsMatchScalar<BFloat16, BFloat16Arithmetic>();
+
+    private static void VectorsMatchScalar<T, TArithmetic>()
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        // Widening: all 65536 patterns, sixteen at a time.
+        T[] all = new T[65536];
+        for (int i = 0; i < all.Length; i++)
+        {
+            all[i] = Unsafe.BitCast<ushort, T>((ushort)i);
+        }
+
+        for (int i = 0; i < all.Length; i += 16)
+        {
+            float[] expected = new float[16];
+            for (int j = 0; j < 16; j++)
+            {
+                expected[j] = TArithmetic.Widen(all[i + j]);
+            }
+
+            CheckFloats(expected, TArithmetic.Load512(ref all[0], (nuint)i), "Load512", i);
+            CheckFloats(expected.AsSpan(0, 8), TArithmetic.Load256(ref all[0], (nuint)i), "Load256", i);
+            CheckFloats(expected.AsSpan(8, 8), TArithmetic.Load256(ref all[0], (nuint)i + 8), "Load256", i + 8);
+            CheckFloats(expected.AsSpan(4, 4), TArithmetic.Load128(ref all[0], (nuint)i + 4), "Load128", i + 4);
+        }
+
+        // Rounding and narrowing: each value of the type, the midpoints to its neighbours and the floats
+        // next to both, then random floats; sixteen lanes at a time.
+        var inputs = new System.Collections.Generic.List<float>();
+        for (int i = 0; i < 65535; i++)
+        {
+            float low = TArithmetic.Widen(all[i]), high = TArithmetic.Widen(all[i + 1]);
+            float middle = (float)(((double)low + high) / 2);
+            foreach (float x in new[] { low, middle })
+            {
+                inputs.Add(x);
+                inputs.Add(MathF.BitIncrement(x));
+                inputs.Add(MathF.BitDecrement(x));
+            }
+        }
+
+        var random = new Random(23);
+        for (int i = 0; i < 200_000; i++)
+        {
+            inputs.Add(BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32)));
+        }
+
+        float[] values = inputs.ToArray();
+        T[] narrowed = new T[16];
+        for (int i = 0; i + 16 <= values.Length; i += 16)
+        {
+            var x = Vector512.Create(values.AsSpan(i, 16));
+            float[] rounded = new float[16];
+            T[] expectedNarrow = new T[16];
+            for (int j = 0; j < 16; j++)
+            {
+                rounded[j] = TArithmetic.R(values[i + j]);
+                expectedNarrow[j] = TArithmetic.Narrow(values[i + j]);
+            }
+
+            CheckFloats(rounded, TArithmetic.R(x), "R512", i);
+            CheckFloats(rounded.AsSpan(0, 8), TArithmetic.R(x.GetLower()), "R256", i);
+            CheckFloats(rounded.AsSpan(0, 4), TArithmetic.R(x.GetLower().GetLower()), "R128", i);
+
+            TArithmetic.Store(x, ref narrowed[0], 0);
+            CheckBits(expectedNarrow, narrowed, "Store512", i);
+            Array.Clear(narrowed);
+            TArithmetic.Store(x.GetLower(), ref narrowed[0], 0);
+            TArithmetic.Store(x.GetUpper().GetLower(), ref narrowed[0], 8);
+            CheckBits(expectedNarrow.AsSpan(0, 12), narrowed.AsSpan(0, 12), "Store256 and Store128", i);
+            Assert.True(Unsafe.BitCast<T, ushort>(narrowed[12]) == 0, "Store128 wrote past its fourth element");
+        }
+    }
+
+    private static void CheckFloats<TVector>(ReadOnlySpan<float> expected, TVector actual, string what, int at)
+        where TVector : struct
+    {
+        ReadOnlySpan<float> lanes = MemoryMarshal.Cast<TVector, float>(new ReadOnlySpan<TVector>(in actual));
+        for (int j = 0; j < expected.Length; j++)
+        {
+            uint want = BitConverter.SingleToUInt32Bits(expected[j]), got = BitConverter.SingleToUInt32Bits(lanes[j]);
+            Assert.True(want == got, $"{what} at {at + j}: 0x{got:X8}, scalar 0x{want:X8}");
+        }
+    }
+
+    private static void CheckBits<T>(ReadOnlySpan<T> expected, ReadOnlySpan<T> actual, string what, int at)
+        where T : unmanaged
+    {
+        for (int j = 0; j < expected.Length; j++)
+        {
+            ushort want = Unsafe.BitCast<T, ushort>(expected[j]), got = Unsafe.BitCast<T, ushort>(actual[j]);
+            Assert.True(want == got, $"{what} at {at + j}: 0x{got:X4}, scalar 0x{want:X4}");
+        }
     }
 }

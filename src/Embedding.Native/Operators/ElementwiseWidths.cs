@@ -37,8 +37,6 @@ internal interface IElementwiseWidth
     static abstract void Scale(ref float row, nuint offset, float scale);
 
     // ---- Optimizer members: float32 and float64 (T is float or double) -------------------------
-    // float16 and bfloat16 steps do not use these: they compute in float, one column at a time,
-    // rounding to the 16-bit type after each operation (EmbeddingPrimitives.Optimizers.cs).
 
     /// <summary>Elements of <typeparamref name="T"/> per vector; 1 for the scalar width.</summary>
     static abstract int LanesOf<T>();
@@ -65,6 +63,36 @@ internal interface IElementwiseWidth
     static abstract void SparseAdam<T>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
         T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
         where T : unmanaged, IFloatingPointIeee754<T>;
+
+    // ---- Optimizer members: float16 and bfloat16 (T is Half or BFloat16) ------------------------
+    // Lanes elements at offset (one float vector's worth), loaded and widened to float (TArithmetic),
+    // each operation computed in float and rounded to the type with TArithmetic.R where torch rounds,
+    // stored narrowed: c10::Half / c10::BFloat16 arithmetic. Nothing is fused: fma(a, b, c) of the
+    // float members becomes rd(c + rd(a·b)).
+
+    /// <summary><c>target[c] = rd(target[c] + rd(source[c]·factor))</c>.</summary>
+    static abstract void ReducedMultiplyAdd<T, TArithmetic>(ref T target, ref T source, nuint offset, float factor)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>;
+
+    /// <summary>SGD with weight decay: <c>d = rd(g + rd(w·weightDecay)); w = rd(w + rd(d·negativeLr))</c>.</summary>
+    static abstract void ReducedSgdWeightDecay<T, TArithmetic>(ref T weight, ref T gradient, nuint offset, float negativeLr, float weightDecay)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>;
+
+    /// <summary>Adagrad: <c>s = rd(s + rd(g·g)); w = rd(w + rd(rd(g / rd(rd(sqrt(s)) + eps))·negativeClr))</c>.</summary>
+    static abstract void ReducedAdagrad<T, TArithmetic>(ref T weight, ref T stateSum, ref T gradient, nuint offset, float negativeClr, float eps)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>;
+
+    /// <summary>
+    /// SparseAdam: <c>m = rd(m + rd(rd(g - m)·oneMinusBeta1)); v = rd(v + rd(rd(rd(g·g) - v)·oneMinusBeta2));
+    /// w = rd(w + rd(rd(m / rd(rd(sqrt(v)) + eps))·negativeStepSize))</c>.
+    /// </summary>
+    static abstract void ReducedSparseAdam<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>;
 }
 
 /// <summary>AVX-512: 16 floats.</summary>
@@ -118,6 +146,56 @@ internal readonly struct Elementwise512 : IElementwiseWidth
         v.StoreUnsafe(ref expAvgSq, offset);
         Vector512<T> ratio = m / (Vector512.Sqrt(v) + Vector512.Create(eps));
         (Vector512.LoadUnsafe(ref weight, offset) + ratio * Vector512.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedMultiplyAdd<T, TArithmetic>(ref T target, ref T source, nuint offset, float factor)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector512<float> product = TArithmetic.R(TArithmetic.Load512(ref source, offset) * Vector512.Create(factor));
+        TArithmetic.Store(TArithmetic.Load512(ref target, offset) + product, ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSgdWeightDecay<T, TArithmetic>(ref T weight, ref T gradient, nuint offset, float negativeLr, float weightDecay)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector512<float> w = TArithmetic.Load512(ref weight, offset);
+        Vector512<float> d = TArithmetic.R(TArithmetic.Load512(ref gradient, offset) + TArithmetic.R(w * Vector512.Create(weightDecay)));
+        TArithmetic.Store(w + TArithmetic.R(d * Vector512.Create(negativeLr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedAdagrad<T, TArithmetic>(ref T weight, ref T stateSum, ref T gradient, nuint offset, float negativeClr, float eps)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector512<float> g = TArithmetic.Load512(ref gradient, offset);
+        Vector512<float> s = TArithmetic.R(TArithmetic.Load512(ref stateSum, offset) + TArithmetic.R(g * g));
+        TArithmetic.Store(s, ref stateSum, offset);
+        Vector512<float> std = TArithmetic.R(TArithmetic.R(Vector512.Sqrt(s)) + Vector512.Create(eps));
+        Vector512<float> ratio = TArithmetic.R(g / std);
+        TArithmetic.Store(TArithmetic.Load512(ref weight, offset) + TArithmetic.R(ratio * Vector512.Create(negativeClr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSparseAdam<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector512<float> g = TArithmetic.Load512(ref gradient, offset);
+        Vector512<float> m = TArithmetic.Load512(ref expAvg, offset);
+        Vector512<float> v = TArithmetic.Load512(ref expAvgSq, offset);
+        m = TArithmetic.R(m + TArithmetic.R(TArithmetic.R(g - m) * Vector512.Create(oneMinusBeta1)));
+        v = TArithmetic.R(v + TArithmetic.R(TArithmetic.R(TArithmetic.R(g * g) - v) * Vector512.Create(oneMinusBeta2)));
+        TArithmetic.Store(m, ref expAvg, offset);
+        TArithmetic.Store(v, ref expAvgSq, offset);
+        Vector512<float> denominator = TArithmetic.R(TArithmetic.R(Vector512.Sqrt(v)) + Vector512.Create(eps));
+        Vector512<float> update = TArithmetic.R(TArithmetic.R(m / denominator) * Vector512.Create(negativeStepSize));
+        TArithmetic.Store(TArithmetic.Load512(ref weight, offset) + update, ref weight, offset);
     }
 
     /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
@@ -181,6 +259,56 @@ internal readonly struct Elementwise256 : IElementwiseWidth
         (Vector256.LoadUnsafe(ref weight, offset) + ratio * Vector256.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedMultiplyAdd<T, TArithmetic>(ref T target, ref T source, nuint offset, float factor)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector256<float> product = TArithmetic.R(TArithmetic.Load256(ref source, offset) * Vector256.Create(factor));
+        TArithmetic.Store(TArithmetic.Load256(ref target, offset) + product, ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSgdWeightDecay<T, TArithmetic>(ref T weight, ref T gradient, nuint offset, float negativeLr, float weightDecay)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector256<float> w = TArithmetic.Load256(ref weight, offset);
+        Vector256<float> d = TArithmetic.R(TArithmetic.Load256(ref gradient, offset) + TArithmetic.R(w * Vector256.Create(weightDecay)));
+        TArithmetic.Store(w + TArithmetic.R(d * Vector256.Create(negativeLr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedAdagrad<T, TArithmetic>(ref T weight, ref T stateSum, ref T gradient, nuint offset, float negativeClr, float eps)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector256<float> g = TArithmetic.Load256(ref gradient, offset);
+        Vector256<float> s = TArithmetic.R(TArithmetic.Load256(ref stateSum, offset) + TArithmetic.R(g * g));
+        TArithmetic.Store(s, ref stateSum, offset);
+        Vector256<float> std = TArithmetic.R(TArithmetic.R(Vector256.Sqrt(s)) + Vector256.Create(eps));
+        Vector256<float> ratio = TArithmetic.R(g / std);
+        TArithmetic.Store(TArithmetic.Load256(ref weight, offset) + TArithmetic.R(ratio * Vector256.Create(negativeClr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSparseAdam<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector256<float> g = TArithmetic.Load256(ref gradient, offset);
+        Vector256<float> m = TArithmetic.Load256(ref expAvg, offset);
+        Vector256<float> v = TArithmetic.Load256(ref expAvgSq, offset);
+        m = TArithmetic.R(m + TArithmetic.R(TArithmetic.R(g - m) * Vector256.Create(oneMinusBeta1)));
+        v = TArithmetic.R(v + TArithmetic.R(TArithmetic.R(TArithmetic.R(g * g) - v) * Vector256.Create(oneMinusBeta2)));
+        TArithmetic.Store(m, ref expAvg, offset);
+        TArithmetic.Store(v, ref expAvgSq, offset);
+        Vector256<float> denominator = TArithmetic.R(TArithmetic.R(Vector256.Sqrt(v)) + Vector256.Create(eps));
+        Vector256<float> update = TArithmetic.R(TArithmetic.R(m / denominator) * Vector256.Create(negativeStepSize));
+        TArithmetic.Store(TArithmetic.Load256(ref weight, offset) + update, ref weight, offset);
+    }
+
     /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c) =>
@@ -242,6 +370,56 @@ internal readonly struct Elementwise128 : IElementwiseWidth
         (Vector128.LoadUnsafe(ref weight, offset) + ratio * Vector128.Create(negativeStepSize)).StoreUnsafe(ref weight, offset);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedMultiplyAdd<T, TArithmetic>(ref T target, ref T source, nuint offset, float factor)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector128<float> product = TArithmetic.R(TArithmetic.Load128(ref source, offset) * Vector128.Create(factor));
+        TArithmetic.Store(TArithmetic.Load128(ref target, offset) + product, ref target, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSgdWeightDecay<T, TArithmetic>(ref T weight, ref T gradient, nuint offset, float negativeLr, float weightDecay)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector128<float> w = TArithmetic.Load128(ref weight, offset);
+        Vector128<float> d = TArithmetic.R(TArithmetic.Load128(ref gradient, offset) + TArithmetic.R(w * Vector128.Create(weightDecay)));
+        TArithmetic.Store(w + TArithmetic.R(d * Vector128.Create(negativeLr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedAdagrad<T, TArithmetic>(ref T weight, ref T stateSum, ref T gradient, nuint offset, float negativeClr, float eps)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector128<float> g = TArithmetic.Load128(ref gradient, offset);
+        Vector128<float> s = TArithmetic.R(TArithmetic.Load128(ref stateSum, offset) + TArithmetic.R(g * g));
+        TArithmetic.Store(s, ref stateSum, offset);
+        Vector128<float> std = TArithmetic.R(TArithmetic.R(Vector128.Sqrt(s)) + Vector128.Create(eps));
+        Vector128<float> ratio = TArithmetic.R(g / std);
+        TArithmetic.Store(TArithmetic.Load128(ref weight, offset) + TArithmetic.R(ratio * Vector128.Create(negativeClr)), ref weight, offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSparseAdam<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        Vector128<float> g = TArithmetic.Load128(ref gradient, offset);
+        Vector128<float> m = TArithmetic.Load128(ref expAvg, offset);
+        Vector128<float> v = TArithmetic.Load128(ref expAvgSq, offset);
+        m = TArithmetic.R(m + TArithmetic.R(TArithmetic.R(g - m) * Vector128.Create(oneMinusBeta1)));
+        v = TArithmetic.R(v + TArithmetic.R(TArithmetic.R(TArithmetic.R(g * g) - v) * Vector128.Create(oneMinusBeta2)));
+        TArithmetic.Store(m, ref expAvg, offset);
+        TArithmetic.Store(v, ref expAvgSq, offset);
+        Vector128<float> denominator = TArithmetic.R(TArithmetic.R(Vector128.Sqrt(v)) + Vector128.Create(eps));
+        Vector128<float> update = TArithmetic.R(TArithmetic.R(m / denominator) * Vector128.Create(negativeStepSize));
+        TArithmetic.Store(TArithmetic.Load128(ref weight, offset) + update, ref weight, offset);
+    }
+
     /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<T> Fma<T>(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>
@@ -301,5 +479,54 @@ internal readonly struct ElementwiseScalar : IElementwiseWidth
         Unsafe.Add(ref expAvgSq, offset) = v;
         T ratio = m / (T.Sqrt(v) + eps);
         Unsafe.Add(ref weight, offset) += ratio * negativeStepSize;
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedMultiplyAdd<T, TArithmetic>(ref T target, ref T source, nuint offset, float factor)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        float product = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref source, offset)) * factor);
+        Unsafe.Add(ref target, offset) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref target, offset)) + product);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSgdWeightDecay<T, TArithmetic>(ref T weight, ref T gradient, nuint offset, float negativeLr, float weightDecay)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        float w = TArithmetic.Widen(Unsafe.Add(ref weight, offset));
+        float d = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref gradient, offset)) + TArithmetic.R(w * weightDecay));
+        Unsafe.Add(ref weight, offset) = TArithmetic.Narrow(w + TArithmetic.R(d * negativeLr));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedAdagrad<T, TArithmetic>(ref T weight, ref T stateSum, ref T gradient, nuint offset, float negativeClr, float eps)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        float g = TArithmetic.Widen(Unsafe.Add(ref gradient, offset));
+        float s = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref stateSum, offset)) + TArithmetic.R(g * g));
+        Unsafe.Add(ref stateSum, offset) = TArithmetic.Narrow(s);
+        float std = TArithmetic.R(TArithmetic.R(MathF.Sqrt(s)) + eps);
+        float ratio = TArithmetic.R(g / std);
+        Unsafe.Add(ref weight, offset) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref weight, offset)) + TArithmetic.R(ratio * negativeClr));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ReducedSparseAdam<T, TArithmetic>(ref T weight, ref T expAvg, ref T expAvgSq, ref T gradient, nuint offset,
+        float oneMinusBeta1, float oneMinusBeta2, float eps, float negativeStepSize)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+    {
+        float g = TArithmetic.Widen(Unsafe.Add(ref gradient, offset));
+        float m = TArithmetic.Widen(Unsafe.Add(ref expAvg, offset));
+        float v = TArithmetic.Widen(Unsafe.Add(ref expAvgSq, offset));
+        m = TArithmetic.R(m + TArithmetic.R(TArithmetic.R(g - m) * oneMinusBeta1));
+        v = TArithmetic.R(v + TArithmetic.R(TArithmetic.R(TArithmetic.R(g * g) - v) * oneMinusBeta2));
+        Unsafe.Add(ref expAvg, offset) = TArithmetic.Narrow(m);
+        Unsafe.Add(ref expAvgSq, offset) = TArithmetic.Narrow(v);
+        float denominator = TArithmetic.R(TArithmetic.R(MathF.Sqrt(v)) + eps);
+        float update = TArithmetic.R(TArithmetic.R(m / denominator) * negativeStepSize);
+        Unsafe.Add(ref weight, offset) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref weight, offset)) + update);
     }
 }
