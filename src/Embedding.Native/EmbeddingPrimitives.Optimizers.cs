@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -8,11 +9,15 @@ namespace Embedding.Native;
 public static partial class EmbeddingPrimitives
 {
     // Fused sparse optimizer steps. Each takes a coalesced sparse gradient — `rows` strictly
-    // ascending, `values` one row of embeddingDim floats per entry — and updates only those rows of
-    // the weight and of the optimizer state, in place. Python float hyper-parameters become float32
-    // scalars where torch multiplies a float32 tensor by them; scalar schedules (Adagrad's clr,
-    // SparseAdam's step size) are computed in double first, as torch does in Python.
+    // ascending, `values` one row of embeddingDim elements per entry — and updates only those rows
+    // of the weight and of the optimizer state, in place. Weight, values and state share the table's
+    // element type (float32, float64, float16 or bfloat16). Python float hyper-parameters become
+    // scalars of that type where torch multiplies a tensor by them (float16 and bfloat16 through
+    // float, as c10 converts a double); scalar schedules (Adagrad's clr, SparseAdam's step size) are
+    // computed in double first, as torch does in Python.
     //
+    // float32 and float64 share one generic path over vectors of the width; float16 and bfloat16
+    // widen to float vectors of the width and round to the type after every operation torch rounds.
     // Every column is updated independently (no horizontal reduction except row-wise Adagrad's
     // documented row mean), so results are bit-identical at every vector width.
 
@@ -45,7 +50,7 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentOutOfRangeException">A row is out of range, a hyper-parameter is invalid (torch's message), or <paramref name="embeddingDim"/> is not positive.</exception>
     /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
     public static void SgdStep(Span<float> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values, double lr, double weightDecay = 0) =>
-        SgdStep(weight, embeddingDim, rows, values, lr, weightDecay, KernelDispatch.BestWidth);
+        SgdStep<float>(weight, embeddingDim, rows, values, lr, weightDecay, KernelDispatch.BestWidth);
 
     /// <summary>
     /// One step of <c>torch.optim.Adagrad(lr, lr_decay, eps)</c> (its sparse-gradient path) on a coalesced sparse gradient.
@@ -77,7 +82,7 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
     public static void AdagradStep(Span<float> weight, Span<float> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
         double lr, double lrDecay, double eps, long step) =>
-        AdagradStep(weight, stateSum, embeddingDim, rows, values, lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+        AdagradStep<float>(weight, stateSum, embeddingDim, rows, values, lr, lrDecay, eps, step, KernelDispatch.BestWidth);
 
     /// <summary>
     /// One step of row-wise Adagrad (FBGEMM's <c>rowwise_sparse_adagrad</c>: one accumulator per row) on a coalesced sparse gradient.
@@ -107,7 +112,7 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
     public static void RowwiseAdagradStep(Span<float> weight, Span<float> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
         double lr, double eps) =>
-        RowwiseAdagradStep(weight, momentum, embeddingDim, rows, values, lr, eps, KernelDispatch.BestWidth);
+        RowwiseAdagradStep<float>(weight, momentum, embeddingDim, rows, values, lr, eps, KernelDispatch.BestWidth);
 
     /// <summary>
     /// One step of <c>torch.optim.SparseAdam(lr, betas=(beta1, beta2), eps)</c> on a coalesced sparse gradient.
@@ -141,11 +146,203 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
     public static void SparseAdamStep(Span<float> weight, Span<float> expAvg, Span<float> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
         double lr, double beta1, double beta2, double eps, long step) =>
-        SparseAdamStep(weight, expAvg, expAvgSq, embeddingDim, rows, values, lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+        SparseAdamStep<float>(weight, expAvg, expAvgSq, embeddingDim, rows, values, lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
 
-    // ---- Span overloads with an explicit width (tests force each width) ----------------------
+    // ---- float64, float16 and bfloat16 tables -------------------------------------------------
+    // RS0026 guards against overloads that differ only in optional parameters, which callers could not
+    // tell apart; these differ in the table's element type, so every call binds to exactly one of them.
+#pragma warning disable RS0026
 
-    internal static void SgdStep(Span<float> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values, double lr, double weightDecay, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    /// <summary>
+    /// One step of <c>torch.optim.SGD(lr, weight_decay)</c> without momentum on a coalesced sparse gradient,
+    /// for a float64, float16 or bfloat16 table, with torch 1.13's arithmetic for the type.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// D = embeddingDim; rd(x) = x rounded to the table type (nearest, ties to even);
+    /// fl(x) = the double x converted to the type (float16 and bfloat16: to float, then to the type)
+    /// require rows strictly ascending, 0 &lt;= rows[j] &lt; weight.Length / D   // else throws, nothing written
+    /// for j in 0 .. rows.Length-1:  r = rows[j];  g = values[j*D .. j*D+D-1]
+    ///     for c in 0 .. D-1:
+    ///         float64:            d = weightDecay != 0 ? fma(w[r][c], weightDecay, g[c]) : g[c]
+    ///                             w[r][c] = fma(d, -lr, w[r][c])
+    ///         float16, bfloat16:  every operation in float, then rounded:
+    ///                             d = weightDecay != 0 ? rd(g[c] + rd(w[r][c] · fl(weightDecay))) : g[c]
+    ///                             w[r][c] = rd(w[r][c] + rd(d · fl(-lr)))
+    /// </code>
+    /// <para>
+    /// One line: <c>W[rows] += fl(-lr) · (G + fl(wd) · W[rows])</c>, fused for float64 (torch's BLAS axpy),
+    /// rounded after each operation for float16 and bfloat16 (torch's c10 arithmetic for its sparse add).
+    /// With <paramref name="weightDecay"/> = 0 this equals torch 1.13 bit for bit for all three types.
+    /// Weight decay is lazy, as for float32: only the listed rows are decayed.
+    /// </para>
+    /// </remarks>
+    /// <param name="weight">The table, <c>num_embeddings × embeddingDim</c> elements; updated in place.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="rows">The gradient's rows, strictly ascending (coalesced).</param>
+    /// <param name="values">The gradient's values, <c>rows.Length × embeddingDim</c> elements of the weight's type.</param>
+    /// <param name="lr">Learning rate, ≥ 0.</param>
+    /// <param name="weightDecay">L2 penalty applied to the listed rows, ≥ 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A row is out of range, a hyper-parameter is invalid (torch's message), or <paramref name="embeddingDim"/> is not positive.</exception>
+    /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
+    public static void SgdStep(Span<double> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<double> values, double lr, double weightDecay = 0) =>
+        SgdStep<double>(weight, embeddingDim, rows, values, lr, weightDecay, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SgdStep(Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double)"/>
+    public static void SgdStep(Span<Half> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<Half> values, double lr, double weightDecay = 0) =>
+        SgdStep<Half>(weight, embeddingDim, rows, values, lr, weightDecay, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SgdStep(Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double)"/>
+    public static void SgdStep(Span<BFloat16> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<BFloat16> values, double lr, double weightDecay = 0) =>
+        SgdStep<BFloat16>(weight, embeddingDim, rows, values, lr, weightDecay, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// One step of <c>torch.optim.Adagrad(lr, lr_decay, eps)</c> (its sparse-gradient path) on a coalesced
+    /// sparse gradient, for a float64, float16 or bfloat16 table and state, with torch 1.13's arithmetic
+    /// for the type.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// rd, fl as for SgdStep;  clr = lr / (1 + (step - 1) * lrDecay)       // double
+    /// for j in 0 .. rows.Length-1:  r = rows[j];  g = values[j*D .. j*D+D-1]
+    ///     for c in 0 .. D-1:
+    ///         float64:            s = stateSum[r][c] + g[c] * g[c];  stateSum[r][c] = s
+    ///                             w[r][c] = fma(g[c] / (sqrt(s) + eps), -clr, w[r][c])
+    ///         float16, bfloat16:  every operation in float, then rounded:
+    ///                             s = rd(stateSum[r][c] + rd(g[c] · g[c]));  stateSum[r][c] = s
+    ///                             std = rd(rd(sqrt(s)) + fl(eps))
+    ///                             w[r][c] = rd(w[r][c] + rd(rd(g[c] / std) · fl(-clr)))
+    /// </code>
+    /// <para>
+    /// float64 and bfloat16 equal torch 1.13 bit for bit. torch 1.13 refuses float16 here
+    /// (<c>"sqrt_vml_cpu" not implemented for 'Half'</c>); this step computes the bfloat16 formula
+    /// rounded to float16. Note that <c>fl(eps)</c> is 0 in float16 for <c>eps &lt; 2^-25</c> (torch's default
+    /// 1e-10 included), so a zero gradient on a zero state gives <c>0 / 0 = NaN</c> there; pass a larger eps.
+    /// </para>
+    /// </remarks>
+    /// <param name="weight">The table; updated in place.</param>
+    /// <param name="stateSum">Adagrad's <c>sum</c> state, the weight's shape and type (torch starts it at <c>initial_accumulator_value</c>); updated in place.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="rows">The gradient's rows, strictly ascending (coalesced).</param>
+    /// <param name="values">The gradient's values, <c>rows.Length × embeddingDim</c> elements of the weight's type.</param>
+    /// <param name="lr">Learning rate, ≥ 0.</param>
+    /// <param name="lrDecay">Learning-rate decay, ≥ 0.</param>
+    /// <param name="eps">Added to the denominator, ≥ 0 (torch's default is 1e-10).</param>
+    /// <param name="step">The 1-based number of this step.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A row is out of range, a hyper-parameter is invalid, or <paramref name="step"/> &lt; 1.</exception>
+    /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
+    public static void AdagradStep(Span<double> weight, Span<double> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<double> values,
+        double lr, double lrDecay, double eps, long step) =>
+        AdagradStep<double>(weight, stateSum, embeddingDim, rows, values, lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="AdagradStep(Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double, double, long)"/>
+    public static void AdagradStep(Span<Half> weight, Span<Half> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<Half> values,
+        double lr, double lrDecay, double eps, long step) =>
+        AdagradStep<Half>(weight, stateSum, embeddingDim, rows, values, lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="AdagradStep(Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double, double, long)"/>
+    public static void AdagradStep(Span<BFloat16> weight, Span<BFloat16> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<BFloat16> values,
+        double lr, double lrDecay, double eps, long step) =>
+        AdagradStep<BFloat16>(weight, stateSum, embeddingDim, rows, values, lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// One step of row-wise Adagrad (FBGEMM's <c>rowwise_sparse_adagrad</c>: one accumulator per row) on a
+    /// coalesced sparse gradient, for a float64, float16 or bfloat16 table; the momentum has the table's type.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// rd, fl as for SgdStep
+    /// for j in 0 .. rows.Length-1:  r = rows[j];  g = values[j*D .. j*D+D-1]
+    ///     sum = 0.0 (double);  for c in 0 .. D-1: sum += (double)g[c] * g[c]    // columns in order
+    ///     float64:            h = momentum[r] + sum / D;  momentum[r] = h
+    ///                         step = lr / (sqrt(h) + eps)
+    ///                         for c in 0 .. D-1: w[r][c] = fma(g[c], -step, w[r][c])
+    ///     float16, bfloat16:  every operation in float, then rounded:
+    ///                         h = rd(momentum[r] + fl(sum / D));  momentum[r] = h
+    ///                         step = rd(fl(lr) / rd(rd(sqrt(h)) + fl(eps)))
+    ///                         for c in 0 .. D-1: w[r][c] = rd(w[r][c] + rd(g[c] · -step))
+    /// </code>
+    /// <para>
+    /// The float32 formula in the table's type; torch has no counterpart. The squares of float16 and
+    /// bfloat16 values are exact in double, so their row sum rounds only as it grows.
+    /// </para>
+    /// </remarks>
+    /// <param name="weight">The table; updated in place.</param>
+    /// <param name="momentum">One element per table row, of the weight's type; updated in place.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="rows">The gradient's rows, strictly ascending (coalesced).</param>
+    /// <param name="values">The gradient's values, <c>rows.Length × embeddingDim</c> elements of the weight's type.</param>
+    /// <param name="lr">Learning rate, ≥ 0.</param>
+    /// <param name="eps">Added to the denominator, ≥ 0.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A row is out of range or a hyper-parameter is invalid.</exception>
+    /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
+    public static void RowwiseAdagradStep(Span<double> weight, Span<double> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<double> values,
+        double lr, double eps) =>
+        RowwiseAdagradStep<double>(weight, momentum, embeddingDim, rows, values, lr, eps, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="RowwiseAdagradStep(Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double)"/>
+    public static void RowwiseAdagradStep(Span<Half> weight, Span<Half> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<Half> values,
+        double lr, double eps) =>
+        RowwiseAdagradStep<Half>(weight, momentum, embeddingDim, rows, values, lr, eps, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="RowwiseAdagradStep(Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double)"/>
+    public static void RowwiseAdagradStep(Span<BFloat16> weight, Span<BFloat16> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<BFloat16> values,
+        double lr, double eps) =>
+        RowwiseAdagradStep<BFloat16>(weight, momentum, embeddingDim, rows, values, lr, eps, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// One step of <c>torch.optim.SparseAdam(lr, betas=(beta1, beta2), eps)</c> on a coalesced sparse gradient,
+    /// for a float64, float16 or bfloat16 table and state, with torch 1.13's arithmetic for the type.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// rd, fl as for SgdStep;  stepSize = lr * sqrt(1 - beta2^step) / (1 - beta1^step)   // double, in this order
+    /// for j in 0 .. rows.Length-1:  r = rows[j];  g = values[j*D .. j*D+D-1]
+    ///     for c in 0 .. D-1, every operation rounded to the type (float16, bfloat16: computed in float):
+    ///         m = rd(expAvg[r][c] + rd(rd(g[c] - expAvg[r][c]) · fl(1 - beta1)));         expAvg[r][c] = m
+    ///         v = rd(expAvgSq[r][c] + rd(rd(rd(g[c]·g[c]) - expAvgSq[r][c]) · fl(1 - beta2))); expAvgSq[r][c] = v
+    ///         w[r][c] = rd(w[r][c] + rd(rd(m / rd(rd(sqrt(v)) + fl(eps))) · fl(-stepSize)))
+    /// </code>
+    /// <para>
+    /// float64 and bfloat16 equal torch 1.13 bit for bit (nothing is fused). torch 1.13 refuses float16
+    /// here (<c>"sqrt_vml_cpu" not implemented for 'Half'</c>); this step computes the bfloat16 formula
+    /// rounded to float16. Note that <c>fl(eps)</c> is 0 in float16 for <c>eps &lt; 2^-25</c> and <c>fl(1 - beta2)</c>
+    /// is coarse (0.001 becomes 0.0010004), as a float16 tensor multiplied by them would see them.
+    /// </para>
+    /// </remarks>
+    /// <param name="weight">The table; updated in place.</param>
+    /// <param name="expAvg">First-moment state, the weight's shape and type; updated in place.</param>
+    /// <param name="expAvgSq">Second-moment state, the weight's shape and type; updated in place.</param>
+    /// <param name="embeddingDim">Columns per row; positive.</param>
+    /// <param name="rows">The gradient's rows, strictly ascending (coalesced).</param>
+    /// <param name="values">The gradient's values, <c>rows.Length × embeddingDim</c> elements of the weight's type.</param>
+    /// <param name="lr">Learning rate, &gt; 0.</param>
+    /// <param name="beta1">First-moment decay, in [0, 1).</param>
+    /// <param name="beta2">Second-moment decay, in [0, 1).</param>
+    /// <param name="eps">Added to the denominator, &gt; 0.</param>
+    /// <param name="step">The 1-based number of this step.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A row is out of range, a hyper-parameter is invalid, or <paramref name="step"/> &lt; 1.</exception>
+    /// <exception cref="ArgumentException">Rows are not strictly ascending, lengths do not fit, or a written buffer overlaps another.</exception>
+    public static void SparseAdamStep(Span<double> weight, Span<double> expAvg, Span<double> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<double> values,
+        double lr, double beta1, double beta2, double eps, long step) =>
+        SparseAdamStep<double>(weight, expAvg, expAvgSq, embeddingDim, rows, values, lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SparseAdamStep(Span{double}, Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double, double, double, long)"/>
+    public static void SparseAdamStep(Span<Half> weight, Span<Half> expAvg, Span<Half> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<Half> values,
+        double lr, double beta1, double beta2, double eps, long step) =>
+        SparseAdamStep<Half>(weight, expAvg, expAvgSq, embeddingDim, rows, values, lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+
+    /// <inheritdoc cref="SparseAdamStep(Span{double}, Span{double}, Span{double}, int, ReadOnlySpan{long}, ReadOnlySpan{double}, double, double, double, double, long)"/>
+    public static void SparseAdamStep(Span<BFloat16> weight, Span<BFloat16> expAvg, Span<BFloat16> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<BFloat16> values,
+        double lr, double beta1, double beta2, double eps, long step) =>
+        SparseAdamStep<BFloat16>(weight, expAvg, expAvgSq, embeddingDim, rows, values, lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+#pragma warning restore RS0026
+
+    // ---- Span overloads for any table type, with an explicit width (tests force each width) ----
+
+    internal static void SgdStep<T>(Span<T> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<T> values, double lr, double weightDecay,
+        VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
         ThrowIfInvalid(OptimizerChecks.Sgd(lr, weightDecay));
@@ -155,11 +352,12 @@ public static partial class EmbeddingPrimitives
             in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, weightDecay, width, threads));
     }
 
-    internal static void AdagradStep(Span<float> weight, Span<float> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
+    internal static void AdagradStep<T>(Span<T> weight, Span<T> stateSum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<T> values,
         double lr, double lrDecay, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
-        CheckStateLength(stateSum, weight.Length, nameof(stateSum));
+        CheckStateLength<T>(stateSum, weight.Length, nameof(stateSum));
         ThrowIfInvalid(OptimizerChecks.Adagrad(lr, lrDecay, eps, step));
         ThrowIfOverlapping(weight, nameof(weight), rows, values, stateSum, default);
         ThrowIfOverlapping(stateSum, nameof(stateSum), rows, values, default, default);
@@ -168,11 +366,12 @@ public static partial class EmbeddingPrimitives
             in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, lrDecay, eps, step, width, threads));
     }
 
-    internal static void RowwiseAdagradStep(Span<float> weight, Span<float> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
+    internal static void RowwiseAdagradStep<T>(Span<T> weight, Span<T> momentum, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<T> values,
         double lr, double eps, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
-        CheckStateLength(momentum, numEmbeddings, nameof(momentum));
+        CheckStateLength<T>(momentum, numEmbeddings, nameof(momentum));
         ThrowIfInvalid(OptimizerChecks.RowwiseAdagrad(lr, eps));
         ThrowIfOverlapping(weight, nameof(weight), rows, values, momentum, default);
         ThrowIfOverlapping(momentum, nameof(momentum), rows, values, default, default);
@@ -181,12 +380,13 @@ public static partial class EmbeddingPrimitives
             in MemoryMarshal.GetReference(rows), rows.Length, in MemoryMarshal.GetReference(values), lr, eps, width, threads));
     }
 
-    internal static void SparseAdamStep(Span<float> weight, Span<float> expAvg, Span<float> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values,
+    internal static void SparseAdamStep<T>(Span<T> weight, Span<T> expAvg, Span<T> expAvgSq, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<T> values,
         double lr, double beta1, double beta2, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         long numEmbeddings = CheckSparseStepShapes(weight, embeddingDim, rows, values);
-        CheckStateLength(expAvg, weight.Length, nameof(expAvg));
-        CheckStateLength(expAvgSq, weight.Length, nameof(expAvgSq));
+        CheckStateLength<T>(expAvg, weight.Length, nameof(expAvg));
+        CheckStateLength<T>(expAvgSq, weight.Length, nameof(expAvgSq));
         ThrowIfInvalid(OptimizerChecks.SparseAdam(lr, beta1, beta2, eps, step));
         ThrowIfOverlapping(weight, nameof(weight), rows, values, expAvg, expAvgSq);
         ThrowIfOverlapping(expAvg, nameof(expAvg), rows, values, expAvgSq, default);
@@ -200,10 +400,12 @@ public static partial class EmbeddingPrimitives
     // ---- Validated cores, shared by the span API and the C ABI --------------------------------
     // Each checks every row (in range, strictly ascending) before writing anything and returns -1,
     // or the position of the first bad row with nothing written. Shapes, buffers and
-    // hyper-parameters (OptimizerChecks) are the caller's responsibility.
+    // hyper-parameters (OptimizerChecks) are the caller's responsibility. T is float, double, Half
+    // or BFloat16; weight, values and state all have it.
 
-    internal static unsafe nint SgdCore(ref float weight, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+    internal static unsafe nint SgdCore<T>(ref T weight, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly T values,
         double lr, double weightDecay, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -211,14 +413,14 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        fixed (float* table = &weight)
+        fixed (T* table = &weight)
         fixed (long* first = &Unsafe.AsRef(in rows))
-        fixed (float* gradient = &Unsafe.AsRef(in values))
+        fixed (T* gradient = &Unsafe.AsRef(in values))
         {
-            var work = new StepWork
+            var work = new StepWork<T>
             {
                 Kind = StepKind.Sgd, Weight = table, Rows = first, Count = count, Values = gradient, Dimension = dimension,
-                First = (float)-lr, Second = (float)weightDecay,
+                Scalars = new StepScalars(-lr, weightDecay),
             };
             RunSteps(ref work, width, threads, 3);
         }
@@ -226,8 +428,9 @@ public static partial class EmbeddingPrimitives
         return -1;
     }
 
-    internal static unsafe nint AdagradCore(ref float weight, ref float stateSum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+    internal static unsafe nint AdagradCore<T>(ref T weight, ref T stateSum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly T values,
         double lr, double lrDecay, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -236,15 +439,15 @@ public static partial class EmbeddingPrimitives
         }
 
         double clr = lr / (1 + (step - 1) * lrDecay);
-        fixed (float* table = &weight)
-        fixed (float* sum = &stateSum)
+        fixed (T* table = &weight)
+        fixed (T* sum = &stateSum)
         fixed (long* first = &Unsafe.AsRef(in rows))
-        fixed (float* gradient = &Unsafe.AsRef(in values))
+        fixed (T* gradient = &Unsafe.AsRef(in values))
         {
-            var work = new StepWork
+            var work = new StepWork<T>
             {
                 Kind = StepKind.Adagrad, Weight = table, State = sum, Rows = first, Count = count, Values = gradient, Dimension = dimension,
-                First = (float)-clr, Second = (float)eps,
+                Scalars = new StepScalars(-clr, eps),
             };
             RunSteps(ref work, width, threads, 5);
         }
@@ -252,8 +455,9 @@ public static partial class EmbeddingPrimitives
         return -1;
     }
 
-    internal static unsafe nint RowwiseAdagradCore(ref float weight, ref float momentum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly float values,
+    internal static unsafe nint RowwiseAdagradCore<T>(ref T weight, ref T momentum, long numEmbeddings, int dimension, ref readonly long rows, nint count, ref readonly T values,
         double lr, double eps, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -261,15 +465,15 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        fixed (float* table = &weight)
-        fixed (float* rowState = &momentum)
+        fixed (T* table = &weight)
+        fixed (T* rowState = &momentum)
         fixed (long* first = &Unsafe.AsRef(in rows))
-        fixed (float* gradient = &Unsafe.AsRef(in values))
+        fixed (T* gradient = &Unsafe.AsRef(in values))
         {
-            var work = new StepWork
+            var work = new StepWork<T>
             {
                 Kind = StepKind.RowwiseAdagrad, Weight = table, State = rowState, Rows = first, Count = count, Values = gradient, Dimension = dimension,
-                First = (float)lr, Second = (float)eps,
+                Scalars = new StepScalars(lr, eps),
             };
             RunSteps(ref work, width, threads, 3);
         }
@@ -277,8 +481,9 @@ public static partial class EmbeddingPrimitives
         return -1;
     }
 
-    internal static unsafe nint SparseAdamCore(ref float weight, ref float expAvg, ref float expAvgSq, long numEmbeddings, int dimension, ref readonly long rows, nint count,
-        ref readonly float values, double lr, double beta1, double beta2, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint SparseAdamCore<T>(ref T weight, ref T expAvg, ref T expAvgSq, long numEmbeddings, int dimension, ref readonly long rows, nint count,
+        ref readonly T values, double lr, double beta1, double beta2, double eps, long step, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where T : unmanaged
     {
         nint bad = FindFirstBadRow(in rows, count, numEmbeddings);
         if (bad >= 0 || count == 0 || dimension == 0)
@@ -286,16 +491,16 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        fixed (float* table = &weight)
-        fixed (float* m = &expAvg)
-        fixed (float* v = &expAvgSq)
+        fixed (T* table = &weight)
+        fixed (T* m = &expAvg)
+        fixed (T* v = &expAvgSq)
         fixed (long* first = &Unsafe.AsRef(in rows))
-        fixed (float* gradient = &Unsafe.AsRef(in values))
+        fixed (T* gradient = &Unsafe.AsRef(in values))
         {
-            var work = new StepWork
+            var work = new StepWork<T>
             {
                 Kind = StepKind.SparseAdam, Weight = table, State = m, SecondState = v, Rows = first, Count = count, Values = gradient, Dimension = dimension,
-                Adam = AdamScalars.For(lr, beta1, beta2, eps, step),
+                Scalars = StepScalars.Adam(lr, beta1, beta2, eps, step),
             };
             RunSteps(ref work, width, threads, 7);
         }
@@ -306,13 +511,16 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// Runs a step's rows on the calling thread, or split into contiguous ranges of the (distinct,
     /// ascending) rows list when the call is large enough: rows never repeat, so pieces touch disjoint
-    /// rows of the weight and the state. <paramref name="floatsPerElement"/> is the floats a column
-    /// update reads and writes (for the thread decision).
+    /// rows of the weight and the state, and each row is updated by one thread exactly as on one
+    /// thread. <paramref name="elementsPerColumn"/> is the elements a column update reads and writes
+    /// (for the thread decision).
     /// </summary>
-    private static void RunSteps(ref StepWork work, VectorWidth width, int threads, int floatsPerElement)
+    private static void RunSteps<T>(ref StepWork<T> work, VectorWidth width, int threads, int elementsPerColumn)
+        where T : unmanaged
     {
-        work.Width = KernelDispatch.FitWidth(width, work.Dimension);
-        threads = EmbeddingThreads.For(sizeof(float) * (long)floatsPerElement * work.Dimension * work.Count, work.Count, threads);
+        // float16 and bfloat16 compute on float vectors: their widths are the float ones.
+        work.Width = KernelDispatch.FitWidth(width, work.Dimension, typeof(T) == typeof(double) ? sizeof(double) : sizeof(float));
+        threads = EmbeddingThreads.For((long)Unsafe.SizeOf<T>() * elementsPerColumn * work.Dimension * work.Count, work.Count, threads);
         WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, work.Count), threads);
     }
 
@@ -324,23 +532,38 @@ public static partial class EmbeddingPrimitives
         SparseAdam,
     }
 
+    /// <summary>
+    /// A step's hyper-parameters in double, as the caller gave them or as torch computes them in Python;
+    /// each row driver converts them to the table's type (<see cref="Fl{T}"/>) once per piece.
+    /// SGD: -lr, weight decay; Adagrad: -clr, eps; row-wise Adagrad: lr, eps; SparseAdam: 1 - beta1,
+    /// 1 - beta2, eps, -stepSize.
+    /// </summary>
+    private readonly record struct StepScalars(double First, double Second, double Third = 0, double Fourth = 0)
+    {
+        public static StepScalars Adam(double lr, double beta1, double beta2, double eps, long step)
+        {
+            // torch 1.13, in Python doubles: step_size = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step).
+            double biasCorrection1 = 1 - Math.Pow(beta1, step);
+            double biasCorrection2 = 1 - Math.Pow(beta2, step);
+            double stepSize = lr * Math.Sqrt(biasCorrection2) / biasCorrection1;
+            return new(1 - beta1, 1 - beta2, eps, -stepSize);
+        }
+    }
+
     /// <summary>One piece of an optimizer step: a contiguous range of the rows list (the whole list on one thread).</summary>
-    private unsafe struct StepWork : IParallelWork
+    private unsafe struct StepWork<T> : IParallelWork
+        where T : unmanaged
     {
         public StepKind Kind;
         public VectorWidth Width;
         public int Dimension;
-        public float* Weight;
-        public float* State;
-        public float* SecondState;
+        public T* Weight;
+        public T* State;
+        public T* SecondState;
         public long* Rows;
         public nint Count;
-        public float* Values;
-
-        /// <summary>SGD: -lr, weight decay; Adagrad: -clr, eps; row-wise Adagrad: lr, eps.</summary>
-        public float First;
-        public float Second;
-        public AdamScalars Adam;
+        public T* Values;
+        public StepScalars Scalars;
 
         public readonly void Execute(int part, int parts)
         {
@@ -353,38 +576,90 @@ public static partial class EmbeddingPrimitives
             switch (Width)
             {
                 case VectorWidth.Vector512:
-                    Run<Elementwise512>(start, end - start);
+                    Steps<Elementwise512>(start, end - start);
                     break;
                 case VectorWidth.Vector256:
-                    Run<Elementwise256>(start, end - start);
+                    Steps<Elementwise256>(start, end - start);
                     break;
                 case VectorWidth.Vector128:
-                    Run<Elementwise128>(start, end - start);
+                    Steps<Elementwise128>(start, end - start);
                     break;
                 default:
-                    Run<ElementwiseScalar>(start, end - start);
+                    Steps<ElementwiseScalar>(start, end - start);
                     break;
             }
         }
 
-        private readonly void Run<TWidth>(nint start, nint count)
+        private readonly void Steps<TWidth>(nint start, nint count)
+            where TWidth : IElementwiseWidth
+        {
+            if (typeof(T) == typeof(float))
+            {
+                IeeeSteps<float, TWidth>(start, count);
+            }
+            else if (typeof(T) == typeof(double))
+            {
+                IeeeSteps<double, TWidth>(start, count);
+            }
+            else if (typeof(T) == typeof(Half))
+            {
+                ReducedSteps<Half, Float16Arithmetic, TWidth>(start, count);
+            }
+            else
+            {
+                ReducedSteps<BFloat16, BFloat16Arithmetic, TWidth>(start, count);
+            }
+        }
+
+        private readonly void IeeeSteps<TFloat, TWidth>(nint start, nint count)
+            where TFloat : unmanaged, IFloatingPointIeee754<TFloat>
             where TWidth : IElementwiseWidth
         {
             ref long rows = ref Rows[start];
-            ref float values = ref Values[start * Dimension];
+            ref TFloat weight = ref Unsafe.As<T, TFloat>(ref *Weight);
+            ref TFloat values = ref Unsafe.As<T, TFloat>(ref Values[start * Dimension]);
+            StepScalars k = Scalars;
             switch (Kind)
             {
                 case StepKind.Sgd:
-                    SgdRows<TWidth>(ref *Weight, Dimension, ref rows, count, ref values, First, Second);
+                    SgdRows<TFloat, TWidth>(ref weight, Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second), k.Second != 0);
                     break;
                 case StepKind.Adagrad:
-                    AdagradRows<TWidth>(ref *Weight, ref *State, Dimension, ref rows, count, ref values, First, Second);
+                    AdagradRows<TFloat, TWidth>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second));
                     break;
                 case StepKind.RowwiseAdagrad:
-                    RowwiseAdagradRows<TWidth>(ref *Weight, ref *State, Dimension, ref rows, count, ref values, First, Second);
+                    RowwiseAdagradRows<TFloat, TWidth>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second));
                     break;
                 default:
-                    SparseAdamRows<TWidth>(ref *Weight, ref *State, ref *SecondState, Dimension, ref rows, count, ref values, Adam);
+                    SparseAdamRows<TFloat, TWidth>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), ref Unsafe.As<T, TFloat>(ref *SecondState), Dimension, ref rows, count, ref values,
+                        Fl<TFloat>(k.First), Fl<TFloat>(k.Second), Fl<TFloat>(k.Third), Fl<TFloat>(k.Fourth));
+                    break;
+            }
+        }
+
+        private readonly void ReducedSteps<TReduced, TArithmetic, TWidth>(nint start, nint count)
+            where TReduced : unmanaged
+            where TArithmetic : IReducedArithmetic<TReduced>
+            where TWidth : IElementwiseWidth
+        {
+            ref long rows = ref Rows[start];
+            ref TReduced weight = ref Unsafe.As<T, TReduced>(ref *Weight);
+            ref TReduced values = ref Unsafe.As<T, TReduced>(ref Values[start * Dimension]);
+            StepScalars k = Scalars;
+            switch (Kind)
+            {
+                case StepKind.Sgd:
+                    ReducedSgdRows<TReduced, TArithmetic, TWidth>(ref weight, Dimension, ref rows, count, ref values, k);
+                    break;
+                case StepKind.Adagrad:
+                    ReducedAdagradRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
+                    break;
+                case StepKind.RowwiseAdagrad:
+                    ReducedRowwiseAdagradRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), Dimension, ref rows, count, ref values, k);
+                    break;
+                default:
+                    ReducedSparseAdamRows<TReduced, TArithmetic, TWidth>(ref weight, ref Unsafe.As<T, TReduced>(ref *State), ref Unsafe.As<T, TReduced>(ref *SecondState),
+                        Dimension, ref rows, count, ref values, k);
                     break;
             }
         }
@@ -408,22 +683,35 @@ public static partial class EmbeddingPrimitives
         return -1;
     }
 
-    // ---- Row drivers: per row, whole vectors, then the scalar member for the last columns -----
-    // Not an overlapping last vector: these updates read and write in place, so an overlapped
-    // column would be updated twice.
+    /// <summary>
+    /// A double hyper-parameter as the table type sees it, c10's <c>Scalar.to&lt;T&gt;()</c>: float64 keeps
+    /// it, float32 rounds once, float16 and bfloat16 round to float and then to the type.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Fl<T>(double value)
+        where T : unmanaged =>
+        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(value)
+        : typeof(T) == typeof(float) ? Unsafe.BitCast<float, T>((float)value)
+        : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)(float)value)
+        : Unsafe.BitCast<BFloat16, T>((BFloat16)(float)value);
 
-    private static void SgdRows<TWidth>(ref float weight, int dimension, ref long rows, nint count, ref float values, float negativeLr, float weightDecay)
+    // ---- float32 and float64 row drivers: per row, whole vectors, then the scalar member for the
+    // last columns. Not an overlapping last vector: these updates read and write in place, so an
+    // overlapped column would be updated twice.
+
+    private static void SgdRows<T, TWidth>(ref T weight, int dimension, ref long rows, nint count, ref T values, T negativeLr, T weightDecay, bool decay)
+        where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
-            ref float w = ref Unsafe.Add(ref weight, (nint)Unsafe.Add(ref rows, j) * dimension);
-            ref float g = ref Unsafe.Add(ref values, j * dimension);
+            ref T w = ref Unsafe.Add(ref weight, (nint)Unsafe.Add(ref rows, j) * dimension);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
             nuint column = 0;
 
             // torch skips the decay term when weight_decay == 0, so 0 * inf never turns a weight into NaN.
-            if (weightDecay != 0)
+            if (decay)
             {
                 for (; column + lanes <= end; column += lanes)
                 {
@@ -450,16 +738,17 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void AdagradRows<TWidth>(ref float weight, ref float stateSum, int dimension, ref long rows, nint count, ref float values, float negativeClr, float eps)
+    private static void AdagradRows<T, TWidth>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
-            ref float w = ref Unsafe.Add(ref weight, start);
-            ref float s = ref Unsafe.Add(ref stateSum, start);
-            ref float g = ref Unsafe.Add(ref values, j * dimension);
+            ref T w = ref Unsafe.Add(ref weight, start);
+            ref T s = ref Unsafe.Add(ref stateSum, start);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
             nuint column = 0;
             for (; column + lanes <= end; column += lanes)
             {
@@ -473,28 +762,23 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void RowwiseAdagradRows<TWidth>(ref float weight, ref float momentum, int dimension, ref long rows, nint count, ref float values, float lr, float eps)
+    private static void RowwiseAdagradRows<T, TWidth>(ref T weight, ref T momentum, int dimension, ref long rows, nint count, ref T values, T lr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint r = (nint)Unsafe.Add(ref rows, j);
-            ref float w = ref Unsafe.Add(ref weight, r * dimension);
-            ref float g = ref Unsafe.Add(ref values, j * dimension);
+            ref T w = ref Unsafe.Add(ref weight, r * dimension);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
 
             // The row mean is a horizontal reduction: one sequential double loop at every width,
-            // so the order (and the bits) never depend on the vector width. Float products are exact in double.
-            double sum = 0;
-            for (int c = 0; c < dimension; c++)
-            {
-                double x = Unsafe.Add(ref g, c);
-                sum += x * x;
-            }
-
-            float h = Unsafe.Add(ref momentum, r) + (float)(sum / dimension);
+            // so the order (and the bits) never depend on the vector width.
+            double sum = RowSumOfSquares(ref g, dimension);
+            T h = Unsafe.Add(ref momentum, r) + Fl<T>(sum / dimension);
             Unsafe.Add(ref momentum, r) = h;
-            float negativeStep = -(lr / (MathF.Sqrt(h) + eps));
+            T negativeStep = -(lr / (T.Sqrt(h) + eps));
             nuint column = 0;
             for (; column + lanes <= end; column += lanes)
             {
@@ -508,26 +792,181 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void SparseAdamRows<TWidth>(ref float weight, ref float expAvg, ref float expAvgSq, int dimension, ref long rows, nint count, ref float values, in AdamScalars k)
+    private static void SparseAdamRows<T, TWidth>(ref T weight, ref T expAvg, ref T expAvgSq, int dimension, ref long rows, nint count, ref T values,
+        T oneMinusBeta1, T oneMinusBeta2, T eps, T negativeStepSize)
+        where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
     {
-        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
         {
             nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
-            ref float w = ref Unsafe.Add(ref weight, start);
-            ref float m = ref Unsafe.Add(ref expAvg, start);
-            ref float v = ref Unsafe.Add(ref expAvgSq, start);
-            ref float g = ref Unsafe.Add(ref values, j * dimension);
+            ref T w = ref Unsafe.Add(ref weight, start);
+            ref T m = ref Unsafe.Add(ref expAvg, start);
+            ref T v = ref Unsafe.Add(ref expAvgSq, start);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
             nuint column = 0;
             for (; column + lanes <= end; column += lanes)
             {
-                TWidth.SparseAdam(ref w, ref m, ref v, ref g, column, k.OneMinusBeta1, k.OneMinusBeta2, k.Eps, k.NegativeStepSize);
+                TWidth.SparseAdam(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
             }
 
             for (; column < end; column++)
             {
-                ElementwiseScalar.SparseAdam(ref w, ref m, ref v, ref g, column, k.OneMinusBeta1, k.OneMinusBeta2, k.Eps, k.NegativeStepSize);
+                ElementwiseScalar.SparseAdam(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ g[c]² over the row in double, columns in order: exact products for float (and float16 and
+    /// bfloat16) values, double products for double values.
+    /// </summary>
+    private static double RowSumOfSquares<T>(ref T row, int dimension)
+        where T : unmanaged
+    {
+        double sum = 0;
+        for (int c = 0; c < dimension; c++)
+        {
+            T value = Unsafe.Add(ref row, c);
+            double x = typeof(T) == typeof(double) ? Unsafe.BitCast<T, double>(value)
+                : typeof(T) == typeof(float) ? Unsafe.BitCast<T, float>(value)
+                : typeof(T) == typeof(Half) ? (double)(float)Unsafe.BitCast<T, Half>(value)
+                : (float)Unsafe.BitCast<T, BFloat16>(value);
+            sum += x * x;
+        }
+
+        return sum;
+    }
+
+    // ---- float16 and bfloat16 row drivers: per row, whole float vectors of the width (the 16-bit
+    // elements widened), then the scalar member for the last columns, as for float and double. Each
+    // operation is computed in float and rounded to the type where torch rounds (TArithmetic.R), the
+    // way c10::Half and c10::BFloat16 arithmetic does; for +, -, ×, ÷ and sqrt of 16-bit values that
+    // is the correctly rounded result, and every lane computes what the scalar member does.
+
+    private static void ReducedSgdRows<T, TArithmetic, TWidth>(ref T weight, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
+    {
+        float negativeLr = TArithmetic.Widen(Fl<T>(k.First)), weightDecay = TArithmetic.Widen(Fl<T>(k.Second));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        for (nint j = 0; j < count; j++)
+        {
+            ref T w = ref Unsafe.Add(ref weight, (nint)Unsafe.Add(ref rows, j) * dimension);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
+            nuint column = 0;
+
+            // torch skips the decay term when weight_decay == 0, so 0 * inf never turns a weight into NaN.
+            if (k.Second != 0)
+            {
+                for (; column + lanes <= end; column += lanes)
+                {
+                    TWidth.ReducedSgdWeightDecay<T, TArithmetic>(ref w, ref g, column, negativeLr, weightDecay);
+                }
+
+                for (; column < end; column++)
+                {
+                    ElementwiseScalar.ReducedSgdWeightDecay<T, TArithmetic>(ref w, ref g, column, negativeLr, weightDecay);
+                }
+            }
+            else
+            {
+                for (; column + lanes <= end; column += lanes)
+                {
+                    TWidth.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeLr);
+                }
+
+                for (; column < end; column++)
+                {
+                    ElementwiseScalar.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeLr);
+                }
+            }
+        }
+    }
+
+    private static void ReducedAdagradRows<T, TArithmetic, TWidth>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
+    {
+        float negativeClr = TArithmetic.Widen(Fl<T>(k.First)), eps = TArithmetic.Widen(Fl<T>(k.Second));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        for (nint j = 0; j < count; j++)
+        {
+            nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
+            ref T w = ref Unsafe.Add(ref weight, start);
+            ref T s = ref Unsafe.Add(ref stateSum, start);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
+            {
+                TWidth.ReducedAdagrad<T, TArithmetic>(ref w, ref s, ref g, column, negativeClr, eps);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedAdagrad<T, TArithmetic>(ref w, ref s, ref g, column, negativeClr, eps);
+            }
+        }
+    }
+
+    private static void ReducedRowwiseAdagradRows<T, TArithmetic, TWidth>(ref T weight, ref T momentum, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
+    {
+        float lr = TArithmetic.Widen(Fl<T>(k.First)), eps = TArithmetic.Widen(Fl<T>(k.Second));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        for (nint j = 0; j < count; j++)
+        {
+            nint r = (nint)Unsafe.Add(ref rows, j);
+            ref T w = ref Unsafe.Add(ref weight, r * dimension);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
+
+            // The row mean is a horizontal reduction: one sequential double loop at every width.
+            float mean = TArithmetic.Widen(Fl<T>(RowSumOfSquares(ref g, dimension) / dimension));
+            float h = TArithmetic.R(TArithmetic.Widen(Unsafe.Add(ref momentum, r)) + mean);
+            Unsafe.Add(ref momentum, r) = TArithmetic.Narrow(h);
+            float negativeStep = -TArithmetic.R(lr / TArithmetic.R(TArithmetic.R(MathF.Sqrt(h)) + eps));
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
+            {
+                TWidth.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeStep);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedMultiplyAdd<T, TArithmetic>(ref w, ref g, column, negativeStep);
+            }
+        }
+    }
+
+    private static void ReducedSparseAdamRows<T, TArithmetic, TWidth>(ref T weight, ref T expAvg, ref T expAvgSq, int dimension, ref long rows, nint count, ref T values, StepScalars k)
+        where T : unmanaged
+        where TArithmetic : IReducedArithmetic<T>
+        where TWidth : IElementwiseWidth
+    {
+        float oneMinusBeta1 = TArithmetic.Widen(Fl<T>(k.First)), oneMinusBeta2 = TArithmetic.Widen(Fl<T>(k.Second));
+        float eps = TArithmetic.Widen(Fl<T>(k.Third)), negativeStepSize = TArithmetic.Widen(Fl<T>(k.Fourth));
+        nuint lanes = (nuint)TWidth.Lanes, end = (nuint)dimension;
+        for (nint j = 0; j < count; j++)
+        {
+            nint start = (nint)Unsafe.Add(ref rows, j) * dimension;
+            ref T w = ref Unsafe.Add(ref weight, start);
+            ref T m = ref Unsafe.Add(ref expAvg, start);
+            ref T v = ref Unsafe.Add(ref expAvgSq, start);
+            ref T g = ref Unsafe.Add(ref values, j * dimension);
+            nuint column = 0;
+            for (; column + lanes <= end; column += lanes)
+            {
+                TWidth.ReducedSparseAdam<T, TArithmetic>(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
+            }
+
+            for (; column < end; column++)
+            {
+                ElementwiseScalar.ReducedSparseAdam<T, TArithmetic>(ref w, ref m, ref v, ref g, column, oneMinusBeta1, oneMinusBeta2, eps, negativeStepSize);
             }
         }
     }
@@ -535,35 +974,36 @@ public static partial class EmbeddingPrimitives
     // ---- Span-level checks --------------------------------------------------------------------
 
     /// <summary>Checks the dimension, the weight and the values; returns the table's row count.</summary>
-    private static long CheckSparseStepShapes(ReadOnlySpan<float> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<float> values)
+    private static long CheckSparseStepShapes<T>(ReadOnlySpan<T> weight, int embeddingDim, ReadOnlySpan<long> rows, ReadOnlySpan<T> values)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
         if (weight.Length % embeddingDim != 0)
         {
-            throw new ArgumentException($"The weight holds {weight.Length} floats, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+            throw new ArgumentException($"The weight holds {weight.Length} elements, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
         }
 
         long required = (long)rows.Length * embeddingDim;
         if (values.Length != required)
         {
-            throw new ArgumentException($"The values hold {values.Length} floats; {rows.Length} rows × {embeddingDim} columns need exactly {required}.", nameof(values));
+            throw new ArgumentException($"The values hold {values.Length} elements; {rows.Length} rows × {embeddingDim} columns need exactly {required}.", nameof(values));
         }
 
         return weight.Length / embeddingDim;
     }
 
-    private static void CheckStateLength(ReadOnlySpan<float> state, long required, string name)
+    private static void CheckStateLength<T>(ReadOnlySpan<T> state, long required, string name)
     {
         if (state.Length != required)
         {
-            throw new ArgumentException($"{name} holds {state.Length} floats; it must hold exactly {required}.", name);
+            throw new ArgumentException($"{name} holds {state.Length} elements; it must hold exactly {required}.", name);
         }
     }
 
     /// <summary>Rejects a written buffer that overlaps the rows, the values or another state buffer.</summary>
-    private static void ThrowIfOverlapping(ReadOnlySpan<float> written, string name, ReadOnlySpan<long> rows, ReadOnlySpan<float> values, ReadOnlySpan<float> other, ReadOnlySpan<float> another)
+    private static void ThrowIfOverlapping<T>(ReadOnlySpan<T> written, string name, ReadOnlySpan<long> rows, ReadOnlySpan<T> values, ReadOnlySpan<T> other, ReadOnlySpan<T> another)
+        where T : unmanaged
     {
-        if (written.Overlaps(MemoryMarshal.Cast<long, float>(rows)) || written.Overlaps(values) || written.Overlaps(other) || written.Overlaps(another))
+        if (MemoryMarshal.AsBytes(written).Overlaps(MemoryMarshal.AsBytes(rows)) || written.Overlaps(values) || written.Overlaps(other) || written.Overlaps(another))
         {
             throw new ArgumentException($"{name} overlaps another argument; every buffer a step writes must be separate.", name);
         }
@@ -591,19 +1031,6 @@ public static partial class EmbeddingPrimitives
         }
 
         throw new ArgumentException(OptimizerChecks.NotAscending(bad, value, rows[(int)bad - 1]), nameof(rows));
-    }
-
-    /// <summary>SparseAdam's per-call float32 scalars, computed once from the double hyper-parameters.</summary>
-    private readonly record struct AdamScalars(float OneMinusBeta1, float OneMinusBeta2, float Eps, float NegativeStepSize)
-    {
-        public static AdamScalars For(double lr, double beta1, double beta2, double eps, long step)
-        {
-            // torch 1.13, in Python doubles: step_size = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step).
-            double biasCorrection1 = 1 - Math.Pow(beta1, step);
-            double biasCorrection2 = 1 - Math.Pow(beta2, step);
-            double stepSize = lr * Math.Sqrt(biasCorrection2) / biasCorrection1;
-            return new((float)(1 - beta1), (float)(1 - beta2), (float)eps, (float)-stepSize);
-        }
     }
 }
 

@@ -139,7 +139,7 @@ public sealed unsafe class TrainingExportTests
             Assert.StartsWith("step is 0", LastMessage());
         }
 
-        Assert.Equal(EmbStatus.UnsupportedDtype, Call(optimizer, model, [0, 1, 2], values, 1, dtype: Float64));
+        Assert.Equal(EmbStatus.UnsupportedDtype, Call(optimizer, model, [0, 1, 2], values, 1, dtype: 7));
         Assert.Equal(EmbStatus.InvalidArgument, Call(optimizer, model, [0, 1, 2], values, 1, numRows: -1));
         Assert.Equal(EmbStatus.SizeOverflow, Call(optimizer, model, [0, 1, 2], values, 1, numRows: long.MaxValue / 2));
         original.AssertBitEqual(model, $"{optimizer} after failures");

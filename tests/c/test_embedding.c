@@ -307,6 +307,82 @@ static void test_table_types(void)
     }
 }
 
+/* ---- Optimizer steps on other table types ------------------------------------------------------
+ * The header's 16-bit rule (every operation in float, rounded to the type, with its own bfloat16
+ * conversions here) and its float64 rule (the float32 formula in double). */
+
+static float bf16_to_float(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Round to nearest, ties to even (no NaN reaches it here). */
+static uint16_t float_to_bf16(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+static float rd_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
+
+static void test_optimizer_table_types(void)
+{
+    enum { V = 5, D = 7 };
+    static const int64_t rows[2] = { 1, 4 };
+
+    /* bfloat16 SGD: w = rd(w + rd(g * fl(-lr))), fl(-lr) = -0.1 rounded to float, then to bfloat16. */
+    uint16_t weight[V * D], expected[V * D], values[2 * D];
+    for (int i = 0; i < V * D; i++) {
+        weight[i] = float_to_bf16((float)(i % 11) * 0.37f - 1.5f);
+    }
+    for (int i = 0; i < 2 * D; i++) {
+        values[i] = float_to_bf16((float)(i % 5) * 0.61f - 1.1f);
+    }
+    memcpy(expected, weight, sizeof weight);
+    float negative_lr = rd_bf16((float)-0.1);
+    for (int j = 0; j < 2; j++) {
+        for (int c = 0; c < D; c++) {
+            uint16_t* w = &expected[rows[j] * D + c];
+            *w = float_to_bf16(bf16_to_float(*w) + rd_bf16(bf16_to_float(values[j * D + c]) * negative_lr));
+        }
+    }
+    int32_t status = emb_sgd_step(weight, EMB_DTYPE_BFLOAT16, V, D, rows, values, 2, 0.1, 0.0);
+    check(status == EMB_OK && memcmp(weight, expected, sizeof weight) == 0,
+          "sgd on a bfloat16 table: rd(w + rd(g * fl(-lr))) on the listed rows, byte for byte");
+
+    /* float64 SGD with lr = 0.5: g * -0.5 is exact in double, so fma(g, -lr, w) is w - g / 2 rounded once. */
+    double w64[V * D], e64[V * D], g64[2 * D];
+    for (int i = 0; i < V * D; i++) {
+        w64[i] = e64[i] = (double)(i % 13) * 0.123 - 0.7;
+    }
+    for (int i = 0; i < 2 * D; i++) {
+        g64[i] = (double)(i % 3) * 0.9 - 0.8;
+    }
+    for (int j = 0; j < 2; j++) {
+        for (int c = 0; c < D; c++) {
+            e64[rows[j] * D + c] += g64[j * D + c] * -0.5;
+        }
+    }
+    status = emb_sgd_step(w64, EMB_DTYPE_FLOAT64, V, D, rows, g64, 2, 0.5, 0.0);
+    check(status == EMB_OK && memcmp(w64, e64, sizeof w64) == 0,
+          "sgd on a float64 table: fma(g, -lr, w) in double on the listed rows, byte for byte");
+
+    /* Index dtypes and unknown values are not table types: refused, nothing written. */
+    memcpy(expected, weight, sizeof weight);
+    static const int32_t refused[] = { 0, EMB_DTYPE_INT32, EMB_DTYPE_INT64, 99 };
+    int refused_ok = 1;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        refused_ok &= emb_sgd_step(weight, refused[i], V, D, rows, values, 2, 0.1, 0.0) == EMB_ERROR_UNSUPPORTED_DTYPE
+                      && has_message();
+    }
+    check(refused_ok && memcmp(weight, expected, sizeof weight) == 0,
+          "optimizer steps refuse dtypes that are not table types and write nothing");
+}
+
 /* ---- Empty inputs ----------------------------------------------------------------------------- */
 
 static void test_empty(void)
@@ -748,6 +824,7 @@ int main(void)
     test_status_strings();
     test_lookups();
     test_table_types();
+    test_optimizer_table_types();
     test_empty();
     test_errors();
     test_bad_indices();

@@ -170,6 +170,8 @@ def test_errors_leave_everything_unchanged():
     assert isinstance(raised(lambda: optim.adagrad_step(w, np.asfortranarray(state), np.array([1, 2]), values, 0.1)),
                       RuntimeError)
     assert isinstance(raised(lambda: optim.sgd_step(w.astype(np.float64), np.array([1, 2]), values, 0.1)),
+                      RuntimeError)  # values must have the weight's dtype
+    assert isinstance(raised(lambda: optim.sgd_step(w.astype(np.int32), np.array([1, 2]), values, 0.1)),
                       NotImplementedError)
     assert isinstance(raised(lambda: optim.sparse_adam_step(w, state, state.copy(), np.array([1, 2]), values, step=0)),
                       ValueError)

@@ -92,10 +92,11 @@ def test_integer_table_is_refused_with_the_types_it_takes():
 
 
 def test_operations_without_the_type_refuse_it_clearly():
-    # The fused optimizer steps take float32 tables only for now, and say so.
+    # The fused optimizer steps take every table type (test_optim_table_types.py); an integer
+    # table is refused, naming the types they take.
     import embedding_native.optim as optim
-    with pytest.raises(NotImplementedError, match="float32 only"):
-        optim.sgd_step(np.zeros((6, 4)), np.array([1]), np.ones((1, 4)), lr=0.1)
+    with pytest.raises(NotImplementedError, match="float32, float64, float16 and bfloat16"):
+        optim.sgd_step(np.zeros((6, 4), np.int64), np.array([1]), np.ones((1, 4), np.int64), lr=0.1)
 
 
 # ---- training an Embedding of every table type ------------------------------------------------------

@@ -111,7 +111,7 @@ internal static unsafe partial class NativeExports
             + "\"embedding_backward\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
             + "\"renorm\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
             + "\"embedding_bag\":[\"float32\",\"float64\",\"float16\"],"
-            + "\"embedding_bag_backward\":[\"float32\",\"float64\",\"float16\"],\"optimizers\":[\"float32\"]}";
+            + "\"embedding_bag_backward\":[\"float32\",\"float64\",\"float16\"],\"optimizers\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"]}";
 
         private static byte* Allocate(string text)
         {

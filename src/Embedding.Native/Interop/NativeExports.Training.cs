@@ -71,15 +71,20 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            long weightElements = CheckTable(weightDtype, numEmbeddings, embeddingDim);
+            EmbeddingType table = CheckTable(weightDtype, numEmbeddings, embeddingDim, out long weightElements);
             long valueElements = CheckGradient(rows, values, numRows, embeddingDim);
+            int size = TableElements.Size(table);
             AbiChecks.Pointer(weight, weightElements, "weight");
-            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements);
+            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements, size);
             CheckHyperParameters(OptimizerChecks.Sgd(lr, weightDecay));
 
-            nint bad = EmbeddingPrimitives.SgdCore(
-                ref Unsafe.AsRef<float>(weight), numEmbeddings, (int)embeddingDim,
-                in Unsafe.AsRef<long>(rows), (nint)numRows, in Unsafe.AsRef<float>(values), lr, weightDecay, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => Sgd<double>(weight, numEmbeddings, embeddingDim, rows, values, numRows, lr, weightDecay),
+                EmbeddingType.Float16 => Sgd<Half>(weight, numEmbeddings, embeddingDim, rows, values, numRows, lr, weightDecay),
+                EmbeddingType.BFloat16 => Sgd<BFloat16>(weight, numEmbeddings, embeddingDim, rows, values, numRows, lr, weightDecay),
+                _ => Sgd<float>(weight, numEmbeddings, embeddingDim, rows, values, numRows, lr, weightDecay),
+            };
             return RowResult(bad, rows, numEmbeddings);
         }
         catch (Exception exception)
@@ -96,18 +101,23 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            long weightElements = CheckTable(weightDtype, numEmbeddings, embeddingDim);
+            EmbeddingType table = CheckTable(weightDtype, numEmbeddings, embeddingDim, out long weightElements);
             long valueElements = CheckGradient(rows, values, numRows, embeddingDim);
+            int size = TableElements.Size(table);
             AbiChecks.Pointer(weight, weightElements, "weight");
             AbiChecks.Pointer(stateSum, weightElements, "state_sum");
-            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements);
-            CheckWritten(stateSum, weightElements, "state_sum", rows, values, numRows, valueElements);
-            AbiChecks.Disjoint(weight, weightElements * sizeof(float), stateSum, weightElements * sizeof(float), "weight", "state_sum");
+            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements, size);
+            CheckWritten(stateSum, weightElements, "state_sum", rows, values, numRows, valueElements, size);
+            AbiChecks.Disjoint(weight, weightElements * size, stateSum, weightElements * size, "weight", "state_sum");
             CheckHyperParameters(OptimizerChecks.Adagrad(lr, lrDecay, eps, step));
 
-            nint bad = EmbeddingPrimitives.AdagradCore(
-                ref Unsafe.AsRef<float>(weight), ref Unsafe.AsRef<float>(stateSum), numEmbeddings, (int)embeddingDim,
-                in Unsafe.AsRef<long>(rows), (nint)numRows, in Unsafe.AsRef<float>(values), lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => Adagrad<double>(weight, stateSum, numEmbeddings, embeddingDim, rows, values, numRows, lr, lrDecay, eps, step),
+                EmbeddingType.Float16 => Adagrad<Half>(weight, stateSum, numEmbeddings, embeddingDim, rows, values, numRows, lr, lrDecay, eps, step),
+                EmbeddingType.BFloat16 => Adagrad<BFloat16>(weight, stateSum, numEmbeddings, embeddingDim, rows, values, numRows, lr, lrDecay, eps, step),
+                _ => Adagrad<float>(weight, stateSum, numEmbeddings, embeddingDim, rows, values, numRows, lr, lrDecay, eps, step),
+            };
             return RowResult(bad, rows, numEmbeddings);
         }
         catch (Exception exception)
@@ -124,18 +134,23 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            long weightElements = CheckTable(weightDtype, numEmbeddings, embeddingDim);
+            EmbeddingType table = CheckTable(weightDtype, numEmbeddings, embeddingDim, out long weightElements);
             long valueElements = CheckGradient(rows, values, numRows, embeddingDim);
+            int size = TableElements.Size(table);
             AbiChecks.Pointer(weight, weightElements, "weight");
             AbiChecks.Pointer(momentum, numEmbeddings, "momentum");
-            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements);
-            CheckWritten(momentum, numEmbeddings, "momentum", rows, values, numRows, valueElements);
-            AbiChecks.Disjoint(weight, weightElements * sizeof(float), momentum, numEmbeddings * sizeof(float), "weight", "momentum");
+            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements, size);
+            CheckWritten(momentum, numEmbeddings, "momentum", rows, values, numRows, valueElements, size);
+            AbiChecks.Disjoint(weight, weightElements * size, momentum, numEmbeddings * size, "weight", "momentum");
             CheckHyperParameters(OptimizerChecks.RowwiseAdagrad(lr, eps));
 
-            nint bad = EmbeddingPrimitives.RowwiseAdagradCore(
-                ref Unsafe.AsRef<float>(weight), ref Unsafe.AsRef<float>(momentum), numEmbeddings, (int)embeddingDim,
-                in Unsafe.AsRef<long>(rows), (nint)numRows, in Unsafe.AsRef<float>(values), lr, eps, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => RowwiseAdagrad<double>(weight, momentum, numEmbeddings, embeddingDim, rows, values, numRows, lr, eps),
+                EmbeddingType.Float16 => RowwiseAdagrad<Half>(weight, momentum, numEmbeddings, embeddingDim, rows, values, numRows, lr, eps),
+                EmbeddingType.BFloat16 => RowwiseAdagrad<BFloat16>(weight, momentum, numEmbeddings, embeddingDim, rows, values, numRows, lr, eps),
+                _ => RowwiseAdagrad<float>(weight, momentum, numEmbeddings, embeddingDim, rows, values, numRows, lr, eps),
+            };
             return RowResult(bad, rows, numEmbeddings);
         }
         catch (Exception exception)
@@ -153,23 +168,28 @@ internal static unsafe partial class NativeExports
     {
         try
         {
-            long weightElements = CheckTable(weightDtype, numEmbeddings, embeddingDim);
+            EmbeddingType table = CheckTable(weightDtype, numEmbeddings, embeddingDim, out long weightElements);
             long valueElements = CheckGradient(rows, values, numRows, embeddingDim);
-            long bytes = weightElements * sizeof(float);
+            int size = TableElements.Size(table);
+            long bytes = weightElements * size;
             AbiChecks.Pointer(weight, weightElements, "weight");
             AbiChecks.Pointer(expAvg, weightElements, "exp_avg");
             AbiChecks.Pointer(expAvgSq, weightElements, "exp_avg_sq");
-            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements);
-            CheckWritten(expAvg, weightElements, "exp_avg", rows, values, numRows, valueElements);
-            CheckWritten(expAvgSq, weightElements, "exp_avg_sq", rows, values, numRows, valueElements);
+            CheckWritten(weight, weightElements, "weight", rows, values, numRows, valueElements, size);
+            CheckWritten(expAvg, weightElements, "exp_avg", rows, values, numRows, valueElements, size);
+            CheckWritten(expAvgSq, weightElements, "exp_avg_sq", rows, values, numRows, valueElements, size);
             AbiChecks.Disjoint(weight, bytes, expAvg, bytes, "weight", "exp_avg");
             AbiChecks.Disjoint(weight, bytes, expAvgSq, bytes, "weight", "exp_avg_sq");
             AbiChecks.Disjoint(expAvg, bytes, expAvgSq, bytes, "exp_avg", "exp_avg_sq");
             CheckHyperParameters(OptimizerChecks.SparseAdam(lr, beta1, beta2, eps, step));
 
-            nint bad = EmbeddingPrimitives.SparseAdamCore(
-                ref Unsafe.AsRef<float>(weight), ref Unsafe.AsRef<float>(expAvg), ref Unsafe.AsRef<float>(expAvgSq), numEmbeddings, (int)embeddingDim,
-                in Unsafe.AsRef<long>(rows), (nint)numRows, in Unsafe.AsRef<float>(values), lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+            nint bad = table switch
+            {
+                EmbeddingType.Float64 => SparseAdam<double>(weight, expAvg, expAvgSq, numEmbeddings, embeddingDim, rows, values, numRows, lr, beta1, beta2, eps, step),
+                EmbeddingType.Float16 => SparseAdam<Half>(weight, expAvg, expAvgSq, numEmbeddings, embeddingDim, rows, values, numRows, lr, beta1, beta2, eps, step),
+                EmbeddingType.BFloat16 => SparseAdam<BFloat16>(weight, expAvg, expAvgSq, numEmbeddings, embeddingDim, rows, values, numRows, lr, beta1, beta2, eps, step),
+                _ => SparseAdam<float>(weight, expAvg, expAvgSq, numEmbeddings, embeddingDim, rows, values, numRows, lr, beta1, beta2, eps, step),
+            };
             return RowResult(bad, rows, numEmbeddings);
         }
         catch (Exception exception)
@@ -178,22 +198,45 @@ internal static unsafe partial class NativeExports
         }
     }
 
-    /// <summary>Checks a float32 table's dtype and sizes; returns its element count.</summary>
-    private static long CheckTable(int weightDtype, long numEmbeddings, long embeddingDim)
+    // ---- The optimizer cores for one element type (weight, values and state share it) ----------
+
+    private static nint Sgd<T>(void* weight, long numEmbeddings, long dimension, long* rows, void* values, long count, double lr, double weightDecay)
+        where T : unmanaged =>
+        EmbeddingPrimitives.SgdCore(
+            ref Unsafe.AsRef<T>(weight), numEmbeddings, (int)dimension,
+            in Unsafe.AsRef<long>(rows), (nint)count, in Unsafe.AsRef<T>(values), lr, weightDecay, KernelDispatch.BestWidth);
+
+    private static nint Adagrad<T>(void* weight, void* stateSum, long numEmbeddings, long dimension, long* rows, void* values, long count,
+        double lr, double lrDecay, double eps, long step)
+        where T : unmanaged =>
+        EmbeddingPrimitives.AdagradCore(
+            ref Unsafe.AsRef<T>(weight), ref Unsafe.AsRef<T>(stateSum), numEmbeddings, (int)dimension,
+            in Unsafe.AsRef<long>(rows), (nint)count, in Unsafe.AsRef<T>(values), lr, lrDecay, eps, step, KernelDispatch.BestWidth);
+
+    private static nint RowwiseAdagrad<T>(void* weight, void* momentum, long numEmbeddings, long dimension, long* rows, void* values, long count, double lr, double eps)
+        where T : unmanaged =>
+        EmbeddingPrimitives.RowwiseAdagradCore(
+            ref Unsafe.AsRef<T>(weight), ref Unsafe.AsRef<T>(momentum), numEmbeddings, (int)dimension,
+            in Unsafe.AsRef<long>(rows), (nint)count, in Unsafe.AsRef<T>(values), lr, eps, KernelDispatch.BestWidth);
+
+    private static nint SparseAdam<T>(void* weight, void* expAvg, void* expAvgSq, long numEmbeddings, long dimension, long* rows, void* values, long count,
+        double lr, double beta1, double beta2, double eps, long step)
+        where T : unmanaged =>
+        EmbeddingPrimitives.SparseAdamCore(
+            ref Unsafe.AsRef<T>(weight), ref Unsafe.AsRef<T>(expAvg), ref Unsafe.AsRef<T>(expAvgSq), numEmbeddings, (int)dimension,
+            in Unsafe.AsRef<long>(rows), (nint)count, in Unsafe.AsRef<T>(values), lr, beta1, beta2, eps, step, KernelDispatch.BestWidth);
+
+    /// <summary>
+    /// Checks an optimizer table's dtype (any of the four table types: weight, values and state share
+    /// it) and sizes; returns its type, and its element count in <paramref name="elements"/>.
+    /// </summary>
+    private static EmbeddingType CheckTable(int weightDtype, long numEmbeddings, long embeddingDim, out long elements)
     {
-        if ((EmbDtype)weightDtype != EmbDtype.Float32)
-        {
-            throw new EmbException(EmbStatus.UnsupportedDtype, $"weight must be EMB_DTYPE_FLOAT32 (1), not dtype {weightDtype}");
-        }
-
+        EmbeddingType table = AbiChecks.TableType(weightDtype, "weight_dtype");
         AbiChecks.NonNegative(numEmbeddings, "num_embeddings");
-        AbiChecks.NonNegative(embeddingDim, "embedding_dim");
-        if (embeddingDim > int.MaxValue)
-        {
-            throw new EmbException(EmbStatus.SizeOverflow, $"embedding_dim {embeddingDim} exceeds the largest supported row of {int.MaxValue} elements");
-        }
-
-        return AbiChecks.Elements(numEmbeddings, embeddingDim, "weight");
+        AbiChecks.Dimension(embeddingDim);
+        elements = AbiChecks.Elements(numEmbeddings, embeddingDim, "weight");
+        return table;
     }
 
     /// <summary>Checks a sparse gradient's count and pointers; returns the element count of its values.</summary>
@@ -206,11 +249,11 @@ internal static unsafe partial class NativeExports
         return valueElements;
     }
 
-    /// <summary>A buffer the step writes must not overlap the gradient it reads.</summary>
-    private static void CheckWritten(void* written, long elements, string name, long* rows, void* values, long numRows, long valueElements)
+    /// <summary>A buffer the step writes must not overlap the gradient it reads; <paramref name="size"/> is the element size in bytes.</summary>
+    private static void CheckWritten(void* written, long elements, string name, long* rows, void* values, long numRows, long valueElements, int size)
     {
-        AbiChecks.Disjoint(written, elements * sizeof(float), rows, numRows * sizeof(long), name, "rows");
-        AbiChecks.Disjoint(written, elements * sizeof(float), values, valueElements * sizeof(float), name, "values");
+        AbiChecks.Disjoint(written, elements * size, rows, numRows * sizeof(long), name, "rows");
+        AbiChecks.Disjoint(written, elements * size, values, valueElements * size, name, "values");
     }
 
     private static void CheckHyperParameters(OptimizerChecks.Error? error)

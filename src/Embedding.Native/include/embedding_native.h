@@ -368,14 +368,20 @@ EMB_API int32_t emb_embedding_renorm(
  * emb_sparse_coalesce); no dense gradient is formed. Only the listed rows of weight and state change.
  *
  * Common to the four functions below:
+ *   - weight_dtype is the element type of weight, values and every state buffer alike:
+ *     EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16 or _BFLOAT16 (any other value:
+ *     EMB_ERROR_UNSUPPORTED_DTYPE). Buffer sizes below are in elements of that type.
  *   - rows: num_rows int64 values, strictly ascending and in [0, num_embeddings); all are checked
- *     before anything is written. values: [num_rows, embedding_dim] float32 (weight_dtype; only
- *     EMB_DTYPE_FLOAT32). Empty buffers may be NULL.
+ *     before anything is written. values: [num_rows, embedding_dim]. Empty buffers may be NULL.
  *   - weight and every state buffer are in/out and must not overlap each other, rows or values.
- *   - Hyper-parameters are doubles; where torch multiplies a float32 tensor by one it is first
- *     rounded to float, written (float)x below. fma(a, b, c) is a*b+c rounded once; every other
- *     float operation is rounded to float32. Every column is computed independently, so results
- *     are identical on every ISA tier.
+ *   - Arithmetic per type (torch 1.13's for its sparse paths; docs/table-types.md, "Optimizers"):
+ *     float32 as written below; float64 the same formulas in double, with the hyper-parameters
+ *     kept as doubles where (float)x is written; float16 and bfloat16 compute every operation in
+ *     float and round it to the type (rd below), hyper-parameters converted to float and then to
+ *     the type (fl below), and nothing is fused: fma(a, b, c) becomes rd(c + rd(a * b)). Each
+ *     function spells its 16-bit form out. fma(a, b, c) is a*b+c rounded once; every other
+ *     operation is rounded to the type. Every column is computed independently, so results are
+ *     identical on every ISA tier and for every thread count.
  *   - @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE (a row outside the table);
  *     EMB_ERROR_INVALID_ARGUMENT (rows not strictly ascending, a hyper-parameter torch rejects —
  *     with torch's message, e.g. "Invalid learning rate: -1" — NaN, step < 1, a negative size,
@@ -388,10 +394,14 @@ EMB_API int32_t emb_embedding_renorm(
  *   for each j, r = rows[j], g = values[j], each column c:
  *       d = weight_decay != 0 ? fma(w[r][c], (float)weight_decay, g[c]) : g[c]
  *       w[r][c] = fma(d, (float)(-lr), w[r][c])
+ *   float16, bfloat16:
+ *       d = weight_decay != 0 ? rd(g[c] + rd(w[r][c] * fl(weight_decay))) : g[c]
+ *       w[r][c] = rd(w[r][c] + rd(d * fl(-lr)))
  *
- * With weight_decay = 0 this is torch 1.13 bit for bit (its sparse add is a fused BLAS axpy).
- * torch refuses weight_decay with a sparse gradient and, with a dense one, decays every row of the
- * table; here only the listed rows are decayed (lazy weight decay). */
+ * With weight_decay = 0 this is torch 1.13 bit for bit for all four types (its sparse add is a
+ * fused BLAS axpy for float32/float64, c10 arithmetic for float16/bfloat16). torch refuses
+ * weight_decay with a sparse gradient and, with a dense one, decays every row of the table; here
+ * only the listed rows are decayed (lazy weight decay). */
 EMB_API int32_t emb_sgd_step(
     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const int64_t* rows, const void* values, int64_t num_rows,
@@ -404,9 +414,15 @@ EMB_API int32_t emb_sgd_step(
  *   for each j, r = rows[j], g = values[j], each column c:
  *       s = state_sum[r][c] + g[c] * g[c];  state_sum[r][c] = s
  *       w[r][c] = fma(g[c] / (sqrt(s) + (float)eps), (float)(-clr), w[r][c])
+ *   float16, bfloat16:
+ *       s = rd(state_sum[r][c] + rd(g[c] * g[c]));  state_sum[r][c] = s
+ *       w[r][c] = rd(w[r][c] + rd(rd(g[c] / rd(rd(sqrt(s)) + fl(eps))) * fl(-clr)))
  *
- * torch 1.13 bit for bit.
- * @param state_sum  in/out: [num_embeddings, embedding_dim] float32 (torch starts it at
+ * torch 1.13 bit for bit for float32, float64 and bfloat16, given the same coalesced gradient.
+ * torch 1.13 refuses float16 here ("sqrt_vml_cpu" not implemented for 'Half'); ours is the
+ * bfloat16 formula rounded to half. fl(eps) is 0 in float16 for eps < 2^-25 (the default 1e-10
+ * included): a zero gradient on a zero state then gives 0/0 = NaN.
+ * @param state_sum  in/out: [num_embeddings, embedding_dim] (torch starts it at
  *                   initial_accumulator_value). */
 EMB_API int32_t emb_adagrad_step(
     void* weight, void* state_sum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
@@ -420,10 +436,14 @@ EMB_API int32_t emb_adagrad_step(
  *       h = momentum[r] + (float)(sum / embedding_dim);  momentum[r] = h
  *       step = (float)lr / (sqrt(h) + (float)eps)                  (float)
  *       for each column c: w[r][c] = fma(g[c], -step, w[r][c])
+ *   float16, bfloat16 (the same double sum):
+ *       h = rd(momentum[r] + fl(sum / embedding_dim));  momentum[r] = h
+ *       step = rd(fl(lr) / rd(rd(sqrt(h)) + fl(eps)))
+ *       for each column c: w[r][c] = rd(w[r][c] + rd(g[c] * -step))
  *
- * FBGEMM sums the squares in float over eight interleaved lanes, so results can differ from
- * FBGEMM's by 1 ulp.
- * @param momentum  in/out: [num_embeddings] float32. */
+ * FBGEMM sums the squares in float over eight interleaved lanes, so float32 results can differ
+ * from FBGEMM's by 1 ulp; torch has no counterpart.
+ * @param momentum  in/out: [num_embeddings]. */
 EMB_API int32_t emb_rowwise_adagrad_step(
     void* weight, void* momentum, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const int64_t* rows, const void* values, int64_t num_rows,
@@ -436,9 +456,13 @@ EMB_API int32_t emb_rowwise_adagrad_step(
  *       m = m[r][c] + (g[c] - m[r][c]) * (float)(1 - beta1);           exp_avg[r][c] = m
  *       v = v[r][c] + (g[c] * g[c] - v[r][c]) * (float)(1 - beta2);    exp_avg_sq[r][c] = v
  *       w[r][c] = w[r][c] + (m / (sqrt(v) + (float)eps)) * (float)(-step_size)
+ *   float16, bfloat16: the same operations, each rounded with rd, the constants fl(1 - beta1),
+ *       fl(1 - beta2), fl(eps), fl(-step_size), and sqrt(v) rounded before eps is added.
  *
- * No operation is fused; torch 1.13 bit for bit.
- * @param exp_avg, exp_avg_sq  in/out: [num_embeddings, embedding_dim] float32. */
+ * No operation is fused; torch 1.13 bit for bit for float32, float64 and bfloat16, given the
+ * same coalesced gradient. torch 1.13 refuses float16 here ("sqrt_vml_cpu" not implemented for
+ * 'Half'); ours is the bfloat16 formula rounded to half (fl(eps) is 0 for eps < 2^-25).
+ * @param exp_avg, exp_avg_sq  in/out: [num_embeddings, embedding_dim]. */
 EMB_API int32_t emb_sparse_adam_step(
     void* weight, void* exp_avg, void* exp_avg_sq, int32_t weight_dtype,
     int64_t num_embeddings, int64_t embedding_dim,
