@@ -266,13 +266,19 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>
-    /// The validated dense core shared by the span API and the C ABI: checks every index and (max
-    /// mode) every max index of a non-empty bag, then zeroes (unless accumulating) and scatters.
-    /// The caller has checked shapes, the mode and its options, the padding row and the buffers;
+    /// The validated dense core shared by the span API and the C ABI, for every table type: checks every
+    /// index and (max mode) every max index of a non-empty bag, then zeroes (unless accumulating) and
+    /// scatters. The caller has checked shapes, the mode and its options, the padding row and the buffers;
     /// with frequency scaling <paramref name="rows"/> must not exceed <see cref="MaxScratchRows"/>.
     /// </summary>
+    /// <remarks>
+    /// Large calls split the table into ranges of destination rows (<see cref="BagBackwardWork{TElement, TIndex}"/>):
+    /// each row is written by one thread, which applies its contributions in position (max: bag) order with
+    /// the arithmetic of <see cref="GenericBagBackward"/>, so every thread count gives the bits of one thread.
+    /// </remarks>
     /// <returns>-1 on success; otherwise the position of the first bad index (<paramref name="badMaxIndex"/> false) or max index (true), and nothing was written.</returns>
-    internal static unsafe nint EmbeddingBagBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint EmbeddingBagBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         badMaxIndex = false;
@@ -295,10 +301,10 @@ public static partial class EmbeddingPrimitives
         bool clear = (options & EmbeddingGradOptions.Accumulate) == 0;
         bool scatter = bags.Count != 0 && dimension != 0;
         long scattered = !scatter ? 0 : mode == EmbeddingBagMode.Max ? 3L * bags.Count : 3L * bags.Indices.Length + bags.Count;
-        threads = EmbeddingThreads.For(sizeof(float) * (long)dimension * (scattered + (clear ? rows : 0)), rows, threads);
+        threads = EmbeddingThreads.For(sizeof(TElement) * (long)dimension * (scattered + (clear ? rows : 0)), rows, threads);
         if (threads == 1 && clear)
         {
-            ClearFloats(ref gradWeight, rows * dimension);
+            Clear(ref gradWeight, rows * dimension);
         }
 
         if (threads == 1 && !scatter)
@@ -306,10 +312,10 @@ public static partial class EmbeddingPrimitives
             return -1;
         }
 
-        ref float gradient = ref Unsafe.AsRef(in gradOutput);
+        ref TElement gradient = ref Unsafe.AsRef(in gradOutput);
         if (threads == 1 && mode == EmbeddingBagMode.Max)
         {
-            GenericBagBackward.Max(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
+            GenericBagBackward.MaxOf(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
             return -1;
         }
 
@@ -317,25 +323,27 @@ public static partial class EmbeddingPrimitives
             ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
             : FrequencyCounts.None;
         ref int countsStart = ref counts.Start;
+        width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension, GenericBagBackward.LaneBytes<TElement>());
         if (threads == 1)
         {
-            GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+            GenericBagBackward.SumMeanOf(width, ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
             return -1;
         }
 
-        fixed (float* source = &gradient)
+        ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+        fixed (TElement* source = &gradient)
         fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
         fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+        fixed (TElement* sampleWeights = &MemoryMarshal.GetReference(weights))
         fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
         fixed (int* frequency = &countsStart)
-        fixed (float* destination = &gradWeight)
+        fixed (TElement* destination = &gradWeight)
         {
-            var work = new BagBackwardWork<TIndex>
+            var work = new BagBackwardWork<TElement, TIndex>
             {
-                GradOutput = source, Indices = first, Starts = bounds, Count = scatter ? bags.Count : 0, PerSampleWeights = bags.IsWeighted ? sampleWeights : null,
-                PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax, Counts = frequency, GradWeight = destination,
-                Rows = rows, Dimension = dimension, Clear = clear, Width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension),
+                GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = scatter ? bags.Count : 0,
+                PerSampleWeights = sampleWeights, WeightCount = weights.Length, PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax,
+                Counts = frequency, GradWeight = destination, Rows = rows, Dimension = dimension, Clear = clear, Width = width,
             };
             WorkerPool.Run(ref work, threads, threads);
         }
@@ -344,12 +352,15 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>
-    /// The validated sparse core: checks every index and counts the entries (non-padding positions
-    /// in a bag); writes them only when <paramref name="nnz"/> fits <paramref name="capacity"/> (the caller
-    /// reports the shortfall). The mode is sum or mean, checked by the caller.
+    /// The validated sparse core for every table type: checks every index and counts the entries
+    /// (non-padding positions in a bag); writes them only when <paramref name="nnz"/> fits
+    /// <paramref name="capacity"/> (the caller reports the shortfall). The mode is sum or mean, checked by the caller.
+    /// Large calls split the bags into contiguous ranges (<see cref="BagSparseWork{TElement, TIndex}"/>), each
+    /// writing its own entries with the arithmetic of one thread.
     /// </summary>
     /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
-    internal static unsafe nint EmbeddingBagSparseBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
+    internal static unsafe nint EmbeddingBagSparseBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref TElement outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         nnz = 0;
@@ -371,27 +382,77 @@ public static partial class EmbeddingPrimitives
 
         using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
         ref int countsStart = ref counts.Start;
-        width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension);
-        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, bags.Count, threads);
+        width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension, GenericBagBackward.LaneBytes<TElement>());
+        threads = EmbeddingThreads.For(2L * sizeof(TElement) * dimension * nnz, bags.Count, threads);
         if (threads == 1)
         {
-            GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
+            GenericBagBackward.SparseOf(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
             return -1;
         }
 
-        fixed (float* source = &Unsafe.AsRef(in gradOutput))
+        ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+        fixed (TElement* source = &Unsafe.AsRef(in gradOutput))
         fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
         fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
+        fixed (TElement* sampleWeights = &MemoryMarshal.GetReference(weights))
         fixed (int* frequency = &countsStart)
         fixed (long* entryRows = &outRows)
-        fixed (float* entryValues = &outValues)
+        fixed (TElement* entryValues = &outValues)
         {
-            var work = new BagSparseWork<TIndex>
+            var work = new BagSparseWork<TElement, TIndex>
             {
                 GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
-                PerSampleWeights = sampleWeights, WeightCount = bags.PerSampleWeights.Length, PaddingIndex = bags.PaddingIndex,
+                PerSampleWeights = sampleWeights, WeightCount = weights.Length, PaddingIndex = bags.PaddingIndex,
                 Mean = mode == EmbeddingBagMode.Mean, Counts = frequency, Rows = entryRows, Values = entryValues, Dimension = dimension, Width = width,
+            };
+            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The validated per-sample-weights core for every table type: checks every index, zeroes the output,
+    /// then writes the dot of each non-padding position. Large calls split the bags into contiguous ranges
+    /// (<see cref="BagPerSampleWeightsWork{TElement, TIndex}"/>); each position's dot is computed by one thread,
+    /// in column order, so every thread count gives the same bits. The caller has checked the mode (sum),
+    /// the shapes and the buffers.
+    /// </summary>
+    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
+    internal static unsafe nint EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TElement weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref TElement gradPerSampleWeights, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
+        if (bad >= 0)
+        {
+            return bad;
+        }
+
+        if (bags.Indices.IsEmpty)
+        {
+            return -1;
+        }
+
+        // +0.0 at padding positions and at positions in no bag; the kernel writes the others.
+        MemoryMarshal.CreateSpan(ref gradPerSampleWeights, bags.Indices.Length).Clear();
+        threads = EmbeddingThreads.For(2L * sizeof(TElement) * dimension * bags.Indices.Length, bags.Count, threads);
+        if (threads == 1)
+        {
+            GenericBagBackward.PerSampleWeightsOf(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
+            return -1;
+        }
+
+        fixed (TElement* source = &Unsafe.AsRef(in gradOutput))
+        fixed (TElement* table = &Unsafe.AsRef(in weight))
+        fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
+        fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
+        fixed (TElement* destination = &gradPerSampleWeights)
+        {
+            var work = new BagPerSampleWeightsWork<TElement, TIndex>
+            {
+                GradOutput = source, Weight = table, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
+                PaddingIndex = bags.PaddingIndex, GradPerSampleWeights = destination, Dimension = dimension,
             };
             WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
         }
@@ -405,22 +466,25 @@ public static partial class EmbeddingPrimitives
     /// is in the range, with the arithmetic of <see cref="GenericBagBackward"/>, so each row accumulates in
     /// position (max: bag) order exactly as on one thread.
     /// </summary>
-    private unsafe struct BagBackwardWork<TIndex> : IParallelWork
+    private unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         /// <summary>Positions compacted per round: two 4 KiB lists on the worker's stack.</summary>
         private const int ChunkPositions = 1024;
 
-        public float* GradOutput;
+        public TElement* GradOutput;
         public TIndex* Indices;
+        public int IndexCount;
         public long* Starts;
         public int Count;
-        public float* PerSampleWeights;
+        public TElement* PerSampleWeights;
+        public int WeightCount;
         public long PaddingIndex;
         public EmbeddingBagMode Mode;
         public long* MaxIndices;
         public int* Counts;
-        public float* GradWeight;
+        public TElement* GradWeight;
         public long Rows;
         public int Dimension;
         public bool Clear;
@@ -431,7 +495,7 @@ public static partial class EmbeddingPrimitives
             long lo = EmbeddingThreads.Boundary(Rows, part, parts), hi = EmbeddingThreads.Boundary(Rows, part + 1, parts);
             if (Clear)
             {
-                ClearFloats(ref GradWeight[lo * Dimension], (hi - lo) * Dimension);
+                EmbeddingPrimitives.Clear(ref GradWeight[lo * Dimension], (hi - lo) * Dimension);
             }
 
             if (Count == 0)
@@ -462,30 +526,17 @@ public static partial class EmbeddingPrimitives
             }
         }
 
-        /// <summary>|P_b|, as <see cref="GenericBagBackward.Members"/> counts it.</summary>
-        private readonly int Members(int bag)
-        {
-            long start = Starts[bag], end = Starts[bag + 1];
-            if (PaddingIndex == NoPadding)
-            {
-                return (int)(end - start);
-            }
-
-            int members = 0;
-            for (long i = start; i < end; i++)
-            {
-                members += long.CreateTruncating(Indices[i]) == PaddingIndex ? 0 : 1;
-            }
-
-            return members;
-        }
+        /// <summary>The bags this work reads.</summary>
+        private readonly Bags<TIndex> Bags =>
+            Bags<TIndex>.Create(new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts, Count + 1), new ReadOnlySpan<TElement>(PerSampleWeights, WeightCount), PaddingIndex);
 
         private readonly void MaxRows(long lo, long hi)
         {
+            Bags<TIndex> bags = Bags;
             ulong span = (ulong)(hi - lo);
             for (int b = 0; b < Count; b++)
             {
-                if (Members(b) == 0)
+                if (GenericBagBackward.Members(bags, b) == 0)
                 {
                     continue;
                 }
@@ -496,7 +547,8 @@ public static partial class EmbeddingPrimitives
                     long row = MaxIndices[first + d];
                     if ((ulong)(row - lo) < span)
                     {
-                        GradWeight[(nint)row * Dimension + d] += GradOutput[first + d];
+                        ref TElement target = ref GradWeight[(nint)row * Dimension + d];
+                        target = GenericBagBackward.AddOne(target, GradOutput[first + d]);
                     }
                 }
             }
@@ -533,12 +585,13 @@ public static partial class EmbeddingPrimitives
         private readonly void Apply<TWidth>(int* positions, int* owners, int count)
             where TWidth : IVectorWidth
         {
+            Bags<TIndex> bags = Bags;
             int dimension = Dimension;
             bool mean = Mode == EmbeddingBagMode.Mean;
             bool byFrequency = Counts != null;
-            bool weighted = PerSampleWeights != null;
+            bool weighted = WeightCount != 0;
             bool scaled = byFrequency || mean || weighted;
-            int distance = KernelHints.DistanceFor(dimension);
+            int distance = KernelHints.DistanceForRowBytes(dimension * sizeof(TElement));
             int membersOf = -1, members = 0;
             for (int k = 0; k < count; k++)
             {
@@ -552,16 +605,16 @@ public static partial class EmbeddingPrimitives
                     continue;
                 }
 
-                ref float gradient = ref GradOutput[(nint)b * dimension];
-                ref float target = ref GradWeight[(nint)row * dimension];
+                ref TElement gradient = ref GradOutput[(nint)b * dimension];
+                ref TElement target = ref GradWeight[(nint)row * dimension];
                 if (!scaled)
                 {
-                    RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
+                    RowUpdate.Add<TWidth, TElement>(ref gradient, ref target, dimension);
                     continue;
                 }
 
-                // The scale exactly as GenericBagBackward builds it: in double, in this order, rounded once.
-                double s = weighted ? PerSampleWeights[i] : 1.0;
+                // The scale exactly as GenericBagBackward builds it: in double, in this order, converted once.
+                double s = weighted ? GenericBagBackward.ToDouble(PerSampleWeights[i]) : 1.0;
                 if (byFrequency)
                 {
                     s /= Counts[row];
@@ -571,14 +624,14 @@ public static partial class EmbeddingPrimitives
                 {
                     if (membersOf != b)
                     {
-                        members = Members(b);
+                        members = GenericBagBackward.Members(bags, b);
                         membersOf = b;
                     }
 
                     s /= members;
                 }
 
-                RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)s, ref target, dimension);
+                RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, GenericBagBackward.FromDouble<TElement>(s), ref target, dimension);
             }
         }
     }
@@ -588,21 +641,22 @@ public static partial class EmbeddingPrimitives
     /// kernel over a layout that starts at the piece's first bag (positions stay absolute); its first
     /// entry follows the non-padding positions of the bags before it.
     /// </summary>
-    private unsafe struct BagSparseWork<TIndex> : IParallelWork
+    private unsafe struct BagSparseWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        public float* GradOutput;
+        public TElement* GradOutput;
         public TIndex* Indices;
         public int IndexCount;
         public long* Starts;
         public int Count;
-        public float* PerSampleWeights;
+        public TElement* PerSampleWeights;
         public int WeightCount;
         public long PaddingIndex;
         public bool Mean;
         public int* Counts;
         public long* Rows;
-        public float* Values;
+        public TElement* Values;
         public int Dimension;
         public VectorWidth Width;
 
@@ -623,34 +677,46 @@ public static partial class EmbeddingPrimitives
                 }
             }
 
-            var bags = new Bags<TIndex>(
+            var bags = Bags<TIndex>.Create(
                 new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
-                new ReadOnlySpan<float>(PerSampleWeights, WeightCount), PaddingIndex);
+                new ReadOnlySpan<TElement>(PerSampleWeights, WeightCount), PaddingIndex);
             ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
-            GenericBagBackward.Sparse(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
+            GenericBagBackward.SparseOf(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
         }
     }
 
     /// <summary>
-    /// The validated per-sample-weights core: checks every index, then writes one float per position.
-    /// The caller has checked the mode (sum), the shapes and the buffers.
+    /// One piece of a parallel per-sample-weights gradient: a contiguous range of bags, run by the
+    /// one-thread kernel over a layout that starts at the piece's first bag (positions stay absolute,
+    /// so each position's dot lands where one thread would write it).
     /// </summary>
-    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static nint EmbeddingBagPerSampleWeightsBackward<TIndex>(ref readonly float gradOutput, ref readonly float weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref float gradPerSampleWeights)
+    private unsafe struct BagPerSampleWeightsWork<TElement, TIndex> : IParallelWork
+        where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
+        public TElement* GradOutput;
+        public TElement* Weight;
+        public TIndex* Indices;
+        public int IndexCount;
+        public long* Starts;
+        public int Count;
+        public long PaddingIndex;
+        public TElement* GradPerSampleWeights;
+        public int Dimension;
 
-        if (!bags.Indices.IsEmpty)
+        public readonly void Execute(int part, int parts)
         {
-            GenericBagBackward.PerSampleWeights(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
-        }
+            int first = BagBoundary(Starts, Count, part, parts), end = BagBoundary(Starts, Count, part + 1, parts);
+            if (end <= first)
+            {
+                return;
+            }
 
-        return -1;
+            var bags = Bags<TIndex>.Create(
+                new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
+                ReadOnlySpan<TElement>.Empty, PaddingIndex);
+            GenericBagBackward.PerSampleWeightsOf(ref GradOutput[(nint)first * Dimension], ref *Weight, Dimension, bags, ref *GradPerSampleWeights);
+        }
     }
 
     /// <summary>
@@ -823,13 +889,13 @@ public static partial class EmbeddingPrimitives
         }
     }
 
-    private static void BagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<TElement> gradPerSampleWeights)
+    private static void BagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<TElement> gradPerSampleWeights, int threads = EmbeddingThreads.UseCount)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
         nint bad = EmbeddingBagPerSampleWeightsBackwardOf(
-            in MemoryMarshal.GetReference(gradOutput), in MemoryMarshal.GetReference(weight), in bags, embeddingDim, rows, ref MemoryMarshal.GetReference(gradPerSampleWeights));
+            in MemoryMarshal.GetReference(gradOutput), in MemoryMarshal.GetReference(weight), in bags, embeddingDim, rows, ref MemoryMarshal.GetReference(gradPerSampleWeights), threads);
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }
 
@@ -993,7 +1059,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The per-sample-weights gradient of any supported table type.</summary>
-    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, bool includeLastOffset, long paddingIndex)
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, bool includeLastOffset, long paddingIndex, int threads = EmbeddingThreads.UseCount)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
@@ -1003,12 +1069,12 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
         using (pooled)
         {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights, threads);
         }
     }
 
     /// <summary>The per-sample-weights gradient of any supported table type for fixed-size bags.</summary>
-    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex)
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex, int threads = EmbeddingThreads.UseCount)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -1016,117 +1082,7 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
         using (pooled)
         {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights, threads);
         }
-    }
-
-    /// <summary>
-    /// The validated dense core for any table type: float32 runs the float core (parallel); float64 and
-    /// float16 run serially in position (bag) order, which any split would reproduce bit for bit.
-    /// </summary>
-    internal static nint EmbeddingBagBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        if (typeof(TElement) == typeof(float))
-        {
-            return EmbeddingBagBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, in maxIndices, options, ref Unsafe.As<TElement, float>(ref gradWeight), width, out badMaxIndex, threads);
-        }
-
-        badMaxIndex = false;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        if (mode == EmbeddingBagMode.Max)
-        {
-            bad = FindFirstBadMaxIndex(in bags, in maxIndices, dimension, rows);
-            if (bad >= 0)
-            {
-                badMaxIndex = true;
-                return bad;
-            }
-        }
-
-        if ((options & EmbeddingGradOptions.Accumulate) == 0)
-        {
-            MemoryMarshal.CreateSpan(ref gradWeight, checked((int)(rows * dimension))).Clear();
-        }
-
-        if (bags.Count == 0 || dimension == 0 || bags.Indices.IsEmpty)
-        {
-            return -1;
-        }
-
-        ref TElement gradient = ref Unsafe.AsRef(in gradOutput);
-        if (mode == EmbeddingBagMode.Max)
-        {
-            GenericBagBackward.MaxOf(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
-            return -1;
-        }
-
-        using FrequencyCounts counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0
-            ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
-            : FrequencyCounts.None;
-        GenericBagBackward.SumMeanOf(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref gradWeight);
-        return -1;
-    }
-
-    /// <summary>The validated sparse core for any table type (float64 and float16 serially, in position order).</summary>
-    internal static nint EmbeddingBagSparseBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref TElement outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        if (typeof(TElement) == typeof(float))
-        {
-            return EmbeddingBagSparseBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, scaleByFrequency, ref outRows, ref Unsafe.As<TElement, float>(ref outValues), capacity, width, out nnz, threads);
-        }
-
-        nnz = 0;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        for (int b = 0; b < bags.Count; b++)
-        {
-            nnz += GenericBagBackward.Members(bags, b);
-        }
-
-        if (nnz > capacity || nnz == 0)
-        {
-            return -1;
-        }
-
-        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
-        GenericBagBackward.SparseOf(ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref outRows, ref outValues);
-        return -1;
-    }
-
-    /// <summary>The validated per-sample-weights core for any table type.</summary>
-    internal static nint EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TElement weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref TElement gradPerSampleWeights)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        if (typeof(TElement) == typeof(float))
-        {
-            return EmbeddingBagPerSampleWeightsBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in weight)), in bags, dimension, rows, ref Unsafe.As<TElement, float>(ref gradPerSampleWeights));
-        }
-
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        if (!bags.Indices.IsEmpty)
-        {
-            GenericBagBackward.PerSampleWeightsOf(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
-        }
-
-        return -1;
     }
 }

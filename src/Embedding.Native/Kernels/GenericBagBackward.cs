@@ -21,6 +21,13 @@ namespace Embedding.Native;
 internal static class GenericBagBackward
 {
     /// <summary>
+    /// Bytes per vector lane of a table of <typeparamref name="TElement"/>: what decides whether a width's vector
+    /// fits in a row (see <c>KernelDispatch.FitWidth</c>). float16 rows are computed in float32 lanes.
+    /// </summary>
+    public static int LaneBytes<TElement>()
+        where TElement : unmanaged => typeof(TElement) == typeof(double) ? sizeof(double) : sizeof(float);
+
+    /// <summary>
     /// Dense sum/mean gradient into a gradient already zeroed (or holding the sum to accumulate into):
     /// <c>gradWeight[indices[i]] = fma(gradOutput[bag(i)], (float)s_i, gradWeight[indices[i]])</c> for every
     /// non-padding position in position order, <c>s_i = psw[i] (or 1) / c[k] (frequency) / |P_b| (mean)</c> in double.
@@ -103,8 +110,8 @@ internal static class GenericBagBackward
     /// <summary>
     /// Gradient of the weighted bag sum with respect to the per-sample weights:
     /// <c>gradPerSampleWeights[i] = Σ_d gradOutput[bag(i)][d] · weight[indices[i]][d]</c>, a sequential float dot
-    /// with each product rounded before the add (torch's netlib <c>sdot</c>); +0.0 at padding positions
-    /// and at positions in no bag.
+    /// with each product rounded before the add (torch's netlib <c>sdot</c>). Writes only the non-padding
+    /// positions of the bags: the caller has zeroed the output (+0.0 at padding and outside bags).
     /// </summary>
     /// <remarks>
     /// Scalar by definition: a vector dot would sum in lanes and change the rounding. .NET never
@@ -116,7 +123,6 @@ internal static class GenericBagBackward
         ReadOnlySpan<TIndex> indices = bags.Indices;
         ReadOnlySpan<long> starts = bags.Starts;
         long padding = bags.PaddingIndex;
-        MemoryMarshal.CreateSpan(ref gradPerSampleWeights, indices.Length).Clear();
         for (int b = 0; b < bags.Count; b++)
         {
             ref float gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
@@ -302,6 +308,12 @@ internal static class GenericBagBackward
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        if (typeof(TElement) == typeof(float))
+        {
+            SumMean(width, ref Unsafe.As<TElement, float>(ref gradOutput), dimension, bags, mean, ref counts, ref Unsafe.As<TElement, float>(ref gradWeight));
+            return;
+        }
+
         switch (width)
         {
             case VectorWidth.Vector512:
@@ -324,6 +336,12 @@ internal static class GenericBagBackward
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        if (typeof(TElement) == typeof(float))
+        {
+            Max(ref Unsafe.As<TElement, float>(ref gradOutput), dimension, bags, ref maxIndices, ref Unsafe.As<TElement, float>(ref gradWeight));
+            return;
+        }
+
         for (int b = 0; b < bags.Count; b++)
         {
             if (Members(bags, b) == 0)
@@ -347,10 +365,16 @@ internal static class GenericBagBackward
     /// as float, then rounded) in mean mode, times the sample weight, times <c>fl(1/c)</c> for frequency
     /// scaling; each product rounded to the type.
     /// </summary>
-    public static void SparseOf<TElement, TIndex>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref long outRows, ref TElement outValues)
+    public static void SparseOf<TElement, TIndex>(VectorWidth width, ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref long outRows, ref TElement outValues)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        if (typeof(TElement) == typeof(float))
+        {
+            Sparse(width, ref Unsafe.As<TElement, float>(ref gradOutput), dimension, bags, mean, ref counts, ref outRows, ref Unsafe.As<TElement, float>(ref outValues));
+            return;
+        }
+
         bool byFrequency = !Unsafe.IsNullRef(ref counts);
         ReadOnlySpan<TIndex> indices = bags.Indices;
         ReadOnlySpan<long> starts = bags.Starts;
@@ -394,16 +418,21 @@ internal static class GenericBagBackward
     /// <summary>
     /// The per-sample-weights gradient of a float64 or float16 table: a sequential dot over the columns
     /// from +0.0, each product rounded to the type before the add, and the sum rounded to the type
-    /// (float16: a half accumulator, <c>acc = rd(acc + rd(g·w))</c>); +0.0 at padding and outside bags.
+    /// (float16: a half accumulator, <c>acc = rd(acc + rd(g·w))</c>). Writes only the non-padding positions of the bags.
     /// </summary>
     public static void PerSampleWeightsOf<TElement, TIndex>(ref TElement gradOutput, ref TElement weight, int dimension, Bags<TIndex> bags, ref TElement gradPerSampleWeights)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
+        if (typeof(TElement) == typeof(float))
+        {
+            PerSampleWeights(ref Unsafe.As<TElement, float>(ref gradOutput), ref Unsafe.As<TElement, float>(ref weight), dimension, bags, ref Unsafe.As<TElement, float>(ref gradPerSampleWeights));
+            return;
+        }
+
         ReadOnlySpan<TIndex> indices = bags.Indices;
         ReadOnlySpan<long> starts = bags.Starts;
         long padding = bags.PaddingIndex;
-        MemoryMarshal.CreateSpan(ref gradPerSampleWeights, indices.Length).Clear();
         for (int b = 0; b < bags.Count; b++)
         {
             ref TElement gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
@@ -496,16 +525,18 @@ internal static class GenericBagBackward
     }
 
     /// <summary>A value of the table's type, exactly, as a double.</summary>
-    private static double ToDouble<T>(T value)
+    internal static double ToDouble<T>(T value)
         where T : unmanaged =>
-        typeof(T) == typeof(double) ? Unsafe.BitCast<T, double>(value)
+        typeof(T) == typeof(float) ? Unsafe.BitCast<T, float>(value)
+        : typeof(T) == typeof(double) ? Unsafe.BitCast<T, double>(value)
         : typeof(T) == typeof(Half) ? (double)(float)Unsafe.BitCast<T, Half>(value)
         : throw new NotSupportedException(typeof(T).Name);
 
-    /// <summary>A double converted as c10 converts a scalar: float64 keeps it, float16 rounds to float, then to half.</summary>
-    private static T FromDouble<T>(double value)
+    /// <summary>A double converted as c10 converts a scalar: float64 keeps it, float32 rounds once, float16 rounds to float, then to half.</summary>
+    internal static T FromDouble<T>(double value)
         where T : unmanaged =>
-        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(value)
+        typeof(T) == typeof(float) ? Unsafe.BitCast<float, T>((float)value)
+        : typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(value)
         : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)(float)value)
         : throw new NotSupportedException(typeof(T).Name);
 
@@ -517,9 +548,10 @@ internal static class GenericBagBackward
         : throw new NotSupportedException(typeof(T).Name);
 
     /// <summary><c>rd(a + b)</c> in the type.</summary>
-    private static T AddOne<T>(T a, T b)
+    internal static T AddOne<T>(T a, T b)
         where T : unmanaged =>
-        typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(Unsafe.BitCast<T, double>(a) + Unsafe.BitCast<T, double>(b))
+        typeof(T) == typeof(float) ? Unsafe.BitCast<float, T>(Unsafe.BitCast<T, float>(a) + Unsafe.BitCast<T, float>(b))
+        : typeof(T) == typeof(double) ? Unsafe.BitCast<double, T>(Unsafe.BitCast<T, double>(a) + Unsafe.BitCast<T, double>(b))
         : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)((float)Unsafe.BitCast<T, Half>(a) + (float)Unsafe.BitCast<T, Half>(b)))
         : throw new NotSupportedException(typeof(T).Name);
 }
