@@ -315,7 +315,7 @@ public static partial class EmbeddingPrimitives
         ref TElement gradient = ref Unsafe.AsRef(in gradOutput);
         if (threads == 1 && mode == EmbeddingBagMode.Max)
         {
-            GenericBagBackward.MaxOf(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
+            GenericBagBackward.Max(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
             return -1;
         }
 
@@ -326,7 +326,7 @@ public static partial class EmbeddingPrimitives
         width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension, GenericBagBackward.LaneBytes<TElement>());
         if (threads == 1)
         {
-            GenericBagBackward.SumMeanOf(width, ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+            GenericBagBackward.SumMean(width, ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
             return -1;
         }
 
@@ -386,7 +386,7 @@ public static partial class EmbeddingPrimitives
         threads = EmbeddingThreads.For(2L * sizeof(TElement) * dimension * nnz, bags.Count, threads);
         if (threads == 1)
         {
-            GenericBagBackward.SparseOf(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
+            GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
             return -1;
         }
 
@@ -439,7 +439,7 @@ public static partial class EmbeddingPrimitives
         threads = EmbeddingThreads.For(2L * sizeof(TElement) * dimension * bags.Indices.Length, bags.Count, threads);
         if (threads == 1)
         {
-            GenericBagBackward.PerSampleWeightsOf(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
+            GenericBagBackward.PerSampleWeights(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
             return -1;
         }
 
@@ -586,11 +586,11 @@ public static partial class EmbeddingPrimitives
             where TWidth : IVectorWidth
         {
             Bags<TIndex> bags = Bags;
+            ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+            ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
             int dimension = Dimension;
             bool mean = Mode == EmbeddingBagMode.Mean;
-            bool byFrequency = Counts != null;
-            bool weighted = WeightCount != 0;
-            bool scaled = byFrequency || mean || weighted;
+            bool scaled = Counts != null || mean || WeightCount != 0;
             int distance = KernelHints.DistanceForRowBytes(dimension * sizeof(TElement));
             int membersOf = -1, members = 0;
             for (int k = 0; k < count; k++)
@@ -605,33 +605,14 @@ public static partial class EmbeddingPrimitives
                     continue;
                 }
 
-                ref TElement gradient = ref GradOutput[(nint)b * dimension];
-                ref TElement target = ref GradWeight[(nint)row * dimension];
-                if (!scaled)
+                if (mean && membersOf != b)
                 {
-                    RowUpdate.Add<TWidth, TElement>(ref gradient, ref target, dimension);
-                    continue;
+                    members = GenericBagBackward.Members(bags, b);
+                    membersOf = b;
                 }
 
-                // The scale exactly as GenericBagBackward builds it: in double, in this order, converted once.
-                double s = weighted ? GenericBagBackward.ToDouble(PerSampleWeights[i]) : 1.0;
-                if (byFrequency)
-                {
-                    s /= Counts[row];
-                }
-
-                if (mean)
-                {
-                    if (membersOf != b)
-                    {
-                        members = GenericBagBackward.Members(bags, b);
-                        membersOf = b;
-                    }
-
-                    s /= members;
-                }
-
-                RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, GenericBagBackward.FromDouble<TElement>(s), ref target, dimension);
+                GenericBagBackward.Accumulate<TElement, TWidth>(
+                    ref GradOutput[(nint)b * dimension], ref GradWeight[(nint)row * dimension], dimension, scaled, weights, i, ref counts, (nint)row, members);
             }
         }
     }
@@ -681,7 +662,7 @@ public static partial class EmbeddingPrimitives
                 new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
                 new ReadOnlySpan<TElement>(PerSampleWeights, WeightCount), PaddingIndex);
             ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
-            GenericBagBackward.SparseOf(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
+            GenericBagBackward.Sparse(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
         }
     }
 
@@ -715,7 +696,7 @@ public static partial class EmbeddingPrimitives
             var bags = Bags<TIndex>.Create(
                 new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
                 ReadOnlySpan<TElement>.Empty, PaddingIndex);
-            GenericBagBackward.PerSampleWeightsOf(ref GradOutput[(nint)first * Dimension], ref *Weight, Dimension, bags, ref *GradPerSampleWeights);
+            GenericBagBackward.PerSampleWeights(ref GradOutput[(nint)first * Dimension], ref *Weight, Dimension, bags, ref *GradPerSampleWeights);
         }
     }
 
