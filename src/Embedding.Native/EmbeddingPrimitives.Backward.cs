@@ -708,7 +708,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Zeroes (+0.0 in every table type) <paramref name="length"/> elements, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>
-    private static void Clear<TElement>(ref TElement start, long length)
+    internal static void Clear<TElement>(ref TElement start, long length)
         where TElement : unmanaged
     {
         while (length > 0)

@@ -15,7 +15,7 @@ namespace Embedding.Native;
 /// </summary>
 /// <remarks>
 /// Every loop runs in position (or bag) order, and no column ever depends on another, so the results
-/// are the same bits at every vector width; the threaded drivers (<c>BagBackwardDriver</c>) run these
+/// are the same bits at every vector width; the threaded drivers (<see cref="BagBackwardDriver"/>) run these
 /// loops, or <see cref="Accumulate{TElement, TWidth}"/> per position, over pieces that each own their
 /// outputs, so they are the same bits on every thread count too. The sum/mean scatter updates a row in
 /// place: its tail is masked (<see cref="RowUpdate"/>; an overlapping vector would add the overlapped
