@@ -163,8 +163,9 @@ internal static class GenericBagBackward
     /// positions of the bags: the caller has zeroed the output (+0.0 at padding and outside bags).
     /// </summary>
     /// <remarks>
-    /// Scalar by definition: a vector dot would sum in lanes and change the rounding. .NET never
-    /// contracts <c>acc + g * w</c> into a fused multiply-add, so each product is rounded as in sdot.
+    /// The sum is sequential by definition: a vector dot would sum in lanes and change the rounding. .NET
+    /// never contracts <c>acc + g * w</c> into a fused multiply-add, so each product is rounded as in sdot.
+    /// float16's products, each rounded on its own, are computed a vector at a time.
     /// </remarks>
     public static void PerSampleWeights<TElement, TIndex>(ref TElement gradOutput, ref TElement weight, int dimension, Bags<TIndex> bags, ref TElement gradPerSampleWeights)
         where TElement : unmanaged
@@ -316,22 +317,8 @@ internal static class GenericBagBackward
         where TWidth : IVectorWidth
         where T : unmanaged
     {
-        if (typeof(T) == typeof(Half))
-        {
-            // float16: each product of two halves is exact in float32, rounded once to half.
-            float a = (float)Unsafe.BitCast<T, Half>(first), b = (float)Unsafe.BitCast<T, Half>(second);
-            ref Half from = ref Unsafe.As<T, Half>(ref source);
-            ref Half to = ref Unsafe.As<T, Half>(ref target);
-            for (nint column = 0; column < dimension; column++)
-            {
-                Half product = (Half)((float)Unsafe.Add(ref from, column) * a);
-                Unsafe.Add(ref to, column) = twice ? (Half)((float)product * b) : product;
-            }
-
-            return;
-        }
-
-        nuint lanes = (nuint)TWidth.LanesOf<T>();
+        // float16 rows are computed in float32 lanes: as many columns per vector as floats.
+        nuint lanes = (nuint)(typeof(T) == typeof(Half) ? TWidth.Lanes : TWidth.LanesOf<T>());
         nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
         for (nuint column = 0; column < wholeColumns; column += lanes)
         {
@@ -344,13 +331,17 @@ internal static class GenericBagBackward
         }
     }
 
-    /// <summary><see cref="ScaleRow{TWidth, T}"/> for the one vector of float32 or float64 columns at <paramref name="column"/>.</summary>
+    /// <summary><see cref="ScaleRow{TWidth, T}"/> for the one vector of columns at <paramref name="column"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ScaleVector<TWidth, T>(ref T source, T first, T second, bool twice, ref T target, nuint column)
         where TWidth : IVectorWidth
         where T : unmanaged
     {
-        if (typeof(TWidth) == typeof(Width512))
+        if (typeof(T) == typeof(Half))
+        {
+            ScaleHalves<TWidth>(ref Unsafe.As<T, Half>(ref source), Unsafe.BitCast<T, Half>(first), Unsafe.BitCast<T, Half>(second), twice, ref Unsafe.As<T, Half>(ref target), column);
+        }
+        else if (typeof(TWidth) == typeof(Width512))
         {
             Vector512<T> product = Vector512.LoadUnsafe(ref source, column) * Vector512.Create(first);
             (twice ? product * Vector512.Create(second) : product).StoreUnsafe(ref target, column);
@@ -372,6 +363,37 @@ internal static class GenericBagBackward
         }
     }
 
+    /// <summary>
+    /// <see cref="ScaleVector{TWidth, T}"/> of float16 columns: each product of two halves is exact in float32 and
+    /// rounded once to half (<see cref="HalfConversions"/>), so the second factor multiplies the rounded first product.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleHalves<TWidth>(ref Half source, Half first, Half second, bool twice, ref Half target, nuint column)
+        where TWidth : IVectorWidth
+    {
+        float a = (float)first, b = (float)second;
+        if (typeof(TWidth) == typeof(Width512))
+        {
+            Vector512<float> product = HalfConversions.Load512(ref source, column) * Vector512.Create(a);
+            HalfConversions.Store(twice ? HalfConversions.RoundToHalf(product) * Vector512.Create(b) : product, ref target, column);
+        }
+        else if (typeof(TWidth) == typeof(Width256))
+        {
+            Vector256<float> product = HalfConversions.Load256(ref source, column) * Vector256.Create(a);
+            HalfConversions.Store(twice ? HalfConversions.RoundToHalf(product) * Vector256.Create(b) : product, ref target, column);
+        }
+        else if (typeof(TWidth) == typeof(Width128))
+        {
+            Vector128<float> product = HalfConversions.Load128(ref source, column) * Vector128.Create(a);
+            HalfConversions.Store(twice ? HalfConversions.RoundToHalf(product) * Vector128.Create(b) : product, ref target, column);
+        }
+        else
+        {
+            float product = (float)Unsafe.Add(ref source, column) * a;
+            Unsafe.Add(ref target, column) = (Half)(twice ? (float)(Half)product * b : product);
+        }
+    }
+
     /// <summary>The sequential dot of two rows in the type, each product rounded before the add (see <see cref="PerSampleWeights{TElement, TIndex}"/>).</summary>
     private static T Dot<T>(ref T gradient, ref T weight, int dimension)
         where T : unmanaged
@@ -389,10 +411,25 @@ internal static class GenericBagBackward
         if (typeof(T) == typeof(Half))
         {
             // c10::Half operators: the product rounded to half, then the sum rounded to half.
+            // The products four at a time (HalfConversions rounds them as the casts do); the sum stays
+            // sequential, rounded to half after every add.
             ref Half g = ref Unsafe.As<T, Half>(ref gradient);
             ref Half w = ref Unsafe.As<T, Half>(ref weight);
             float dot = 0f;
-            for (nint d = 0; d < dimension; d++)
+            nint d = 0;
+            if (Vector128.IsHardwareAccelerated)
+            {
+                for (; d <= dimension - Vector128<float>.Count; d += Vector128<float>.Count)
+                {
+                    Vector128<float> products = HalfConversions.RoundToHalf(HalfConversions.Load128(ref g, (nuint)d) * HalfConversions.Load128(ref w, (nuint)d));
+                    dot = (float)(Half)(dot + products.GetElement(0));
+                    dot = (float)(Half)(dot + products.GetElement(1));
+                    dot = (float)(Half)(dot + products.GetElement(2));
+                    dot = (float)(Half)(dot + products.GetElement(3));
+                }
+            }
+
+            for (; d < dimension; d++)
             {
                 float product = (float)(Half)((float)Unsafe.Add(ref g, d) * (float)Unsafe.Add(ref w, d));
                 dot = (float)(Half)(dot + product);
