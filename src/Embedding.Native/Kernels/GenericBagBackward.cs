@@ -412,21 +412,26 @@ internal static class GenericBagBackward
         {
             // c10::Half operators: the product rounded to half, then the sum rounded to half.
             // The products four at a time (HalfConversions rounds them as the casts do); the sum stays
-            // sequential, rounded to half after every add.
+            // sequential, rounded to half after every add. The running sum lives in every lane of a
+            // vector, so each rounding is HalfConversions' (a chain of integer operations) rather than a
+            // pair of scalar casts, which is the longer chain.
             ref Half g = ref Unsafe.As<T, Half>(ref gradient);
             ref Half w = ref Unsafe.As<T, Half>(ref weight);
             float dot = 0f;
             nint d = 0;
             if (Vector128.IsHardwareAccelerated)
             {
+                Vector128<float> sum = Vector128<float>.Zero;
                 for (; d <= dimension - Vector128<float>.Count; d += Vector128<float>.Count)
                 {
                     Vector128<float> products = HalfConversions.RoundToHalf(HalfConversions.Load128(ref g, (nuint)d) * HalfConversions.Load128(ref w, (nuint)d));
-                    dot = (float)(Half)(dot + products.GetElement(0));
-                    dot = (float)(Half)(dot + products.GetElement(1));
-                    dot = (float)(Half)(dot + products.GetElement(2));
-                    dot = (float)(Half)(dot + products.GetElement(3));
+                    sum = HalfConversions.RoundToHalf(sum + Vector128.Create(products.GetElement(0)));
+                    sum = HalfConversions.RoundToHalf(sum + Vector128.Create(products.GetElement(1)));
+                    sum = HalfConversions.RoundToHalf(sum + Vector128.Create(products.GetElement(2)));
+                    sum = HalfConversions.RoundToHalf(sum + Vector128.Create(products.GetElement(3)));
                 }
+
+                dot = sum.ToScalar();
             }
 
             for (; d < dimension; d++)
