@@ -662,11 +662,8 @@ public static partial class EmbeddingPrimitives
             GenericScatterAdd<TElement, TIndex>.At(width));
     }
 
-    /// <summary>Zeroes <paramref name="length"/> floats (the bag backward's gradients).</summary>
-    private static void ClearFloats(ref float start, long length) => Clear(ref start, length);
-
     /// <summary>Zeroes (+0.0 in every table type) <paramref name="length"/> elements, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>
-    private static void Clear<TElement>(ref TElement start, long length)
+    internal static void Clear<TElement>(ref TElement start, long length)
         where TElement : unmanaged
     {
         while (length > 0)

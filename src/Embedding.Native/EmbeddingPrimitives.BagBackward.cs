@@ -1,8 +1,5 @@
 using System;
-using System.Buffers;
-using System.Globalization;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Embedding.Native;
@@ -179,16 +176,8 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentException">The mode is not sum, the offsets are malformed, a length does not fit the shapes, or the output overlaps an input.</exception>
     public static void EmbeddingBagPerSampleWeightsBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<float> gradPerSampleWeights, bool includeLastOffset = false, long paddingIndex = NoPadding)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
-        where TOffset : unmanaged, IBinaryInteger<TOffset>
-    {
-        CheckIndexType<TOffset>(nameof(TOffset));
-        CheckBagPerSampleWeightsBackward(gradOutput, weight, indices, embeddingDim, mode, gradPerSampleWeights, paddingIndex, out long rows);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
-        using (pooled)
-        {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
-        }
-    }
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, offsets, embeddingDim, mode, gradPerSampleWeights, includeLastOffset, paddingIndex);
 
     /// <summary>The per-sample-weights gradient for fixed-size bags (a 2-D <c>[B, bagSize]</c> input). Otherwise as the offsets overload.</summary>
     /// <inheritdoc cref="EmbeddingBagPerSampleWeightsBackward{TIndex, TOffset}(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, int, EmbeddingBagMode, Span{float}, bool, long)" path="/remarks"/>
@@ -203,663 +192,30 @@ public static partial class EmbeddingPrimitives
     /// <exception cref="ArgumentOutOfRangeException">An index or <paramref name="paddingIndex"/> is outside <c>[0, rows)</c>, <paramref name="embeddingDim"/> is not positive, or <paramref name="mode"/> is unknown.</exception>
     /// <exception cref="ArgumentException">The mode is not sum, <paramref name="bagSize"/> does not divide the indices, a length does not fit the shapes, or the output overlaps an input.</exception>
     public static void EmbeddingBagPerSampleWeightsBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<float> gradPerSampleWeights, long paddingIndex = NoPadding)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckBagPerSampleWeightsBackward(gradOutput, weight, indices, embeddingDim, mode, gradPerSampleWeights, paddingIndex, out long rows);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags(indices, bagSize, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
-        using (pooled)
-        {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
-        }
-    }
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, bagSize, embeddingDim, mode, gradPerSampleWeights, paddingIndex);
 
     /// <summary>The dense offsets overload with the vector width chosen by the caller (tests force each width).</summary>
     internal static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
-        where TOffset : unmanaged, IBinaryInteger<TOffset>
-    {
-        CheckIndexType<TOffset>(nameof(TOffset));
-        long rows = CheckBagBackward(indices, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, options);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
-        using (pooled)
-        {
-            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
-        }
-    }
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, mode, gradWeight, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, options, width, threads);
 
     /// <summary>The dense fixed-size overload with the vector width chosen by the caller.</summary>
     internal static void EmbeddingBagBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<float> gradWeight, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        long rows = CheckBagBackward(indices, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, options);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
-        using (pooled)
-        {
-            DenseBagBackward(gradOutput, pooled.Bags, embeddingDim, rows, mode, gradWeight, maxIndices, options, width, threads);
-        }
-    }
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, mode, gradWeight, perSampleWeights, paddingIndex, maxIndices, options, width, threads);
 
     /// <summary>The sparse offsets overload with the vector width chosen by the caller.</summary>
     internal static int EmbeddingBagSparseBackward<TIndex, TOffset>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
-        where TOffset : unmanaged, IBinaryInteger<TOffset>
-    {
-        CheckIndexType<TOffset>(nameof(TOffset));
-        CheckBagBackwardSparse(gradOutput, indices, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
-        using (pooled)
-        {
-            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
-        }
-    }
+        where TOffset : unmanaged, IBinaryInteger<TOffset> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, offsets, embeddingDim, numEmbeddings, mode, rows, values, includeLastOffset, perSampleWeights, paddingIndex, options, width, threads);
 
     /// <summary>The sparse fixed-size overload with the vector width chosen by the caller.</summary>
     internal static int EmbeddingBagSparseBackward<TIndex>(ReadOnlySpan<float> gradOutput, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<float> values, ReadOnlySpan<float> perSampleWeights, long paddingIndex, EmbeddingGradOptions options, VectorWidth width, int threads = EmbeddingThreads.UseCount)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckBagBackwardSparse(gradOutput, indices, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options);
-        ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
-        using (pooled)
-        {
-            return SparseBagBackward(gradOutput, pooled.Bags, embeddingDim, numEmbeddings, mode, rows, values, options, width, threads);
-        }
-    }
-
-    /// <summary>
-    /// The validated dense core shared by the span API and the C ABI: checks every index and (max
-    /// mode) every max index of a non-empty bag, then zeroes (unless accumulating) and scatters.
-    /// The caller has checked shapes, the mode and its options, the padding row and the buffers;
-    /// with frequency scaling <paramref name="rows"/> must not exceed <see cref="MaxScratchRows"/>.
-    /// </summary>
-    /// <returns>-1 on success; otherwise the position of the first bad index (<paramref name="badMaxIndex"/> false) or max index (true), and nothing was written.</returns>
-    internal static unsafe nint EmbeddingBagBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref float gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        badMaxIndex = false;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        if (mode == EmbeddingBagMode.Max)
-        {
-            bad = FindFirstBadMaxIndex(in bags, in maxIndices, dimension, rows);
-            if (bad >= 0)
-            {
-                badMaxIndex = true;
-                return bad;
-            }
-        }
-
-        bool clear = (options & EmbeddingGradOptions.Accumulate) == 0;
-        bool scatter = bags.Count != 0 && dimension != 0;
-        long scattered = !scatter ? 0 : mode == EmbeddingBagMode.Max ? 3L * bags.Count : 3L * bags.Indices.Length + bags.Count;
-        threads = EmbeddingThreads.For(sizeof(float) * (long)dimension * (scattered + (clear ? rows : 0)), rows, threads);
-        if (threads == 1 && clear)
-        {
-            ClearFloats(ref gradWeight, rows * dimension);
-        }
-
-        if (threads == 1 && !scatter)
-        {
-            return -1;
-        }
-
-        ref float gradient = ref Unsafe.AsRef(in gradOutput);
-        if (threads == 1 && mode == EmbeddingBagMode.Max)
-        {
-            GenericBagBackward.Max(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
-            return -1;
-        }
-
-        using FrequencyCounts counts = scatter && mode != EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
-            ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
-            : FrequencyCounts.None;
-        ref int countsStart = ref counts.Start;
-        if (threads == 1)
-        {
-            GenericBagBackward.SumMean(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
-            return -1;
-        }
-
-        fixed (float* source = &gradient)
-        fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
-        fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
-        fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
-        fixed (int* frequency = &countsStart)
-        fixed (float* destination = &gradWeight)
-        {
-            var work = new BagBackwardWork<TIndex>
-            {
-                GradOutput = source, Indices = first, Starts = bounds, Count = scatter ? bags.Count : 0, PerSampleWeights = bags.IsWeighted ? sampleWeights : null,
-                PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax, Counts = frequency, GradWeight = destination,
-                Rows = rows, Dimension = dimension, Clear = clear, Width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension),
-            };
-            WorkerPool.Run(ref work, threads, threads);
-        }
-
-        return -1;
-    }
-
-    /// <summary>
-    /// The validated sparse core: checks every index and counts the entries (non-padding positions
-    /// in a bag); writes them only when <paramref name="nnz"/> fits <paramref name="capacity"/> (the caller
-    /// reports the shortfall). The mode is sum or mean, checked by the caller.
-    /// </summary>
-    /// <returns>-1 when every index is valid (then compare <paramref name="nnz"/> with the capacity); otherwise the position of the first bad index. On any failure nothing was written.</returns>
-    internal static unsafe nint EmbeddingBagSparseBackward<TIndex>(ref readonly float gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref float outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        nnz = 0;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        for (int b = 0; b < bags.Count; b++)
-        {
-            nnz += GenericBagBackward.Members(bags, b);
-        }
-
-        if (nnz > capacity || nnz == 0)
-        {
-            return -1;
-        }
-
-        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
-        ref int countsStart = ref counts.Start;
-        width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension);
-        threads = EmbeddingThreads.For(2L * sizeof(float) * dimension * nnz, bags.Count, threads);
-        if (threads == 1)
-        {
-            GenericBagBackward.Sparse(width, ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref outRows, ref outValues);
-            return -1;
-        }
-
-        fixed (float* source = &Unsafe.AsRef(in gradOutput))
-        fixed (TIndex* first = &MemoryMarshal.GetReference(bags.Indices))
-        fixed (long* bounds = &MemoryMarshal.GetReference(bags.Starts))
-        fixed (float* sampleWeights = &MemoryMarshal.GetReference(bags.PerSampleWeights))
-        fixed (int* frequency = &countsStart)
-        fixed (long* entryRows = &outRows)
-        fixed (float* entryValues = &outValues)
-        {
-            var work = new BagSparseWork<TIndex>
-            {
-                GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = bags.Count,
-                PerSampleWeights = sampleWeights, WeightCount = bags.PerSampleWeights.Length, PaddingIndex = bags.PaddingIndex,
-                Mean = mode == EmbeddingBagMode.Mean, Counts = frequency, Rows = entryRows, Values = entryValues, Dimension = dimension, Width = width,
-            };
-            WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
-        }
-
-        return -1;
-    }
-
-    /// <summary>
-    /// One piece of a parallel dense bag backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
-    /// accumulating), then walks every bag and position in order and applies only the updates whose row
-    /// is in the range, with the arithmetic of <see cref="GenericBagBackward"/>, so each row accumulates in
-    /// position (max: bag) order exactly as on one thread.
-    /// </summary>
-    private unsafe struct BagBackwardWork<TIndex> : IParallelWork
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        /// <summary>Positions compacted per round: two 4 KiB lists on the worker's stack.</summary>
-        private const int ChunkPositions = 1024;
-
-        public float* GradOutput;
-        public TIndex* Indices;
-        public long* Starts;
-        public int Count;
-        public float* PerSampleWeights;
-        public long PaddingIndex;
-        public EmbeddingBagMode Mode;
-        public long* MaxIndices;
-        public int* Counts;
-        public float* GradWeight;
-        public long Rows;
-        public int Dimension;
-        public bool Clear;
-        public VectorWidth Width;
-
-        public readonly void Execute(int part, int parts)
-        {
-            long lo = EmbeddingThreads.Boundary(Rows, part, parts), hi = EmbeddingThreads.Boundary(Rows, part + 1, parts);
-            if (Clear)
-            {
-                ClearFloats(ref GradWeight[lo * Dimension], (hi - lo) * Dimension);
-            }
-
-            if (Count == 0)
-            {
-                return;
-            }
-
-            if (Mode == EmbeddingBagMode.Max)
-            {
-                MaxRows(lo, hi);
-                return;
-            }
-
-            switch (Width)
-            {
-                case VectorWidth.Vector512:
-                    SumMeanRows<Width512>(lo, hi);
-                    break;
-                case VectorWidth.Vector256:
-                    SumMeanRows<Width256>(lo, hi);
-                    break;
-                case VectorWidth.Vector128:
-                    SumMeanRows<Width128>(lo, hi);
-                    break;
-                default:
-                    SumMeanRows<WidthScalar>(lo, hi);
-                    break;
-            }
-        }
-
-        /// <summary>|P_b|, as <see cref="GenericBagBackward.Members"/> counts it.</summary>
-        private readonly int Members(int bag)
-        {
-            long start = Starts[bag], end = Starts[bag + 1];
-            if (PaddingIndex == NoPadding)
-            {
-                return (int)(end - start);
-            }
-
-            int members = 0;
-            for (long i = start; i < end; i++)
-            {
-                members += long.CreateTruncating(Indices[i]) == PaddingIndex ? 0 : 1;
-            }
-
-            return members;
-        }
-
-        private readonly void MaxRows(long lo, long hi)
-        {
-            ulong span = (ulong)(hi - lo);
-            for (int b = 0; b < Count; b++)
-            {
-                if (Members(b) == 0)
-                {
-                    continue;
-                }
-
-                nint first = (nint)b * Dimension;
-                for (nint d = 0; d < Dimension; d++)
-                {
-                    long row = MaxIndices[first + d];
-                    if ((ulong)(row - lo) < span)
-                    {
-                        GradWeight[(nint)row * Dimension + d] += GradOutput[first + d];
-                    }
-                }
-            }
-        }
-
-        private readonly void SumMeanRows<TWidth>(long lo, long hi)
-            where TWidth : IVectorWidth
-        {
-            int* positions = stackalloc int[ChunkPositions];
-            int* owners = stackalloc int[ChunkPositions];
-            int kept = 0;
-            for (int b = 0; b < Count; b++)
-            {
-                for (long i = Starts[b]; i < Starts[b + 1]; i++)
-                {
-                    // Compact to the positions whose row is in [lo, hi), without a branch (a uniform
-                    // index would mispredict one in two); the list keeps position order.
-                    long row = long.CreateTruncating(Indices[i]);
-                    positions[kept] = (int)i;
-                    owners[kept] = b;
-                    kept += (int)(1 + (((row - lo) | (hi - 1 - row)) >> 63));
-                    if (kept == ChunkPositions)
-                    {
-                        Apply<TWidth>(positions, owners, kept);
-                        kept = 0;
-                    }
-                }
-            }
-
-            Apply<TWidth>(positions, owners, kept);
-        }
-
-        /// <summary>Adds the gradient of bag <c>owners[k]</c> into the row of position <c>positions[k]</c>, k in order.</summary>
-        private readonly void Apply<TWidth>(int* positions, int* owners, int count)
-            where TWidth : IVectorWidth
-        {
-            int dimension = Dimension;
-            bool mean = Mode == EmbeddingBagMode.Mean;
-            bool byFrequency = Counts != null;
-            bool weighted = PerSampleWeights != null;
-            bool scaled = byFrequency || mean || weighted;
-            int distance = KernelHints.DistanceFor(dimension);
-            int membersOf = -1, members = 0;
-            for (int k = 0; k < count; k++)
-            {
-                // Prefetch along this piece's own rows: a hint, so no value changes.
-                long ahead = long.CreateTruncating(Indices[positions[Math.Min(k + distance, count - 1)]]);
-                KernelHints.PrefetchRow(ref GradWeight[(nint)ahead * dimension], dimension);
-                int i = positions[k], b = owners[k];
-                long row = long.CreateTruncating(Indices[i]);
-                if (row == PaddingIndex)
-                {
-                    continue;
-                }
-
-                ref float gradient = ref GradOutput[(nint)b * dimension];
-                ref float target = ref GradWeight[(nint)row * dimension];
-                if (!scaled)
-                {
-                    RowUpdate.Add<TWidth>(ref gradient, ref target, dimension);
-                    continue;
-                }
-
-                // The scale exactly as GenericBagBackward builds it: in double, in this order, rounded once.
-                double s = weighted ? PerSampleWeights[i] : 1.0;
-                if (byFrequency)
-                {
-                    s /= Counts[row];
-                }
-
-                if (mean)
-                {
-                    if (membersOf != b)
-                    {
-                        members = Members(b);
-                        membersOf = b;
-                    }
-
-                    s /= members;
-                }
-
-                RowUpdate.MultiplyAdd<TWidth>(ref gradient, (float)s, ref target, dimension);
-            }
-        }
-    }
-
-    /// <summary>
-    /// One piece of a parallel sparse bag backward: a contiguous range of bags, run by the one-thread
-    /// kernel over a layout that starts at the piece's first bag (positions stay absolute); its first
-    /// entry follows the non-padding positions of the bags before it.
-    /// </summary>
-    private unsafe struct BagSparseWork<TIndex> : IParallelWork
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        public float* GradOutput;
-        public TIndex* Indices;
-        public int IndexCount;
-        public long* Starts;
-        public int Count;
-        public float* PerSampleWeights;
-        public int WeightCount;
-        public long PaddingIndex;
-        public bool Mean;
-        public int* Counts;
-        public long* Rows;
-        public float* Values;
-        public int Dimension;
-        public VectorWidth Width;
-
-        public readonly void Execute(int part, int parts)
-        {
-            int first = BagBoundary(Starts, Count, part, parts), end = BagBoundary(Starts, Count, part + 1, parts);
-            if (end <= first)
-            {
-                return;
-            }
-
-            nint entry = (nint)(Starts[first] - Starts[0]);
-            if (PaddingIndex != NoPadding)
-            {
-                for (long i = Starts[0]; i < Starts[first]; i++)
-                {
-                    entry -= long.CreateTruncating(Indices[i]) == PaddingIndex ? 1 : 0;
-                }
-            }
-
-            var bags = new Bags<TIndex>(
-                new ReadOnlySpan<TIndex>(Indices, IndexCount), new ReadOnlySpan<long>(Starts + first, end - first + 1),
-                new ReadOnlySpan<float>(PerSampleWeights, WeightCount), PaddingIndex);
-            ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
-            GenericBagBackward.Sparse(Width, ref GradOutput[(nint)first * Dimension], Dimension, bags, Mean, ref counts, ref Rows[entry], ref Values[entry * Dimension]);
-        }
-    }
-
-    /// <summary>
-    /// The validated per-sample-weights core: checks every index, then writes one float per position.
-    /// The caller has checked the mode (sum), the shapes and the buffers.
-    /// </summary>
-    /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was written.</returns>
-    internal static nint EmbeddingBagPerSampleWeightsBackward<TIndex>(ref readonly float gradOutput, ref readonly float weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref float gradPerSampleWeights)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
-        {
-            return bad;
-        }
-
-        if (!bags.Indices.IsEmpty)
-        {
-            GenericBagBackward.PerSampleWeights(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
-        }
-
-        return -1;
-    }
-
-    /// <summary>
-    /// The first entry of <paramref name="maxIndices"/> (a <c>bags × dimension</c> array) that belongs to a bag
-    /// with a non-padding position and is not a row of the table; entries of other bags are ignored.
-    /// </summary>
-    internal static nint FindFirstBadMaxIndex<TIndex>(scoped in Bags<TIndex> bags, ref readonly long maxIndices, int dimension, long rows)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        for (int b = 0; b < bags.Count; b++)
-        {
-            if (dimension == 0 || GenericBagBackward.Members(bags, b) == 0)
-            {
-                continue;
-            }
-
-            nint first = (nint)b * dimension;
-            nint bad = IndexRange.FindFirstOutOfRange(ref Unsafe.Add(ref Unsafe.AsRef(in maxIndices), first), dimension, rows);
-            if (bad >= 0)
-            {
-                return first + bad;
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>torch's refusals of option and mode combinations, in torch's words; null when the combination is allowed.</summary>
-    internal static string? BagBackwardModeError(EmbeddingBagMode mode, bool hasPerSampleWeights, EmbeddingGradOptions options, bool sparse)
-    {
-        if (mode == EmbeddingBagMode.Max && sparse)
-        {
-            return "max mode does not support sparse weights";
-        }
-
-        if (mode == EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0)
-        {
-            return "max mode does not support scaling the gradient by the frequency";
-        }
-
-        return hasPerSampleWeights && mode != EmbeddingBagMode.Sum ? WeightsNeedSum(mode) : null;
-    }
-
-    /// <summary>Shape, mode, option and padding checks of the dense span overloads; returns the table's rows.</summary>
-    private static long CheckBagBackward<TElement, TIndex>(ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckIndexType<TIndex>(nameof(TIndex));
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
-        if (gradWeight.Length % embeddingDim != 0)
-        {
-            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
-        }
-
-        long rows = gradWeight.Length / embeddingDim;
-        CheckBagBackwardMode(mode);
-        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency | EmbeddingGradOptions.Accumulate, paddingIndex, rows);
-        if (BagBackwardModeError(mode, !perSampleWeights.IsEmpty, options, sparse: false) is { } modeError)
-        {
-            throw new ArgumentException(modeError, perSampleWeights.IsEmpty ? nameof(options) : nameof(perSampleWeights));
-        }
-
-        return rows;
-    }
-
-    /// <summary>The dense core behind the span overloads: shapes of the bag-sized buffers, overlaps, then the core.</summary>
-    private static void DenseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        long bagElements = (long)bags.Count * embeddingDim;
-        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
-        if (mode == EmbeddingBagMode.Max && maxIndices.Length != bagElements)
-        {
-            throw new ArgumentException($"The max indices hold {maxIndices.Length} values; {bags.Count} bags × {embeddingDim} columns need exactly {bagElements}.", nameof(maxIndices));
-        }
-
-        Span<byte> written = MemoryMarshal.AsBytes(gradWeight);
-        if (written.Overlaps(MemoryMarshal.AsBytes(gradOutput)) || written.Overlaps(MemoryMarshal.AsBytes(bags.Indices))
-            || written.Overlaps(MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>())) || written.Overlaps(MemoryMarshal.AsBytes(maxIndices)))
-        {
-            throw new ArgumentException("The gradient of the weight overlaps the output gradient, the indices, the per-sample weights or the max indices.", nameof(gradWeight));
-        }
-
-        nint bad = EmbeddingBagBackwardOf(
-            in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, rows, mode, in MemoryMarshal.GetReference(maxIndices), options,
-            ref MemoryMarshal.GetReference(gradWeight), width, out bool badMaxIndex, threads);
-        if (badMaxIndex)
-        {
-            ThrowIfBadIndex(maxIndices, bad, rows, nameof(maxIndices));
-        }
-
-        ThrowIfBadIndex(bags.Indices, bad, rows);
-    }
-
-    private static void CheckBagBackwardSparse<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckIndexType<TIndex>(nameof(TIndex));
-        ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
-        ArgumentOutOfRangeException.ThrowIfNegative(numEmbeddings);
-        CheckBagBackwardMode(mode);
-        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency, paddingIndex, numEmbeddings);
-        if (BagBackwardModeError(mode, !perSampleWeights.IsEmpty, options, sparse: true) is { } modeError)
-        {
-            throw new ArgumentException(modeError, perSampleWeights.IsEmpty || mode == EmbeddingBagMode.Max ? nameof(mode) : nameof(perSampleWeights));
-        }
-
-        ReadOnlySpan<byte> gradBytes = MemoryMarshal.AsBytes(gradOutput), indexBytes = MemoryMarshal.AsBytes(indices), weightBytes = MemoryMarshal.AsBytes(perSampleWeights);
-        Span<byte> rowBytes = MemoryMarshal.AsBytes(rows), valueBytes = MemoryMarshal.AsBytes(values);
-        if (rowBytes.Overlaps(gradBytes) || rowBytes.Overlaps(indexBytes) || rowBytes.Overlaps(weightBytes) || rowBytes.Overlaps(valueBytes))
-        {
-            throw new ArgumentException("The rows output overlaps the values output or an input.", nameof(rows));
-        }
-
-        if (valueBytes.Overlaps(gradBytes) || valueBytes.Overlaps(indexBytes) || valueBytes.Overlaps(weightBytes))
-        {
-            throw new ArgumentException("The values output overlaps an input.", nameof(values));
-        }
-    }
-
-    private static int SparseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, EmbeddingGradOptions options, VectorWidth width, int threads)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
-        int capacity = embeddingDim == 0 ? rows.Length : Math.Min(rows.Length, values.Length / embeddingDim);
-        nint bad = EmbeddingBagSparseBackwardOf(
-            in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
-            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, width, out nint nnz, threads);
-        ThrowIfBadIndex(bags.Indices, bad, numEmbeddings);
-        if (nnz > capacity)
-        {
-            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} values; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
-        }
-
-        return (int)nnz;
-    }
-
-    private static void CheckBagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex, out long rows)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckIndexType<TIndex>(nameof(TIndex));
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
-        if (weight.Length % embeddingDim != 0)
-        {
-            throw new ArgumentException($"The weight holds {weight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
-        }
-
-        rows = weight.Length / embeddingDim;
-        CheckBagBackwardMode(mode);
-        if (mode != EmbeddingBagMode.Sum)
-        {
-            throw new ArgumentException(PerSampleWeightsBackwardModeError, nameof(mode));
-        }
-
-        CheckBackwardOptions(EmbeddingGradOptions.None, EmbeddingGradOptions.None, paddingIndex, rows);
-        if (gradPerSampleWeights.Length != indices.Length)
-        {
-            throw new ArgumentException($"The per-sample-weights gradient holds {gradPerSampleWeights.Length} values; it needs one per index, {indices.Length}.", nameof(gradPerSampleWeights));
-        }
-
-        Span<byte> written = MemoryMarshal.AsBytes(gradPerSampleWeights);
-        if (written.Overlaps(MemoryMarshal.AsBytes(gradOutput)) || written.Overlaps(MemoryMarshal.AsBytes(weight)) || written.Overlaps(MemoryMarshal.AsBytes(indices)))
-        {
-            throw new ArgumentException("The per-sample-weights gradient overlaps an input.", nameof(gradPerSampleWeights));
-        }
-    }
-
-    private static void BagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<TElement> gradPerSampleWeights)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
-        nint bad = EmbeddingBagPerSampleWeightsBackwardOf(
-            in MemoryMarshal.GetReference(gradOutput), in MemoryMarshal.GetReference(weight), in bags, embeddingDim, rows, ref MemoryMarshal.GetReference(gradPerSampleWeights));
-        ThrowIfBadIndex(bags.Indices, bad, rows);
-    }
-
-    /// <summary>torch's message when the per-sample-weights gradient is asked for outside sum mode.</summary>
-    internal const string PerSampleWeightsBackwardModeError = "embedding_bag_backward: per_sample_weights only supported for mode='sum'";
-
-    private static void CheckBagBackwardMode(EmbeddingBagMode mode)
-    {
-        if (mode is not (EmbeddingBagMode.Sum or EmbeddingBagMode.Mean or EmbeddingBagMode.Max))
-        {
-            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode has to be one of sum, mean or max");
-        }
-    }
-
-    private static void CheckBagBackwardGradOutput<TElement>(ReadOnlySpan<TElement> gradOutput, int bags, int embeddingDim)
-        where TElement : unmanaged
-    {
-        if (gradOutput.Length != (long)bags * embeddingDim)
-        {
-            throw new ArgumentException($"The output gradient holds {gradOutput.Length} values; {bags} bags × {embeddingDim} columns need exactly {(long)bags * embeddingDim}.", nameof(gradOutput));
-        }
-    }
-
-    private static void ThrowIfBadBackwardLayout(string? error, string paramName)
-    {
-        if (error is not null)
-        {
-            throw new ArgumentException(error, error.StartsWith("embedding_bag: If per_sample_weights", StringComparison.Ordinal) ? "perSampleWeights" : paramName);
-        }
-    }
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        EmbeddingBagSparseBackwardAtWidth(gradOutput, indices, bagSize, embeddingDim, numEmbeddings, mode, rows, values, perSampleWeights, paddingIndex, options, width, threads);
 
     // RS0026: these overloads differ from the float ones in the table's element type only; a call
     // always tells them apart by its span types.
@@ -993,7 +349,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>The per-sample-weights gradient of any supported table type.</summary>
-    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, bool includeLastOffset, long paddingIndex)
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex, TOffset>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, bool includeLastOffset, long paddingIndex, int threads = EmbeddingThreads.UseCount)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
@@ -1003,12 +359,12 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(offsets));
         using (pooled)
         {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights, threads);
         }
     }
 
     /// <summary>The per-sample-weights gradient of any supported table type for fixed-size bags.</summary>
-    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex)
+    internal static void EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int bagSize, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex, int threads = EmbeddingThreads.UseCount)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -1016,117 +372,190 @@ public static partial class EmbeddingPrimitives
         ThrowIfBadBackwardLayout(BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, default, paddingIndex, out PooledBags<TIndex> pooled), nameof(bagSize));
         using (pooled)
         {
-            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights);
+            BagPerSampleWeightsBackward(gradOutput, weight, pooled.Bags, embeddingDim, rows, gradPerSampleWeights, threads);
         }
     }
 
-    /// <summary>
-    /// The validated dense core for any table type: float32 runs the float core (parallel); float64 and
-    /// float16 run serially in position (bag) order, which any split would reproduce bit for bit.
-    /// </summary>
-    internal static nint EmbeddingBagBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
-        where TElement : unmanaged
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    /// <summary>torch's refusals of option and mode combinations, in torch's words; null when the combination is allowed.</summary>
+    internal static string? BagBackwardModeError(EmbeddingBagMode mode, bool hasPerSampleWeights, EmbeddingGradOptions options, bool sparse)
     {
-        if (typeof(TElement) == typeof(float))
+        if (mode == EmbeddingBagMode.Max && sparse)
         {
-            return EmbeddingBagBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, in maxIndices, options, ref Unsafe.As<TElement, float>(ref gradWeight), width, out badMaxIndex, threads);
+            return "max mode does not support sparse weights";
         }
 
-        badMaxIndex = false;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
+        if (mode == EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0)
         {
-            return bad;
+            return "max mode does not support scaling the gradient by the frequency";
         }
 
-        if (mode == EmbeddingBagMode.Max)
-        {
-            bad = FindFirstBadMaxIndex(in bags, in maxIndices, dimension, rows);
-            if (bad >= 0)
-            {
-                badMaxIndex = true;
-                return bad;
-            }
-        }
-
-        if ((options & EmbeddingGradOptions.Accumulate) == 0)
-        {
-            MemoryMarshal.CreateSpan(ref gradWeight, checked((int)(rows * dimension))).Clear();
-        }
-
-        if (bags.Count == 0 || dimension == 0 || bags.Indices.IsEmpty)
-        {
-            return -1;
-        }
-
-        ref TElement gradient = ref Unsafe.AsRef(in gradOutput);
-        if (mode == EmbeddingBagMode.Max)
-        {
-            GenericBagBackward.MaxOf(ref gradient, dimension, bags, ref Unsafe.AsRef(in maxIndices), ref gradWeight);
-            return -1;
-        }
-
-        using FrequencyCounts counts = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0
-            ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
-            : FrequencyCounts.None;
-        GenericBagBackward.SumMeanOf(KernelDispatch.FitWidth(width, dimension), ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref gradWeight);
-        return -1;
+        return hasPerSampleWeights && mode != EmbeddingBagMode.Sum ? WeightsNeedSum(mode) : null;
     }
 
-    /// <summary>The validated sparse core for any table type (float64 and float16 serially, in position order).</summary>
-    internal static nint EmbeddingBagSparseBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, bool scaleByFrequency, ref long outRows, ref TElement outValues, nint capacity, VectorWidth width, out nint nnz, int threads = EmbeddingThreads.UseCount)
+    /// <summary>Shape, mode, option and padding checks of the dense span overloads; returns the table's rows.</summary>
+    private static long CheckBagBackward<TElement, TIndex>(ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        if (typeof(TElement) == typeof(float))
+        CheckIndexType<TIndex>(nameof(TIndex));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        if (gradWeight.Length % embeddingDim != 0)
         {
-            return EmbeddingBagSparseBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in bags, dimension, rows, mode, scaleByFrequency, ref outRows, ref Unsafe.As<TElement, float>(ref outValues), capacity, width, out nnz, threads);
+            throw new ArgumentException($"The gradient of the weight holds {gradWeight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(gradWeight));
         }
 
-        nnz = 0;
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
+        long rows = gradWeight.Length / embeddingDim;
+        CheckBagBackwardMode(mode);
+        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency | EmbeddingGradOptions.Accumulate, paddingIndex, rows);
+        if (BagBackwardModeError(mode, !perSampleWeights.IsEmpty, options, sparse: false) is { } modeError)
         {
-            return bad;
+            throw new ArgumentException(modeError, perSampleWeights.IsEmpty ? nameof(options) : nameof(perSampleWeights));
         }
 
-        for (int b = 0; b < bags.Count; b++)
-        {
-            nnz += GenericBagBackward.Members(bags, b);
-        }
-
-        if (nnz > capacity || nnz == 0)
-        {
-            return -1;
-        }
-
-        using FrequencyCounts counts = scaleByFrequency ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows) : FrequencyCounts.None;
-        GenericBagBackward.SparseOf(ref Unsafe.AsRef(in gradOutput), dimension, bags, mode == EmbeddingBagMode.Mean, ref counts.Start, ref outRows, ref outValues);
-        return -1;
+        return rows;
     }
 
-    /// <summary>The validated per-sample-weights core for any table type.</summary>
-    internal static nint EmbeddingBagPerSampleWeightsBackwardOf<TElement, TIndex>(ref readonly TElement gradOutput, ref readonly TElement weight, scoped in Bags<TIndex> bags, int dimension, long rows, ref TElement gradPerSampleWeights)
+    /// <summary>The dense core behind the span overloads: shapes of the bag-sized buffers, overlaps, then the core.</summary>
+    private static void DenseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long rows, EmbeddingBagMode mode, Span<TElement> gradWeight, ReadOnlySpan<long> maxIndices, EmbeddingGradOptions options, VectorWidth width, int threads)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        if (typeof(TElement) == typeof(float))
+        long bagElements = (long)bags.Count * embeddingDim;
+        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
+        if (mode == EmbeddingBagMode.Max && maxIndices.Length != bagElements)
         {
-            return EmbeddingBagPerSampleWeightsBackward(in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in gradOutput)), in Unsafe.As<TElement, float>(ref Unsafe.AsRef(in weight)), in bags, dimension, rows, ref Unsafe.As<TElement, float>(ref gradPerSampleWeights));
+            throw new ArgumentException($"The max indices hold {maxIndices.Length} values; {bags.Count} bags × {embeddingDim} columns need exactly {bagElements}.", nameof(maxIndices));
         }
 
-        nint bad = BagsBuilder.FindFirstBadIndex(in bags, rows);
-        if (bad >= 0)
+        Span<byte> written = MemoryMarshal.AsBytes(gradWeight);
+        if (written.Overlaps(MemoryMarshal.AsBytes(gradOutput)) || written.Overlaps(MemoryMarshal.AsBytes(bags.Indices))
+            || written.Overlaps(MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>())) || written.Overlaps(MemoryMarshal.AsBytes(maxIndices)))
         {
-            return bad;
+            throw new ArgumentException("The gradient of the weight overlaps the output gradient, the indices, the per-sample weights or the max indices.", nameof(gradWeight));
         }
 
-        if (!bags.Indices.IsEmpty)
+        nint bad = BagBackwardDriver.Dense(
+            in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, rows, mode, in MemoryMarshal.GetReference(maxIndices), options,
+            ref MemoryMarshal.GetReference(gradWeight), width, out bool badMaxIndex, threads);
+        if (badMaxIndex)
         {
-            GenericBagBackward.PerSampleWeightsOf(ref Unsafe.AsRef(in gradOutput), ref Unsafe.AsRef(in weight), dimension, bags, ref gradPerSampleWeights);
+            ThrowIfBadIndex(maxIndices, bad, rows, nameof(maxIndices));
         }
 
-        return -1;
+        ThrowIfBadIndex(bags.Indices, bad, rows);
+    }
+
+    private static void CheckBagBackwardSparse<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TIndex> indices, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, EmbeddingGradOptions options)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckIndexType<TIndex>(nameof(TIndex));
+        ArgumentOutOfRangeException.ThrowIfNegative(embeddingDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(numEmbeddings);
+        CheckBagBackwardMode(mode);
+        CheckBackwardOptions(options, EmbeddingGradOptions.ScaleGradByFrequency, paddingIndex, numEmbeddings);
+        if (BagBackwardModeError(mode, !perSampleWeights.IsEmpty, options, sparse: true) is { } modeError)
+        {
+            throw new ArgumentException(modeError, perSampleWeights.IsEmpty || mode == EmbeddingBagMode.Max ? nameof(mode) : nameof(perSampleWeights));
+        }
+
+        ReadOnlySpan<byte> gradBytes = MemoryMarshal.AsBytes(gradOutput), indexBytes = MemoryMarshal.AsBytes(indices), weightBytes = MemoryMarshal.AsBytes(perSampleWeights);
+        Span<byte> rowBytes = MemoryMarshal.AsBytes(rows), valueBytes = MemoryMarshal.AsBytes(values);
+        if (rowBytes.Overlaps(gradBytes) || rowBytes.Overlaps(indexBytes) || rowBytes.Overlaps(weightBytes) || rowBytes.Overlaps(valueBytes))
+        {
+            throw new ArgumentException("The rows output overlaps the values output or an input.", nameof(rows));
+        }
+
+        if (valueBytes.Overlaps(gradBytes) || valueBytes.Overlaps(indexBytes) || valueBytes.Overlaps(weightBytes))
+        {
+            throw new ArgumentException("The values output overlaps an input.", nameof(values));
+        }
+    }
+
+    private static int SparseBagBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, Bags<TIndex> bags, int embeddingDim, long numEmbeddings, EmbeddingBagMode mode, Span<long> rows, Span<TElement> values, EmbeddingGradOptions options, VectorWidth width, int threads)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
+        int capacity = embeddingDim == 0 ? rows.Length : Math.Min(rows.Length, values.Length / embeddingDim);
+        nint bad = BagBackwardDriver.Sparse(
+            in MemoryMarshal.GetReference(gradOutput), in bags, embeddingDim, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
+            ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(values), capacity, width, out nint nnz, threads);
+        ThrowIfBadIndex(bags.Indices, bad, numEmbeddings);
+        if (nnz > capacity)
+        {
+            throw new ArgumentException($"The outputs hold {rows.Length} rows and {values.Length} values; {nnz} entries × {embeddingDim} columns need {nnz} and {nnz * embeddingDim}.", rows.Length < nnz ? nameof(rows) : nameof(values));
+        }
+
+        return (int)nnz;
+    }
+
+    private static void CheckBagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, ReadOnlySpan<TIndex> indices, int embeddingDim, EmbeddingBagMode mode, Span<TElement> gradPerSampleWeights, long paddingIndex, out long rows)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckIndexType<TIndex>(nameof(TIndex));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        if (weight.Length % embeddingDim != 0)
+        {
+            throw new ArgumentException($"The weight holds {weight.Length} values, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+        }
+
+        rows = weight.Length / embeddingDim;
+        CheckBagBackwardMode(mode);
+        if (mode != EmbeddingBagMode.Sum)
+        {
+            throw new ArgumentException(PerSampleWeightsBackwardModeError, nameof(mode));
+        }
+
+        CheckBackwardOptions(EmbeddingGradOptions.None, EmbeddingGradOptions.None, paddingIndex, rows);
+        if (gradPerSampleWeights.Length != indices.Length)
+        {
+            throw new ArgumentException($"The per-sample-weights gradient holds {gradPerSampleWeights.Length} values; it needs one per index, {indices.Length}.", nameof(gradPerSampleWeights));
+        }
+
+        Span<byte> written = MemoryMarshal.AsBytes(gradPerSampleWeights);
+        if (written.Overlaps(MemoryMarshal.AsBytes(gradOutput)) || written.Overlaps(MemoryMarshal.AsBytes(weight)) || written.Overlaps(MemoryMarshal.AsBytes(indices)))
+        {
+            throw new ArgumentException("The per-sample-weights gradient overlaps an input.", nameof(gradPerSampleWeights));
+        }
+    }
+
+    private static void BagPerSampleWeightsBackward<TElement, TIndex>(ReadOnlySpan<TElement> gradOutput, ReadOnlySpan<TElement> weight, Bags<TIndex> bags, int embeddingDim, long rows, Span<TElement> gradPerSampleWeights, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckBagBackwardGradOutput(gradOutput, bags.Count, embeddingDim);
+        nint bad = BagBackwardDriver.PerSampleWeights(
+            in MemoryMarshal.GetReference(gradOutput), in MemoryMarshal.GetReference(weight), in bags, embeddingDim, rows, ref MemoryMarshal.GetReference(gradPerSampleWeights), threads);
+        ThrowIfBadIndex(bags.Indices, bad, rows);
+    }
+
+    /// <summary>torch's message when the per-sample-weights gradient is asked for outside sum mode.</summary>
+    internal const string PerSampleWeightsBackwardModeError = "embedding_bag_backward: per_sample_weights only supported for mode='sum'";
+
+    private static void CheckBagBackwardMode(EmbeddingBagMode mode)
+    {
+        if (mode is not (EmbeddingBagMode.Sum or EmbeddingBagMode.Mean or EmbeddingBagMode.Max))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode has to be one of sum, mean or max");
+        }
+    }
+
+    private static void CheckBagBackwardGradOutput<TElement>(ReadOnlySpan<TElement> gradOutput, int bags, int embeddingDim)
+        where TElement : unmanaged
+    {
+        if (gradOutput.Length != (long)bags * embeddingDim)
+        {
+            throw new ArgumentException($"The output gradient holds {gradOutput.Length} values; {bags} bags × {embeddingDim} columns need exactly {(long)bags * embeddingDim}.", nameof(gradOutput));
+        }
+    }
+
+    private static void ThrowIfBadBackwardLayout(string? error, string paramName)
+    {
+        if (error is not null)
+        {
+            throw new ArgumentException(error, error.StartsWith("embedding_bag: If per_sample_weights", StringComparison.Ordinal) ? "perSampleWeights" : paramName);
+        }
     }
 }

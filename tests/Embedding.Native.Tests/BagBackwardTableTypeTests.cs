@@ -157,11 +157,17 @@ public sealed class BagBackwardTableTypeTests
 
     private static T Mul<T>(T a, T b) => typeof(T) == typeof(Half) ? RdF<T>((float)D(a) * (float)D(b)) : (T)(object)(D(a) * D(b));
 
-    private static (List<long> Rows, List<T> Values) ReferenceSparse<T>(T[] grad, int dim, EmbeddingBagMode mode, T[]? psw, long padding)
+    private static (List<long> Rows, List<T> Values) ReferenceSparse<T>(T[] grad, int dim, EmbeddingBagMode mode, T[]? psw, long padding, bool freq)
     {
         var rows = new List<long>();
         var values = new List<T>();
         var bounds = Bounds();
+        var counts = new int[Rows];
+        foreach (long k in Indices)
+        {
+            counts[k]++;
+        }
+
         for (int b = 0; b < bounds.Length; b++)
         {
             int members = Math.Max(Members(bounds[b].Start, bounds[b].End, padding), 1);
@@ -185,6 +191,11 @@ public sealed class BagBackwardTableTypeTests
                     if (psw is not null)
                     {
                         v = Mul(v, psw[i]);
+                    }
+
+                    if (freq)
+                    {
+                        v = Mul(v, Rd<T>(1.0 / counts[Indices[i]]));
                     }
 
                     values.Add(v);
@@ -282,14 +293,18 @@ public sealed class BagBackwardTableTypeTests
         {
             foreach ((EmbeddingBagMode mode, bool weighted) in new[] { (EmbeddingBagMode.Sum, false), (EmbeddingBagMode.Sum, true), (EmbeddingBagMode.Mean, false) })
             {
-                var (rows, values) = ReferenceSparse(grad, dim, mode, weighted ? psw : null, padding);
-                var actualRows = new long[Indices.Length];
-                var actualValues = new T[Indices.Length * dim];
-                int nnz = EmbeddingPrimitives.EmbeddingBagSparseBackwardAtWidth<T, long, long>(
-                    grad, Indices, Offsets, dim, Rows, mode, actualRows, actualValues, false, weighted ? psw : default, padding, EmbeddingGradOptions.None, width, threads);
-                Assert.Equal(rows.Count, nnz);
-                Assert.Equal(rows, actualRows[..nnz]);
-                Same(values, actualValues[..(nnz * dim)], $"{typeof(T).Name} sparse {mode} padding {padding} weighted {weighted}");
+                foreach (bool freq in new[] { false, true })
+                {
+                    var (rows, values) = ReferenceSparse(grad, dim, mode, weighted ? psw : null, padding, freq);
+                    var actualRows = new long[Indices.Length];
+                    var actualValues = new T[Indices.Length * dim];
+                    int nnz = EmbeddingPrimitives.EmbeddingBagSparseBackwardAtWidth<T, long, long>(
+                        grad, Indices, Offsets, dim, Rows, mode, actualRows, actualValues, false, weighted ? psw : default, padding,
+                        freq ? EmbeddingGradOptions.ScaleGradByFrequency : EmbeddingGradOptions.None, width, threads);
+                    Assert.Equal(rows.Count, nnz);
+                    Assert.Equal(rows, actualRows[..nnz]);
+                    Same(values, actualValues[..(nnz * dim)], $"{typeof(T).Name} sparse {mode} padding {padding} weighted {weighted} freq {freq}");
+                }
             }
         }
     }

@@ -279,6 +279,161 @@ public sealed class ThreadingTests
 
     [Theory]
     [MemberData(nameof(ThreadCounts))]
+    public void BagPerSampleWeightsBackward_IsBitIdentical(int threads) => BagPerSampleWeightsBackwardOf<float>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagBackwardFloat64_IsBitIdentical(int threads) => BagBackwardOf<double>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagBackwardFloat16_IsBitIdentical(int threads) => BagBackwardOf<Half>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagSparseBackwardFloat64_IsBitIdentical(int threads) => BagSparseBackwardOf<double>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagSparseBackwardFloat16_IsBitIdentical(int threads) => BagSparseBackwardOf<Half>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagPerSampleWeightsBackwardFloat64_IsBitIdentical(int threads) => BagPerSampleWeightsBackwardOf<double>(threads);
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
+    public void BagPerSampleWeightsBackwardFloat16_IsBitIdentical(int threads) => BagPerSampleWeightsBackwardOf<Half>(threads);
+
+    /// <summary><see cref="Gradients"/> as a table type (float16 rounds each; its sums still depend on the order).</summary>
+    private static T[] Gradients<T>(int length, int seed)
+        where T : unmanaged
+    {
+        float[] values = Gradients(length, seed);
+        var result = new T[length];
+        for (int i = 0; i < length; i++)
+        {
+            result[i] = typeof(T) == typeof(Half) ? (T)(object)(Half)values[i] : typeof(T) == typeof(double) ? (T)(object)(double)values[i] : (T)(object)values[i];
+        }
+
+        return result;
+    }
+
+    private static void BitEqual<T>(T[] expected, T[] actual, string context)
+        where T : unmanaged
+    {
+        Assert.True(expected.Length == actual.Length, $"{context}: length {actual.Length}, expected {expected.Length}");
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!System.Runtime.InteropServices.MemoryMarshal.AsBytes(expected.AsSpan(i, 1)).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(actual.AsSpan(i, 1))))
+            {
+                Assert.Fail($"{context}: element {i} is {actual[i]}, expected {expected[i]}");
+            }
+        }
+    }
+
+    private static unsafe void BagBackwardOf<T>(int threads)
+        where T : unmanaged
+    {
+        const int positions = 40_000;
+        foreach (int dim in new[] { 64, 7 })
+        {
+            int[] indices = HotIndices<int>(positions, Rows, seed: 30);
+            long[] offsets = Offsets(positions, seed: 31);
+            int bags = offsets.Length;
+            T[] gradOutput = Gradients<T>(bags * dim, seed: 32);
+            T[] weights = Gradients<T>(positions, seed: 33);
+            T[] table = Gradients<T>(Rows * dim, seed: 34);
+            T[] start = Gradients<T>(Rows * dim, seed: 35);
+            AssertSplits(sizeof(T) * dim * 3L * positions, Rows, threads);
+            foreach (long padding in new[] { EmbeddingPrimitives.NoPadding, 0 })
+            {
+                long[] maxIndices = new long[bags * dim];
+                EmbeddingPrimitives.EmbeddingBagAtWidth<T, int, long>(indices, offsets, table, dim, EmbeddingBagMode.Max, new T[bags * dim], false, default, padding, maxIndices, KernelDispatch.BestWidth, threads: 1);
+                foreach (EmbeddingBagMode mode in new[] { EmbeddingBagMode.Sum, EmbeddingBagMode.Mean, EmbeddingBagMode.Max })
+                {
+                    foreach (EmbeddingGradOptions options in new[] { EmbeddingGradOptions.None, EmbeddingGradOptions.Accumulate, EmbeddingGradOptions.ScaleGradByFrequency })
+                    {
+                        if (mode == EmbeddingBagMode.Max && options == EmbeddingGradOptions.ScaleGradByFrequency)
+                        {
+                            continue;
+                        }
+
+                        foreach (bool weighted in mode == EmbeddingBagMode.Sum ? new[] { false, true } : new[] { false })
+                        {
+                            string context = $"{typeof(T).Name} bag backward {mode} {options}, D={dim}, padding {padding}, weighted {weighted}, {threads} threads";
+                            ReadOnlySpan<T> psw = weighted ? weights : default;
+                            ReadOnlySpan<long> argMax = mode == EmbeddingBagMode.Max ? maxIndices : default;
+                            T[] one = (T[])start.Clone(), many = (T[])start.Clone();
+                            EmbeddingPrimitives.EmbeddingBagBackwardAtWidth<T, int, long>(gradOutput, indices, offsets, dim, mode, one, false, psw, padding, argMax, options, KernelDispatch.BestWidth, threads: 1);
+                            EmbeddingPrimitives.EmbeddingBagBackwardAtWidth<T, int, long>(gradOutput, indices, offsets, dim, mode, many, false, psw, padding, argMax, options, KernelDispatch.BestWidth, threads);
+                            BitEqual(one, many, context);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe void BagSparseBackwardOf<T>(int threads)
+        where T : unmanaged
+    {
+        const int positions = 60_000;
+        foreach (int dim in new[] { 64, 7 })
+        {
+            int[] indices = HotIndices<int>(positions, Rows, seed: 36);
+            long[] offsets = Offsets(positions, seed: 37);
+            T[] gradOutput = Gradients<T>(offsets.Length * dim, seed: 38);
+            T[] weights = Gradients<T>(positions, seed: 39);
+            AssertSplits(2L * sizeof(T) * dim * (positions - positions / 16), offsets.Length, threads);
+            foreach (long padding in new[] { EmbeddingPrimitives.NoPadding, 0 })
+            {
+                foreach (EmbeddingBagMode mode in new[] { EmbeddingBagMode.Sum, EmbeddingBagMode.Mean })
+                {
+                    foreach (EmbeddingGradOptions options in new[] { EmbeddingGradOptions.None, EmbeddingGradOptions.ScaleGradByFrequency })
+                    {
+                        foreach (bool weighted in mode == EmbeddingBagMode.Sum ? new[] { false, true } : new[] { false })
+                        {
+                            string context = $"{typeof(T).Name} bag sparse backward {mode} {options}, D={dim}, padding {padding}, weighted {weighted}, {threads} threads";
+                            ReadOnlySpan<T> psw = weighted ? weights : default;
+                            long[] rowsOne = new long[positions], rowsMany = new long[positions];
+                            T[] valuesOne = new T[positions * dim], valuesMany = new T[positions * dim];
+                            int nnzOne = EmbeddingPrimitives.EmbeddingBagSparseBackwardAtWidth<T, int, long>(gradOutput, indices, offsets, dim, Rows, mode, rowsOne, valuesOne, false, psw, padding, options, KernelDispatch.BestWidth, threads: 1);
+                            int nnzMany = EmbeddingPrimitives.EmbeddingBagSparseBackwardAtWidth<T, int, long>(gradOutput, indices, offsets, dim, Rows, mode, rowsMany, valuesMany, false, psw, padding, options, KernelDispatch.BestWidth, threads);
+                            Assert.Equal(nnzOne, nnzMany);
+                            Assert.Equal(rowsOne, rowsMany);
+                            BitEqual(valuesOne, valuesMany, context);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe void BagPerSampleWeightsBackwardOf<T>(int threads)
+        where T : unmanaged
+    {
+        const int positions = 40_000;
+        foreach (int dim in new[] { 64, 7 })
+        {
+            int[] indices = HotIndices<int>(positions, Rows, seed: 40);
+            long[] offsets = Offsets(positions, seed: 41);
+            T[] gradOutput = Gradients<T>(offsets.Length * dim, seed: 42);
+            T[] table = Gradients<T>(Rows * dim, seed: 43);
+            AssertSplits(2L * sizeof(T) * dim * positions, offsets.Length, threads);
+            foreach (long padding in new[] { EmbeddingPrimitives.NoPadding, 0 })
+            {
+                string context = $"{typeof(T).Name} per-sample-weights backward, D={dim}, padding {padding}, {threads} threads";
+                T[] one = new T[positions], many = new T[positions];
+                EmbeddingPrimitives.EmbeddingBagPerSampleWeightsBackwardOf<T, int, long>(gradOutput, table, indices, offsets, dim, EmbeddingBagMode.Sum, one, false, padding, threads: 1);
+                EmbeddingPrimitives.EmbeddingBagPerSampleWeightsBackwardOf<T, int, long>(gradOutput, table, indices, offsets, dim, EmbeddingBagMode.Sum, many, false, padding, threads);
+                BitEqual(one, many, context);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ThreadCounts))]
     public void Renorm_IsBitIdentical(int threads)
     {
         const int count = 40_000, dim = 64;

@@ -178,7 +178,7 @@ internal static unsafe partial class NativeExports
 
         layout.CheckDisjoint(gradWeight, weightElements * sizeof(TElement), "grad_weight", sizeof(TIndex), sizeof(TElement));
         ref long maxStart = ref max ? ref *maxIndices : ref Unsafe.NullRef<long>();
-        nint bad = EmbeddingPrimitives.EmbeddingBagBackwardOf(
+        nint bad = BagBackwardDriver.Dense(
             in Unsafe.AsRef<TElement>(gradOutput), in bags, dimension, numEmbeddings, mode, in maxStart, options, ref Unsafe.AsRef<TElement>(gradWeight), KernelDispatch.BestWidth, out bool badMaxIndex);
         if (bad < 0)
         {
@@ -204,7 +204,7 @@ internal static unsafe partial class NativeExports
         AbiChecks.Disjoint(outRows, capacity * sizeof(long), gradOutput, gradElements * sizeof(TElement), "out_rows", "grad_output");
         AbiChecks.Disjoint(outValues, valueElements * sizeof(TElement), gradOutput, gradElements * sizeof(TElement), "out_values", "grad_output");
         AbiChecks.Disjoint(nnz, sizeof(long), gradOutput, gradElements * sizeof(TElement), "nnz", "grad_output");
-        nint bad = EmbeddingPrimitives.EmbeddingBagSparseBackwardOf(
+        nint bad = BagBackwardDriver.Sparse(
             in Unsafe.AsRef<TElement>(gradOutput), in bags, dimension, numEmbeddings, mode, (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0,
             ref *outRows, ref Unsafe.AsRef<TElement>(outValues), (nint)capacity, KernelDispatch.BestWidth, out nint entries);
         if (bad >= 0)
@@ -231,7 +231,7 @@ internal static unsafe partial class NativeExports
         long gradElements = AbiChecks.Elements(bags.Count, dimension, "grad_output");
         AbiChecks.Pointer(gradOutput, gradElements, "grad_output");
         AbiChecks.Disjoint(gradPerSampleWeights, outBytes, gradOutput, gradElements * sizeof(TElement), "grad_per_sample_weights", "grad_output");
-        nint bad = EmbeddingPrimitives.EmbeddingBagPerSampleWeightsBackwardOf(
+        nint bad = BagBackwardDriver.PerSampleWeights(
             in Unsafe.AsRef<TElement>(gradOutput), in Unsafe.AsRef<TElement>(weight), in bags, dimension, numEmbeddings, ref Unsafe.AsRef<TElement>(gradPerSampleWeights));
         return bad >= 0 ? BagBackwardBadIndex(bags, bad, numEmbeddings) : (int)EmbStatus.Ok;
     }

@@ -15,9 +15,10 @@ namespace Embedding.Native;
 /// The element-generic members serve every table type with torch 1.13's arithmetic
 /// (docs/table-types.md, "Embedding dense backward"): float32 runs the float members below;
 /// float64 the same operations on vectors of doubles (whole vectors, then the last columns one at a
-/// time: an add or a fused multiply-add gives the same bits in a lane and in a scalar); float16 and
-/// bfloat16 one element at a time, widened to float, computed, and rounded back where torch rounds.
-/// Every width therefore gives the same bits.
+/// time: an add or a fused multiply-add gives the same bits in a lane and in a scalar); float16 the
+/// same shape on vectors of float lanes (<see cref="HalfConversions"/> widens exactly and rounds where torch
+/// rounds, as the scalar casts do); bfloat16 one element at a time, widened to float, computed, and
+/// rounded back where torch rounds. Every width therefore gives the same bits.
 /// </para>
 /// <para>
 /// The frequency-scaled update with a scale <c>a = fl(1/c)</c> (<see cref="FrequencyScale{T}"/>) is:
@@ -118,12 +119,7 @@ internal static class RowUpdate
         }
         else if (typeof(T) == typeof(Half))
         {
-            ref Half g = ref Unsafe.As<T, Half>(ref gradient);
-            ref Half t = ref Unsafe.As<T, Half>(ref target);
-            for (nint column = 0; column < dimension; column++)
-            {
-                Unsafe.Add(ref t, column) = (Half)((float)Unsafe.Add(ref t, column) + (float)Unsafe.Add(ref g, column));
-            }
+            AddHalves<TWidth>(ref Unsafe.As<T, Half>(ref gradient), ref Unsafe.As<T, Half>(ref target), dimension);
         }
         else if (typeof(T) == typeof(BFloat16))
         {
@@ -159,15 +155,7 @@ internal static class RowUpdate
         }
         else if (typeof(T) == typeof(Half))
         {
-            // c10::Half operators: the product rounded to half, then the sum rounded to half.
-            float a = (float)Unsafe.BitCast<T, Half>(scale);
-            ref Half g = ref Unsafe.As<T, Half>(ref gradient);
-            ref Half t = ref Unsafe.As<T, Half>(ref target);
-            for (nint column = 0; column < dimension; column++)
-            {
-                Half product = (Half)((float)Unsafe.Add(ref g, column) * a);
-                Unsafe.Add(ref t, column) = (Half)((float)Unsafe.Add(ref t, column) + (float)product);
-            }
+            MultiplyAddHalves<TWidth>(ref Unsafe.As<T, Half>(ref gradient), (float)Unsafe.BitCast<T, Half>(scale), ref Unsafe.As<T, Half>(ref target), dimension);
         }
         else if (typeof(T) == typeof(BFloat16))
         {
@@ -327,6 +315,87 @@ internal static class RowUpdate
         for (nuint column = wholeColumns; column < (nuint)dimension; column++)
         {
             Unsafe.Add(ref target, column) = Math.FusedMultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
+        }
+    }
+
+    /// <summary>
+    /// float16 <c>target[c] = rd(target[c] + gradient[c])</c>: whole vectors of the width's float lanes (the
+    /// halves widened exactly, added in float32, rounded once by <see cref="HalfConversions"/>), then the last
+    /// columns one at a time with the scalar casts, which give the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddHalves<TWidth>(ref Half gradient, ref Half target, int dimension)
+        where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes;
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        for (nuint column = 0; column < wholeColumns; column += lanes)
+        {
+            if (typeof(TWidth) == typeof(Width512))
+            {
+                HalfConversions.Store(HalfConversions.Load512(ref target, column) + HalfConversions.Load512(ref gradient, column), ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width256))
+            {
+                HalfConversions.Store(HalfConversions.Load256(ref target, column) + HalfConversions.Load256(ref gradient, column), ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width128))
+            {
+                HalfConversions.Store(HalfConversions.Load128(ref target, column) + HalfConversions.Load128(ref gradient, column), ref target, column);
+            }
+            else
+            {
+                Unsafe.Add(ref target, column) = (Half)((float)Unsafe.Add(ref target, column) + (float)Unsafe.Add(ref gradient, column));
+            }
+        }
+
+        // The last columns one at a time: a vector overlapping the ones above would add them twice.
+        for (nuint column = wholeColumns; column < (nuint)dimension; column++)
+        {
+            Unsafe.Add(ref target, column) = (Half)((float)Unsafe.Add(ref target, column) + (float)Unsafe.Add(ref gradient, column));
+        }
+    }
+
+    /// <summary>
+    /// float16 <c>target[c] = rd(target[c] + rd(gradient[c] · scale))</c> (c10::Half operators: the product
+    /// rounded to half, then the sum), <paramref name="scale"/> a half widened: whole vectors of the width's
+    /// float lanes, then the last columns one at a time with the scalar casts, which give the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAddHalves<TWidth>(ref Half gradient, float scale, ref Half target, int dimension)
+        where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes;
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        for (nuint column = 0; column < wholeColumns; column += lanes)
+        {
+            if (typeof(TWidth) == typeof(Width512))
+            {
+                Vector512<float> product = HalfConversions.RoundToHalf(HalfConversions.Load512(ref gradient, column) * Vector512.Create(scale));
+                HalfConversions.Store(HalfConversions.Load512(ref target, column) + product, ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width256))
+            {
+                Vector256<float> product = HalfConversions.RoundToHalf(HalfConversions.Load256(ref gradient, column) * Vector256.Create(scale));
+                HalfConversions.Store(HalfConversions.Load256(ref target, column) + product, ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width128))
+            {
+                Vector128<float> product = HalfConversions.RoundToHalf(HalfConversions.Load128(ref gradient, column) * Vector128.Create(scale));
+                HalfConversions.Store(HalfConversions.Load128(ref target, column) + product, ref target, column);
+            }
+            else
+            {
+                Half product = (Half)((float)Unsafe.Add(ref gradient, column) * scale);
+                Unsafe.Add(ref target, column) = (Half)((float)Unsafe.Add(ref target, column) + (float)product);
+            }
+        }
+
+        // The last columns one at a time: a vector overlapping the ones above would add them twice.
+        for (nuint column = wholeColumns; column < (nuint)dimension; column++)
+        {
+            Half product = (Half)((float)Unsafe.Add(ref gradient, column) * scale);
+            Unsafe.Add(ref target, column) = (Half)((float)Unsafe.Add(ref target, column) + (float)product);
         }
     }
 }

@@ -550,20 +550,15 @@ internal readonly struct BagHalf512 : IBagVector<Vector512<float>, Half>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load(ref Half source, nuint offset) =>
-        HalfLanes.Widen(Vector512.WidenLower(Vector256.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref source), offset).ToVector512Unsafe()));
+    public static Vector512<float> Load(ref Half source, nuint offset) => HalfConversions.Load512(ref source, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector512<float> value, ref Half target, nuint offset) => HalfLanes.Narrow(ref Unsafe.As<Vector512<float>, float>(ref value), Lanes, ref target, offset);
+    public static void Store(Vector512<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Round(Vector512<float> value)
-    {
-        HalfLanes.Round(ref Unsafe.As<Vector512<float>, float>(ref value), Lanes);
-        return value;
-    }
+    public static Vector512<float> Round(Vector512<float> value) => HalfConversions.RoundToHalf(value);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Broadcast(Half value) => Vector512.Create((float)value);
@@ -602,20 +597,15 @@ internal readonly struct BagHalf256 : IBagVector<Vector256<float>, Half>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load(ref Half source, nuint offset) =>
-        HalfLanes.Widen(Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref source), offset).ToVector256Unsafe()));
+    public static Vector256<float> Load(ref Half source, nuint offset) => HalfConversions.Load256(ref source, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector256<float> value, ref Half target, nuint offset) => HalfLanes.Narrow(ref Unsafe.As<Vector256<float>, float>(ref value), Lanes, ref target, offset);
+    public static void Store(Vector256<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Round(Vector256<float> value)
-    {
-        HalfLanes.Round(ref Unsafe.As<Vector256<float>, float>(ref value), Lanes);
-        return value;
-    }
+    public static Vector256<float> Round(Vector256<float> value) => HalfConversions.RoundToHalf(value);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Broadcast(Half value) => Vector256.Create((float)value);
@@ -654,20 +644,15 @@ internal readonly struct BagHalf128 : IBagVector<Vector128<float>, Half>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Load(ref Half source, nuint offset) =>
-        HalfLanes.Widen(Vector128.WidenLower(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref Unsafe.As<Half, byte>(ref Unsafe.Add(ref source, offset)))).AsUInt16()));
+    public static Vector128<float> Load(ref Half source, nuint offset) => HalfConversions.Load128(ref source, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector128<float> value, ref Half target, nuint offset) => HalfLanes.Narrow(ref Unsafe.As<Vector128<float>, float>(ref value), Lanes, ref target, offset);
+    public static void Store(Vector128<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Round(Vector128<float> value)
-    {
-        HalfLanes.Round(ref Unsafe.As<Vector128<float>, float>(ref value), Lanes);
-        return value;
-    }
+    public static Vector128<float> Round(Vector128<float> value) => HalfConversions.RoundToHalf(value);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Broadcast(Half value) => Vector128.Create((float)value);
