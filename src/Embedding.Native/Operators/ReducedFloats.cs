@@ -124,139 +124,34 @@ internal readonly struct Float16Arithmetic : IReducedArithmetic<Half>
         return (ushort)(sign | (magnitude > 0x7F80_0000u ? 0x7E00u | ((magnitude >> 13) & 0x03FFu) : 0x7C00u));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load512(ref Half source, nuint offset)
-    {
-        Vector256<ushort> bits = Vector256.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref source), offset);
-        return WidenBits(Vector512.Create(Vector256.WidenLower(bits), Vector256.WidenUpper(bits)));
-    }
+    // The vector members: the float16/bfloat16 conversions every 16-bit path shares (HalfConversions).
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load256(ref Half source, nuint offset)
-    {
-        Vector128<ushort> bits = Vector128.LoadUnsafe(ref Unsafe.As<Half, ushort>(ref source), offset);
-        return WidenBits(Vector256.Create(Vector128.WidenLower(bits), Vector128.WidenUpper(bits)));
-    }
+    public static Vector512<float> Load512(ref Half source, nuint offset) => HalfConversions.Load512(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Load128(ref Half source, nuint offset) =>
-        WidenBits(Vector128.WidenLower(ReducedVectors.Load4(ref Unsafe.As<Half, ushort>(ref source), offset)));
+    public static Vector256<float> Load256(ref Half source, nuint offset) => HalfConversions.Load256(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector512<float> value, ref Half target, nuint offset)
-    {
-        Vector512<uint> bits = NarrowBits(value);
-        Vector256.Narrow(bits.GetLower(), bits.GetUpper()).StoreUnsafe(ref Unsafe.As<Half, ushort>(ref target), offset);
-    }
+    public static Vector128<float> Load128(ref Half source, nuint offset) => HalfConversions.Load128(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector256<float> value, ref Half target, nuint offset)
-    {
-        Vector256<uint> bits = NarrowBits(value);
-        Vector128.Narrow(bits.GetLower(), bits.GetUpper()).StoreUnsafe(ref Unsafe.As<Half, ushort>(ref target), offset);
-    }
+    public static void Store(Vector512<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector128<float> value, ref Half target, nuint offset) =>
-        ReducedVectors.Store4(NarrowBits(value), ref Unsafe.As<Half, ushort>(ref target), offset);
+    public static void Store(Vector256<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> R(Vector512<float> x) => WidenBits(NarrowBits(x));
+    public static void Store(Vector128<float> value, ref Half target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> R(Vector256<float> x) => WidenBits(NarrowBits(x));
+    public static Vector512<float> R(Vector512<float> x) => HalfConversions.RoundToHalf(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> R(Vector128<float> x) => WidenBits(NarrowBits(x));
-
-    // ---- The scalar conversions above, lane by lane: every case computed, then selected ----------
+    public static Vector256<float> R(Vector256<float> x) => HalfConversions.RoundToHalf(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<uint> NarrowBits(Vector512<float> x)
-    {
-        Vector512<uint> bits = x.AsUInt32();
-        Vector512<uint> sign = (bits >> 16) & Vector512.Create(0x8000u);
-        Vector512<uint> magnitude = bits & Vector512.Create(0x7FFF_FFFFu);
-        Vector512<uint> normal = (magnitude + Vector512.Create(0x0FFFu) + ((magnitude >> 13) & Vector512<uint>.One) - Vector512.Create(0x3800_0000u)) >> 13;
-        Vector512<uint> subnormal = (magnitude.AsSingle() + Vector512.Create(0.5f)).AsUInt32() - Vector512.Create(0x3F00_0000u);
-        Vector512<uint> large = Vector512.ConditionalSelect(
-            Vector512.GreaterThan(magnitude, Vector512.Create(0x7F80_0000u)), Vector512.Create(0x7E00u) | ((magnitude >> 13) & Vector512.Create(0x03FFu)), Vector512.Create(0x7C00u));
-        return sign | Vector512.ConditionalSelect(
-            Vector512.LessThan(magnitude, Vector512.Create(0x3880_0000u)), subnormal,
-            Vector512.ConditionalSelect(Vector512.LessThan(magnitude, Vector512.Create(0x4780_0000u)), normal, large));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<uint> NarrowBits(Vector256<float> x)
-    {
-        Vector256<uint> bits = x.AsUInt32();
-        Vector256<uint> sign = (bits >> 16) & Vector256.Create(0x8000u);
-        Vector256<uint> magnitude = bits & Vector256.Create(0x7FFF_FFFFu);
-        Vector256<uint> normal = (magnitude + Vector256.Create(0x0FFFu) + ((magnitude >> 13) & Vector256<uint>.One) - Vector256.Create(0x3800_0000u)) >> 13;
-        Vector256<uint> subnormal = (magnitude.AsSingle() + Vector256.Create(0.5f)).AsUInt32() - Vector256.Create(0x3F00_0000u);
-        Vector256<uint> large = Vector256.ConditionalSelect(
-            Vector256.GreaterThan(magnitude, Vector256.Create(0x7F80_0000u)), Vector256.Create(0x7E00u) | ((magnitude >> 13) & Vector256.Create(0x03FFu)), Vector256.Create(0x7C00u));
-        return sign | Vector256.ConditionalSelect(
-            Vector256.LessThan(magnitude, Vector256.Create(0x3880_0000u)), subnormal,
-            Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(0x4780_0000u)), normal, large));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<uint> NarrowBits(Vector128<float> x)
-    {
-        Vector128<uint> bits = x.AsUInt32();
-        Vector128<uint> sign = (bits >> 16) & Vector128.Create(0x8000u);
-        Vector128<uint> magnitude = bits & Vector128.Create(0x7FFF_FFFFu);
-        Vector128<uint> normal = (magnitude + Vector128.Create(0x0FFFu) + ((magnitude >> 13) & Vector128<uint>.One) - Vector128.Create(0x3800_0000u)) >> 13;
-        Vector128<uint> subnormal = (magnitude.AsSingle() + Vector128.Create(0.5f)).AsUInt32() - Vector128.Create(0x3F00_0000u);
-        Vector128<uint> large = Vector128.ConditionalSelect(
-            Vector128.GreaterThan(magnitude, Vector128.Create(0x7F80_0000u)), Vector128.Create(0x7E00u) | ((magnitude >> 13) & Vector128.Create(0x03FFu)), Vector128.Create(0x7C00u));
-        return sign | Vector128.ConditionalSelect(
-            Vector128.LessThan(magnitude, Vector128.Create(0x3880_0000u)), subnormal,
-            Vector128.ConditionalSelect(Vector128.LessThan(magnitude, Vector128.Create(0x4780_0000u)), normal, large));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> WidenBits(Vector512<uint> bits)
-    {
-        Vector512<uint> sign = (bits & Vector512.Create(0x8000u)) << 16;
-        Vector512<uint> magnitude = bits & Vector512.Create(0x7FFFu);
-        Vector512<uint> normal = (magnitude << 13) + Vector512.Create(0x3800_0000u);
-        Vector512<uint> subnormal = (Vector512.ConvertToSingle(magnitude.AsInt32()) * Vector512.Create(1f / 16777216f)).AsUInt32();
-        Vector512<uint> quiet = ~Vector512.Equals(magnitude, Vector512.Create(0x7C00u)) & Vector512.Create(0x0040_0000u);
-        Vector512<uint> special = Vector512.Create(0x7F80_0000u) | quiet | ((magnitude & Vector512.Create(0x03FFu)) << 13);
-        return (sign | Vector512.ConditionalSelect(
-            Vector512.LessThan(magnitude, Vector512.Create(0x0400u)), subnormal,
-            Vector512.ConditionalSelect(Vector512.LessThan(magnitude, Vector512.Create(0x7C00u)), normal, special))).AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> WidenBits(Vector256<uint> bits)
-    {
-        Vector256<uint> sign = (bits & Vector256.Create(0x8000u)) << 16;
-        Vector256<uint> magnitude = bits & Vector256.Create(0x7FFFu);
-        Vector256<uint> normal = (magnitude << 13) + Vector256.Create(0x3800_0000u);
-        Vector256<uint> subnormal = (Vector256.ConvertToSingle(magnitude.AsInt32()) * Vector256.Create(1f / 16777216f)).AsUInt32();
-        Vector256<uint> quiet = ~Vector256.Equals(magnitude, Vector256.Create(0x7C00u)) & Vector256.Create(0x0040_0000u);
-        Vector256<uint> special = Vector256.Create(0x7F80_0000u) | quiet | ((magnitude & Vector256.Create(0x03FFu)) << 13);
-        return (sign | Vector256.ConditionalSelect(
-            Vector256.LessThan(magnitude, Vector256.Create(0x0400u)), subnormal,
-            Vector256.ConditionalSelect(Vector256.LessThan(magnitude, Vector256.Create(0x7C00u)), normal, special))).AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<float> WidenBits(Vector128<uint> bits)
-    {
-        Vector128<uint> sign = (bits & Vector128.Create(0x8000u)) << 16;
-        Vector128<uint> magnitude = bits & Vector128.Create(0x7FFFu);
-        Vector128<uint> normal = (magnitude << 13) + Vector128.Create(0x3800_0000u);
-        Vector128<uint> subnormal = (Vector128.ConvertToSingle(magnitude.AsInt32()) * Vector128.Create(1f / 16777216f)).AsUInt32();
-        Vector128<uint> quiet = ~Vector128.Equals(magnitude, Vector128.Create(0x7C00u)) & Vector128.Create(0x0040_0000u);
-        Vector128<uint> special = Vector128.Create(0x7F80_0000u) | quiet | ((magnitude & Vector128.Create(0x03FFu)) << 13);
-        return (sign | Vector128.ConditionalSelect(
-            Vector128.LessThan(magnitude, Vector128.Create(0x0400u)), subnormal,
-            Vector128.ConditionalSelect(Vector128.LessThan(magnitude, Vector128.Create(0x7C00u)), normal, special))).AsSingle();
-    }
+    public static Vector128<float> R(Vector128<float> x) => HalfConversions.RoundToHalf(x);
 }
 
 /// <summary>
@@ -275,88 +170,32 @@ internal readonly struct BFloat16Arithmetic : IReducedArithmetic<BFloat16>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float R(float x) => (float)(BFloat16)x;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load512(ref BFloat16 source, nuint offset)
-    {
-        Vector256<ushort> bits = Vector256.LoadUnsafe(ref Unsafe.As<BFloat16, ushort>(ref source), offset);
-        return (Vector512.Create(Vector256.WidenLower(bits), Vector256.WidenUpper(bits)) << 16).AsSingle();
-    }
+    // The vector members: the float16/bfloat16 conversions every 16-bit path shares (HalfConversions).
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Load256(ref BFloat16 source, nuint offset)
-    {
-        Vector128<ushort> bits = Vector128.LoadUnsafe(ref Unsafe.As<BFloat16, ushort>(ref source), offset);
-        return (Vector256.Create(Vector128.WidenLower(bits), Vector128.WidenUpper(bits)) << 16).AsSingle();
-    }
+    public static Vector512<float> Load512(ref BFloat16 source, nuint offset) => HalfConversions.Load512(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Load128(ref BFloat16 source, nuint offset) =>
-        (Vector128.WidenLower(ReducedVectors.Load4(ref Unsafe.As<BFloat16, ushort>(ref source), offset)) << 16).AsSingle();
+    public static Vector256<float> Load256(ref BFloat16 source, nuint offset) => HalfConversions.Load256(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector512<float> value, ref BFloat16 target, nuint offset)
-    {
-        Vector512<uint> bits = NarrowBits(value);
-        Vector256.Narrow(bits.GetLower(), bits.GetUpper()).StoreUnsafe(ref Unsafe.As<BFloat16, ushort>(ref target), offset);
-    }
+    public static Vector128<float> Load128(ref BFloat16 source, nuint offset) => HalfConversions.Load128(ref source, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector256<float> value, ref BFloat16 target, nuint offset)
-    {
-        Vector256<uint> bits = NarrowBits(value);
-        Vector128.Narrow(bits.GetLower(), bits.GetUpper()).StoreUnsafe(ref Unsafe.As<BFloat16, ushort>(ref target), offset);
-    }
+    public static void Store(Vector512<float> value, ref BFloat16 target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store(Vector128<float> value, ref BFloat16 target, nuint offset) =>
-        ReducedVectors.Store4(NarrowBits(value), ref Unsafe.As<BFloat16, ushort>(ref target), offset);
+    public static void Store(Vector256<float> value, ref BFloat16 target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> R(Vector512<float> x) => (NarrowBits(x) << 16).AsSingle();
+    public static void Store(Vector128<float> value, ref BFloat16 target, nuint offset) => HalfConversions.Store(value, ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> R(Vector256<float> x) => (NarrowBits(x) << 16).AsSingle();
+    public static Vector512<float> R(Vector512<float> x) => HalfConversions.RoundToBFloat16(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> R(Vector128<float> x) => (NarrowBits(x) << 16).AsSingle();
-
-    // ---- BFloat16's narrowing, lane by lane --------------------------------------------------------
+    public static Vector256<float> R(Vector256<float> x) => HalfConversions.RoundToBFloat16(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<uint> NarrowBits(Vector512<float> x)
-    {
-        Vector512<uint> bits = x.AsUInt32();
-        Vector512<uint> rounded = (bits + Vector512.Create(0x7FFFu) + ((bits >> 16) & Vector512<uint>.One)) >> 16;
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x).AsUInt32(), rounded, Vector512.Create(0x7FC0u));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<uint> NarrowBits(Vector256<float> x)
-    {
-        Vector256<uint> bits = x.AsUInt32();
-        Vector256<uint> rounded = (bits + Vector256.Create(0x7FFFu) + ((bits >> 16) & Vector256<uint>.One)) >> 16;
-        return Vector256.ConditionalSelect(Vector256.Equals(x, x).AsUInt32(), rounded, Vector256.Create(0x7FC0u));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<uint> NarrowBits(Vector128<float> x)
-    {
-        Vector128<uint> bits = x.AsUInt32();
-        Vector128<uint> rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >> 16) & Vector128<uint>.One)) >> 16;
-        return Vector128.ConditionalSelect(Vector128.Equals(x, x).AsUInt32(), rounded, Vector128.Create(0x7FC0u));
-    }
-}
-
-/// <summary>Four 16-bit elements in and out of a <c>Vector128</c>: one 64-bit load or store, never past the fourth element.</summary>
-internal static class ReducedVectors
-{
-    /// <summary>The four elements at <paramref name="offset"/> in the lower half of a vector (upper half zero).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<ushort> Load4(ref ushort source, nuint offset) =>
-        Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.As<ushort, byte>(ref Unsafe.Add(ref source, offset)))).AsUInt16();
-
-    /// <summary>Stores the low 16 bits of each of the four lanes at <paramref name="offset"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store4(Vector128<uint> bits, ref ushort target, nuint offset) =>
-        Unsafe.WriteUnaligned(ref Unsafe.As<ushort, byte>(ref Unsafe.Add(ref target, offset)), Vector128.Narrow(bits, bits).AsUInt64().ToScalar());
+    public static Vector128<float> R(Vector128<float> x) => HalfConversions.RoundToBFloat16(x);
 }
