@@ -70,8 +70,9 @@ public static partial class EmbeddingPrimitives
     /// D = embeddingDim, rows = weight.Length / D, rd(x) = x rounded to the table type (from float:
     /// round to nearest even; from double through float, as torch's scalar conversion does)
     /// require 0 &lt;= indices[i] &lt; rows for every i       // else throws, nothing changed
+    /// p = (float)normType                                   // torch hands its norm a float; that value picks the norm
     /// for each distinct k in indices, ascending:
-    ///     n = torch's row.norm(p) of weight[k], columns in order, p = normType:
+    ///     n = torch's row.norm(p) of weight[k], columns in order:
     ///         p = +inf: max |x|     p = -inf: min |x|                      (exact)
     ///         float64:  acc = 0.0 in double, per column:
     ///             p = 0: acc += (x != 0)    p = 1: acc += |x|    p = 2: acc = fma(x, x, acc); n = sqrt(acc)

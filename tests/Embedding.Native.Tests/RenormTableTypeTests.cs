@@ -17,8 +17,11 @@ namespace Embedding.Native.Tests;
 public abstract class RenormTableTypeTests<TElement>
     where TElement : unmanaged
 {
-    /// <summary>Every norm_type torch's models cover, and -inf, negative and fractional p.</summary>
-    public static readonly double[] NormTypes = [2, 1, 3, 0.5, double.PositiveInfinity, double.NegativeInfinity, 0, -1, -2.5, 1.5];
+    /// <summary>
+    /// Every norm_type torch's models cover, -inf, negative and fractional p, and p that change as a float:
+    /// 1.1 (not a float), 2.0000001 (the 2-norm as a float), 1e-50 (the count), -1e40 (-inf).
+    /// </summary>
+    public static readonly double[] NormTypes = [2, 1, 3, 0.5, double.PositiveInfinity, double.NegativeInfinity, 0, -1, -2.5, 1.5, 1.1, 2.0000001, 1e-50, -1e40];
 
     /// <summary>Dims 1 … 2 × (widest vector of this element) + 1, and larger ones including specialised dims.</summary>
     public static TheoryData<int> Dims()

@@ -29,7 +29,13 @@ internal interface IRenormArithmetic<TElement, TSum>
     /// <summary><c>sum + x·x</c>, rounded as the type's 2-norm is: the 2-norm's step.</summary>
     static abstract TSum AddSquare(TSum sum, TSum x);
 
-    /// <summary>The p of a general p-norm as the type holds it.</summary>
+    /// <summary>
+    /// The norm_type as the type's norm receives it, which also decides which norm runs: torch 1.13
+    /// hands its norm kernels a float, so there p = 2.0000001 is the 2-norm and p = 1e-50 the count.
+    /// </summary>
+    static abstract double NormType(double p);
+
+    /// <summary>The p of a general p-norm as the type holds it, from <see cref="NormType"/>'s value.</summary>
     static abstract TSum Exponent(double p);
 
     /// <summary>The general p-norm's term for <c>magnitude = |x|</c>: <c>|x|^q</c> (the C library's pow or powf).</summary>
@@ -98,6 +104,10 @@ internal readonly struct Float32Renorm : IRenormArithmetic<float, double>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double AddSquare(double sum, double x) => sum + x * x;
 
+    /// <remarks>Ours: the double as it is (torch 1.13's float32 norm takes a float).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NormType(double p) => p;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Exponent(double p) => p;
 
@@ -120,7 +130,10 @@ internal readonly struct Float32Renorm : IRenormArithmetic<float, double>
         RowScaling.Multiply<float, TWidth>(ref row, dimension, (float)quotient);
 }
 
-/// <summary>float64 tables, torch 1.13's: one running double sum, columns in order; the 2-norm through fused multiply-adds.</summary>
+/// <summary>
+/// float64 tables, torch 1.13's: p as a float; one running double sum, columns in order; the 2-norm
+/// through fused multiply-adds.
+/// </summary>
 internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -134,6 +147,9 @@ internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double AddSquare(double sum, double x) => Math.FusedMultiplyAdd(x, x, sum);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NormType(double p) => (float)p;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Exponent(double p) => p;
@@ -160,7 +176,7 @@ internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
 /// <summary>
 /// float16 tables, torch 1.13's (c10::Half arithmetic): the running sum is a half, each step
 /// computed in float and rounded back; the 2-norm's squares are rounded before they are added;
-/// p and 1/p are converted to half.
+/// p (as a float) and 1/p are converted to half.
 /// </summary>
 internal readonly struct Float16Renorm : IRenormArithmetic<Half, float>
 {
@@ -175,6 +191,9 @@ internal readonly struct Float16Renorm : IRenormArithmetic<Half, float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float AddSquare(float sum, float x) => Round(sum + Round(x * x));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NormType(double p) => (float)p;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Exponent(double p) => Round((float)p);
@@ -221,6 +240,9 @@ internal readonly struct BFloat16Renorm : IRenormArithmetic<BFloat16, float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float AddSquare(float sum, float x) => MathF.FusedMultiplyAdd(x, x, sum);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double NormType(double p) => (float)p;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Exponent(double p) => Round((float)p);

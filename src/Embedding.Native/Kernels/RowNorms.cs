@@ -22,11 +22,13 @@ internal static class RowNorms<TElement, TSum, TArithmetic>
     where TArithmetic : IRenormArithmetic<TElement, TSum>
 {
     /// <summary>
-    /// <c>‖row‖ₚ</c> widened to double: p = +inf: max |x|; p = -inf: min |x|; p = 0: the count of
-    /// x != 0 (NaN counts); p = 1: Σ |x|; p = 2: sqrt(Σ x·x); any other p: (Σ |x|^p)^(1/p).
+    /// <c>‖row‖ₚ</c> widened to double, p being <paramref name="normType"/> as the type's norm receives it
+    /// (<see cref="IRenormArithmetic{TElement, TSum}.NormType"/>): p = +inf: max |x|; p = -inf: min |x|;
+    /// p = 0: the count of x != 0 (NaN counts); p = 1: Σ |x|; p = 2: sqrt(Σ x·x); any other p: (Σ |x|^p)^(1/p).
     /// </summary>
-    public static double Of(ref TElement row, int dimension, double p)
+    public static double Of(ref TElement row, int dimension, double normType)
     {
+        double p = TArithmetic.NormType(normType);
         TSum norm =
             double.IsPositiveInfinity(p) ? Largest(ref row, dimension)
             : double.IsNegativeInfinity(p) ? Smallest(ref row, dimension)

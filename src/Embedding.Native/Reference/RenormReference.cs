@@ -97,9 +97,10 @@ internal static class RenormReference
         };
     }
 
-    /// <summary>float64 <c>row.norm(p)</c>: one double accumulator, columns in order; p = 2 through fma.</summary>
+    /// <summary>float64 <c>row.norm(p)</c>: p as a float; one double accumulator, columns in order; p = 2 through fma.</summary>
     public static double Norm(ReadOnlySpan<double> row, double p)
     {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
         if (double.IsInfinity(p))
         {
             return Extreme(row, x => Math.Abs(x), p);
@@ -125,9 +126,10 @@ internal static class RenormReference
         };
     }
 
-    /// <summary>float16 <c>row.norm(p)</c>: a half accumulator, each step in float and rounded to half.</summary>
+    /// <summary>float16 <c>row.norm(p)</c>: p as a float; a half accumulator, each step in float and rounded to half.</summary>
     public static double Norm(ReadOnlySpan<Half> row, double p)
     {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
         if (double.IsInfinity(p))
         {
             return Extreme(row, x => Math.Abs((double)x), p);
@@ -157,12 +159,13 @@ internal static class RenormReference
     }
 
     /// <summary>
-    /// bfloat16 <c>row.norm(p)</c>: a bfloat16 accumulator, each step in float and rounded (the powf
+    /// bfloat16 <c>row.norm(p)</c>: p as a float; a bfloat16 accumulator, each step in float and rounded (the powf
     /// term rounded too); p = 2 is torch's float kernel: eight fma lanes over whole blocks of 16
     /// columns, the lanes added left to right, the rest fma'd on in order.
     /// </summary>
     public static double Norm(ReadOnlySpan<BFloat16> row, double p)
     {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
         if (double.IsInfinity(p))
         {
             return Extreme(row, x => Math.Abs((double)(float)x), p);
