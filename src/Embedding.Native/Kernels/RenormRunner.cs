@@ -18,8 +18,8 @@ internal static class RenormRunner
     public const double Epsilon = 1e-7;
 
     /// <summary>
-    /// Renormalises the rows <paramref name="indices"/> name. Every index must already be in
-    /// <c>[0, rows)</c> and <paramref name="count"/> positive and at most <see cref="Array.MaxLength"/>;
+    /// Renormalises the rows <paramref name="indices"/> name. Every index must already name a row of
+    /// <paramref name="weight"/>, and <paramref name="count"/> be positive and at most <see cref="Array.MaxLength"/>;
     /// <paramref name="threads"/> is <see cref="EmbeddingThreads.UseCount"/> or a count.
     /// </summary>
     /// <typeparam name="TElement"><see cref="float"/>, <see cref="double"/>, <see cref="Half"/> or <see cref="BFloat16"/>.</typeparam>
@@ -39,9 +39,15 @@ internal static class RenormRunner
             }
 
             rows.Sort();
-            var call = new Call { Dimension = dimension, MaxNorm = maxNorm, NormType = normType, Count = count };
-            call.Width = KernelDispatch.FitWidth(width, dimension, Unsafe.SizeOf<TElement>());
-            call.Threads = EmbeddingThreads.For(2L * Unsafe.SizeOf<TElement>() * dimension * count, count, threads);
+            var call = new Call
+            {
+                Count = count,
+                Dimension = dimension,
+                MaxNorm = maxNorm,
+                NormType = normType,
+                Width = KernelDispatch.FitWidth(width, dimension, Unsafe.SizeOf<TElement>()),
+                Threads = EmbeddingThreads.For(2L * Unsafe.SizeOf<TElement>() * dimension * count, count, threads),
+            };
             if (typeof(TElement) == typeof(float))
             {
                 Run<float, double, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
