@@ -15,6 +15,7 @@ Operations (torch's own op, called directly, against ours on the very same tenso
   sparse bwd+coalesce  aten.embedding_sparse_backward(...).coalesce() vs embedding_sparse_backward + sparse_coalesce
   coalesce             Tensor.coalesce() of that uncoalesced gradient vs sparse_coalesce
   renorm               torch.embedding_renorm_     vs functional.embedding_renorm_ (max_norm=1, p=2)
+  renorm_f64/f16/bf16  the same on a copy of the table in that dtype, torch of the same dtype
   bag sum/mean/max/wsum  F.embedding_bag           vs en.embedding_bag (bags of 32, 1-D input + offsets)
   bag backward         aten._embedding_bag_backward (autograd's op) vs functional.embedding_bag_backward accumulate / overwrite
   optim sgd/adagrad/sparse_adam  torch.optim.* step on a coalesced sparse grad vs optim.*_step on its rows
@@ -36,7 +37,7 @@ drift on the shared machine hits them alike. Reported: the median per-call time 
 p25-p75 in the appendix, GB/s of useful bytes:
 
   gather, dense/sparse backward: 2*N*D*4      bags and bag backward: N*D*4 + B*D*4 (B = N/32)
-  renorm: N*D*4 (rows read)                   memcpy: 2*size (read + write)
+  renorm: N*D*e (rows read, e bytes each)    memcpy: 2*size (read + write)
   optim steps on n coalesced rows: SGD 3*n*D*4, Adagrad 5*n*D*4, SparseAdam 7*n*D*4
 
 ours/torch is the speed ratio (torch time / our time); ours/memcpy is our GB/s over the DRAM
@@ -242,6 +243,9 @@ OPS = [
     ("sparse_backward", "Sparse backward + coalesce"),
     ("coalesce", "Coalesce alone (the sparse gradient of the first index set)"),
     ("renorm", "Renorm (max_norm=1, norm_type=2)"),
+    ("renorm_f64", "Renorm, float64 table (GB/s of 8-byte elements)"),
+    ("renorm_f16", "Renorm, float16 table (GB/s of 2-byte elements)"),
+    ("renorm_bf16", "Renorm, bfloat16 table (GB/s of 2-byte elements)"),
     ("bag_sum", "EmbeddingBag sum (bags of 32)"),
     ("bag_mean", "EmbeddingBag mean (bags of 32)"),
     ("bag_max", "EmbeddingBag max (bags of 32)"),
@@ -443,6 +447,23 @@ def groups_for(w, W, sets, seed):
     del exp_avg, exp_avg_sq, param, grads, rows_values
     gc.collect()
 
+    # renorm of the other table types: a copy of W per type (taken before the float32 renorm below
+    # rescales W), torch of the same dtype; like float32, the first call rescales and the rest only measure
+    for suffix, dtype in (("f64", torch.float64), ("f16", torch.float16), ("bf16", torch.bfloat16)):
+        typed = W.to(dtype)
+        nt, no = cycler(sets), cycler(sets)
+
+        def torch_renorm_typed(idx, typed=typed):
+            with torch.no_grad():
+                return torch.embedding_renorm_(typed, idx, 1.0, 2.0)
+
+        yield ("renorm_" + suffix, N * D * typed.element_size(), {
+            "torch": lambda nt=nt, fn=torch_renorm_typed: fn(nt()),
+            "ours": lambda no=no, typed=typed: enf.embedding_renorm_(typed, no(), 1.0),
+        }, None)
+        del typed
+        gc.collect()
+
     # renorm last: it rescales rows of W in place (the first call; afterwards the rows are within max_norm)
     nt, no = cycler(sets), cycler(sets)
 
@@ -508,7 +529,7 @@ def write_report(path, results, meta):
              "memcpy = glibc memcpy of %d MiB (DRAM), measured right before each workload on the same thread "
              "count; LLC (32 MiB) and L2 (512 KiB/thread) copies in the workload header lines. GB/s of useful "
              "bytes: gather, dense and sparse backward 2·N·D·4; bags and bag backward N·D·4 + B·D·4 (B = N/32); "
-             "renorm N·D·4; optimizer steps on n coalesced rows: SGD 3·n·D·4, Adagrad 5·n·D·4, SparseAdam "
+             "renorm N·D·e (e = element bytes); optimizer steps on n coalesced rows: SGD 3·n·D·4, Adagrad 5·n·D·4, SparseAdam "
              "7·n·D·4. ours/torch = torch time / our time; ours/memcpy = our GB/s / DRAM memcpy GB/s. C hot "
              "repeats one index set; C cold rotates through %d sets; Zipf a=%.2f with ranks scattered by "
              "r·2654435761 mod V. The machine is shared: treat differences under ~25%% as noise."

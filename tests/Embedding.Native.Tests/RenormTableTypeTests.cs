@@ -10,15 +10,18 @@ namespace Embedding.Native.Tests;
 
 /// <summary>
 /// Renormalisation (max_norm) of float64, float16 and bfloat16 tables (float32 is <see cref="RenormTests{TIndex}"/>):
-/// bit for bit against <see cref="RenormTableTypesReference"/> at every width the process accelerates,
+/// bit for bit against <see cref="RenormReference"/> at every width the process accelerates,
 /// over dimensions that hit every tail and every norm_type, and against torch 1.13's own results
 /// (<see cref="RenormTorchFixtures"/>).
 /// </summary>
 public abstract class RenormTableTypeTests<TElement>
     where TElement : unmanaged
 {
-    /// <summary>Every norm_type torch's models cover, and -inf, negative and fractional p.</summary>
-    public static readonly double[] NormTypes = [2, 1, 3, 0.5, double.PositiveInfinity, double.NegativeInfinity, 0, -1, -2.5, 1.5];
+    /// <summary>
+    /// Every norm_type torch's models cover, -inf, negative and fractional p, and p that change as a float:
+    /// 1.1 (not a float), 2.0000001 (the 2-norm as a float), 1e-50 (the count), -1e40 (-inf).
+    /// </summary>
+    public static readonly double[] NormTypes = [2, 1, 3, 0.5, double.PositiveInfinity, double.NegativeInfinity, 0, -1, -2.5, 1.5, 1.1, 2.0000001, 1e-50, -1e40];
 
     /// <summary>Dims 1 … 2 × (widest vector of this element) + 1, and larger ones including specialised dims.</summary>
     public static TheoryData<int> Dims()
@@ -65,6 +68,24 @@ public abstract class RenormTableTypeTests<TElement>
                 actual = original.ToArray();
                 EmbeddingPrimitives.EmbeddingRenorm<TElement, long>(actual, dim, indices64, maxNorm, p, width);
                 AssertBitEqual(expected, actual, $"dim {dim}, p {p}, width {width}, int64");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Dims))]
+    public void RowNorm_MatchesReference(int dim)
+    {
+        const int rows = 9;
+        TElement[] table = Table(rows, dim, seed: dim + 100);
+        table[dim * 7 + dim / 2] = From(double.NaN);
+        table[dim * 8 + dim / 3] = From(double.PositiveInfinity);
+        foreach (double p in NormTypes)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Span<TElement> row = table.AsSpan(r * dim, dim);
+                AssertSameNorm(ReferenceNorm(row, p), KernelNorm(row, p), $"dim {dim}, p {p}, row {r}");
             }
         }
     }
@@ -230,15 +251,29 @@ public abstract class RenormTableTypeTests<TElement>
     }
 
     private static double ReferenceNorm(ReadOnlySpan<TElement> row, double p) =>
-        typeof(TElement) == typeof(double) ? RenormTableTypesReference.Norm(MemoryMarshal.Cast<TElement, double>(row), p)
-        : typeof(TElement) == typeof(Half) ? RenormTableTypesReference.Norm(MemoryMarshal.Cast<TElement, Half>(row), p)
-        : RenormTableTypesReference.Norm(MemoryMarshal.Cast<TElement, BFloat16>(row), p);
+        typeof(TElement) == typeof(double) ? RenormReference.Norm(MemoryMarshal.Cast<TElement, double>(row), p)
+        : typeof(TElement) == typeof(Half) ? RenormReference.Norm(MemoryMarshal.Cast<TElement, Half>(row), p)
+        : RenormReference.Norm(MemoryMarshal.Cast<TElement, BFloat16>(row), p);
+
+    /// <summary>The same bits, or both NaN (a NaN norm rescales nothing, whatever its payload).</summary>
+    private static void AssertSameNorm(double expected, double actual, string context) =>
+        Assert.True(
+            double.IsNaN(expected) ? double.IsNaN(actual) : BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual),
+            $"{context}: norm {actual:R}, expected {expected:R}");
+
+    private static double KernelNorm(Span<TElement> row, double p)
+    {
+        ref TElement first = ref MemoryMarshal.GetReference(row);
+        return typeof(TElement) == typeof(double) ? RowNorms<double, double, Float64Renorm>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p)
+            : typeof(TElement) == typeof(Half) ? RowNorms<Half, float, Float16Renorm>.Of(ref Unsafe.As<TElement, Half>(ref first), row.Length, p)
+            : RowNorms<BFloat16, float, BFloat16Renorm>.Of(ref Unsafe.As<TElement, BFloat16>(ref first), row.Length, p);
+    }
 
     private static int Reference<TIndex>(Span<TElement> weight, int dim, ReadOnlySpan<TIndex> indices, double maxNorm, double p)
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
-        typeof(TElement) == typeof(double) ? RenormTableTypesReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, double>(weight), dim, indices, maxNorm, p)
-        : typeof(TElement) == typeof(Half) ? RenormTableTypesReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, Half>(weight), dim, indices, maxNorm, p)
-        : RenormTableTypesReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, BFloat16>(weight), dim, indices, maxNorm, p);
+        typeof(TElement) == typeof(double) ? RenormReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, double>(weight), dim, indices, maxNorm, p)
+        : typeof(TElement) == typeof(Half) ? RenormReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, Half>(weight), dim, indices, maxNorm, p)
+        : RenormReference.EmbeddingRenorm(MemoryMarshal.Cast<TElement, BFloat16>(weight), dim, indices, maxNorm, p);
 }
 
 public sealed class RenormFloat64Tests : RenormTableTypeTests<double>
@@ -278,6 +313,26 @@ public sealed class RenormBFloat16Tests : RenormTableTypeTests<BFloat16>
     [MemberData(nameof(RenormTorchFixtures.BFloat16Cases), MemberType = typeof(RenormTorchFixtures))]
     public void Renorm_GivesTorchsResult(double p, double maxNorm, string expected) =>
         CheckTorchCase(RenormTorchFixtures.BFloat16Weight, p, maxNorm, expected);
+
+    [Fact]
+    public void Renorm_SumsSquaresInTorchsFloatLanes()
+    {
+        // Columns 0, 8, 16, 24 (lane 0) hold 256, 16, 16, 1, whose squares sum to 66049 = 257², the tie
+        // between bfloat16 256 and 258. The other columns hold 0.0625: added one at a time, each square
+        // (2^-8) is half an ulp of the running sum and rounds away; summed in lanes 1-7 first (2^-6 a lane)
+        // they survive, so torch 1.13's norm is rd(sqrt(66049.109375)) = 258, not 256.
+        BFloat16[] row = Enumerable.Repeat((BFloat16)0.0625f, 32).ToArray();
+        (row[0], row[8], row[16], row[24]) = ((BFloat16)256f, (BFloat16)16f, (BFloat16)16f, (BFloat16)1f);
+        Assert.Equal(258.0, RenormReference.Norm(row, 2.0));
+        Assert.Equal(258.0, RowNorms<BFloat16, float, BFloat16Renorm>.Of(ref row[0], row.Length, 2.0));
+        foreach (VectorWidth width in KernelDispatch.SupportedWidths)
+        {
+            // torch 1.13: the scale is bfloat16(200 / 258) = 0.7734375 (with a norm of 256 it would be 0.78125).
+            BFloat16[] weight = row.ToArray();
+            EmbeddingPrimitives.EmbeddingRenorm<BFloat16, int>(weight, row.Length, [0], 200.0, 2.0, width);
+            Assert.Equal([0x4346, 0x3D46, 0x4146, 0x3F46], new[] { weight[0], weight[1], weight[8], weight[24] }.Select(x => (int)x.Bits));
+        }
+    }
 
     [Theory]
     [InlineData(280.0, 0x3F80)]

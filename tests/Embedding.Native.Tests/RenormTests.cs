@@ -42,6 +42,32 @@ public abstract class RenormTests<TIndex>
         }
     }
 
+    [Fact]
+    public void RowNorm_MatchesReferenceForEveryDimension()
+    {
+        const int rows = 9;
+        foreach (int dim in TestData.Dims)
+        {
+            float[] table = SignedTable(rows, dim, seed: dim + 100);
+            for (int c = 0; c < dim; c++)
+            {
+                // Magnitudes 2^-40 … 2^40: the double sums are inexact, so their order shows.
+                table[dim * 6 + c] = MathF.ScaleB(table[dim * 6 + c], (c * 7 % 5 - 2) * 20);
+            }
+
+            table[dim * 7 + dim / 2] = float.NaN;
+            table[dim * 8 + dim / 3] = float.PositiveInfinity;
+            foreach (double p in NormTypes)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    double actual = RowNorms<float, double, Float32Renorm>.Of(ref table[r * dim], dim, p);
+                    AssertSameNorm(RenormReference.Norm(table.AsSpan(r * dim, dim), p), actual, $"dim {dim}, p {p}, row {r}");
+                }
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
     public void Renorm_LeavesRowsNotReferencedUnchanged(VectorWidth width)
@@ -173,6 +199,12 @@ public abstract class RenormTests<TIndex>
             }
         }));
     }
+
+    /// <summary>The same bits, or both NaN (a NaN norm rescales nothing, whatever its payload).</summary>
+    private static void AssertSameNorm(double expected, double actual, string context) =>
+        Assert.True(
+            double.IsNaN(expected) ? double.IsNaN(actual) : BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual),
+            $"{context}: norm {actual:R}, expected {expected:R}");
 
     private static TIndex Index(int value) => TIndex.CreateTruncating(value);
 

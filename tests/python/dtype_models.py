@@ -314,8 +314,11 @@ def row_norm(row, norm_type, dtype):
     * other p: sequential ``acc + pow(|x|, p)`` in dtype with C pow/powf; bfloat16 rounds
       the pow result to bfloat16 before the add, float16 adds the float pow result and
       rounds once; then ``pow(acc, 1/p)`` with 1/p computed in dtype.
+
+    p reaches the norm kernel as a float (every dtype), and that value picks the norm: 2.0000001
+    is the 2-norm, 1e-50 the count, 1e40 the max.
     """
-    p = float(norm_type)
+    p = float(np.float32(norm_type))
     x = np.abs(widen(row, dtype))
     if p == np.inf:
         return float(x.max()) if x.size else 0.0

@@ -186,7 +186,7 @@ def test_embedding_sparse_backward_and_coalesce(dtype):
 # Renorm
 # ---------------------------------------------------------------------------------------------
 
-NORMS = (1.0, 2.0, 3.0, 0.5, float("inf"), 0.0)
+NORMS = (1.0, 2.0, 3.0, 0.5, float("inf"), 0.0, 1.1, 1e-50)  # 1.1 is not a float; 1e-50 is 0 as one
 
 
 @pytest.mark.parametrize("p", NORMS)

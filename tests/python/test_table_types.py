@@ -150,6 +150,22 @@ def test_max_norm_rescales_like_torch(dtype, norm_type):
 
 
 @pytest.mark.parametrize("dtype", TRAIN_TYPES)
+@pytest.mark.parametrize("norm_type", [1.1, 2.0000001, 0.3, -1.3, 1e-50, 1e40, -1e40])
+def test_renorm_takes_norm_type_as_a_float_like_torch(dtype, norm_type):
+    # torch 1.13 hands its norm a float: 1.1 is used as float(1.1), 2.0000001 is the 2-norm,
+    # 1e-50 the count of non-zeros, +-1e40 the max / min.
+    gen = torch.Generator().manual_seed(9)
+    for dim in (5, 16, 33, 300):
+        weight = (torch.randn(40, dim, generator=gen) * 3).to(dtype)
+        indices = torch.randint(0, 40, (60,), generator=gen)
+        max_norm = float(weight.double().norm(2, dim=1).median()) * 0.5
+        theirs, ours = weight.clone(), weight.clone()
+        torch.embedding_renorm_(theirs, indices, max_norm, norm_type)
+        F.embedding_renorm_(ours, indices, max_norm, norm_type)
+        assert same_bits(ours, theirs), dim
+
+
+@pytest.mark.parametrize("dtype", TRAIN_TYPES)
 def test_sgd_steps_train_the_same_weights(dtype):
     theirs, ours = _pair(dtype, seed=11, dim=16, padding_idx=2)
     opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.1)

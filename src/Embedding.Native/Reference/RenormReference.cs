@@ -5,68 +5,67 @@ using System.Numerics;
 namespace Embedding.Native;
 
 /// <summary>
-/// The scalar oracle for <see cref="EmbeddingPrimitives.EmbeddingRenorm(Span{float}, int, ReadOnlySpan{int}, double, double)"/>:
-/// the pseudocode of its XML docs as plain loops, with no vectors and no unsafe code.
+/// The scalar oracle for every overload of
+/// <see cref="EmbeddingPrimitives.EmbeddingRenorm(Span{float}, int, ReadOnlySpan{int}, double, double)"/>:
+/// the pseudocode of their XML docs (float32: ours; float64, float16, bfloat16: torch 1.13's, docs/table-types.md
+/// "Renorm") as plain loops, with no vectors and no unsafe code.
 /// </summary>
 internal static class RenormReference
 {
     /// <summary>Renormalises in place. Returns -1, or the position of the first bad index with nothing changed.</summary>
     public static int EmbeddingRenorm<TIndex>(Span<float> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType)
-        where TIndex : IBinaryInteger<TIndex>
-    {
-        long rows = weight.Length / embeddingDim;
-        var distinct = new SortedSet<long>();
-        for (int i = 0; i < indices.Length; i++)
+        where TIndex : IBinaryInteger<TIndex> =>
+        Renorm(weight, embeddingDim, indices, maxNorm, normType, Norm, static (row, quotient) =>
         {
-            long index = long.CreateTruncating(indices[i]);
-            if (index < 0 || index >= rows)
+            float scale = (float)quotient;
+            for (int c = 0; c < row.Length; c++)
             {
-                return i;
+                row[c] *= scale;
             }
+        });
 
-            distinct.Add(index);
-        }
-
-        foreach (long k in distinct)
+    /// <inheritdoc cref="EmbeddingRenorm{TIndex}(Span{float}, int, ReadOnlySpan{TIndex}, double, double)"/>
+    public static int EmbeddingRenorm<TIndex>(Span<double> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType)
+        where TIndex : IBinaryInteger<TIndex> =>
+        Renorm(weight, embeddingDim, indices, maxNorm, normType, Norm, static (row, quotient) =>
         {
-            Span<float> row = weight.Slice((int)(k * embeddingDim), embeddingDim);
-            double norm = Norm(row, normType);
-            if (norm > maxNorm)
+            for (int c = 0; c < row.Length; c++)
             {
-                float scale = (float)(maxNorm / (norm + 1e-7));
-                for (int c = 0; c < row.Length; c++)
-                {
-                    row[c] = row[c] * scale;
-                }
+                row[c] *= quotient;
             }
-        }
+        });
 
-        return -1;
-    }
+    /// <inheritdoc cref="EmbeddingRenorm{TIndex}(Span{float}, int, ReadOnlySpan{TIndex}, double, double)"/>
+    public static int EmbeddingRenorm<TIndex>(Span<Half> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType)
+        where TIndex : IBinaryInteger<TIndex> =>
+        Renorm(weight, embeddingDim, indices, maxNorm, normType, Norm, static (row, quotient) =>
+        {
+            // double -> float -> half, as torch's Scalar conversion; the float product is exact.
+            float scale = (float)(Half)(float)quotient;
+            for (int c = 0; c < row.Length; c++)
+            {
+                row[c] = (Half)((float)row[c] * scale);
+            }
+        });
 
-    /// <summary>The p-norm in double: for p = 1 and 2 in eight partial sums (the library's order), otherwise columns in order.</summary>
+    /// <inheritdoc cref="EmbeddingRenorm{TIndex}(Span{float}, int, ReadOnlySpan{TIndex}, double, double)"/>
+    public static int EmbeddingRenorm<TIndex>(Span<BFloat16> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType)
+        where TIndex : IBinaryInteger<TIndex> =>
+        Renorm(weight, embeddingDim, indices, maxNorm, normType, Norm, static (row, quotient) =>
+        {
+            float scale = (float)(BFloat16)(float)quotient;
+            for (int c = 0; c < row.Length; c++)
+            {
+                row[c] = (BFloat16)((float)row[c] * scale);
+            }
+        });
+
+    /// <summary>float32, ours: the p-norm in double; p = 1 and 2 in eight partial sums (the library's order), otherwise columns in order.</summary>
     public static double Norm(ReadOnlySpan<float> row, double p)
     {
-        if (double.IsPositiveInfinity(p))
+        if (double.IsInfinity(p))
         {
-            double max = 0;
-            foreach (float x in row)
-            {
-                max = Math.Max(max, Math.Abs((double)x));
-            }
-
-            return max;
-        }
-
-        if (double.IsNegativeInfinity(p))
-        {
-            double min = double.PositiveInfinity;
-            foreach (float x in row)
-            {
-                min = Math.Min(min, Math.Abs((double)x));
-            }
-
-            return min;
+            return Extreme(row, x => Math.Abs((double)x), p);
         }
 
         double sum = 0;
@@ -96,5 +95,172 @@ internal static class RenormReference
             2 => Math.Sqrt(sum),
             _ => Math.Pow(sum, 1.0 / p),
         };
+    }
+
+    /// <summary>float64 <c>row.norm(p)</c>: p as a float; one double accumulator, columns in order; p = 2 through fma.</summary>
+    public static double Norm(ReadOnlySpan<double> row, double p)
+    {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
+        if (double.IsInfinity(p))
+        {
+            return Extreme(row, x => Math.Abs(x), p);
+        }
+
+        double acc = 0;
+        foreach (double x in row)
+        {
+            acc = p switch
+            {
+                0 => acc + (x != 0 ? 1 : 0),
+                1 => acc + Math.Abs(x),
+                2 => Math.FusedMultiplyAdd(x, x, acc),
+                _ => acc + Math.Pow(Math.Abs(x), p),
+            };
+        }
+
+        return p switch
+        {
+            0 or 1 => acc,
+            2 => Math.Sqrt(acc),
+            _ => Math.Pow(acc, 1.0 / p),
+        };
+    }
+
+    /// <summary>float16 <c>row.norm(p)</c>: p as a float; a half accumulator, each step in float and rounded to half.</summary>
+    public static double Norm(ReadOnlySpan<Half> row, double p)
+    {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
+        if (double.IsInfinity(p))
+        {
+            return Extreme(row, x => Math.Abs((double)x), p);
+        }
+
+        static float Rd(float x) => (float)(Half)x;
+        float q = Rd((float)p);
+        float acc = 0;
+        foreach (Half h in row)
+        {
+            float x = Math.Abs((float)h);
+            acc = p switch
+            {
+                0 => Rd(acc + (x != 0 ? 1 : 0)),
+                1 => Rd(acc + x),
+                2 => Rd(acc + Rd(x * x)),
+                _ => Rd(acc + MathF.Pow(x, q)),
+            };
+        }
+
+        return p switch
+        {
+            0 or 1 => acc,
+            2 => Rd(MathF.Sqrt(acc)),
+            _ => Rd(MathF.Pow(acc, Rd(1 / q))),
+        };
+    }
+
+    /// <summary>
+    /// bfloat16 <c>row.norm(p)</c>: p as a float; a bfloat16 accumulator, each step in float and rounded (the powf
+    /// term rounded too); p = 2 is torch's float kernel: eight fma lanes over whole blocks of 16
+    /// columns, the lanes added left to right, the rest fma'd on in order.
+    /// </summary>
+    public static double Norm(ReadOnlySpan<BFloat16> row, double p)
+    {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
+        if (double.IsInfinity(p))
+        {
+            return Extreme(row, x => Math.Abs((double)(float)x), p);
+        }
+
+        static float Rd(float x) => (float)(BFloat16)x;
+        if (p == 2)
+        {
+            float[] lanes = new float[8];
+            int whole = row.Length / 16 * 16;
+            for (int c = 0; c < whole; c++)
+            {
+                float x = (float)row[c];
+                lanes[c % 8] = MathF.FusedMultiplyAdd(x, x, lanes[c % 8]);
+            }
+
+            float sum = lanes[0];
+            for (int j = 1; j < 8; j++)
+            {
+                sum += lanes[j];
+            }
+
+            for (int c = whole; c < row.Length; c++)
+            {
+                float x = (float)row[c];
+                sum = MathF.FusedMultiplyAdd(x, x, sum);
+            }
+
+            return Rd(MathF.Sqrt(sum));
+        }
+
+        float q = Rd((float)p);
+        float acc = 0;
+        foreach (BFloat16 b in row)
+        {
+            float x = Math.Abs((float)b);
+            acc = p switch
+            {
+                0 => Rd(acc + (x != 0 ? 1 : 0)),
+                1 => Rd(acc + x),
+                _ => Rd(acc + Rd(MathF.Pow(x, q))),
+            };
+        }
+
+        return p is 0 or 1 ? acc : Rd(MathF.Pow(acc, Rd(1 / q)));
+    }
+
+    /// <summary>A row's norm as one table type computes it.</summary>
+    private delegate double RowNorm<T>(ReadOnlySpan<T> row, double p);
+
+    /// <summary>A row's rescale, <c>row = rd(row · rd(quotient))</c>, as one table type rounds it.</summary>
+    private delegate void RowRescale<T>(Span<T> row, double quotient);
+
+    /// <summary>
+    /// Every index checked first; then each distinct row, ascending: <c>n = norm(row, p)</c>, and if
+    /// <c>n &gt; maxNorm</c>, <c>rescale(row, maxNorm / (n + 1e-7))</c>.
+    /// </summary>
+    private static int Renorm<T, TIndex>(Span<T> weight, int embeddingDim, ReadOnlySpan<TIndex> indices, double maxNorm, double normType, RowNorm<T> norm, RowRescale<T> rescale)
+        where TIndex : IBinaryInteger<TIndex>
+    {
+        long rows = weight.Length / embeddingDim;
+        var distinct = new SortedSet<long>();
+        for (int i = 0; i < indices.Length; i++)
+        {
+            long index = long.CreateTruncating(indices[i]);
+            if (index < 0 || index >= rows)
+            {
+                return i;
+            }
+
+            distinct.Add(index);
+        }
+
+        foreach (long k in distinct)
+        {
+            Span<T> row = weight.Slice((int)(k * embeddingDim), embeddingDim);
+            double n = norm(row, normType);
+            if (n > maxNorm)
+            {
+                rescale(row, maxNorm / (n + 1e-7));
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>p = +inf: the largest |x|; p = -inf: the smallest (NaN wins either way).</summary>
+    private static double Extreme<T>(ReadOnlySpan<T> row, Func<T, double> magnitude, double p)
+    {
+        double result = p > 0 ? 0 : double.PositiveInfinity;
+        foreach (T x in row)
+        {
+            result = p > 0 ? Math.Max(result, magnitude(x)) : Math.Min(result, magnitude(x));
+        }
+
+        return result;
     }
 }

@@ -303,13 +303,15 @@ EMB_API int32_t emb_sparse_coalesce(
  *
  *   require 0 <= indices[i] < num_embeddings for every i       (else nothing changes)
  *   for each distinct k in indices, ascending:
- *       n = ||weight[k]||_p, p = norm_type, computed per weight_dtype as below
+ *       n = ||weight[k]||_p, computed per weight_dtype as below
  *       if n > max_norm:                                        (strict, in double)
  *           s = rd(max_norm / (n + 1e-7))                        (the quotient in double)
  *           weight[k][c] = rd(weight[k][c] * s)                  (one rounding)
  *
  * rd(x) rounds to weight_dtype (to nearest, ties to even; from double to float16/bfloat16 through
- * float, as torch converts). p = +inf: max|x|, p = -inf: min|x| (exact, every dtype). Otherwise:
+ * float, as torch converts). p = norm_type for FLOAT32; p = (float)norm_type for the other dtypes,
+ * as torch 1.13 hands its norm a float and that value picks the norm (2.0000001 is the 2-norm,
+ * 1e-50 the count). p = +inf: max|x|, p = -inf: min|x| (exact, every dtype). Otherwise:
  *
  *   FLOAT32  in double: p = 0: count of x != 0; p = 1: sum|x|; p = 2: sqrt(sum x*x); any other p
  *            (negative and fractional too): (sum |x|^p)^(1/p). p = 1, 2: column c into partial sum
