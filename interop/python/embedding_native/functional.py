@@ -13,7 +13,7 @@ Semantics (torch 1.13; see the header's pseudocode for the native part)::
         require input.dtype in (int32, int64)             else RuntimeError "Expected tensor ..."
         V, D = weight.shape
         require V > 0 or input.size == 0                  else RuntimeError "index_select(): ..."
-        require weight.dtype == float32                   else EmbeddingNotSupportedError
+        require weight.dtype in build_info()['table_dtypes']['embedding']   else EmbeddingNotSupportedError
         result[i..., :] = weight[input[i...], :]          # every index in [0, V), else IndexError
         return result                                     # shape input.shape + (D,)
 
@@ -34,12 +34,13 @@ Buffers and copies:
 * ``input``: a numpy int32/int64 array (any shape, including 0-d and empty) or a CPU torch
   tensor. A C-contiguous one is passed by pointer; a non-contiguous one is first made contiguous
   (a copy of the indices only).
-* ``weight``: a 2-D float32 numpy array or CPU torch tensor, passed by pointer. A non-contiguous
+* ``weight``: a 2-D numpy array (float32, float64, float16) or CPU torch tensor (also bfloat16),
+  passed by pointer. A non-contiguous
   weight (a transposed or sliced view) is copied to a contiguous table first, once per call;
   pass a contiguous weight to avoid that copy.
 * The result is a fresh array of ``weight``'s kind: a numpy array for a numpy weight, a torch
   tensor (``torch.empty``) for a torch weight. It does not require grad. ``out=`` writes into a
-  caller's C-contiguous, writable float32 buffer of exactly the result's shape instead, and
+  caller's C-contiguous, writable buffer of the weight's dtype and exactly the result's shape instead, and
   returns it; on any error nothing is written.
 
 torch is never imported here: a tensor is recognised through ``sys.modules`` only if the

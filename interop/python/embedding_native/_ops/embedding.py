@@ -53,7 +53,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         PaddingIndexError (AssertionError): padding_idx outside ``[-V, V)``.
         EmbeddingRuntimeError (RuntimeError): weight not 2-D, index dtype not int32/int64,
             an empty table with non-empty input, an invalid ``out``.
-        EmbeddingNotSupportedError (NotImplementedError): weight dtype other than float32,
+        EmbeddingNotSupportedError (NotImplementedError): weight dtype other than float32, float64,
+            float16 or bfloat16 (numpy has no bfloat16),
             tensors not on the CPU, max_norm with a sparse tensor (torch's text).
         TypeError: input, weight or out is neither a numpy array nor a torch tensor; an
             argument of a type torch refuses (torch's text: "embedding(): argument 'sparse'

@@ -19,7 +19,9 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             n = ||weight[k]||_p                  (p = norm_type; inf, -inf, 0, any real p)
             if n > max_norm: weight[k] *= fl32(max_norm / (n + 1e-7))
 
-    The norm is computed in double; torch 1.13 computes ``row.norm(p)`` in float32 and then
+    float64, float16 and bfloat16 tables are bit-identical to torch 1.13 (its norm arithmetic per
+    type, with ``norm_type`` taken as a float as torch does; docs/table-types.md). For float32 the
+    norm is computed in double; torch 1.13 computes ``row.norm(p)`` in float32 and then
     scales the same way. So a rescaled element differs from torch's only through torch's norm
     error e of that row: ``|ours - torch| <= (e + 2**-22) * |torch|``. Measured for D <= 768
     (bench/results/renorm-ulp.md), worst ulp and share of rescaled elements differing: p = 2:
@@ -29,7 +31,7 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     never modified.
 
     Args:
-        weight: 2-D float32 numpy array or CPU tensor, written in place (a non-contiguous one
+        weight: 2-D float32/float64/float16 numpy array or CPU tensor (also bfloat16), written in place (a non-contiguous one
             through a contiguous copy that is written back). A tensor's autograd version
             counter is bumped, as torch's in-place op does (once, whenever indices is not empty).
         indices: int32/int64 indices of any shape.
