@@ -415,8 +415,7 @@ public static partial class EmbeddingPrimitives
             int* mine = stackalloc int[ChunkPositions];
             for (nint chunk = 0; chunk < Count; chunk += ChunkPositions)
             {
-                // Compact the chunk to the positions whose row is in [lo, hi), without a branch: a
-                // uniform index would mispredict one in two. The list keeps position order.
+                // Compact the chunk to the positions whose row is in [lo, hi), in position order.
                 int length = (int)Math.Min(ChunkPositions, Count - chunk);
                 TIndex* indices = Indices + chunk;
                 int kept = 0;
@@ -424,7 +423,7 @@ public static partial class EmbeddingPrimitives
                 {
                     long candidate = long.CreateTruncating(indices[k]);
                     mine[kept] = k;
-                    kept += (int)(1 + (((candidate - lo) | (hi - 1 - candidate)) >> 63));
+                    kept += EmbeddingThreads.Owns(candidate, lo, hi);
                 }
 
                 Kernel(in Source[chunk * Dimension], Dimension, in *indices, in *mine, kept, PaddingIndex, in Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts, ref *Destination);

@@ -108,12 +108,11 @@ internal unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
         {
             for (long i = Starts[b]; i < Starts[b + 1]; i++)
             {
-                // Compact to the positions whose row is in [lo, hi), without a branch (a uniform
-                // index would mispredict one in two); the list keeps position order.
+                // Compact to the positions whose row is in [lo, hi), in position order.
                 long row = long.CreateTruncating(Indices[i]);
                 positions[kept] = (int)i;
                 owners[kept] = b;
-                kept += (int)(1 + (((row - lo) | (hi - 1 - row)) >> 63));
+                kept += EmbeddingThreads.Owns(row, lo, hi);
                 if (kept == ChunkPositions)
                 {
                     Apply<TWidth>(positions, owners, kept);
