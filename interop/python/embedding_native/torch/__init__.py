@@ -53,21 +53,21 @@ import ctypes
 import torch
 from torch.nn import Parameter, init
 
-from . import _bindings as _native
-from . import functional as _functional
-from ._ops import arguments as _arguments
-from ._ops.embedding import lookup as _lookup
-from ._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
-from ._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
+from .. import _bindings as _native
+from .. import functional as _functional
+from .._ops import arguments as _arguments
+from .._ops.embedding import lookup as _lookup
+from .._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
+from .._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
     raise_bag_status as _raise_bag_status
-from ._ops.padding import module_range_error, padding_row
-from ._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
-from ._results import new_result as _new_result
-from .errors import (
+from .._ops.padding import module_range_error, padding_row
+from .._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
+from .._results import new_result as _new_result
+from ..errors import (
     EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
 )
-from ._repr import embedding_bag_extra_repr, embedding_extra_repr
+from .._repr import embedding_bag_extra_repr, embedding_extra_repr
 
 __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
