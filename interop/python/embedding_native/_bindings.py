@@ -247,3 +247,49 @@ emb_embedding_bag_per_sample_weights_backward = _c_function("emb_embedding_bag_p
                                                             c_void_p, c_int32, c_void_p, c_int64,
                                                             c_int64, POINTER(emb_bags), c_int32,
                                                             c_void_p, c_int64)
+
+# ---- Row-wise quantized tables (8-, 4- and 2-bit) ----------------------------------------------
+
+# EMB_API int32_t emb_quantized_row_bytes(int32_t bit_width, int64_t embedding_dim, int64_t* row_bytes);
+emb_quantized_row_bytes = _c_function("emb_quantized_row_bytes", c_int32, c_int32, c_int64, POINTER(c_int64))
+
+# EMB_API int32_t emb_quantize(
+#     const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     int32_t bit_width, void* packed, int64_t packed_capacity);
+emb_quantize = _c_function("emb_quantize", c_int32,
+                           c_void_p, c_int32, c_int64, c_int64,
+                           c_int32, c_void_p, c_int64)
+
+# EMB_API int32_t emb_quantize_optimized(
+#     const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+#     int32_t bit_width, int64_t num_bins, double ratio, void* packed, int64_t packed_capacity);
+emb_quantize_optimized = _c_function("emb_quantize_optimized", c_int32,
+                                     c_void_p, c_int32, c_int64, c_int64,
+                                     c_int32, c_int64, c_double, c_void_p, c_int64)
+
+# EMB_API int32_t emb_dequantize(
+#     const void* packed, int64_t num_embeddings, int64_t embedding_dim, int32_t bit_width,
+#     float* out, int64_t out_capacity);
+emb_dequantize = _c_function("emb_dequantize", c_int32,
+                             c_void_p, c_int64, c_int64, c_int32,
+                             c_void_p, c_int64)
+
+# EMB_API int32_t emb_quantized_embedding_bag(
+#     const void* packed, int32_t bit_width, int64_t num_embeddings, int64_t embedding_dim,
+#     const emb_bags* bags, int32_t mode, const int32_t* compressed_indices_mapping, int64_t mapping_size,
+#     float* out, int64_t out_capacity);
+emb_quantized_embedding_bag = _c_function("emb_quantized_embedding_bag", c_int32,
+                                          c_void_p, c_int32, c_int64, c_int64,
+                                          POINTER(emb_bags), c_int32, c_void_p, c_int64,
+                                          c_void_p, c_int64)
+
+# EMB_API int32_t emb_quantized_embedding(
+#     const void* packed, int32_t bit_width, int64_t num_embeddings, int64_t embedding_dim,
+#     const void* indices, int32_t index_dtype, int64_t num_indices,
+#     const int32_t* compressed_indices_mapping, int64_t mapping_size,
+#     float* out, int64_t out_capacity);
+emb_quantized_embedding = _c_function("emb_quantized_embedding", c_int32,
+                                      c_void_p, c_int32, c_int64, c_int64,
+                                      c_void_p, c_int32, c_int64,
+                                      c_void_p, c_int64,
+                                      c_void_p, c_int64)
