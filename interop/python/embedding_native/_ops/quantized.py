@@ -555,6 +555,12 @@ def embedding_bag(bits, weight, indices, offsets=None, scale_grad_by_freq=False,
         bags.per_sample_weights = None
     if num_bags < 0:
         raise _runtime("include_last_offset: number of offset should be at least 1")
+    if mapping is not None and mapping.shape[0] == 0:
+        # The C ABI reads an empty mapping as "not pruned": every index is out of this one's range.
+        if num_indices:
+            raise _runtime("Invalid indices data for Sparse Op. (compressed_indices_mapping is empty)",
+                           EMB_ERROR_INDEX_OUT_OF_RANGE)
+        mapping = None
     out, out_address = _result(table.kind, (num_bags, table.dim))
     status = emb_quantized_embedding_bag(table.address, bits, table.rows, table.dim, byref(bags), mode,
                                          None if mapping is None else _kind(mapping).address(mapping),
