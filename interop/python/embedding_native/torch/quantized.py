@@ -223,6 +223,7 @@ def _observer_of(mod, cls, float_types, qat_type):
         if qat_type is not None:
             assert type(mod) == qat_type, 'nnq.' + cls.__name__ + '.from_float ' + \
                 'with fake quant only works for ' + qat_type.__name__
+            mod.activation_post_process   # read (and so required) by torch's from_float, unused
         return mod.weight_fake_quant
     assert type(mod) in float_types, 'nnq.' + cls.__name__ + '.from_float only works for ' + \
         float_types[0].__name__
