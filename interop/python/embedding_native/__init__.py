@@ -21,6 +21,11 @@ SparseAdam). ``import embedding_native.torch`` (which imports torch) gives ``Emb
 ``embedding``, drop-ins for ``torch.nn.Embedding`` and ``F.embedding`` with native forward and
 backward through ``torch.autograd.Function``.
 
+Quantized tables: ``embedding_native.quantized`` has torch.ops.quantized's 8-, 4- and 2-bit
+embedding ops (prepack, unpack, bags, lookups; torch's names and argument order), and
+``embedding_native.torch.quantized`` the drop-ins for ``torch.ao.nn.quantized.Embedding`` /
+``EmbeddingBag``.
+
 Which build is loaded (one per x86-64 tier) is decided on import from /proc/cpuinfo and CPUID;
 override it with EMBEDDING_NATIVE_TIER=x86-64-v2|x86-64-v3|x86-64-v4, or load a file with
 EMBEDDING_NATIVE_LIBRARY=/path/to/libembedding_native.so (see ``embedding_native._lib``).
@@ -30,7 +35,7 @@ subclasses of :class:`EmbeddingError` (see ``embedding_native.errors``).
 
 __version__ = "0.1.0"
 
-from . import functional, optim
+from . import functional, optim, quantized
 from .errors import (
     BagPaddingIndexError, EmbeddingError, EmbeddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError,
     LibraryLoadError, PaddingIndexError, TierNotSupportedError,
@@ -42,7 +47,7 @@ from .tables import empty_table
 
 __all__ = [
     "empty_table", "release_cached",
-    "__version__", "functional", "optim", "embedding", "embedding_bag", "build_info", "set_num_threads", "get_num_threads",
+    "__version__", "functional", "optim", "quantized", "embedding", "embedding_bag", "build_info", "set_num_threads", "get_num_threads",
     "Embedding", "EmbeddingBag",
     "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError",

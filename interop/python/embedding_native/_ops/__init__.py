@@ -16,6 +16,7 @@ One operation each::
     embedding_bag.py  embedding_bag and its max arg-max
     bag_backward.py   the embedding_bag gradients
     info.py         build_info and the thread count
+    quantized.py    8/4/2-bit tables: prepack, unpack, bags, lookups (embedding_native.quantized)
 
 ``embedding_native.functional`` is the public face: it re-exports the public functions.
 """
