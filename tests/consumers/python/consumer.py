@@ -3,7 +3,8 @@
     python3 consumer.py INSTALL_DIR
 
 Checks that the package and the library it loaded both come from INSTALL_DIR (not from a
-source tree on sys.path), then runs a lookup and a sum bag and compares them with numpy.
+source tree on sys.path), then runs a lookup, a sum bag and a quantized round trip and compares them
+with numpy, and imports the torch drop-ins when torch is installed (the subpackage ships).
 """
 
 import os
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 
 import embedding_native as en
+import embedding_native.quantized as enq
 
 
 def main(install_dir):
@@ -30,6 +32,19 @@ def main(install_dir):
     bags = en.embedding_bag(np.array([1, 2, 4, 5], dtype=np.int64), table, np.array([0, 2], dtype=np.int64), mode="sum")
     expected = np.stack([table[1] + table[2], table[4] + table[5]])
     assert np.array_equal(bags, expected), "embedding_bag(sum) differs from numpy"
+
+    packed = enq.embedding_bag_byte_prepack(table)
+    assert packed.shape == (10, 56), "byte prepack shape %s" % (packed.shape,)
+    values = enq.embedding_bag_byte_unpack(packed)
+    assert np.allclose(values, table, atol=float(np.ptp(table, axis=1).max()) / 255), "quantized round trip"
+
+    try:
+        import torch  # noqa: F401 (optional)
+    except ImportError:
+        pass
+    else:
+        import embedding_native.torch.quantized as etq
+        assert os.path.realpath(etq.__file__).startswith(install_dir), "torch drop-ins not from the install"
 
     print("python consumer: OK (embedding_native %s, %s, %s)" % (en.__version__, info["tier"], library))
     return 0
