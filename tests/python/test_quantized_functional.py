@@ -113,7 +113,7 @@ def test_byte_prepack_float16_is_the_exact_float32_prepack():
 
 
 @pytest.mark.parametrize("bits", [4, 2])
-@pytest.mark.parametrize("nbins, ratio", [(200, 0.16), (50, 0.5), (10, 0.0), (1, 0.9), (0, 0.16), (300, 1.5)])
+@pytest.mark.parametrize("nbins, ratio", [(200, 0.16), (50, 0.5), (10, 0.0), (1, 0.9), (7, 1.0), (0, 0.16)])
 def test_prepack_optimized_qparams_bit_exact(bits, nbins, ratio):
     for dim in (4, 8, 12, 64, 100):
         w = float_table(11, dim, seed=dim + nbins)
@@ -320,12 +320,14 @@ def test_mode_and_scale_grad_by_freq():
     expected[1] = 0
     assert same_values(mean, expected.astype(np.float32))
     assert same_values(enq.embedding_bag_4bit_rowwise_offsets(table, idx, offsets, mode="mean"), mean)
-    # The mean counts the positions a pruned table uses (-1 entries are skipped).
-    mapping = np.array([-1, 0, 1, 2, 3, 4, 5, 6], dtype=np.int32)
+    # A pruned position (mapped to -1) adds nothing and counts, as a row of zeros would.
+    mapping = np.array([0, -1, 1, 2, -1, 4, 5, 6], dtype=np.int32)
     pruned = enq.embedding_bag_4bit_rowwise_offsets(table, idx, offsets, mode=1, pruned_weights=True,
                                                      compressed_indices_mapping=mapping)
     sums = enq.embedding_bag_4bit_rowwise_offsets(table, idx, offsets, pruned_weights=True,
                                                   compressed_indices_mapping=mapping)
+    assert same_values(sums, Q.embedding_bag_4bit_rowwise_offsets(t(table), t(idx), t(offsets), pruned_weights=True,
+                                                                  compressed_indices_mapping=t(mapping)))
     assert same_values(pruned[0], sums[0] / np.float32(3)) and same_values(pruned[2], sums[2] / np.float32(4))
 
 
@@ -614,7 +616,32 @@ def test_out_of_bounds_reads_are_refused():
             P8, I, O, pruned_weights=True, compressed_indices_mapping=mapping)), RuntimeError)
 
 
-def test_negative_nbins_is_refused():
-    # torch 1.13's search never ends for nbins < 0.
-    assert isinstance(raised(lambda: enq.embedding_bag_4bit_prepack(np.ones((2, 4), np.float32), True, -5)),
-                      RuntimeError)
+@pytest.mark.parametrize("nbins, ratio", [(-5, 0.16), (200, 1.5), (200, -0.5)])
+def test_search_parameters_outside_the_searchs_range_are_refused(nbins, ratio):
+    # torch 1.13's search never ends for nbins < 0; with ratio > 1 its range crosses itself.
+    weight = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    assert isinstance(raised(lambda: enq.embedding_bag_4bit_prepack(weight, True, nbins, ratio)), RuntimeError)
+    # Without optimized_qparams they are not used (torch's parser still checks their types).
+    assert np.array_equal(enq.embedding_bag_4bit_prepack(weight, False, nbins, ratio),
+                          Q.embedding_bag_4bit_prepack(torch.from_numpy(weight), False, nbins, ratio).numpy())
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_tables_of_dimension_zero(bits):
+    # A packed width of just the scale and bias: torch reads D = 0 and returns empty rows, after
+    # checking the indices.
+    table = np.zeros((6, 8 if bits == 8 else 4), dtype=np.uint8)
+    got = ours("rowwise_offsets", bits)(table, I, O)
+    assert got.shape == (3, 0) and got.shape == tuple(theirs("rowwise_offsets", bits)(t(table), t(I), t(O)).shape)
+    assert_same_error(lambda: theirs("rowwise_offsets", bits)(t(table), t(np.array([0, 6])), t(O[:1])),
+                      lambda: ours("rowwise_offsets", bits)(table, np.array([0, 6]), O[:1]))
+    mapping = np.array([1, -1, 7], dtype=np.int32)
+    assert isinstance(raised(lambda: ours("rowwise_offsets", bits)(table, np.array([2]), O[:1], pruned_weights=True,
+                                                                   compressed_indices_mapping=mapping)), RuntimeError)
+    assert ours("rowwise_offsets", bits)(table, np.array([0, 1]), O[:1], pruned_weights=True,
+                                         compressed_indices_mapping=mapping).shape == (1, 0)
+    assert ours("unpack", bits)(table).shape == (6, 0)
+    if bits != 2:
+        lookup = enq.embedding_byte if bits == 8 else enq.embedding_4bit
+        assert lookup(table, np.array([[0, 5]])).shape == (1, 2, 0)
+        assert isinstance(raised(lambda: lookup(table, np.array([6]))), RuntimeError)

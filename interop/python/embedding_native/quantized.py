@@ -34,7 +34,7 @@ Bag lookups (``*_rowwise_offsets``; ``embedding_bag_byte`` / ``embedding_bag_4bi
         for each position i of b (i indexes compressed_indices_mapping when pruned; -1 skips i):
             w = per_sample_weights[i] or 1;  s = w * scale[row];  t = w * bias[row]   (float)
             for each column j: out[b][j] = float((double)s * code[row][j] + (double)(out[b][j] + t))
-        mode 1 / "mean": out[b] /= max(count of positions used, 1)
+        mode 1 / "mean": out[b] /= max(positions in b, 1)       (a pruned position counts)
 
 torch 1.13 multiplies and adds in double and rounds once per step (its ``fma`` is called with an
 integer code); that is what is computed here, on every ISA tier. The lookups ``embedding_byte`` /
@@ -54,8 +54,9 @@ bounds or returns garbage, these do the following instead (docs/divergences.md, 
   is not -1 or a row: RuntimeError (torch reads out of bounds).
 * prepack of a float16 weight is exact (torch 1.13's byte prepack returns a garbage row 0); a
   ``[N, 0]`` weight packs to rows of scale and bias 0 (torch crashes); 4-/2-bit prepack and unpack
-  take N-D tables like the byte ones (torch gives wrong shapes); ``nbins < 0`` raises (torch
-  never returns).
+  take N-D tables like the byte ones (torch gives wrong shapes); optimized_qparams with
+  ``nbins < 0`` or ``ratio`` outside [0, 1] raises (torch never returns, or searches a range that
+  crosses itself); ``nbins=0`` is the plain prepack, as in torch.
 * non-contiguous inputs are read as their values (torch refuses them, or for per_sample_weights and
   the mapping reads the raw storage).
 """

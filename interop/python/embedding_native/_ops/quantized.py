@@ -29,7 +29,7 @@ import numpy as np
 
 from .._bindings import (
     EMB_BAG_MEAN, EMB_BAG_SUM, EMB_DTYPE_FLOAT16, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64, EMB_NO_PADDING,
-    emb_bags, emb_dequantize, emb_quantize, emb_quantize_optimized, emb_quantized_embedding,
+    emb_bags, emb_dequantize, emb_embedding_bag_count, emb_quantize, emb_quantize_optimized, emb_quantized_embedding,
     emb_quantized_embedding_bag, emb_quantized_row_bytes,
 )
 from ..errors import (
@@ -321,9 +321,15 @@ def prepack(weight, bits, optimized_qparams=False, nbins=200, ratio=0.16):
     if dim % codes_per_byte(bits):
         raise _runtime("qembeddingbag_%dbit_prepack only works for the number of columns a multiple of %d"
                        % (bits, codes_per_byte(bits)))
-    if bits != 8 and optimized_qparams and nbins < 0:
-        # torch 1.13 never returns (its search steps the wrong way); docs/divergences.md.
-        raise _runtime("%s: nbins must not be negative, got %d" % (op, nbins))
+    if bits != 8 and optimized_qparams:
+        if nbins == 0:
+            # torch's search then takes no step (its threshold is 0 * inf): the plain prepack's result.
+            optimized_qparams = False
+        elif nbins < 0 or not 0.0 <= ratio <= 1.0:
+            # torch 1.13 never returns for nbins < 0, and with ratio > 1 lets the range cross itself
+            # (docs/divergences.md); the library's search takes nbins >= 1 and ratio in [0, 1].
+            raise _runtime("%s: optimized_qparams needs nbins >= 0 and 0 <= ratio <= 1, got nbins=%d, ratio=%r"
+                           % (op, nbins, ratio))
     rows = int(np.prod(shape[:-1], dtype=np.int64))
     width = row_bytes(bits, dim)
     weight, kind = _contiguous(weight)
@@ -562,6 +568,9 @@ def embedding_bag(bits, weight, indices, offsets=None, scale_grad_by_freq=False,
                            EMB_ERROR_INDEX_OUT_OF_RANGE)
         mapping = None
     out, out_address = _result(table.kind, (num_bags, table.dim))
+    if table.dim == 0:
+        _check_zero_width_bags(bags, index, num_indices, mapping, table.rows, offset, include_last_offset)
+        return out
     status = emb_quantized_embedding_bag(table.address, bits, table.rows, table.dim, byref(bags), mode,
                                          None if mapping is None else _kind(mapping).address(mapping),
                                          0 if mapping is None else mapping.shape[0],
@@ -569,6 +578,33 @@ def embedding_bag(bits, weight, indices, offsets=None, scale_grad_by_freq=False,
     if status:
         raise _bag_failure(status, mapping is not None, offset, index.shape[0], include_last_offset)
     return out
+
+
+def _check_index_values(values, limit, pruned):
+    """Every value in [0, limit), as the library checks them (for tables it cannot take: D = 0)."""
+    bad = np.flatnonzero((values < 0) | (values >= limit))
+    if bad.size:
+        raise _runtime("%s (index %d at position %d is not below %d)"
+                       % ("Invalid indices data for Sparse Op." if pruned else "Invalid indices data",
+                          int(values[bad[0]]), int(bad[0]), limit), EMB_ERROR_INDEX_OUT_OF_RANGE)
+
+
+def _check_zero_width_bags(bags, index, num_indices, mapping, rows, offset, include_last_offset):
+    """The checks of a bag call on a table of dimension 0 (torch reads D = 0 from a packed width of 8
+    or 4 bytes and returns empty rows): the layout, the indices and mapping entries the bags use."""
+    count = c_int64()
+    status = emb_embedding_bag_count(byref(bags), byref(count))
+    if status:
+        raise _bag_failure(status, mapping is not None, offset, index.shape[0], include_last_offset)
+    values = _kind(index).to_numpy(index)[:num_indices]
+    if mapping is None:
+        _check_index_values(values, rows, False)
+        return
+    _check_index_values(values, mapping.shape[0], True)
+    entries = _kind(mapping).to_numpy(mapping)[values]
+    if ((entries < -1) | (entries >= rows)).any():
+        raise _runtime("compressed_indices_mapping entries must be -1 or rows of the table (0 to %d)" % (rows - 1),
+                       EMB_ERROR_INDEX_OUT_OF_RANGE)
 
 
 def _bag_failure(status, pruned, offset, num_indices, include_last_offset):
@@ -602,6 +638,9 @@ def embedding(bits, weight, indices, pruned_weights=False, op=None):
     count = index.shape[0]
     out, out_address = _result(table.kind, index_shape + (table.dim,))
     if count == 0:
+        return out
+    if table.dim == 0:
+        _check_index_values(_kind(index).to_numpy(index), table.rows, False)
         return out
     status = emb_quantized_embedding(table.address, bits, table.rows, table.dim, _kind(index).address(index),
                                      index_code, count, None, 0, out_address, count * table.dim)
