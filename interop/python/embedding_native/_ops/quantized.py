@@ -63,7 +63,10 @@ def codes_per_byte(bits):
 
 
 def row_bytes(bits, embedding_dim):
-    """Bytes of one packed row of ``embedding_dim`` columns (``emb_quantized_row_bytes``)."""
+    """Bytes of one packed row of ``embedding_dim`` columns (``emb_quantized_row_bytes``; a row of no
+    columns, which the library does not take, is its scale and bias)."""
+    if embedding_dim == 0:
+        return scale_bias_bytes(bits)
     count = c_int64()
     status = emb_quantized_row_bytes(bits, embedding_dim, byref(count))
     if status:
