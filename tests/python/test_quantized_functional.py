@@ -645,3 +645,24 @@ def test_tables_of_dimension_zero(bits):
         lookup = enq.embedding_byte if bits == 8 else enq.embedding_4bit
         assert lookup(table, np.array([[0, 5]])).shape == (1, 2, 0)
         assert isinstance(raised(lambda: lookup(table, np.array([6]))), RuntimeError)
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_two_threads_give_torchs_bits(bits):
+    # Large enough for the library to split prepack, bags and lookups over threads.
+    import embedding_native as en
+    weight = float_table(4000, 64, seed=11)
+    rng = np.random.default_rng(11)
+    idx = rng.integers(0, 4000, size=30000)
+    offsets = np.sort(rng.integers(0, idx.size, size=500))
+    offsets[0] = 0
+    expected_table = theirs("prepack", bits)(torch.from_numpy(weight)).numpy()
+    expected = theirs("rowwise_offsets", bits)(t(expected_table), t(idx), t(offsets))
+    assert en.get_num_threads() == 1
+    try:
+        en.set_num_threads(2)
+        assert np.array_equal(ours("prepack", bits)(weight), expected_table)
+        assert same_values(ours("rowwise_offsets", bits)(expected_table, idx, offsets), expected)
+        assert same_values(ours("unpack", bits)(expected_table), theirs("unpack", bits)(t(expected_table)))
+    finally:
+        en.set_num_threads(1)
