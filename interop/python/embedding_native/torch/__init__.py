@@ -4,7 +4,9 @@ forward and backward run the native kernels, through ``torch.autograd.Function``
     from embedding_native.torch import Embedding      # instead of torch.nn.Embedding
     model.embedding = Embedding(10_000, 64, padding_idx=0, sparse=True)
 
-This module imports torch (``import embedding_native`` does not). Everything else follows torch
+This module imports torch (``import embedding_native`` does not). Its submodule
+``embedding_native.torch.quantized`` has the drop-ins for ``torch.ao.nn.quantized.Embedding`` and
+``EmbeddingBag`` (8- and 4-bit tables). Everything else follows torch
 1.13 (spec §1.1–§1.11, §2): constructor arguments and defaults, validation and error types,
 ``reset_parameters`` (``init.normal_`` then the padding row zeroed, consuming the RNG stream as
 torch does), ``from_pretrained`` (storage shared), ``extra_repr``, the ``weight`` Parameter (so a
