@@ -545,20 +545,20 @@ except Exception as e:
 TORCH_CASES = {
     "empty-offsets": "r = q.embedding_bag_byte_rowwise_offsets(P8, I, torch.tensor([], dtype=torch.long))\n"
                      "report({'shape': list(r.shape)})",
-    "empty-2d": "r = q.embedding_bag_4bit_rowwise_offsets(P4, torch.zeros((0, 3), dtype=torch.long))\n"
-                "report({'shape': list(r.shape)})",
     "prepack-zero-columns": "r = q.embedding_bag_byte_prepack(torch.randn(3, 0))\nreport({'shape': list(r.shape)})",
-    "nbit-prepack-zero-columns": "r = q.embedding_bag_4bit_prepack(torch.randn(3, 0))\n"
-                                 "report({'shape': list(r.shape)})",
-    "offsets0-nonzero": "r = q.embedding_bag_byte_rowwise_offsets(P8, I, torch.tensor([1, 3]))\n"
-                        "report({'shape': list(r.shape)})",
 }
+
+
+def _no_core_dump():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 @pytest.fixture(scope="module")
 def torch_outcomes():
     processes = {name: subprocess.Popen([sys.executable, "-c", PRELUDE.format(body=textwrap.indent(body, "    "))],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=_no_core_dump)
                  for name, body in TORCH_CASES.items()}
     outcomes = {}
     for name, process in processes.items():
@@ -573,9 +573,8 @@ def torch_outcomes():
 
 
 def test_zero_bags_give_empty_results(torch_outcomes):
-    assert torch_outcomes["empty-offsets"]["rc"] != 0          # torch 1.13: segfault
+    assert torch_outcomes["empty-offsets"]["rc"] != 0          # torch 1.13: segfault (a [0, L] input too)
     assert enq.embedding_bag_byte_rowwise_offsets(P8, I, np.array([], np.int64)).shape == (0, 8)
-    assert torch_outcomes["empty-2d"]["rc"] != 0
     assert enq.embedding_bag_4bit_rowwise_offsets(P4, np.zeros((0, 3), np.int64)).shape == (0, 8)
     assert enq.embedding_bag_4bit_rowwise_offsets(P4, np.zeros((0, 3), np.int64), include_last_offset=True).shape \
         == (0, 8)
@@ -591,8 +590,9 @@ def test_prepack_of_zero_columns_gives_rows_of_scale_and_bias_zero(torch_outcome
     assert enq.embedding_bag_4bit_rowwise_offsets(packed4, np.array([0, 2]), np.array([0])).shape == (1, 0)
 
 
-def test_offsets_must_start_at_zero(torch_outcomes):
-    assert torch_outcomes["offsets0-nonzero"]["result"] == {"shape": [2, 8]}   # torch misreads the bags
+def test_offsets_must_start_at_zero():
+    # torch 1.13 accepts offsets[0] != 0 and reads the bags from position 0 with the offsets' lengths.
+    assert Q.embedding_bag_byte_rowwise_offsets(t(P8), t(I), t(np.array([1, 3]))).shape == (2, 8)
     assert isinstance(raised(lambda: enq.embedding_bag_byte_rowwise_offsets(P8, I, np.array([1, 3]))), RuntimeError)
     assert isinstance(raised(lambda: enq.embedding_bag_byte_rowwise_offsets(P8, I, np.array([0, 3, 1]))),
                       RuntimeError)
