@@ -639,6 +639,122 @@ EMB_API int32_t emb_embedding_bag_per_sample_weights_backward(
     int64_t embedding_dim, const emb_bags* bags, int32_t mode,
     void* grad_per_sample_weights, int64_t capacity);
 
+/* ---- Quantized tables: packing ------------------------------------------------------------ */
+
+/* Row-wise quantized tables, torch 1.13's "fused" layout (embedding_bag_{byte,4bit,2bit}_prepack).
+ * Each row of D columns is packed into row_bytes bytes: its codes, then its scale and bias.
+ *
+ *   bit_width 8:  code j in byte j;                          scale, bias float32 LE   row_bytes = D + 8
+ *   bit_width 4:  code j in bits 4*(j%2) of byte j/2;        scale, bias float16 LE   row_bytes = ceil(D/2) + 4
+ *   bit_width 2:  code j in bits 2*(j%4) of byte j/4;        scale, bias float16 LE   row_bytes = ceil(D/4) + 4
+ *   value(j) = scale * code(j) + bias
+ *
+ * torch 1.13 refuses 4-bit rows of an odd D and 2-bit rows of a D not divisible by 4; this library
+ * packs any D >= 1 and writes 0 into the unused code slots of the last byte (torch would read
+ * them as extra columns: it derives D from row_bytes). Packed rows have no alignment.
+ *
+ * Pseudocode shared by every function below; every step is one float32 operation:
+ *   lrint(v)   nearest integer, ties to even, as int64; NaN and |v| >= 2^63 give INT64_MIN
+ *              (torch's lrintf on x86-64)
+ *   half(v)    v rounded to float16 (ties to even, overflow to +-inf) and widened back; a NaN
+ *              becomes sign | 0x7E00 (c10's conversion)
+ *   min, max   the first smallest and the first largest element of the row (std::min_element /
+ *              max_element: a NaN is the result only when it is the first element; the first of
+ *              -0.0 and +0.0 wins)
+ *
+ *   8-bit row:    range = max - min;  scale = range / 255;  inverse = 255 / (range + 1e-8f)
+ *                 code[j] = (uint8_t)lrint((x[j] - min) * inverse)          (the low 8 bits)
+ *                 stored: scale, bias = min                                  (float32)
+ *   4/2-bit row:  q = 2^bit_width - 1;  bias = half(min);  range = max - bias
+ *                 scale = range == 0 ? 1 : half(range / q)
+ *                 inverse = scale == 0 ? 1 : 1 / scale
+ *                 if scale == 0 or inverse is +-inf: scale = 1, inverse = 1
+ *                 code[j] = clamp((int32_t)lrint((x[j] - bias) * inverse), 0, q)   (low 32 bits, clamped)
+ *                 stored: scale, bias                                          (float16)
+ *
+ * What follows for special values (all as torch 1.13): a constant row has codes 0 (8-bit: scale
+ * 0; 4/2-bit: scale 1); an element that is NaN or infinite, or whose difference from min
+ * overflows, gets code 0; a row holding +-inf has an infinite range, so its finite elements get
+ * code 0 too (4/2-bit: an infinite scale); a NaN first element gives a NaN scale and bias; -0.0
+ * and subnormals are ordinary values. float16 weights are widened exactly to float32 first.
+ * torch 1.13's 8-bit prepack of a float16 weight returns a garbage row 0 (it reads freed memory);
+ * here every row is packed. */
+
+/* The packed size of one row: row_bytes = codes + scale/bias bytes (see the table above).
+ * @param bit_width      2, 4 or 8 (else EMB_ERROR_INVALID_ARGUMENT, naming it).
+ * @param embedding_dim  >= 1 (0 or negative: EMB_ERROR_INVALID_ARGUMENT; above INT32_MAX:
+ *                       EMB_ERROR_SIZE_OVERFLOW).
+ * @param row_bytes      out, not NULL.
+ * Thread-safe. */
+EMB_API int32_t emb_quantized_row_bytes(int32_t bit_width, int64_t embedding_dim, int64_t* row_bytes);
+
+/* torch.ops.quantized.embedding_bag_byte_prepack (bit_width 8), embedding_bag_4bit_prepack and
+ * embedding_bag_2bit_prepack (bit_width 4, 2; optimized_qparams=False), bit for bit: packs each
+ * row of `weight` as described above.
+ * @param weight        in: [num_embeddings, embedding_dim] of weight_dtype; NULL only when
+ *                      num_embeddings is 0.
+ * @param weight_dtype  EMB_DTYPE_FLOAT32 or EMB_DTYPE_FLOAT16 (others: EMB_ERROR_UNSUPPORTED_DTYPE).
+ * @param bit_width     2, 4 or 8 (else EMB_ERROR_INVALID_ARGUMENT).
+ * @param packed        out: exactly num_embeddings * row_bytes bytes are written; packed_capacity
+ *                      bytes available (fewer: EMB_ERROR_BUFFER_TOO_SMALL); must not overlap weight.
+ * @return EMB_OK or a validation error; on failure nothing is written.
+ * Thread-safe for distinct outputs. Rows are split over emb_set_num_threads threads (same bytes). */
+EMB_API int32_t emb_quantize(
+    const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    int32_t bit_width, void* packed, int64_t packed_capacity);
+
+/* torch.ops.quantized.embedding_bag_{4bit,2bit}_prepack(weight, optimized_qparams=True, nbins,
+ * ratio), bit for bit: each row is packed as by emb_quantize with min and max replaced by the
+ * range torch's greedy search (at::choose_qparams_optimized) picks:
+ *
+ *   xmin, xmax = min, max of the row
+ *   step = (xmax - xmin) / (float)num_bins;  min_bins = (int)(num_bins * (1.0 - (double)(float)ratio))
+ *   best = cur = loss(xmin, xmax);  lo = xmin;  hi = xmax
+ *   while lo + (float)min_bins * step < hi:
+ *       l1 = loss(lo + step, hi);  l2 = loss(lo, hi - step)
+ *       if cur < l1 and cur < l2 and cur < best: best = cur; xmin = lo; xmax = hi
+ *       if l1 < l2: lo = lo + step; cur = l1   else: hi = hi - step; cur = l2
+ *       if that move left lo or hi unchanged: stop                     (see below)
+ *   loss(a, b): a = half(a); r = b - a; s = r == 0 ? 1 : half(r / q); inv = s == 0 ? 1 : 1 / s
+ *               n = 0; for each x in column order:
+ *                   c = nearbyint((x - a) * inv) (ties to even); c = q < c ? q : c; c = c > 0 ? c : 0
+ *                   e = x - (c * s + a); n = n + e * e
+ *               return sqrt(n)                                       (every step float32)
+ *
+ * The search takes about num_bins * ratio steps per row, each reading the row twice. Where a move
+ * changes nothing (a step below half an ulp of the bound it moves, e.g. a row near 1e8 with a
+ * range of 64, or a step that underflows to 0, e.g. a row of subnormals) torch 1.13 loops
+ * forever; this library stops there with the range torch holds while it loops.
+ * @param bit_width  4 or 2; 8 gives EMB_ERROR_INVALID_ARGUMENT (torch has no optimized byte prepack).
+ * @param num_bins   1 ... INT32_MAX (torch's default 200); else EMB_ERROR_INVALID_ARGUMENT.
+ * @param ratio      0 ... 1 (torch's default 0.16), used as float32 as torch does; NaN or outside
+ *                   [0, 1]: EMB_ERROR_INVALID_ARGUMENT (torch accepts them and may then search for
+ *                   2^31 steps).
+ * Other parameters, the result and thread safety as emb_quantize. */
+EMB_API int32_t emb_quantize_optimized(
+    const void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    int32_t bit_width, int64_t num_bins, double ratio, void* packed, int64_t packed_capacity);
+
+/* torch.ops.quantized.embedding_bag_byte_unpack, embedding_bag_4bit_unpack and
+ * embedding_bag_2bit_unpack, bit for bit:
+ *
+ *   out[i][j] = fl(fl(code[i][j] * scale[i]) + bias[i])    j < embedding_dim
+ *
+ * two float32 roundings, no fma (torch's order: the product first), float16 scale and bias widened
+ * exactly. A NaN scale gives that NaN in every column (the product's NaN wins over a NaN bias); an
+ * infinite scale times code 0 gives the default NaN. Only embedding_dim columns are written: the
+ * padding code slots of a 4/2-bit row are not returned (torch returns every slot as a column).
+ * @param packed        in: num_embeddings rows of emb_quantized_row_bytes(bit_width, embedding_dim)
+ *                      bytes; NULL only when num_embeddings is 0.
+ * @param bit_width     2, 4 or 8 (else EMB_ERROR_INVALID_ARGUMENT).
+ * @param out           out: [num_embeddings, embedding_dim] float32; out_capacity elements available
+ *                      (fewer: EMB_ERROR_BUFFER_TOO_SMALL); must not overlap packed.
+ * @return EMB_OK or a validation error; on failure nothing is written.
+ * Thread-safe for distinct outputs. */
+EMB_API int32_t emb_dequantize(
+    const void* packed, int64_t num_embeddings, int64_t embedding_dim, int32_t bit_width,
+    float* out, int64_t out_capacity);
+
 #ifdef __cplusplus
 }
 #endif
