@@ -164,7 +164,7 @@ def random_bags(rng, n, num_bags, dtype):
     return np.concatenate([[0], cuts]).astype(dtype)
 
 
-CASES = [(bit_width, seed) for bit_width in (8, 4, 2) for seed in range(12)]
+CASES = [(bit_width, seed) for bit_width in (8, 4, 2) for seed in range(40)]
 
 
 @pytest.mark.parametrize("bit_width,seed", CASES)
