@@ -9,13 +9,13 @@ namespace Embedding.Native;
 /// The quantized bag for any code width and dimension, written once over the
 /// <see cref="IQuantizedCodes{TVector}"/> width operators and the <see cref="IQuantizedRow"/> code widths.
 /// Per bag, a block of <see cref="BlockVectors"/> (AVX-512: <see cref="WideBlockVectors"/>) accumulators lives in
-/// registers while the bag's rows stream past in position order: each row's scale and bias are read once per block, its codes widened a vector at a
-/// time. Never is a row dequantized to memory.
+/// registers while the bag's rows stream past in position order: each row's scale and bias are read once per block,
+/// its codes widened a vector at a time. No row is ever dequantized to memory.
 /// </summary>
 /// <remarks>
 /// <para>
 /// <b>Covering a row.</b> The vector widths cover the columns whose codes fill whole bytes,
-/// <c>[0, VectorColumns)</c>, in blocks of <see cref="BlockVectors"/> vectors; the last block ends there and
+/// <c>[0, VectorColumns)</c>, in blocks of vectors; the last block ends there and
 /// overlaps the one before it, and within a block a vector past the end is moved back to end there too. The
 /// overlapped columns are computed again from the same rows in the same order, so they are stored with the
 /// same bits. A row whose last byte holds fewer codes than it could (a 4-bit row of odd dimension, a 2-bit one
