@@ -69,6 +69,8 @@ c-programs: native
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_quantize_c
 	$(CC) -std=c99 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I$(HEADER_DIR) tests/c/test_quantize.c \
 	  -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -lm -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_quantize_c_asan
+	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_quantized_bag.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -lm \
+	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_quantized_bag_c
 
 csharp-demo:
 	$(DOTNET) build samples/csharp/Embedding.Demo/Embedding.Demo.csproj -c Release --nologo -v quiet -o $(BUILD_DIR)/csharp_demo
@@ -106,6 +108,7 @@ test-c: c-programs
 	$(BUILD_DIR)/test_bag_c
 	$(BUILD_DIR)/test_quantize_c
 	LSAN_OPTIONS=suppressions=tests/c/lsan.supp $(BUILD_DIR)/test_quantize_c_asan
+	$(BUILD_DIR)/test_quantized_bag_c
 	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
 	@$(call record,"native: C tests $(HOST_TIER) (the host's best tier; plain and ASan+UBSan)")
 

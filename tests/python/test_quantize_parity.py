@@ -343,3 +343,9 @@ def test_refusals_leave_the_output_alone():
     assert emb_quantize_optimized(weight.ctypes.data, EMB_DTYPE_FLOAT32, 2, 4, 8, 200, 0.16, packed.ctypes.data, packed.size) == 1
     assert emb_quantize(weight.ctypes.data, EMB_DTYPE_FLOAT32, 2, 4, 8, packed.ctypes.data, packed.size - 1) == 6
     assert (packed == 0xA5).all()
+
+
+def test_build_info_names_the_quantized_formats():
+    info = en.build_info()
+    assert info["quantized_bits"] == [8, 4, 2]
+    assert info["table_dtypes"]["quantize"] == ["float32", "float16"]

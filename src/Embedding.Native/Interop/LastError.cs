@@ -50,6 +50,15 @@ internal static unsafe class LastError
         return Write(EmbStatus.IndexOutOfRange, prefix + EmbeddingErrors.IndexOutOfRange(position, value, rows));
     }
 
+    /// <summary>As <see cref="SetIndex(long, long, long, string)"/> with a message of the caller's (an index into something other than a table).</summary>
+    public static int SetIndex(long position, long value, string message)
+    {
+        t_hasIndex = true;
+        t_position = position;
+        t_value = value;
+        return Write(EmbStatus.IndexOutOfRange, message);
+    }
+
     /// <summary>The position and value of the bad index when this thread's latest failure was one.</summary>
     public static bool TryGetIndex(out long position, out long value)
     {

@@ -99,19 +99,21 @@ internal static unsafe partial class NativeExports
             string dims = string.Join(",", EmbeddingKernelRegistry.Sets.ToArray()
                 .SelectMany(set => set.Dimensions.ToArray()).Distinct().Order());
             string runtime = RuntimeFeature.IsDynamicCodeSupported ? "jit" : "nativeaot";
-            return $$"""{"name":"embedding_native","version":"{{VersionMajor}}.{{VersionMinor}}.{{VersionPatch}}","tier":"{{IsaTiers.Name(tier)}}","tier_id":{{(int)tier}},"vector_width":{{(int)KernelDispatch.BestWidth}},"runtime":"{{runtime}}","architecture":"{{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}}","dtypes":["float32"],"table_dtypes":{{TableDtypes}},"index_dtypes":["int32","int64"],"specialised_dims":[{{dims}}]}""";
+            return $$"""{"name":"embedding_native","version":"{{VersionMajor}}.{{VersionMinor}}.{{VersionPatch}}","tier":"{{IsaTiers.Name(tier)}}","tier_id":{{(int)tier}},"vector_width":{{(int)KernelDispatch.BestWidth}},"runtime":"{{runtime}}","architecture":"{{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}}","dtypes":["float32"],"table_dtypes":{{TableDtypes}},"index_dtypes":["int32","int64"],"quantized_bits":[8,4,2],"specialised_dims":[{{dims}}]}""";
         }
 
         /// <summary>
         /// The table types each operation takes; "dtypes" lists those every operation takes. torch 1.13
-        /// itself has no bfloat16 EmbeddingBag on the CPU, so the bag forward never will.
+        /// itself has no bfloat16 EmbeddingBag on the CPU, so the bag forward never will. "quantize" is the
+        /// float tables <c>emb_quantize</c> packs into the 8-, 4- and 2-bit rows of "quantized_bits".
         /// </summary>
         private const string TableDtypes =
             "{\"embedding\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
             + "\"embedding_backward\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
             + "\"renorm\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
             + "\"embedding_bag\":[\"float32\",\"float64\",\"float16\"],"
-            + "\"embedding_bag_backward\":[\"float32\",\"float64\",\"float16\"],\"optimizers\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"]}";
+            + "\"embedding_bag_backward\":[\"float32\",\"float64\",\"float16\"],\"optimizers\":[\"float32\",\"float64\",\"float16\",\"bfloat16\"],"
+            + "\"quantize\":[\"float32\",\"float16\"]}";
 
         private static byte* Allocate(string text)
         {

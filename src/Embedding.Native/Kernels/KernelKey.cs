@@ -20,6 +20,19 @@ public enum KernelOperation
 
     /// <summary>Bag forward, sum of per-sample-weighted rows (one rounding per step without a padding row, the product rounded first with one, as torch 1.13).</summary>
     BagWeightedSum,
+
+    /// <summary>
+    /// Quantized bag, 8-bit rows (torch's <c>embedding_bag_byte_rowwise_offsets</c>): sum or mean of dequantized rows,
+    /// weighted or not, pruned or not (<see cref="QuantizedBagKernel{TIndex}"/>). The key's table type is
+    /// <see cref="EmbeddingType.Float32"/>, the accumulator and output type.
+    /// </summary>
+    QuantizedBagByte,
+
+    /// <summary>Quantized bag, 4-bit rows (<c>embedding_bag_4bit_rowwise_offsets</c>); as <see cref="QuantizedBagByte"/>.</summary>
+    QuantizedBag4Bit,
+
+    /// <summary>Quantized bag, 2-bit rows (<c>embedding_bag_2bit_rowwise_offsets</c>); as <see cref="QuantizedBagByte"/>.</summary>
+    QuantizedBag2Bit,
 }
 
 /// <summary>

@@ -755,6 +755,99 @@ EMB_API int32_t emb_dequantize(
     const void* packed, int64_t num_embeddings, int64_t embedding_dim, int32_t bit_width,
     float* out, int64_t out_capacity);
 
+/* ---- Quantized tables: lookups and bags ------------------------------------------------------ */
+
+/* A row-wise quantized table is torch's prepacked weight, byte for byte (quantized::
+ * embedding_bag_{byte,4bit,2bit}_prepack): num_embeddings packed rows of row_bytes bytes,
+ *
+ *   | codes: code_bytes bytes | scale | bias |
+ *     bit_width 8: code j is byte j;                    scale, bias: float32 little-endian
+ *     bit_width 4: code j is byte j/2, bits 4*(j%2);    scale, bias: float16 little-endian
+ *     bit_width 2: code j is byte j/4, bits 2*(j%4);    scale, bias: float16 little-endian
+ *   code_bytes = ceil(embedding_dim * bit_width / 8);  row_bytes = code_bytes + (bit_width == 8 ? 8 : 4)
+ *   value(r, j) = scale(r) * code(r, j) + bias(r)
+ *
+ * torch reads embedding_dim from the packed width: (row_bytes - 8) for 8-bit rows, (row_bytes - 4) *
+ * 8 / bit_width otherwise (its prepack only makes rows whose codes fill their last byte). Rows are
+ * not aligned. No row is ever dequantized to memory: each is dequantized as it is added. */
+
+/* Bags of a quantized table: torch 1.13's quantized::embedding_bag_{byte,4bit,2bit}_rowwise_offsets,
+ * bit for bit (torch built without FBGEMM, whose fallback computes this).
+ *
+ *   mapped = mapping_size > 0
+ *   require every 0 <= bags->indices[i] < (mapped ? mapping_size : num_embeddings)
+ *   require, when mapped, every m = compressed_indices_mapping[bags->indices[i]] (every position,
+ *     padding ones too) to be -1 or 0 <= m < num_embeddings   (else fails, nothing written)
+ *   for each bag b (as emb_bags describes them):
+ *     out[b][:] = +0.0; count = 0
+ *     for each position i of bag b, in order:
+ *       if bags->indices[i] == bags->padding_idx: continue        (adds nothing, not counted)
+ *       count += 1
+ *       r = mapped ? compressed_indices_mapping[bags->indices[i]] : bags->indices[i]
+ *       if r == -1: continue                                     (pruned: counted, adds nothing)
+ *       w = bags->per_sample_weights ? per_sample_weights[i] : 1.0f
+ *       s = w * scale(r); c = w * bias(r)                         (float products; float16 widened first)
+ *       for j in 0 .. embedding_dim-1:
+ *         out[b][j] = (float)((double)s * code(r, j) + (double)(out[b][j] + c))
+ *     EMB_BAG_MEAN: out[b][j] = out[b][j] / (float)max(count, 1)
+ *
+ * The accumulate is torch's fma(float, uint8_t, float), which C++ computes in double: the float sum
+ * out + c is rounded first, then the exact double product is added and the result rounded to float
+ * (twice rounded: a float fma differs in rare cases, and this library gives torch's answer). Every ISA
+ * tier and thread count gives the same bits.
+ *
+ * Differences from torch 1.13 (docs/divergences.md): torch ignores its mode argument and always sums,
+ * so EMB_BAG_MEAN here is this library's own true mean; torch has no padding index (padding_idx is
+ * the float bag's, and with a mapping it is an index, i.e. an entry of the mapping); torch reads
+ * out-of-range mapping entries out of bounds, accepts offsets[0] != 0 and crashes on empty offsets:
+ * here they are refused or well defined. torch treats a mapping of exactly [0] as "not pruned": pass
+ * mapping_size 0 for that.
+ *
+ * @param packed         in: num_embeddings * row_bytes bytes; NULL only if that is 0.
+ * @param bit_width      8, 4 or 2 (else EMB_ERROR_INVALID_ARGUMENT).
+ * @param num_embeddings packed rows (>= 0).
+ * @param embedding_dim  columns per row, 1 … INT32_MAX (0 or less: EMB_ERROR_INVALID_ARGUMENT).
+ * @param bags           in, not NULL: indices, offsets or bag_size, include_last_offset, padding_idx
+ *                       (an index: checked against mapping_size when mapped) and per_sample_weights,
+ *                       which are float32 here (EMB_BAG_SUM only: else EMB_ERROR_NOT_SUPPORTED).
+ * @param mode           EMB_BAG_SUM or EMB_BAG_MEAN; EMB_BAG_MAX: EMB_ERROR_NOT_SUPPORTED (a quantized
+ *                       bag has no max); anything else: EMB_ERROR_INVALID_ARGUMENT.
+ * @param compressed_indices_mapping  in: NULL with mapping_size 0 (not pruned), or mapping_size
+ *                       int32 entries of a pruned table (torch's compressed_indices_mapping).
+ * @param mapping_size   0 … INT32_MAX.
+ * @param out            out: [num_bags, embedding_dim] float32; out_capacity elements available; must
+ *                       not overlap packed, the mapping, *bags or any buffer it names.
+ * @return EMB_OK; EMB_ERROR_INDEX_OUT_OF_RANGE for an index (emb_last_index_error reports it), a mapping
+ *         entry (not reported there) or padding_idx; EMB_ERROR_BUFFER_TOO_SMALL; or another validation
+ *         error (emb_bags, sizes, pointers, overlaps). On failure nothing is written.
+ * Thread-safe for concurrent calls sharing packed, the mapping and bags. */
+EMB_API int32_t emb_quantized_embedding_bag(
+    const void* packed, int32_t bit_width, int64_t num_embeddings, int64_t embedding_dim,
+    const emb_bags* bags, int32_t mode /* EMB_BAG_SUM or EMB_BAG_MEAN */,
+    const int32_t* compressed_indices_mapping, int64_t mapping_size /* 0 with NULL: not pruned */,
+    float* out, int64_t out_capacity);
+
+/* Looks up rows of a quantized table, dequantized: torch 1.13's quantized::embedding_byte and
+ * embedding_4bit (torch.ao.nn.quantized.Embedding), bit for bit; 2-bit tables too.
+ *
+ *   validate indices and mapping entries as emb_quantized_embedding_bag does
+ *   for i in 0 .. num_indices-1:                          (torch: a bag of one position per index)
+ *     r = mapping_size > 0 ? compressed_indices_mapping[indices[i]] : indices[i]
+ *     out[i][j] = r == -1 ? +0.0 : (float)((double)scale(r) * code(r, j) + (double)(0.0f + bias(r)))
+ *
+ * torch crashes on an empty input; here num_indices == 0 writes nothing and succeeds.
+ * @param indices      in: num_indices values of index_dtype (EMB_DTYPE_INT32 or _INT64); NULL only if
+ *                     num_indices == 0; at most INT32_MAX (else EMB_ERROR_NOT_SUPPORTED).
+ * @param out          out: [num_indices, embedding_dim] float32; out_capacity elements available; must
+ *                     not overlap packed, indices or the mapping.
+ * Other parameters and @return as emb_quantized_embedding_bag.
+ * Thread-safe for concurrent calls sharing packed, indices and the mapping. */
+EMB_API int32_t emb_quantized_embedding(
+    const void* packed, int32_t bit_width, int64_t num_embeddings, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_indices,
+    const int32_t* compressed_indices_mapping, int64_t mapping_size,
+    float* out, int64_t out_capacity);
+
 #ifdef __cplusplus
 }
 #endif
