@@ -28,6 +28,12 @@
    ``embedding_native.embedding_bag`` (by pointer) and ``embedding_native.torch.EmbeddingBag``
    (forward and the weight gradient of ``out.sum()``); the bag sums must match torch bit for bit.
 
+7. Quantized tables: a 1000 x 64 float32 table (torch.manual_seed(0), standard normal) packed to
+   8-bit and 4-bit rows by ``embedding_native.quantized.embedding_bag_{byte,4bit}_prepack`` and by
+   torch's ``torch.ops.quantized`` ops, the bytes each takes against the float32 table, and the bag
+   sums of 64 bags of 16 random rows through both libraries: the packed bytes and the bag sums must
+   match torch bit for bit; the sums' largest difference from the float32 table's bags is printed.
+
 Prints a summary table and exits 1 if any check failed or a program is missing.
 """
 
@@ -271,6 +277,39 @@ def embedding_bag(summary):
     summary.add("Python", "torch.EmbeddingBag weight gradient", grad_verdict, grad_passed)
 
 
+QUANTIZED_ROWS, QUANTIZED_DIM, QUANTIZED_BAGS, QUANTIZED_BAG_SIZE = 1000, 64, 64, 16
+
+
+def quantized_tables(summary):
+    section("7. Quantized tables: a %d x %d float32 table at 8 and 4 bits per value, %d bags of %d rows"
+            % (QUANTIZED_ROWS, QUANTIZED_DIM, QUANTIZED_BAGS, QUANTIZED_BAG_SIZE))
+    import embedding_native.quantized as enq
+
+    torch.manual_seed(0)
+    table = torch.randn(QUANTIZED_ROWS, QUANTIZED_DIM)
+    indices = torch.randint(0, QUANTIZED_ROWS, (QUANTIZED_BAGS * QUANTIZED_BAG_SIZE,))
+    offsets = torch.arange(0, indices.numel(), QUANTIZED_BAG_SIZE)
+    float_bags = torch.nn.functional.embedding_bag(indices, table, offsets, mode="sum")
+    print("%-6s %12s %8s %-28s %-28s %s" % ("bits", "bytes", "saved", "packed rows vs torch", "bag sums vs torch",
+                                             "max |sum - float32 sum|"))
+    print("%-6s %12d %8s" % ("float", table.numel() * 4, "-"))
+    for name, bits in (("byte", 8), ("4bit", 4)):
+        ours_packed = getattr(enq, "embedding_bag_%s_prepack" % name)(table)
+        torch_packed = getattr(torch.ops.quantized, "embedding_bag_%s_prepack" % name)(table)
+        packed_verdict, packed_passed = (("identical bytes", True) if torch.equal(ours_packed, torch_packed)
+                                         else ("MISMATCH", False))
+        ours = getattr(enq, "embedding_bag_%s_rowwise_offsets" % name)(ours_packed, indices, offsets)
+        expected = getattr(torch.ops.quantized, "embedding_bag_%s_rowwise_offsets" % name)(torch_packed, indices,
+                                                                                            offsets)
+        verdict, passed = bit_exact(ours, expected)
+        error = float((ours - float_bags).abs().max())
+        size = ours_packed.numel()
+        print("%-6d %12d %7.1f%% %-28s %-28s %.3g" % (bits, size, 100.0 * (1 - size / (table.numel() * 4)),
+                                                     packed_verdict, verdict, error))
+        summary.add("Python", "%d-bit prepack vs torch" % bits, packed_verdict, packed_passed)
+        summary.add("Python", "%d-bit bag sums vs torch" % bits, verdict, passed)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--c-demo", required=True, help="the C demo executable (artifacts/build/c_demo)")
@@ -286,6 +325,7 @@ def main(argv=None):
     run_program(4, "C#", args.csharp_demo, [args.dotnet], weights, summary)
     training(summary)
     embedding_bag(summary)
+    quantized_tables(summary)
 
     section("Summary")
     summary.print()
