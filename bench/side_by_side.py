@@ -19,6 +19,9 @@ Operations (torch's own op, called directly, against ours on the very same tenso
   bag sum/mean/max/wsum  F.embedding_bag           vs en.embedding_bag (bags of 32, 1-D input + offsets)
   bag backward         aten._embedding_bag_backward (autograd's op) vs functional.embedding_bag_backward accumulate / overwrite
   optim sgd/adagrad/sparse_adam  torch.optim.* step on a coalesced sparse grad vs optim.*_step on its rows
+  qbag byte/4bit/2bit  torch.ops.quantized.embedding_bag_*_rowwise_offsets vs embedding_native.quantized's, on
+                       the table packed once by torch (bags of 32); also our float32 bag sum of the same bags,
+                       for the rows-per-second ratio of a quantized table to a float32 one
 
 Workloads (fp32 table, int64 indices; as in the project's performance anchors):
 
@@ -39,6 +42,7 @@ p25-p75 in the appendix, GB/s of useful bytes:
   gather, dense/sparse backward: 2*N*D*4      bags and bag backward: N*D*4 + B*D*4 (B = N/32)
   renorm: N*D*e (rows read, e bytes each)    memcpy: 2*size (read + write)
   optim steps on n coalesced rows: SGD 3*n*D*4, Adagrad 5*n*D*4, SparseAdam 7*n*D*4
+  quantized bags: N*R + B*D*4 (R = packed row bytes: D+8 at 8 bits, ceil(D*b/8)+4 at b = 4, 2)
 
 ours/torch is the speed ratio (torch time / our time); ours/memcpy is our GB/s over the DRAM
 memcpy GB/s of the same workload. Writes bench/results/side-by-side[-quick][-tN].md and one PNG
@@ -64,6 +68,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "interop", "python"))
 import embedding_native as en  # noqa: E402
 from embedding_native import functional as enf  # noqa: E402
 from embedding_native import optim as eno  # noqa: E402
+from embedding_native import quantized as enq  # noqa: E402
 from embedding_native import torch as ent  # noqa: E402
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -256,7 +261,13 @@ OPS = [
     ("optim_sgd", "Optimizer step: SGD on a coalesced sparse gradient"),
     ("optim_adagrad", "Optimizer step: Adagrad on a coalesced sparse gradient"),
     ("optim_sparse_adam", "Optimizer step: SparseAdam on a coalesced sparse gradient"),
+    ("qbag_byte", "Quantized EmbeddingBag sum, 8-bit rows (GB/s of packed bytes)"),
+    ("qbag_4bit", "Quantized EmbeddingBag sum, 4-bit rows (GB/s of packed bytes)"),
+    ("qbag_2bit", "Quantized EmbeddingBag sum, 2-bit rows (GB/s of packed bytes)"),
 ]
+# The quantized groups also time our float32 bag sum of the same bags: a quantized table's point is more
+# rows per second than the float32 table it replaces, so the report gives that ratio too.
+FLOAT32_BASELINE = "float32 bag sum (ours)"
 OP_TITLES = dict(OPS)
 BAG_MODES = {"sum": 0, "mean": 1, "max": 2}
 
@@ -447,6 +458,23 @@ def groups_for(w, W, sets, seed):
     del exp_avg, exp_avg_sq, param, grads, rows_values
     gc.collect()
 
+    # quantized bags: the table packed once by torch, the same bags for every method
+    for name, per_byte in (("byte", 1), ("4bit", 2), ("2bit", 4)):
+        if D % per_byte:
+            continue  # torch packs 4-bit (2-bit) rows only of an even (multiple of 4) width
+        packed = getattr(torch.ops.quantized, "embedding_bag_%s_prepack" % name)(W)
+        torch_op = getattr(torch.ops.quantized, "embedding_bag_%s_rowwise_offsets" % name)
+        ours_op = getattr(enq, "embedding_bag_%s_rowwise_offsets" % name)
+        nt, no, nf = cycler(sets), cycler(sets), cycler(sets)
+        yield ("qbag_" + name, N * packed.shape[1] + B * D * 4, {
+            "torch": lambda op=torch_op, packed=packed, nt=nt: op(packed, nt(), offsets),
+            "ours": lambda op=ours_op, packed=packed, no=no: op(packed, no(), offsets),
+            FLOAT32_BASELINE: lambda: en.embedding_bag(nf(), W, offsets, mode="sum"),
+        }, lambda op=ours_op, top=torch_op, packed=packed: torch.equal(op(packed, idx0, offsets),
+                                                                       top(packed, idx0, offsets)))
+        del packed
+        gc.collect()
+
     # renorm of the other table types: a copy of W per type (taken before the float32 renorm below
     # rescales W), torch of the same dtype; like float32, the first call rescales and the rest only measure
     for suffix, dtype in (("f64", torch.float64), ("f16", torch.float16), ("bf16", torch.bfloat16)):
@@ -530,7 +558,7 @@ def write_report(path, results, meta):
              "count; LLC (32 MiB) and L2 (512 KiB/thread) copies in the workload header lines. GB/s of useful "
              "bytes: gather, dense and sparse backward 2·N·D·4; bags and bag backward N·D·4 + B·D·4 (B = N/32); "
              "renorm N·D·e (e = element bytes); optimizer steps on n coalesced rows: SGD 3·n·D·4, Adagrad 5·n·D·4, SparseAdam "
-             "7·n·D·4. ours/torch = torch time / our time; ours/memcpy = our GB/s / DRAM memcpy GB/s. C hot "
+             "7·n·D·4; quantized bags N·R + B·D·4 (R packed row bytes). ours/torch = torch time / our time; ours/memcpy = our GB/s / DRAM memcpy GB/s. C hot "
              "repeats one index set; C cold rotates through %d sets; Zipf a=%.2f with ranks scattered by "
              "r·2654435761 mod V. The machine is shared: treat differences under ~25%% as noise."
              % (meta["warmup"], meta["rounds"], meta["min_time"] * 1e3, meta["budget"], meta["dram_mib"], COLD_SETS,
@@ -559,6 +587,12 @@ def write_report(path, results, meta):
         L.append("| workload | V | D | N | variant | memcpy GB/s | torch GB/s | ours GB/s | ours/torch | ours/memcpy "
                  "| torch µs | ours µs |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        if key.startswith("qbag_"):
+            L.append("Rows per second of our quantized bag sum over our float32 bag sum of the same bags "
+                     "(float32 time / quantized time): " + ", ".join(
+                         "%s D=%d **%s**" % (r["w"].label, r["w"].D, fmt_ratio(
+                             r["stats"][FLOAT32_BASELINE].median / r["stats"]["ours"].median)) for r in rows))
+            L.append("")
         for r in rows:
             w, ref = r["w"], r["stats"]["torch"]
             for name, st in r["stats"].items():
