@@ -285,7 +285,7 @@ namespace Embedding.Generators.Emitters
                 string text = LoopedBlocks > 0
                     ? LoopedBlocks + " looped blocks of " + Group + " × " + unit + " accumulators" + (straight > 0 ? " + " + straight + " more" : string.Empty)
                     : Blocks.Count == 1
-                        ? straight + " × " + unit + " accumulators"
+                        ? straight + " × " + unit + (straight == 1 ? " accumulator" : " accumulators")
                         : Blocks.Count + " blocks of up to " + Group + " × " + unit + " accumulators (" + straight + " in all)";
                 text += Overlap > 0 ? ", the last overlapping" : string.Empty;
                 return Covered < Dimension ? text + ", then " + (Dimension - Covered) + " padding-byte " + (Dimension - Covered == 1 ? "column" : "columns") + " one at a time" : text;
