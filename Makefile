@@ -65,6 +65,8 @@ c-programs: native
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_training_c
 	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_bag.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native \
 	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_bag_c
+	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/c/test_quantized_bag.c -L$(NATIVE_DIR)/$(HOST_TIER) -lembedding_native -lm \
+	  -Wl,-rpath,'$$ORIGIN/../native/$(HOST_TIER)' -o $(BUILD_DIR)/test_quantized_bag_c
 
 csharp-demo:
 	$(DOTNET) build samples/csharp/Embedding.Demo/Embedding.Demo.csproj -c Release --nologo -v quiet -o $(BUILD_DIR)/csharp_demo
@@ -100,6 +102,7 @@ test-c: c-programs
 	LSAN_OPTIONS=suppressions=tests/c/lsan.supp $(BUILD_DIR)/test_embedding_c_asan
 	$(BUILD_DIR)/test_training_c
 	$(BUILD_DIR)/test_bag_c
+	$(BUILD_DIR)/test_quantized_bag_c
 	$(PYTHON) tests/c/check_exports.py $(HEADER_DIR)/embedding_native.h $(addprefix $(NATIVE_DIR)/,$(addsuffix /libembedding_native.so,$(TIERS)))
 	@$(call record,"native: C tests $(HOST_TIER) (the host's best tier; plain and ASan+UBSan)")
 

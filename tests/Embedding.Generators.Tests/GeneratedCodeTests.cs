@@ -235,16 +235,16 @@ public sealed class GeneratedCodeTests
         string d16 = Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D16.g.cs"], "QuantizedBagByte_F32_I32_D16_V512");
 
         // 4-bit D = 6 at Vector128: columns 0..3 and 2..5 (overlapping by two, starting on a byte), no scalar columns.
-        Assert.Contains("a1 = Codes128.MultiplyAdd(a1, Codes128.Codes4(ref codes, 2), scale, bias);", d6, StringComparison.Ordinal);
+        Assert.Contains("a1 = Codes128.MultiplyAdd(a1, Codes128.Codes4(ref codes, 2), in factors);", d6, StringComparison.Ordinal);
         Assert.DoesNotContain("CodesScalar", d6, StringComparison.Ordinal);
         // 2-bit D = 6 at Vector128: one vector, then columns 4 and 5 (padding codes share their byte) one at a time.
-        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes2(ref codes, 0), scale, bias);", d6TwoBit, StringComparison.Ordinal);
-        Assert.Contains("a1 = CodesScalar.MultiplyAdd(a1, CodesScalar.Codes2(ref codes, 5), scale, bias);", d6TwoBit, StringComparison.Ordinal);
+        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes2(ref codes, 0), in factors);", d6TwoBit, StringComparison.Ordinal);
+        Assert.Contains("a1 = CodesScalar.MultiplyAdd(a1, CodesScalar.Codes2(ref codes, 5), in factors);", d6TwoBit, StringComparison.Ordinal);
         Assert.Contains("CodesScalar.Store(rows.Finish<float, CodesScalar>(a0, count), ref target, 4);", d6TwoBit, StringComparison.Ordinal);
         // D = 130 at Vector128: 32 whole vectors, a loop over 8 blocks of four, then the last vector overlapping by two.
         Assert.Contains("for (nuint block = 0; block < 128; block += 16)", d130, StringComparison.Ordinal);
-        Assert.Contains("a3 = Codes128.MultiplyAdd(a3, Codes128.Codes8(ref codes, block + 12), scale, bias);", d130, StringComparison.Ordinal);
-        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes8(ref codes, 126), scale, bias);", d130, StringComparison.Ordinal);
+        Assert.Contains("a3 = Codes128.MultiplyAdd(a3, Codes128.Codes8(ref codes, block + 12), in factors);", d130, StringComparison.Ordinal);
+        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes8(ref codes, 126), in factors);", d130, StringComparison.Ordinal);
         // D = 16 at Vector512: exactly one accumulator (the generic kernel computes its four, clamped onto the row).
         Assert.Contains("Floats512 a0 = Codes512.Zero;", d16, StringComparison.Ordinal);
         Assert.DoesNotContain("a1", d16, StringComparison.Ordinal);
@@ -286,8 +286,8 @@ public sealed class GeneratedCodeTests
         Assert.Contains("Lanes512.Store(Mean.Finish<Floats512, float, Lanes512>(a0, count), ref target, block);", sources["Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs"], StringComparison.Ordinal);
 
         string quantized = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource))["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D1000.g.cs"];
-        Assert.Contains("ref byte codes = ref rows.Row(i, ref count, out double scale, out float bias);", quantized, StringComparison.Ordinal);
-        Assert.Contains("a0 = Codes512.MultiplyAdd(a0, Codes512.Codes4(ref codes, block), scale, bias);", quantized, StringComparison.Ordinal);
+        Assert.Contains("ref byte codes = ref rows.Row(i, ref count, out var factors);", quantized, StringComparison.Ordinal);
+        Assert.Contains("a0 = Codes512.MultiplyAdd(a0, Codes512.Codes4(ref codes, block), in factors);", quantized, StringComparison.Ordinal);
         Assert.Contains("Codes512.Store(rows.Finish<Floats512, Codes512>(a0, count), ref target, block);", quantized, StringComparison.Ordinal);
     }
 

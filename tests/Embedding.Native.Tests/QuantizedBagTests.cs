@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Linq;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Xunit;
 
 namespace Embedding.Native.Tests;
@@ -31,7 +32,9 @@ internal static class QuantizedTables
         for (int r = 0; r < rows; r++)
         {
             Span<byte> scaleBias = packed.AsSpan((int)(r * layout.RowBytes) + layout.CodeBytes);
-            float scale = r % 7 == 3 ? 0.0f : (float)((random.NextDouble() - 0.3) * Math.Pow(2, random.Next(-12, 4)));
+            // Every fifth row's scale is tiny next to its bias: sums then leave the range where a float FMA is proven
+            // exact (QuantizedRowFactors), so vectors of both paths, and vectors mixing both kinds of lanes, occur.
+            float scale = r % 7 == 3 ? 0.0f : (float)((random.NextDouble() - 0.3) * Math.Pow(2, r % 5 == 1 ? random.Next(-40, -20) : random.Next(-12, 4)));
             float bias = (float)((random.NextDouble() - 0.5) * Math.Pow(2, random.Next(-6, 6)));
             if (bits == QuantizedBits.Eight)
             {
@@ -486,3 +489,111 @@ public sealed class QuantizedBagTestsInt32Int64 : QuantizedBagTests<int, long>;
 public sealed class QuantizedBagTestsInt64Int32 : QuantizedBagTests<long, int>;
 
 public sealed class QuantizedBagTestsInt64Int64 : QuantizedBagTests<long, long>;
+
+/// <summary>The row operators' own pieces.</summary>
+public sealed class QuantizedRowOperatorTests
+{
+    /// <summary>torch's step, <c>(float)((double)s · c + (double)(acc + b))</c>, written out.</summary>
+    private static float TorchStep(float accumulator, float code, float scale, float bias) => (float)((double)scale * code + (double)(accumulator + bias));
+
+    private static float RandomFloat(Random random, int minExponent, int maxExponent) =>
+        (float)((random.Next(2) * 2 - 1) * (1 + random.NextDouble()) * Math.Pow(2, random.Next(minExponent, maxExponent + 1)));
+
+    /// <summary>
+    /// The claim of <see cref="QuantizedRowFactors"/>: wherever its range test passes, the float FMA has torch's bits.
+    /// Sums are drawn at every exponent distance from the scale around the range's ends (−25 … +35), codes over
+    /// [0, 255], plus zeros, subnormals and non-finite values; outside the range the two may differ, and do.
+    /// </summary>
+    [Fact]
+    public void QuantizedRowFactors_FloatFmaHasTorchsBitsInsideTheRange()
+    {
+        var random = new Random(11);
+        int inside = 0, differOutside = 0;
+        for (int trial = 0; trial < 2_000_000; trial++)
+        {
+            float scale = trial % 97 == 0 ? BitConverter.Int32BitsToSingle(random.Next(1, 0x0080_0000)) : RandomFloat(random, -60, 60);
+            int distance = random.Next(-25, 36);
+            float sum = trial % 89 == 0 ? 0.0f : trial % 83 == 0 ? BitConverter.Int32BitsToSingle(random.Next(1, 0x0080_0000))
+                : (float)((random.Next(2) * 2 - 1) * (1 + random.NextDouble()) * Math.Pow(2, Math.Clamp(Math.ILogB(scale) + distance, -149, 127)));
+            float code = random.Next(256);
+            var factors = new QuantizedRowFactors(scale, 0.0f);
+            int magnitude = BitConverter.SingleToInt32Bits(sum) & int.MaxValue;
+            bool proven = magnitude <= factors.InexactAbove && (magnitude >= factors.ExactFrom || magnitude == 0);
+            float fused = MathF.FusedMultiplyAdd(code, scale, sum), torch = TorchStep(sum, code, scale, 0.0f);
+            if (proven)
+            {
+                inside++;
+                Assert.True(BitConverter.SingleToInt32Bits(fused) == BitConverter.SingleToInt32Bits(torch) || (float.IsNaN(fused) && float.IsNaN(torch)),
+                    $"scale {scale:R}, sum {sum:R}, code {code}: fma {fused:R}, torch {torch:R}");
+            }
+            else if (BitConverter.SingleToInt32Bits(fused) != BitConverter.SingleToInt32Bits(torch))
+            {
+                differOutside++;
+            }
+
+            // The operator at every width gives torch's bits whichever path it takes.
+            Assert.Equal(BitConverter.SingleToInt32Bits(torch), BitConverter.SingleToInt32Bits(QuantizedCodesScalar.MultiplyAdd(sum, code, in factors)));
+        }
+
+        Assert.True(inside > 1_000_000, $"{inside} trials inside the range");
+        Assert.True(differOutside > 0, "the double rounding never showed outside the range: the trials do not reach it");
+        Assert.Equal(0.0f, new QuantizedRowFactors(0.0f, 1.0f).ExactFrom);
+        Assert.Equal(-1, new QuantizedRowFactors(float.NaN, 1.0f).InexactAbove);
+        Assert.Equal(-1, new QuantizedRowFactors(float.NegativeInfinity, 1.0f).InexactAbove);
+    }
+
+    [Fact]
+    public void MultiplyAdd_EveryWidthHasTorchsBitsOnMixedLanes()
+    {
+        var random = new Random(12);
+        for (int trial = 0; trial < 20_000; trial++)
+        {
+            float scale = trial % 50 == 0 ? float.PositiveInfinity : RandomFloat(random, -50, 20);
+            float bias = trial % 7 == 0 ? 0.0f : RandomFloat(random, -30, 30);
+            var factors = new QuantizedRowFactors(scale, bias);
+            int exponent = float.IsFinite(scale) ? Math.ILogB(scale) : 0;
+            float[] accumulators = new float[16], codes = new float[16], expected = new float[16], actual = new float[16];
+            for (int j = 0; j < 16; j++)
+            {
+                // Lanes at every distance from the scale, so a vector mixes proven and unproven lanes.
+                accumulators[j] = j % 5 == 0 ? 0.0f : RandomFloat(random, exponent - 30, exponent + 40);
+                codes[j] = random.Next(256);
+                expected[j] = TorchStep(accumulators[j], codes[j], scale, bias);
+            }
+
+            if (Vector512.IsHardwareAccelerated)
+            {
+                QuantizedCodes512.MultiplyAdd(Vector512.Create(accumulators), Vector512.Create(codes), in factors).CopyTo(actual);
+                TestAssert.BitEqual(expected, actual, $"V512, trial {trial}");
+            }
+
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (int half = 0; half < 16; half += 8)
+                {
+                    QuantizedCodes256.MultiplyAdd(Vector256.Create(accumulators.AsSpan(half, 8)), Vector256.Create(codes.AsSpan(half, 8)), in factors).CopyTo(actual.AsSpan(half));
+                }
+
+                TestAssert.BitEqual(expected, actual, $"V256, trial {trial}");
+            }
+
+            for (int quarter = 0; quarter < 16; quarter += 4)
+            {
+                QuantizedCodes128.MultiplyAdd(Vector128.Create(accumulators.AsSpan(quarter, 4)), Vector128.Create(codes.AsSpan(quarter, 4)), in factors).CopyTo(actual.AsSpan(quarter));
+            }
+
+            TestAssert.BitEqual(expected, actual, $"V128, trial {trial}");
+        }
+    }
+
+    [Fact]
+    public void HalfToSingle_HasTheBitsOfTheHalfCastForEveryPattern()
+    {
+        for (int bits = 0; bits <= ushort.MaxValue; bits++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            float actual = QuantizedScalars.HalfToSingle((ushort)bits);
+            Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual), $"0x{bits:X4}: 0x{BitConverter.SingleToUInt32Bits(actual):X8}, expected 0x{BitConverter.SingleToUInt32Bits(expected):X8}");
+        }
+    }
+}

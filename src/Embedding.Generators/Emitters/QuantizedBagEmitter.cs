@@ -190,7 +190,7 @@ namespace Embedding.Generators.Emitters
                 writer.Line(prefetchWhen.Length == 0 ? "rows.Prefetch(i);" : "if (" + prefetchWhen + ") rows.Prefetch(i);");
             }
 
-            writer.Line("ref byte codes = ref rows.Row(i, ref count, out double scale, out float bias);");
+            writer.Line("ref byte codes = ref rows.Row(i, ref count, out var factors);");
             writer.Open("if (Rows.IsNull(in codes))");
             writer.Line("// The padding index, or pruned: a pruned position counts for the mean but adds nothing.");
             writer.Line("continue;");
@@ -198,7 +198,7 @@ namespace Embedding.Generators.Emitters
             writer.Line();
             for (int v = 0; v < columns.Count; v++)
             {
-                writer.Line("a" + v + " = " + codes + ".MultiplyAdd(a" + v + ", " + codes + "." + kind.Width.CodesMember + "(ref codes, " + columns[v] + "), scale, bias);");
+                writer.Line("a" + v + " = " + codes + ".MultiplyAdd(a" + v + ", " + codes + "." + kind.Width.CodesMember + "(ref codes, " + columns[v] + "), in factors);");
             }
 
             writer.Close();

@@ -60,17 +60,16 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
     }
 
     /// <summary>
-    /// The codes of position <paramref name="i"/>'s row, its scale and bias times the position's weight; or a
+    /// The codes of position <paramref name="i"/>'s row, and its scale and bias times the position's weight; or a
     /// null reference when the position adds nothing: the padding index, or an index pruned to -1.
     /// <paramref name="count"/> grows by one for every position but the padding index (a pruned one counts
     /// for the mean, as in torch).
     /// </summary>
     /// <param name="i">The position.</param>
     /// <param name="count">The bag's count of non-padding positions so far.</param>
-    /// <param name="scale">Receives <c>w · scale</c> of the row (float product, widened), or 0.</param>
-    /// <param name="bias">Receives <c>w · bias</c> of the row, or 0.</param>
+    /// <param name="factors">Receives the row's <see cref="IQuantizedRow.ScaleBias"/> for the position's weight (default when the position adds nothing).</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref byte Row(nint i, ref int count, out double scale, out float bias)
+    public ref byte Row(nint i, ref int count, out QuantizedRowFactors factors)
     {
         nint index = KernelRows.Index(in _indices, i);
         if (index != _paddingIndex)
@@ -80,13 +79,12 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
             if (row >= 0)
             {
                 ref byte codes = ref Unsafe.Add(ref _table, row * _rowBytes);
-                TRow.ScaleBias(ref Unsafe.Add(ref codes, _codeBytes), Unsafe.IsNullRef(ref _weights) ? 1.0f : Unsafe.Add(ref _weights, i), out scale, out bias);
+                factors = TRow.ScaleBias(ref Unsafe.Add(ref codes, _codeBytes), Unsafe.IsNullRef(ref _weights) ? 1.0f : Unsafe.Add(ref _weights, i));
                 return ref codes;
             }
         }
 
-        scale = 0.0;
-        bias = 0.0f;
+        factors = default;
         return ref Unsafe.NullRef<byte>();
     }
 
