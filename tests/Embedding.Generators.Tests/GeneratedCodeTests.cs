@@ -248,6 +248,9 @@ public sealed class GeneratedCodeTests
         // D = 16 at Vector512: exactly one accumulator (the generic kernel computes its four, clamped onto the row).
         Assert.Contains("Floats512 a0 = Codes512.Zero;", d16, StringComparison.Ordinal);
         Assert.DoesNotContain("a1", d16, StringComparison.Ordinal);
+        // Blocks as wide as the generic kernel's: eight at Vector512 for rows over four vectors (D = 1000: a loop of 128 columns).
+        Assert.Contains("for (nuint block = 0; block < 896; block += 128)", Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D1000.g.cs"], "QuantizedBagByte_F32_I32_D1000_V512"), StringComparison.Ordinal);
+        Assert.Contains("for (nuint block = 0; block < 16; block += 4)", Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D16.g.cs"], "QuantizedBagByte_F32_I32_D16_Scalar"), StringComparison.Ordinal);
         // The row size is a constant of the kernel.
         Assert.Contains("var rows = new Quantized8I32(in packed, 16, in indices, in starts, numBags, paddingIndex, in mapping, in perSampleWeights, mean);", d16, StringComparison.Ordinal);
     }
@@ -262,6 +265,23 @@ public sealed class GeneratedCodeTests
         Assert.Contains("Row512.AddMasked(ref gradient, ref target, 114, 14);", text, StringComparison.Ordinal);
         Assert.Contains("Row512.MultiplyAddMasked(ref gradient, scale, ref target, 114, 14);", text, StringComparison.Ordinal);
         Assert.DoesNotContain("Masked", sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs"], StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Each pass over a bag inlines the position bookkeeping and a block of multiply-adds: more than three copies in one
+    /// kernel exhausted the JIT's inlining budget (a call and spills in the hot loop), so whole blocks loop.
+    /// </summary>
+    [Fact]
+    public void Generate_QuantizedKernelsHoldAtMostThreePassesOverTheBag()
+    {
+        foreach ((string name, string text) in GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource)).Where(source => source.Key.Contains(".QuantizedBag.", StringComparison.Ordinal)))
+        {
+            foreach (string kernel in KernelNames(text))
+            {
+                int passes = Regex.Count(Kernel(text, kernel), @"int count = 0;");
+                Assert.True(passes is >= 1 and <= 3, $"{name}: {kernel} has {passes} passes over the bag in its body");
+            }
+        }
     }
 
     [Fact]

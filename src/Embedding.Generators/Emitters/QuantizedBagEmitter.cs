@@ -9,10 +9,11 @@ namespace Embedding.Generators.Emitters
     /// <summary>
     /// Emits the quantized bag kernels of one dimension: for each requested code width (8-, 4-, 2-bit rows),
     /// index type and vector width that fits, the generic kernel (<c>GenericQuantizedBag</c>) with the dimension
-    /// folded in. Per bag, blocks of register accumulators at constant columns each take one pass over the bag's
-    /// positions; per position the runtime's <c>QuantizedBagRows</c> does the bookkeeping (padding, count,
-    /// pruning map, row, weighted scale and bias) and the width's <c>IQuantizedCodes</c> operator widens the
-    /// codes and folds them in with torch's double rounding. The key's table type is float32, the output's.
+    /// folded in. Per bag, blocks of register accumulators each take one pass over the bag's positions (at
+    /// constant columns; longer rows loop over their whole blocks); per position the runtime's <c>QuantizedBagRows</c>
+    /// does the bookkeeping (padding, count, pruning map, row, weighted scale and bias) and the width's
+    /// <c>IQuantizedCodes</c> operator widens the codes and folds them in with torch's rounding. The key's table
+    /// type is float32, the output's.
     /// </summary>
     /// <remarks>
     /// <para>
@@ -22,6 +23,7 @@ namespace Embedding.Generators.Emitters
     /// torch's prepack never makes one) the remaining one to three columns run through the scalar operators.
     /// Unlike the generic kernel, whose four accumulators are clamped onto the row (the same vector computed up
     /// to four times when the row is shorter than a block), a kernel holds exactly the vectors its row needs.
+    /// Blocks are as wide as the generic kernel's (<see cref="GroupSize"/>).
     /// </para>
     /// <para>
     /// Every column is accumulated in its own lane in position order and nothing is reduced horizontally, so
@@ -31,17 +33,39 @@ namespace Embedding.Generators.Emitters
     internal sealed class QuantizedBagEmitter : KernelFamily<QuantizedBagEmitter.Kind>
     {
         /// <summary>
-        /// Accumulators per block, at every width: four independent add-widen-multiply-add-narrow chains (about
-        /// 20 cycles each) in flight with the row's operands fit the 16 registers of SSE and AVX2, as in the generic
-        /// kernel.
+        /// Accumulators per block: four independent add-and-multiply-add chains in flight with the row's operands fit
+        /// the 16 registers of SSE and AVX2 (<c>GenericQuantizedBag.BlockVectors</c>).
+        /// </summary>
+        private const int BlockVectors = 4;
+
+        /// <summary>
+        /// Accumulators per block at AVX-512 for rows of more than <see cref="BlockVectors"/> vectors, as the generic
+        /// kernel holds them (<c>GenericQuantizedBag.WideBlockVectors</c>), so a generated kernel is the generic one
+        /// with the dimension folded in.
         /// </summary>
         /// <remarks>
-        /// Eight at AVX-512 (one pass over the bag at D = 128 instead of two) was measured (AMD EPYC, JIT, bags of
-        /// 32, interleaved rounds): 0.83-0.87x the time of the generic kernel with the table in cache, but
-        /// 1.2-1.8x from DRAM (a 4M-row table), also with the whole row prefetched; so four, two passes at
-        /// D = 128, whose second pass finds the bag's rows in cache.
+        /// A trade-off measured in <c>bench/notes.md</c> §6: at D = 128 one pass of eight against two of four was
+        /// 0.7x the time for 4-bit rows in cache but 1.4x for 8-bit rows from DRAM.
         /// </remarks>
-        private const int BlockVectors = 4;
+        private const int WideBlockVectors = 8;
+
+        /// <summary>The accumulators of a block at <paramref name="width"/> for a row of <paramref name="covered"/> vector columns (the generic kernel's rule).</summary>
+        private static int GroupSize(Width width, int covered) =>
+            width.Bits == 512 && covered > BlockVectors * width.Lanes ? WideBlockVectors : BlockVectors;
+
+        /// <summary>
+        /// Rows of fewer whole blocks than this are straight-line code; from this many on, the whole blocks run in a
+        /// loop (offsets <c>block + k·Lanes</c>) and only the rest is unrolled.
+        /// </summary>
+        /// <remarks>
+        /// Each block inlines a pass over the bag: the position bookkeeping and four multiply-adds, each with its
+        /// float-FMA range test and double path. Four unrolled blocks (D = 128 at Vector256) exhausted the JIT's
+        /// inlining budget for the method: the last multiply-add called a property getter instead of inlining it and
+        /// spilled the accumulators around the call, 1.2x the generic kernel's time. A loop keeps one copy of the block,
+        /// as the generic kernel does, and smaller libraries; the constant offsets inside a block were worth nothing
+        /// measurable next to a pass over the bag.
+        /// </remarks>
+        private const int MaxStraightLineBlocks = 2;
 
         public static readonly QuantizedBagEmitter Instance = new QuantizedBagEmitter();
 
@@ -211,9 +235,8 @@ namespace Embedding.Generators.Emitters
 
         /// <summary>
         /// How one row is covered at one width: the vectors over the columns of whole code bytes (the last one
-        /// overlapping when they do not divide), grouped into blocks; a loop over whole blocks when the row has more
-        /// than <see cref="KernelShape.MaxStraightLineVectors"/> vectors, so code size stays bounded; the padding-code
-        /// columns after them.
+        /// overlapping when they do not divide), grouped into blocks; a loop over the whole blocks when there are
+        /// <see cref="MaxStraightLineBlocks"/> or more, then the rest; the padding-code columns after them.
         /// </summary>
         private sealed class RowPlan
         {
@@ -254,8 +277,10 @@ namespace Embedding.Generators.Emitters
                 int lanes = width.Lanes;
                 int covered = width.Bits == 0 ? dimension : code.VectorColumns(dimension);
                 var shape = new KernelShape(covered, lanes);
-                int group = BlockVectors;
-                int looped = shape.FullVectors > KernelShape.MaxStraightLineVectors ? shape.FullVectors / group : 0;
+                int group = GroupSize(width, covered);
+                // Two whole blocks or more: a loop over them (one inlined copy of the block), then the rest straight-line.
+                int wholeBlocks = shape.FullVectors / group;
+                int looped = wholeBlocks >= MaxStraightLineBlocks ? wholeBlocks : 0;
                 var vectors = new List<int>();
                 for (int column = looped * group * lanes; column + lanes <= covered; column += lanes)
                 {
