@@ -45,7 +45,7 @@ namespace Embedding.Generators.Emitters
         /// </summary>
         /// <remarks>
         /// A trade-off measured in <c>bench/notes.md</c> §6: at D = 128 one pass of eight against two of four was
-        /// 0.7x the time for 4-bit rows in cache but 1.4x for 8-bit rows from DRAM.
+        /// 0.75x the time for 4-bit rows in cache but 1.5x for 8-bit rows from DRAM.
         /// </remarks>
         private const int WideBlockVectors = 8;
 

@@ -12,8 +12,8 @@ internal sealed partial class DefaultEmbeddingKernels;
 /// <summary>
 /// The quantized bags the library specialises out of the box, for every code width: the row sizes of the
 /// recommendation tables quantized tables are made for (DLRM-style models use 16 to 256). Other dimensions run
-/// the generic kernel. The five dimensions add 264 KiB (x86-64-v4) to 456 KiB (x86-64-v2, where the unused
-/// Vector256 and Vector512 bodies compile to software fallbacks) to each tier's library, about 9%.
+/// the generic kernel. The five dimensions add 236 KiB (x86-64-v4) to 332 KiB (x86-64-v2, where the unused
+/// Vector256 and Vector512 bodies compile to software fallbacks) to each tier's library, 6-8%.
 /// </summary>
 [EmbeddingKernels(16, 32, 64, 128, 256, Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.All)]
 internal sealed partial class DefaultQuantizedKernels;
