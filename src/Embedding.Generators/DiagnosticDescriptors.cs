@@ -67,7 +67,7 @@ namespace Embedding.Generators
         public static DiagnosticDescriptor NoTableTypes { get; } = new DiagnosticDescriptor(
             id: "EMB0007",
             title: "No table types given",
-            messageFormat: "'{0}' asks for no table types (Types = EmbeddingTypes.None); name at least one, e.g. Types = EmbeddingTypes.Float32 | EmbeddingTypes.Float16",
+            messageFormat: "'{0}' asks for no table types (Types = EmbeddingTypes.None) and no quantized tables; name at least one, e.g. Types = EmbeddingTypes.Float32 | EmbeddingTypes.Float16 or Quantized = QuantizedBitWidths.Eight",
             category: Category,
             defaultSeverity: DiagnosticSeverity.Error,
             isEnabledByDefault: true,
@@ -77,6 +77,15 @@ namespace Embedding.Generators
             id: "EMB0008",
             title: "Unknown table types",
             messageFormat: "'{0}' asks for table types {1}, which are not EmbeddingTypes values; use Float32, Float64, Float16, BFloat16 or All",
+            category: Category,
+            defaultSeverity: DiagnosticSeverity.Error,
+            isEnabledByDefault: true,
+            customTags: WellKnownDiagnosticTags.NotConfigurable);
+
+        public static DiagnosticDescriptor UnknownQuantizedWidths { get; } = new DiagnosticDescriptor(
+            id: "EMB0009",
+            title: "Unknown quantized code widths",
+            messageFormat: "'{0}' asks for quantized code widths {1}, which are not QuantizedBitWidths values; use Two, Four, Eight or All",
             category: Category,
             defaultSeverity: DiagnosticSeverity.Error,
             isEnabledByDefault: true,

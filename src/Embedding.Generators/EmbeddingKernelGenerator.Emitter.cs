@@ -14,7 +14,7 @@ namespace Embedding.Generators
         /// <summary>
         /// Turns a spec into source files: one for the kernel-set class (its dimension tables and
         /// registration and its <c>Find</c> switch), then per element group and dimension one each with its
-        /// gather, scatter-add and bag-forward kernels.
+        /// gather, scatter-add, bag-forward and quantized-bag kernels.
         /// </summary>
         internal static class Emitter
         {
@@ -29,13 +29,13 @@ namespace Embedding.Generators
                 yield return new GeneratedFile(spec.FullName + ".g.cs", EmitKernelSet(spec));
                 foreach (KernelFamily family in KernelFamily.All)
                 {
-                    foreach (ElementGroup group in family.Groups(spec.Types))
+                    foreach (ElementGroup group in family.Groups(spec))
                     {
                         foreach (int dimension in spec.Dimensions)
                         {
                             yield return new GeneratedFile(
                                 spec.FullName + "." + family.FileTag + "." + group.KeyName + ".D" + dimension + ".g.cs",
-                                EmitFile(spec, writer => family.EmitKernels(writer, group, dimension), aliases: family.Aliases(group)));
+                                EmitFile(spec, writer => family.EmitKernels(writer, spec, group, dimension), aliases: family.Aliases(group)));
                         }
                     }
                 }
@@ -52,11 +52,18 @@ namespace Embedding.Generators
                     writer.Line("/// <summary>The table types this set specialises.</summary>");
                     writer.Line("public override global::Embedding.Native.EmbeddingTypes Types => " + spec.Types.Expression() + ";");
                     writer.Line();
+                    if (!spec.Quantized.IsEmpty)
+                    {
+                        writer.Line("/// <summary>The code widths of the quantized tables this set specialises.</summary>");
+                        writer.Line("public override global::Embedding.Native.QuantizedBitWidths Quantized => " + spec.Quantized.Expression() + ";");
+                        writer.Line();
+                    }
+
                     writer.Line("/// <inheritdoc/>");
                     writer.Open("public override global::System.Delegate? Find(global::Embedding.Native.KernelKey key) => (key.Operation, key.Table, key.Index, key.Dimension, key.Width) switch");
                     foreach (KernelFamily family in KernelFamily.All)
                     {
-                        family.EmitFindArms(writer, spec.Dimensions, spec.Types);
+                        family.EmitFindArms(writer, spec);
                     }
 
                     writer.Line("_ => null,");

@@ -73,20 +73,31 @@ namespace Embedding.Generators
                 }
 
                 TableTypeSet types = TableTypeSet.Default;
+                QuantizedWidthSet quantized = QuantizedWidthSet.None;
                 foreach (KeyValuePair<string, TypedConstant> named in attribute.NamedArguments)
                 {
                     if (named.Key == "Types" && named.Value.Value is int flags)
                     {
                         types = new TableTypeSet(flags);
-                        if (flags == 0)
-                        {
-                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NoTableTypes, attributeLocation, typeName));
-                        }
-                        else if ((flags & ~TableTypeSet.AllFlags) != 0)
-                        {
-                            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownTableTypes, attributeLocation, typeName, "0x" + flags.ToString("X", System.Globalization.CultureInfo.InvariantCulture)));
-                        }
                     }
+                    else if (named.Key == "Quantized" && named.Value.Value is int widths)
+                    {
+                        quantized = new QuantizedWidthSet(widths);
+                    }
+                }
+
+                if (types.Flags == 0 && quantized.IsEmpty)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NoTableTypes, attributeLocation, typeName));
+                }
+                else if ((types.Flags & ~TableTypeSet.AllFlags) != 0)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownTableTypes, attributeLocation, typeName, Hex(types.Flags)));
+                }
+
+                if ((quantized.Flags & ~QuantizedWidthSet.AllFlags) != 0)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownQuantizedWidths, attributeLocation, typeName, Hex(quantized.Flags)));
                 }
 
                 bool emittable = dimensions.Count > 0 && !diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error);
@@ -96,7 +107,8 @@ namespace Embedding.Generators
                         typeName,
                         Accessibility(type),
                         new EquatableArray<int>(dimensions),
-                        types)
+                        types,
+                        quantized)
                     : null;
                 return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics));
             }
@@ -105,6 +117,8 @@ namespace Embedding.Generators
                 type.DeclaredAccessibility == Microsoft.CodeAnalysis.Accessibility.Public ? "public" : "internal";
 
             private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+            private static string Hex(int flags) => "0x" + flags.ToString("X", System.Globalization.CultureInfo.InvariantCulture);
         }
 
         /// <summary>The limit shared with the runtime through <c>KernelShape</c>.</summary>

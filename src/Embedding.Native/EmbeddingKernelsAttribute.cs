@@ -24,6 +24,10 @@ namespace Embedding.Native;
 ///
 /// [EmbeddingKernels(768, 1024, Types = EmbeddingTypes.Float16 | EmbeddingTypes.Float32)]
 /// internal sealed partial class ServingKernels;
+///
+/// // Quantized bags only (8- and 4-bit rows), no float kernels.
+/// [EmbeddingKernels(48, 96, Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.Eight | QuantizedBitWidths.Four)]
+/// internal sealed partial class QuantizedKernels;
 /// </code>
 /// </example>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
@@ -50,4 +54,11 @@ public sealed class EmbeddingKernelsAttribute : Attribute
     /// their generic kernel for it.
     /// </summary>
     public EmbeddingTypes Types { get; set; } = EmbeddingTypes.Float32;
+
+    /// <summary>
+    /// The code widths of quantized tables whose bags (<c>EmbeddingPrimitives.QuantizedEmbeddingBag</c>) to
+    /// specialise for the same dimensions; none when not set. With quantized widths,
+    /// <see cref="Types"/> may be <see cref="EmbeddingTypes.None"/>: a set of quantized kernels only.
+    /// </summary>
+    public QuantizedBitWidths Quantized { get; set; }
 }

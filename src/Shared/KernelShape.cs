@@ -57,6 +57,13 @@ namespace Embedding.Native
         /// <summary>First column of the vectors after the looped blocks.</summary>
         public int RemainderStart => Blocks * BlockVectors * Lanes;
 
+        /// <summary>
+        /// The columns of a quantized row whose codes fill whole bytes: <paramref name="dimension"/> rounded down to a
+        /// multiple of <paramref name="codesPerByte"/> (1, 2 or 4). The vector widths of a quantized bag cover these
+        /// (a width fits when one vector does); the scalar width does the rest.
+        /// </summary>
+        public static int WholeByteColumns(int dimension, int codesPerByte) => dimension - dimension % codesPerByte;
+
         /// <summary>Lanes of a vector width for elements of <paramref name="elementBytes"/> bytes (floats by default); the scalar path has one lane.</summary>
         public static int LanesFor(int widthBits, int elementBytes = 4) => widthBits == 0 ? 1 : widthBits / (8 * elementBytes);
     }

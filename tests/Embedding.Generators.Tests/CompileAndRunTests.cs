@@ -54,8 +54,8 @@ public sealed class CompileAndRunTests
         Assert.Empty(build.GeneratorDiagnostics);
         Assert.True(build.Emit.Success, string.Join("\n", build.Emit.Diagnostics));
         Assert.Empty(build.Emit.Diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
-        // The kernel set, then per dimension: gathers of 16-, 32- and 64-bit elements, scatter-add, bags.
-        Assert.Equal(1 + 5 * Dims.Length, build.HintNames.Length);
+        // The kernel set, then per dimension: gathers of 16-, 32- and 64-bit elements, scatter-add, bags, quantized bags.
+        Assert.Equal(1 + 6 * Dims.Length, build.HintNames.Length);
     }
 
     [Fact]
@@ -169,6 +169,142 @@ public sealed class CompileAndRunTests
     [MemberData(nameof(Cases))]
     public void Bag_Int64_MatchesReferenceBitForBit(int dim, VectorWidth width, int seed) =>
         RunBag<long>((mode, weighted) => (BagKernel<float, long>?)Find(BagOperation(mode, weighted), EmbeddingIndexType.Int64, dim, width), dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void QuantizedBag_Int32_MatchesGenericKernelAndReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunQuantizedBag<int>(dim, width, seed);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void QuantizedBag_Int64_MatchesGenericKernelAndReferenceBitForBit(int dim, VectorWidth width, int seed) =>
+        RunQuantizedBag<long>(dim, width, seed);
+
+    [Fact]
+    public void Find_AnswersQuantizedBagsWithTheFloat32OutputTypeOnly()
+    {
+        EmbeddingKernelSet kernels = s_build.Value.Kernels;
+        Assert.Equal(QuantizedBitWidths.All, kernels.Quantized);
+        foreach (KernelOperation operation in new[] { KernelOperation.QuantizedBagByte, KernelOperation.QuantizedBag4Bit, KernelOperation.QuantizedBag2Bit })
+        {
+            var key = new KernelKey(operation, EmbeddingType.Float32, EmbeddingIndexType.Int64, 300, VectorWidth.Vector128);
+            Assert.IsType<QuantizedBagKernel<long>>(kernels.Find(key));
+            Assert.IsType<QuantizedBagKernel<int>>(kernels.Find(key with { Index = EmbeddingIndexType.Int32 }));
+            Assert.Null(kernels.Find(key with { Table = EmbeddingType.Float16 }));
+        }
+    }
+
+    /// <summary>The variants of a quantized bag call: what it adds to the plain sum.</summary>
+    private static readonly (string Name, bool Weighted, bool Mean, bool Pruned, bool Padding)[] QuantizedVariants =
+    [
+        ("sum", false, false, false, false),
+        ("weighted", true, false, false, false),
+        ("mean", false, true, false, false),
+        ("padding", false, false, false, true),
+        ("pruned", false, false, true, false),
+        ("pruned weighted padding", true, false, true, true),
+        ("pruned mean padding", false, true, true, true),
+    ];
+
+    /// <summary>
+    /// Runs every generated quantized bag kernel of one dimension and width (8-, 4- and 2-bit rows) over empty,
+    /// single and duplicate-heavy bags, for every variant, against the generic kernel at the same width and the
+    /// reference, bit for bit; then over a range of bags in the middle (what a thread of the parallel split passes).
+    /// Codes in the padding slots of a row's last byte are random: they must not show. Sentinels guard the outputs.
+    /// </summary>
+    private static void RunQuantizedBag<TIndex>(int dim, VectorWidth width, int seed)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        int lanes = width == VectorWidth.Scalar ? 1 : (int)width / 32;
+        TIndex[] indices = Indices<TIndex>(seed);
+        long[] starts = [0, 0, 1, 4, 4, 10, indices.Length];
+        int bags = starts.Length - 1;
+        var random = new Random(seed);
+        float[] weights = Enumerable.Range(0, indices.Length).Select(_ => (float)(random.NextDouble() * 4 - 1.5)).ToArray();
+        int[] mapping = Enumerable.Range(0, Rows).Select(_ => random.Next(4) == 0 ? -1 : random.Next(Rows)).ToArray();
+        long[] wide = indices.Select(long.CreateTruncating).ToArray();
+        foreach (QuantizedBits bits in new[] { QuantizedBits.Eight, QuantizedBits.Four, QuantizedBits.Two })
+        {
+            var layout = new QuantizedRowLayout(bits, dim);
+            KernelOperation operation = bits switch { QuantizedBits.Eight => KernelOperation.QuantizedBagByte, QuantizedBits.Four => KernelOperation.QuantizedBag4Bit, _ => KernelOperation.QuantizedBag2Bit };
+            var kernel = (QuantizedBagKernel<TIndex>?)s_build.Value.Kernels.Find(new KernelKey(operation, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dim, width));
+            int vectorColumns = dim - dim % layout.CodesPerByte;
+            if (lanes > 1 && lanes > vectorColumns)
+            {
+                Assert.True(kernel is null, $"{(int)bits}-bit dim {dim}: {vectorColumns} columns of whole code bytes are narrower than one {width}, so no kernel should exist");
+                continue;
+            }
+
+            Assert.True(kernel is not null, $"no {(int)bits}-bit quantized bag kernel for dim {dim} at {width}");
+            QuantizedBagKernel<TIndex> generic = bits switch
+            {
+                QuantizedBits.Eight => GenericQuantizedBag<TIndex, QuantizedRow8>.At(width),
+                QuantizedBits.Four => GenericQuantizedBag<TIndex, QuantizedRow4>.At(width),
+                _ => GenericQuantizedBag<TIndex, QuantizedRow2>.At(width),
+            };
+            byte[] packed = QuantizedTable(layout, seed + (int)bits);
+            foreach ((string name, bool weighted, bool mean, bool pruned, bool padded) in QuantizedVariants)
+            {
+                string context = $"{(int)bits}-bit dim {dim}, {width}, {typeof(TIndex).Name}, {name}";
+                long padding = padded ? wide[2] : -1;
+                float[] expected = new float[bags * dim];
+                QuantizedBagReference.EmbeddingBag(wide, starts, packed, layout, mean, expected, weighted ? weights : [], padding, pruned ? mapping : []);
+                ref readonly int map = ref pruned ? ref mapping[0] : ref System.Runtime.CompilerServices.Unsafe.NullRef<int>();
+                ref readonly float sampleWeights = ref weighted ? ref weights[0] : ref System.Runtime.CompilerServices.Unsafe.NullRef<float>();
+
+                float[] fromGeneric = Guarded(expected.Length);
+                generic(in packed[0], dim, in indices[0], in starts[0], bags, padding, in map, in sampleWeights, mean, ref fromGeneric[0]);
+                float[] destination = Guarded(expected.Length);
+                kernel(in packed[0], dim, in indices[0], in starts[0], bags, padding, in map, in sampleWeights, mean, ref destination[0]);
+
+                AssertSameBits(expected, fromGeneric, context + ", generic kernel against the reference");
+                AssertSameBits(fromGeneric, destination, context + ", generated kernel against the generic one");
+                AssertSentinels(destination, expected.Length);
+
+                // Bags 2..4 alone, as one piece of the parallel split: starts from the middle, the output at bag 2.
+                float[] piece = Guarded(3 * dim);
+                kernel(in packed[0], dim, in indices[0], in starts[2], 3, padding, in map, in sampleWeights, mean, ref piece[0]);
+                AssertSameBits(expected.AsSpan(2 * dim, 3 * dim).ToArray(), piece, context + ", bags 2..4");
+                AssertSentinels(piece, 3 * dim);
+            }
+        }
+    }
+
+    /// <summary>Random packed rows (padding code slots included); scales of both signs over several binades, zero among them.</summary>
+    private static byte[] QuantizedTable(QuantizedRowLayout layout, int seed)
+    {
+        var random = new Random(seed);
+        byte[] packed = new byte[Rows * layout.RowBytes];
+        random.NextBytes(packed);
+        for (int r = 0; r < Rows; r++)
+        {
+            Span<byte> scaleBias = packed.AsSpan((int)(r * layout.RowBytes) + layout.CodeBytes);
+            float scale = r % 7 == 3 ? 0.0f : (float)((random.NextDouble() - 0.3) * Math.Pow(2, random.Next(-12, 4)));
+            float bias = (float)((random.NextDouble() - 0.5) * Math.Pow(2, random.Next(-6, 6)));
+            if (layout.Bits == QuantizedBits.Eight)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(scaleBias, scale);
+                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(scaleBias[4..], bias);
+            }
+            else
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(scaleBias, (Half)scale);
+                System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(scaleBias[2..], (Half)bias);
+            }
+        }
+
+        return packed;
+    }
+
+    private static void AssertSameBits(float[] expected, float[] actual, string context)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            uint want = BitConverter.SingleToUInt32Bits(expected[i]);
+            uint got = BitConverter.SingleToUInt32Bits(actual[i]);
+            Assert.True(want == got, $"{context}: element {i} is 0x{got:X8}, expected 0x{want:X8}");
+        }
+    }
 
     private static Delegate? Find(KernelOperation operation, EmbeddingIndexType index, int dim, VectorWidth width) =>
         s_build.Value.Kernels.Find(new KernelKey(operation, EmbeddingType.Float32, index, dim, width));
@@ -394,7 +530,7 @@ public sealed class CompileAndRunTests
 
             namespace Consumer;
 
-            [EmbeddingKernels(1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000, Types = EmbeddingTypes.All)]
+            [EmbeddingKernels(1, 3, 4, 5, 15, 16, 17, 33, 130, 300, 1000, Types = EmbeddingTypes.All, Quantized = QuantizedBitWidths.All)]
             public sealed partial class ConsumerKernels;
             """;
 

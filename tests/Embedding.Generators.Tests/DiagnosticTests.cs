@@ -47,6 +47,34 @@ public sealed class DiagnosticTests
         Assert.Empty(result.GeneratedSources);
     }
 
+    [Theory]
+    [InlineData("Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.None", "EMB0007")]
+    [InlineData("Quantized = (QuantizedBitWidths)1", "EMB0009")]
+    [InlineData("Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.All | (QuantizedBitWidths)16", "EMB0009")]
+    public void Diagnostics_ReportsBadQuantizedWidths(string named, string id)
+    {
+        string attribute = "EmbeddingKernels(4, " + named + ")";
+        string source = Usings + "[" + attribute + "]\npublic sealed partial class Kernels;\n";
+
+        GeneratorRunResult result = GeneratorHarness.Run(source);
+
+        AssertSingle(result, source, id, DiagnosticSeverity.Error, attribute);
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void Diagnostics_AcceptsQuantizedKernelsWithoutTableTypes()
+    {
+        (Compilation output, var generatorDiagnostics, GeneratorRunResult result) = GeneratorHarness.RunAndUpdate(
+            Usings + "[EmbeddingKernels(4, Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.Eight)]\npublic sealed partial class Kernels;\n");
+
+        Assert.Empty(generatorDiagnostics);
+        Assert.Equal(
+            ["Consumer.Kernels.QuantizedBag.F32.D4.g.cs", "Consumer.Kernels.g.cs"],
+            result.GeneratedSources.Select(source => source.HintName).Order(StringComparer.Ordinal));
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
+    }
+
     [Fact]
     public void Diagnostics_NamedTypesSelectTheGatherGroups()
     {

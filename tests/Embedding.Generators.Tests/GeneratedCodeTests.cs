@@ -24,6 +24,16 @@ public sealed class GeneratedCodeTests
         public sealed partial class ModelKernels;
         """;
 
+    /// <summary>Quantized bags only: dims with an overlapping last vector, padding codes (D = 6 at 2 bits) and no vector at all (D = 3 at 2 bits), and a looped row (D = 130 at Vector128).</summary>
+    private const string QuantizedSource = """
+        using Embedding.Native;
+
+        namespace Consumer.Models;
+
+        [EmbeddingKernels(3, 5, 6, 16, 130, 1000, Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.All)]
+        public sealed partial class QuantizedKernels;
+        """;
+
     public static TheoryData<string, string> BaselineCases => new()
     {
         {
@@ -35,6 +45,17 @@ public sealed class GeneratedCodeTests
 
             [EmbeddingKernels(16, 5)]
             internal sealed partial class SmallKernels;
+            """
+        },
+        {
+            "QuantizedDims6And16",
+            """
+            using Embedding.Native;
+
+            namespace Consumer;
+
+            [EmbeddingKernels(16, 6, Types = EmbeddingTypes.None, Quantized = QuantizedBitWidths.All)]
+            internal sealed partial class QuantizedKernels;
             """
         },
     };
@@ -61,6 +82,68 @@ public sealed class GeneratedCodeTests
                 "Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs",
             ],
             result.GeneratedSources.Select(source => source.HintName));
+    }
+
+    [Fact]
+    public void Generate_NamesQuantizedFilesAfterDimensionAndEmitsNoFloatKernelsWithoutTypes()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource));
+
+        Assert.Equal(
+            [
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D1000.g.cs",
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D130.g.cs",
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D16.g.cs",
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D3.g.cs",
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D5.g.cs",
+                "Consumer.Models.QuantizedKernels.QuantizedBag.F32.D6.g.cs",
+                "Consumer.Models.QuantizedKernels.g.cs",
+            ],
+            sources.Keys);
+        string set = sources["Consumer.Models.QuantizedKernels.g.cs"];
+        Assert.Contains("public override global::Embedding.Native.EmbeddingTypes Types => global::Embedding.Native.EmbeddingTypes.None;", set, StringComparison.Ordinal);
+        Assert.Contains("public override global::Embedding.Native.QuantizedBitWidths Quantized => global::Embedding.Native.QuantizedBitWidths.Two | global::Embedding.Native.QuantizedBitWidths.Four | global::Embedding.Native.QuantizedBitWidths.Eight;", set, StringComparison.Ordinal);
+        Assert.DoesNotContain("KernelOperation.Gather", set, StringComparison.Ordinal);
+        Assert.Contains("(global::Embedding.Native.KernelOperation.QuantizedBag4Bit, global::Embedding.Native.EmbeddingType.Float32, global::Embedding.Native.EmbeddingIndexType.Int64, 16, global::Embedding.Native.VectorWidth.Vector512) => (global::Embedding.Native.QuantizedBagKernel<long>)QuantizedBag4Bit_F32_I64_D16_V512,", set, StringComparison.Ordinal);
+
+        // A float set says nothing about quantized tables (the base class answers None).
+        Assert.DoesNotContain("Quantized", GeneratorHarness.Sources(GeneratorHarness.Run(Source))["Consumer.Models.ModelKernels.g.cs"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Generate_QuantizedWidthsSelectTheirKernelsNextToTheFloatOnes()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(
+            "using Embedding.Native;\n\nnamespace Consumer;\n\n[EmbeddingKernels(8, Quantized = QuantizedBitWidths.Four)]\npublic sealed partial class Kernels;\n"));
+
+        Assert.Equal(
+            ["Consumer.Kernels.Bag.F32.D8.g.cs", "Consumer.Kernels.Gather.32Bit.D8.g.cs", "Consumer.Kernels.QuantizedBag.F32.D8.g.cs", "Consumer.Kernels.ScatterAdd.F32.D8.g.cs", "Consumer.Kernels.g.cs"],
+            sources.Keys);
+        Assert.Equal(
+            ["QuantizedBag4Bit_F32_I32_D8_V256", "QuantizedBag4Bit_F32_I32_D8_V128", "QuantizedBag4Bit_F32_I32_D8_Scalar", "QuantizedBag4Bit_F32_I64_D8_V256", "QuantizedBag4Bit_F32_I64_D8_V128", "QuantizedBag4Bit_F32_I64_D8_Scalar"],
+            KernelNames(sources["Consumer.Kernels.QuantizedBag.F32.D8.g.cs"]));
+    }
+
+    [Fact]
+    public void Model_QuantizedWidthsMirrorTheRuntime()
+    {
+        Type widths = typeof(EmbeddingKernelGenerator).Assembly.GetType("Embedding.Generators.Model.QuantizedWidths", throwOnError: true)!;
+        object[] all = ((Array)widths.GetField("All")!.GetValue(null)!).Cast<object>().ToArray();
+        string Text(object width, string property) => width.GetType().GetProperty(property)!.GetValue(width)!.ToString()!;
+        int Number(object width, string property) => (int)width.GetType().GetProperty(property)!.GetValue(width)!;
+
+        Assert.Equal(
+            Enum.GetValues<Embedding.Native.QuantizedBitWidths>().Where(value => value is not (Embedding.Native.QuantizedBitWidths.None or Embedding.Native.QuantizedBitWidths.All)).Select(value => value.ToString()).Order(StringComparer.Ordinal),
+            all.Select(width => Text(width, "EnumName")).Order(StringComparer.Ordinal));
+        foreach (object width in all)
+        {
+            var bits = Enum.Parse<Embedding.Native.QuantizedBitWidths>(Text(width, "EnumName"));
+            Assert.Equal((int)bits, Number(width, "Flag"));
+            Assert.Equal((int)Enum.Parse<Embedding.Native.QuantizedBits>(Text(width, "EnumName")), Number(width, "Bits"));
+            Assert.Equal(new Embedding.Native.QuantizedRowLayout((Embedding.Native.QuantizedBits)(int)bits, 1).CodesPerByte, Number(width, "CodesPerByte"));
+            Assert.True(Enum.TryParse<Embedding.Native.KernelOperation>(Text(width, "Operation"), out _), Text(width, "Operation"));
+            Assert.NotNull(typeof(Embedding.Native.KernelOperation).Assembly.GetType("Embedding.Native." + Text(width, "RowType")));
+        }
     }
 
     [Fact]
@@ -105,6 +188,16 @@ public sealed class GeneratedCodeTests
             Assert.Equal(kernels, Regex.Count(text, Regex.Escape(attribute) + @"\n\s+private static void ScatterAdd_"));
             Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Scatter-add, f32 gradient, int(32|64) indices, dim \d+: "));
         }
+
+        SortedDictionary<string, string> quantized = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource));
+        Assert.Contains(attribute + "\npublic sealed partial class QuantizedKernels : global::Embedding.Native.EmbeddingKernelSet", quantized["Consumer.Models.QuantizedKernels.g.cs"], StringComparison.Ordinal);
+        foreach ((string hintName, string text) in quantized.Where(source => source.Key.Contains(".QuantizedBag.", StringComparison.Ordinal)))
+        {
+            int kernels = Regex.Count(text, @"private static void QuantizedBag(Byte|4Bit|2Bit)_F32_I(32|64)_D\d+_(V128|V256|V512|Scalar)\(");
+            Assert.True(kernels > 0, hintName);
+            Assert.Equal(kernels, Regex.Count(text, Regex.Escape(attribute) + @"\n\s+private static void QuantizedBag"));
+            Assert.Equal(kernels, Regex.Count(text, @"/// <summary>Quantized bag, (8|4|2)-bit rows, int(32|64) indices, dim \d+: "));
+        }
     }
 
     [Fact]
@@ -115,6 +208,51 @@ public sealed class GeneratedCodeTests
         Assert.Equal(["Gather_32Bit_I32_D5_V128", "Gather_32Bit_I32_D5_Scalar", "Gather_32Bit_I64_D5_V128", "Gather_32Bit_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.Gather.32Bit.D5.g.cs"]));
         Assert.Equal(8, KernelNames(sources["Consumer.Models.ModelKernels.Gather.32Bit.D16.g.cs"]).Length);
         Assert.Equal(["ScatterAdd_F32_I32_D5_V128", "ScatterAdd_F32_I32_D5_Scalar", "ScatterAdd_F32_I64_D5_V128", "ScatterAdd_F32_I64_D5_Scalar"], KernelNames(sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D5.g.cs"]));
+    }
+
+    [Fact]
+    public void Generate_EmitsQuantizedKernelsForTheWidthsThatFitTheColumnsOfWholeCodeBytes()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource));
+        string[] Names(int dim, string operation) =>
+            KernelNames(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D" + dim + ".g.cs"]).Where(name => name.StartsWith(operation + "_", StringComparison.Ordinal) && name.Contains("_I32_", StringComparison.Ordinal)).ToArray();
+
+        // D = 3: no whole byte of 2-bit codes holds a Vector128's four columns; 8-bit codes neither (three columns).
+        Assert.Equal(["QuantizedBagByte_F32_I32_D3_Scalar"], Names(3, "QuantizedBagByte"));
+        Assert.Equal(["QuantizedBag2Bit_F32_I32_D3_Scalar"], Names(3, "QuantizedBag2Bit"));
+        // D = 6: 2-bit rows cover columns 0..3 with vectors (one byte), the last two are padding-byte columns.
+        Assert.Equal(["QuantizedBag2Bit_F32_I32_D6_V128", "QuantizedBag2Bit_F32_I32_D6_Scalar"], Names(6, "QuantizedBag2Bit"));
+        Assert.Equal(["QuantizedBag4Bit_F32_I32_D16_V512", "QuantizedBag4Bit_F32_I32_D16_V256", "QuantizedBag4Bit_F32_I32_D16_V128", "QuantizedBag4Bit_F32_I32_D16_Scalar"], Names(16, "QuantizedBag4Bit"));
+    }
+
+    [Fact]
+    public void Generate_QuantizedTailsOverlapAndPaddingCodesRunThroughTheScalarOperators()
+    {
+        SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource));
+        string d6 = Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D6.g.cs"], "QuantizedBag4Bit_F32_I32_D6_V128");
+        string d6TwoBit = Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D6.g.cs"], "QuantizedBag2Bit_F32_I64_D6_V128");
+        string d130 = Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D130.g.cs"], "QuantizedBagByte_F32_I32_D130_V128");
+        string d16 = Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D16.g.cs"], "QuantizedBagByte_F32_I32_D16_V512");
+
+        // 4-bit D = 6 at Vector128: columns 0..3 and 2..5 (overlapping by two, starting on a byte), no scalar columns.
+        Assert.Contains("a1 = Codes128.MultiplyAdd(a1, Codes128.Codes4(ref codes, 2), in factors);", d6, StringComparison.Ordinal);
+        Assert.DoesNotContain("CodesScalar", d6, StringComparison.Ordinal);
+        // 2-bit D = 6 at Vector128: one vector, then columns 4 and 5 (padding codes share their byte) one at a time.
+        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes2(ref codes, 0), in factors);", d6TwoBit, StringComparison.Ordinal);
+        Assert.Contains("a1 = CodesScalar.MultiplyAdd(a1, CodesScalar.Codes2(ref codes, 5), in factors);", d6TwoBit, StringComparison.Ordinal);
+        Assert.Contains("CodesScalar.Store(rows.Finish<float, CodesScalar>(a0, count), ref target, 4);", d6TwoBit, StringComparison.Ordinal);
+        // D = 130 at Vector128: 32 whole vectors, a loop over 8 blocks of four, then the last vector overlapping by two.
+        Assert.Contains("for (nuint block = 0; block < 128; block += 16)", d130, StringComparison.Ordinal);
+        Assert.Contains("a3 = Codes128.MultiplyAdd(a3, Codes128.Codes8(ref codes, block + 12), in factors);", d130, StringComparison.Ordinal);
+        Assert.Contains("a0 = Codes128.MultiplyAdd(a0, Codes128.Codes8(ref codes, 126), in factors);", d130, StringComparison.Ordinal);
+        // D = 16 at Vector512: exactly one accumulator (the generic kernel computes its four, clamped onto the row).
+        Assert.Contains("Floats512 a0 = Codes512.Zero;", d16, StringComparison.Ordinal);
+        Assert.DoesNotContain("a1", d16, StringComparison.Ordinal);
+        // Blocks as wide as the generic kernel's: eight at Vector512 for rows over four vectors (D = 1000: a loop of 128 columns).
+        Assert.Contains("for (nuint block = 0; block < 896; block += 128)", Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D1000.g.cs"], "QuantizedBagByte_F32_I32_D1000_V512"), StringComparison.Ordinal);
+        Assert.Contains("for (nuint block = 0; block < 16; block += 4)", Kernel(sources["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D16.g.cs"], "QuantizedBagByte_F32_I32_D16_Scalar"), StringComparison.Ordinal);
+        // The row size is a constant of the kernel.
+        Assert.Contains("var rows = new Quantized8I32(in packed, 16, in indices, in starts, numBags, paddingIndex, in mapping, in perSampleWeights, mean);", d16, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -129,14 +267,35 @@ public sealed class GeneratedCodeTests
         Assert.DoesNotContain("Masked", sources["Consumer.Models.ModelKernels.ScatterAdd.F32.D16.g.cs"], StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Each pass over a bag inlines the position bookkeeping and a block of multiply-adds: more than three copies in one
+    /// kernel exhausted the JIT's inlining budget (a call and spills in the hot loop), so whole blocks loop.
+    /// </summary>
+    [Fact]
+    public void Generate_QuantizedKernelsHoldAtMostThreePassesOverTheBag()
+    {
+        foreach ((string name, string text) in GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource)).Where(source => source.Key.Contains(".QuantizedBag.", StringComparison.Ordinal)))
+        {
+            foreach (string kernel in KernelNames(text))
+            {
+                int passes = Regex.Count(Kernel(text, kernel), @"int count = 0;");
+                Assert.True(passes is >= 1 and <= 3, $"{name}: {kernel} has {passes} passes over the bag in its body");
+            }
+        }
+    }
+
     [Fact]
     public void Generate_KernelsCallTheRuntimeOperatorsAndEmitNoArithmetic()
     {
         SortedDictionary<string, string> sources = GeneratorHarness.Sources(GeneratorHarness.Run(Source));
-        string[] arithmetic = ["LoadUnsafe", "StoreUnsafe", "FusedMultiplyAdd", "ConditionalSelect", "CompilerServices.Unsafe", "file static class", " + x", " * w"];
-        foreach ((string name, string text) in sources.Where(source => source.Key.Contains(".D", StringComparison.Ordinal)))
+        foreach ((string name, string text) in sources.Concat(GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource))))
         {
-            foreach (string fragment in arithmetic)
+            if (!name.Contains(".D", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            foreach (string fragment in Arithmetic)
             {
                 Assert.False(text.Contains(fragment, StringComparison.Ordinal), name + " emits " + fragment + ": kernel arithmetic belongs to the runtime's operators.");
             }
@@ -145,7 +304,19 @@ public sealed class GeneratedCodeTests
         Assert.Contains("Row512.Copy(ref source, ref target, 0);", sources["Consumer.Models.ModelKernels.Gather.32Bit.D16.g.cs"], StringComparison.Ordinal);
         Assert.Contains("a0 = FusedWeightedSum.Accumulate<Floats512, float, Lanes512>(a0, Lanes512.Load(ref source, block), w);", sources["Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs"], StringComparison.Ordinal);
         Assert.Contains("Lanes512.Store(Mean.Finish<Floats512, float, Lanes512>(a0, count), ref target, block);", sources["Consumer.Models.ModelKernels.Bag.F32.D1000.g.cs"], StringComparison.Ordinal);
+
+        string quantized = GeneratorHarness.Sources(GeneratorHarness.Run(QuantizedSource))["Consumer.Models.QuantizedKernels.QuantizedBag.F32.D1000.g.cs"];
+        Assert.Contains("ref byte codes = ref rows.Row(i, ref count, out var factors);", quantized, StringComparison.Ordinal);
+        Assert.Contains("a0 = Codes512.MultiplyAdd(a0, Codes512.Codes4(ref codes, block), in factors);", quantized, StringComparison.Ordinal);
+        Assert.Contains("Codes512.Store(rows.Finish<Floats512, Codes512>(a0, count), ref target, block);", quantized, StringComparison.Ordinal);
     }
+
+    /// <summary>What a kernel file must not contain: loads, stores, arithmetic and conversions are the runtime operators' business.</summary>
+    private static readonly string[] Arithmetic =
+    [
+        "LoadUnsafe", "StoreUnsafe", "FusedMultiplyAdd", "MultiplyAddEstimate", "ConditionalSelect", "CompilerServices.Unsafe", "file static class",
+        " + x", " * w", "Widen", "Narrow", "Math.", "(double)", "(float)", " >> ", " << ", " & 0x",
+    ];
 
     [Fact]
     public void Generate_EmitsNoPathsOrTimestamps()
@@ -266,7 +437,16 @@ public sealed class GeneratedCodeTests
     }
 
     private static string[] KernelNames(string text) =>
-        Regex.Matches(text, @"private static void ((Gather|ScatterAdd)_\w+)\(").Select(match => match.Groups[1].Value).ToArray();
+        Regex.Matches(text, @"private static void ((Gather|ScatterAdd|QuantizedBag\w+?)_\w+)\(").Select(match => match.Groups[1].Value).ToArray();
+
+    /// <summary>The text of one kernel: from its signature to the next kernel's doc comment.</summary>
+    private static string Kernel(string file, string name)
+    {
+        int start = file.IndexOf("private static void " + name + "(", StringComparison.Ordinal);
+        Assert.True(start >= 0, name + " not emitted");
+        int end = file.IndexOf("/// <summary>", start, StringComparison.Ordinal);
+        return end < 0 ? file[start..] : file[start..end];
+    }
 
     private static int FirstDifferentLine(string expected, string actual)
     {

@@ -102,7 +102,8 @@ public sealed class IncrementalTests
     [InlineData("[EmbeddingKernels(5, 17)]")]
     [InlineData("[EmbeddingKernels(5)]")]
     [InlineData("[EmbeddingKernels(5, 16, 33)]")]
-    public void Incremental_ChangingDimensionsMarksSpecsModified(string attribute)
+    [InlineData("[EmbeddingKernels(5, 16, Quantized = QuantizedBitWidths.Four)]")]
+    public void Incremental_ChangingDimensionsOrQuantizedWidthsMarksSpecsModified(string attribute)
     {
         CSharpCompilation compilation = GeneratorHarness.CreateCompilation(KernelsSource, OtherSource);
         GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGenerators(compilation);

@@ -22,7 +22,7 @@ namespace Embedding.Generators.Emitters
 
         protected override IReadOnlyList<KernelVariant> Variants => Gather;
 
-        public override IEnumerable<ElementGroup> Groups(TableTypeSet types) => types.Select(TableTypes.BySize);
+        public override IEnumerable<ElementGroup> Groups(KernelSetSpec spec) => spec.Types.Select(TableTypes.BySize);
 
         protected override string DelegateType(ElementGroup group, IndexType index) =>
             "global::Embedding.Native.GatherKernel<" + group.CSharpName + ", " + index.CSharpName + ">";

@@ -42,7 +42,7 @@ namespace Embedding.Generators.Emitters
         };
 
         /// <summary>The families, in the order their tables and files are emitted.</summary>
-        public static readonly KernelFamily[] All = { GatherEmitter.Instance, ScatterAddEmitter.Instance, BagEmitter.Instance };
+        public static readonly KernelFamily[] All = { GatherEmitter.Instance, ScatterAddEmitter.Instance, BagEmitter.Instance, QuantizedBagEmitter.Instance };
 
         /// <summary>The operation's part of the per-dimension file name, e.g. <c>Gather</c>.</summary>
         public abstract string FileTag { get; }
@@ -51,14 +51,14 @@ namespace Embedding.Generators.Emitters
         public static string KernelName(string variant, ElementGroup group, int dimension, IndexType index, Width width) =>
             variant + "_" + group.KeyName + "_" + index.KeyName + "_D" + dimension + "_" + width.KeyName;
 
-        /// <summary>The element groups this family emits kernels for, given the requested table types.</summary>
-        public abstract IEnumerable<ElementGroup> Groups(TableTypeSet types);
+        /// <summary>The element groups this family emits kernels for, given what the set asks for.</summary>
+        public abstract IEnumerable<ElementGroup> Groups(KernelSetSpec spec);
 
         /// <summary>This family's arms of the <c>Find</c> switch: one per (variant, table type, index type, dimension, width).</summary>
-        public abstract void EmitFindArms(SourceWriter writer, IEnumerable<int> dimensions, TableTypeSet types);
+        public abstract void EmitFindArms(SourceWriter writer, KernelSetSpec spec);
 
-        /// <summary>The kernels of one dimension: for each variant, index type and width that fits, one kernel.</summary>
-        public abstract void EmitKernels(SourceWriter writer, ElementGroup group, int dimension);
+        /// <summary>The kernels of one dimension: for each requested variant, index type and width that fits, one kernel.</summary>
+        public abstract void EmitKernels(SourceWriter writer, KernelSetSpec spec, ElementGroup group, int dimension);
 
         /// <summary>The using aliases of one file: the common ones, then the operators this family's kernels call.</summary>
         public IEnumerable<string> Aliases(ElementGroup group) => CommonAliases.Concat(OperatorAliases(group));
@@ -80,18 +80,27 @@ namespace Embedding.Generators.Emitters
         /// <summary>One kernel: its doc comment, attribute and body.</summary>
         protected abstract void EmitKernel(SourceWriter writer, TVariant variant, ElementGroup group, int dimension, IndexType index, Width width);
 
-        public sealed override void EmitFindArms(SourceWriter writer, IEnumerable<int> dimensions, TableTypeSet types)
+        /// <summary>The variants the set asks for: all of them unless a family selects.</summary>
+        protected virtual IEnumerable<TVariant> VariantsFor(KernelSetSpec spec) => Variants;
+
+        /// <summary>The table types a group's kernels answer for in the kernel key: the requested types of the group.</summary>
+        protected virtual IEnumerable<TableType> Tables(KernelSetSpec spec, ElementGroup group) => spec.Types.Within(group);
+
+        /// <summary>The widths that have a kernel of <paramref name="variant"/> for <paramref name="dimension"/>: those of which one vector fits in a row.</summary>
+        protected virtual IEnumerable<Width> Widths(TVariant variant, ElementGroup group, int dimension) => Width.For(dimension, group.Bytes);
+
+        public sealed override void EmitFindArms(SourceWriter writer, KernelSetSpec spec)
         {
-            foreach (ElementGroup group in Groups(types))
+            foreach (ElementGroup group in Groups(spec))
             {
-                string tables = string.Join(" or ", types.Within(group).Select(type => "global::Embedding.Native.EmbeddingType." + type.EnumName));
+                string tables = string.Join(" or ", Tables(spec, group).Select(type => "global::Embedding.Native.EmbeddingType." + type.EnumName));
                 foreach (IndexType index in IndexTypes.All)
                 {
-                    foreach (int dimension in dimensions)
+                    foreach (int dimension in spec.Dimensions)
                     {
-                        foreach (TVariant variant in Variants)
+                        foreach (TVariant variant in VariantsFor(spec))
                         {
-                            foreach (Width width in Width.For(dimension, group.Bytes))
+                            foreach (Width width in Widths(variant, group, dimension))
                             {
                                 writer.Line("(global::Embedding.Native.KernelOperation." + variant.Name + ", " + tables + ", global::Embedding.Native.EmbeddingIndexType." + index.TableSuffix + ", "
                                     + dimension + ", global::Embedding.Native.VectorWidth." + width.EnumName + ") => (" + DelegateType(group, index) + ")" + KernelName(variant.Name, group, dimension, index, width) + ",");
@@ -102,14 +111,14 @@ namespace Embedding.Generators.Emitters
             }
         }
 
-        public sealed override void EmitKernels(SourceWriter writer, ElementGroup group, int dimension)
+        public sealed override void EmitKernels(SourceWriter writer, KernelSetSpec spec, ElementGroup group, int dimension)
         {
             bool first = true;
-            foreach (TVariant variant in Variants)
+            foreach (TVariant variant in VariantsFor(spec))
             {
                 foreach (IndexType index in IndexTypes.All)
                 {
-                    foreach (Width width in Width.For(dimension, group.Bytes))
+                    foreach (Width width in Widths(variant, group, dimension))
                     {
                         if (!first)
                         {

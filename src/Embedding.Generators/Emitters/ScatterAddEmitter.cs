@@ -28,7 +28,7 @@ namespace Embedding.Generators.Emitters
         protected override IReadOnlyList<KernelVariant> Variants => ScatterAdd;
 
         /// <summary>float32 only so far: the other table types run the generic kernel.</summary>
-        public override IEnumerable<ElementGroup> Groups(TableTypeSet types) => types.Contains(TableTypes.Float32) ? new[] { TableTypes.F32 } : new ElementGroup[0];
+        public override IEnumerable<ElementGroup> Groups(KernelSetSpec spec) => spec.Types.Contains(TableTypes.Float32) ? new[] { TableTypes.F32 } : new ElementGroup[0];
 
         protected override string DelegateType(ElementGroup group, IndexType index) =>
             "global::Embedding.Native.ScatterAddKernel<float, " + index.CSharpName + ">";

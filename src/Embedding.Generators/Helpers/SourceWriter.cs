@@ -27,6 +27,13 @@ namespace Embedding.Generators.Helpers
             _indent++;
         }
 
+        /// <summary>Writes a bare opening brace (a scope of its own) and indents until <see cref="Close"/>.</summary>
+        public void OpenScope()
+        {
+            Line("{");
+            _indent++;
+        }
+
         public void Close(string suffix = "")
         {
             _indent--;

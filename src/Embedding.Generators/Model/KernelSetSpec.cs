@@ -4,7 +4,8 @@ namespace Embedding.Generators.Model
 {
     /// <summary>
     /// Everything the emitter needs to know about one class marked with
-    /// <c>[EmbeddingKernels(...)]</c>: its name and place, the dimensions and the table types to specialise.
+    /// <c>[EmbeddingKernels(...)]</c>: its name and place, the dimensions, the table types and the quantized
+    /// code widths to specialise.
     /// </summary>
     /// <remarks>
     /// Specs are values: built from symbols once, then compared by the incremental pipeline to
@@ -17,7 +18,8 @@ namespace Embedding.Generators.Model
         string TypeName,
         string Accessibility,
         EquatableArray<int> Dimensions,
-        TableTypeSet Types)
+        TableTypeSet Types,
+        QuantizedWidthSet Quantized)
     {
         /// <summary>The type's name including its namespace, used for hint names.</summary>
         public string FullName => Namespace is null ? TypeName : Namespace + "." + TypeName;

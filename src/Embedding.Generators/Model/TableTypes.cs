@@ -61,12 +61,12 @@ namespace Embedding.Generators.Model
             return group.Types.Where(self.Contains);
         }
 
-        /// <summary>The C# expression of these flags, for the generated <c>Types</c> property.</summary>
+        /// <summary>The C# expression of these flags, for the generated <c>Types</c> property (<c>None</c> for a set of quantized kernels only).</summary>
         public string Expression()
         {
             TableTypeSet self = this;
             IEnumerable<string> names = TableTypes.All.Where(self.Contains).Select(type => "global::Embedding.Native.EmbeddingTypes." + type.EnumName);
-            return string.Join(" | ", names);
+            return Flags == 0 ? "global::Embedding.Native.EmbeddingTypes.None" : string.Join(" | ", names);
         }
     }
 }

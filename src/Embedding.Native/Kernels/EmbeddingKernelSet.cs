@@ -15,10 +15,14 @@ public abstract class EmbeddingKernelSet
     /// <summary>The table types this set specialises.</summary>
     public abstract EmbeddingTypes Types { get; }
 
+    /// <summary>The code widths of the quantized tables this set specialises; none unless overridden.</summary>
+    public virtual QuantizedBitWidths Quantized => QuantizedBitWidths.None;
+
     /// <summary>
     /// The kernel for <paramref name="key"/>, or <see langword="null"/> when this set does not
     /// specialise it. The delegate's type follows the operation: <see cref="GatherKernel{TElement, TIndex}"/>,
-    /// <see cref="ScatterAddKernel{TElement, TIndex}"/> or <see cref="BagKernel{TElement, TIndex}"/>.
+    /// <see cref="ScatterAddKernel{TElement, TIndex}"/>, <see cref="BagKernel{TElement, TIndex}"/> or
+    /// <see cref="QuantizedBagKernel{TIndex}"/>.
     /// </summary>
     /// <param name="key">Operation, table type, index type, dimension and width.</param>
     public abstract Delegate? Find(KernelKey key);

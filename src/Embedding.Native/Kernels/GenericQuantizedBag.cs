@@ -34,6 +34,13 @@ namespace Embedding.Native;
 /// positions ahead (across bag boundaries, never past the last position) is prefetched, its first line and
 /// the line that holds its scale and bias.
 /// </para>
+/// <para>
+/// <b>Shared with the generated kernels.</b> The per-position bookkeeping (padding, count, pruning map, row address,
+/// weighted scale and bias, prefetch, the mean's division) is <see cref="QuantizedBagRows{TIndex, TRow}"/>, and
+/// the columns are the <see cref="IQuantizedCodes{TVector}"/> operators; a kernel generated for one dimension
+/// (<c>[EmbeddingKernels(..., Quantized = ...)]</c>) calls the same two with the blocks laid out at constant
+/// columns and exactly the vectors the row needs, so it gives the same bits.
+/// </para>
 /// </remarks>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <typeparam name="TRow">The code width: <see cref="QuantizedRow8"/>, <see cref="QuantizedRow4"/> or <see cref="QuantizedRow2"/>.</typeparam>
@@ -62,7 +69,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
     };
 
     /// <summary>The columns the vector widths cover: <paramref name="dimension"/> rounded down to whole bytes of codes (a width fits when one vector does).</summary>
-    public static int VectorColumns(int dimension) => dimension - dimension % TRow.CodesPerByte;
+    public static int VectorColumns(int dimension) => KernelShape.WholeByteColumns(dimension, TRow.CodesPerByte);
 
     /// <summary>The kernel for <paramref name="width"/> (which must fit <see cref="VectorColumns"/>).</summary>
     public static QuantizedBagKernel<TIndex> At(VectorWidth width) =>
@@ -72,14 +79,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
     private static void Run<TVector, TCodes>(ref readonly byte packed, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly int mapping, ref readonly float perSampleWeights, bool mean, ref float destination)
         where TCodes : IQuantizedCodes<TVector>
     {
-        ref byte table = ref Unsafe.AsRef(in packed);
-        ref TIndex index = ref Unsafe.AsRef(in indices);
-        ref long bounds = ref Unsafe.AsRef(in starts);
-        ref int map = ref Unsafe.AsRef(in mapping);
-        ref float weights = ref Unsafe.AsRef(in perSampleWeights);
-        int codeBytes = (dimension + TRow.CodesPerByte - 1) / TRow.CodesPerByte;
-        nint rowBytes = codeBytes + TRow.ScaleBiasBytes;
-        var rows = new Rows(ref table, rowBytes, codeBytes, ref index, ref map, ref weights, (nint)Unsafe.Add(ref bounds, numBags), paddingIndex, mean);
+        var rows = new QuantizedBagRows<TIndex, TRow>(in packed, dimension, in indices, in starts, numBags, paddingIndex, in mapping, in perSampleWeights, mean);
 
         // The scalar width serves every column; a vector width the columns of whole code bytes.
         nuint lanes = (nuint)TCodes.Lanes;
@@ -89,8 +89,8 @@ internal static class GenericQuantizedBag<TIndex, TRow>
         nuint block = lanes * (nuint)(wide ? WideBlockVectors : BlockVectors);
         for (nint bag = 0; bag < numBags; bag++)
         {
-            nint start = (nint)Unsafe.Add(ref bounds, bag), end = (nint)Unsafe.Add(ref bounds, bag + 1);
-            ref float target = ref Unsafe.Add(ref destination, bag * dimension);
+            nint start = KernelRows.Index(in starts, bag), end = KernelRows.Index(in starts, bag + 1);
+            ref float target = ref KernelRows.Of(in destination, bag, dimension);
             for (nuint column = 0; ; column += block)
             {
                 // The last block ends at the covered end (overlapping the previous one), or starts at 0 when the row is shorter than a block.
@@ -123,7 +123,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
     /// <see cref="WideBlockVectors"/>) vectors at columns <c>min(first + k·Lanes, last)</c>: accumulate, finish the mean, store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Block<TVector, TCodes>(scoped in Rows rows, nint start, nint end, nuint first, nuint last, bool prefetch, bool wide, ref float target)
+    private static void Block<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, bool wide, ref float target)
         where TCodes : IQuantizedCodes<TVector>
     {
         // wide is a constant at each (inlined) call: the unused accumulators of a narrow block are dead code.
@@ -131,31 +131,21 @@ internal static class GenericQuantizedBag<TIndex, TRow>
         nuint c0 = first, c1 = Math.Min(first + lanes, last), c2 = Math.Min(first + 2 * lanes, last), c3 = Math.Min(first + 3 * lanes, last);
         nuint c4 = Math.Min(first + 4 * lanes, last), c5 = Math.Min(first + 5 * lanes, last), c6 = Math.Min(first + 6 * lanes, last), c7 = Math.Min(first + 7 * lanes, last);
         TVector a0 = TCodes.Zero, a1 = TCodes.Zero, a2 = TCodes.Zero, a3 = TCodes.Zero, a4 = TCodes.Zero, a5 = TCodes.Zero, a6 = TCodes.Zero, a7 = TCodes.Zero;
-        bool mapped = !Unsafe.IsNullRef(ref rows.Mapping), weighted = !Unsafe.IsNullRef(ref rows.Weights);
         int count = 0;
         for (nint i = start; i < end; i++)
         {
             if (prefetch)
             {
-                rows.Prefetch(i, mapped);
+                rows.Prefetch(i);
             }
 
-            nint index = KernelRows.Index(in rows.Indices, i);
-            if (index == rows.PaddingIndex)
+            ref byte codes = ref rows.Row(i, ref count, out QuantizedRowFactors factors);
+            if (Unsafe.IsNullRef(ref codes))
             {
+                // Padding, or pruned: a pruned position counts (for the mean) but adds nothing.
                 continue;
             }
 
-            count++;
-            nint row = mapped ? Unsafe.Add(ref rows.Mapping, index) : index;
-            if (row < 0)
-            {
-                // Pruned: the position counts (for the mean) but adds nothing.
-                continue;
-            }
-
-            ref byte codes = ref Unsafe.Add(ref rows.Table, row * rows.RowBytes);
-            QuantizedRowFactors factors = TRow.ScaleBias(ref Unsafe.Add(ref codes, rows.CodeBytes), weighted ? Unsafe.Add(ref rows.Weights, i) : 1.0f);
             a0 = TCodes.MultiplyAdd(a0, TRow.Codes<TVector, TCodes>(ref codes, c0), in factors);
             a1 = TCodes.MultiplyAdd(a1, TRow.Codes<TVector, TCodes>(ref codes, c1), in factors);
             a2 = TCodes.MultiplyAdd(a2, TRow.Codes<TVector, TCodes>(ref codes, c2), in factors);
@@ -169,77 +159,17 @@ internal static class GenericQuantizedBag<TIndex, TRow>
             }
         }
 
-        if (rows.Mean)
-        {
-            float divisor = Math.Max(count, 1);
-            a0 = TCodes.Divide(a0, divisor);
-            a1 = TCodes.Divide(a1, divisor);
-            a2 = TCodes.Divide(a2, divisor);
-            a3 = TCodes.Divide(a3, divisor);
-            if (wide)
-            {
-                a4 = TCodes.Divide(a4, divisor);
-                a5 = TCodes.Divide(a5, divisor);
-                a6 = TCodes.Divide(a6, divisor);
-                a7 = TCodes.Divide(a7, divisor);
-            }
-        }
-
         // Vectors moved back onto the same columns hold the same bits: storing each is harmless.
-        TCodes.Store(a0, ref target, c0);
-        TCodes.Store(a1, ref target, c1);
-        TCodes.Store(a2, ref target, c2);
-        TCodes.Store(a3, ref target, c3);
+        TCodes.Store(rows.Finish<TVector, TCodes>(a0, count), ref target, c0);
+        TCodes.Store(rows.Finish<TVector, TCodes>(a1, count), ref target, c1);
+        TCodes.Store(rows.Finish<TVector, TCodes>(a2, count), ref target, c2);
+        TCodes.Store(rows.Finish<TVector, TCodes>(a3, count), ref target, c3);
         if (wide)
         {
-            TCodes.Store(a4, ref target, c4);
-            TCodes.Store(a5, ref target, c5);
-            TCodes.Store(a6, ref target, c6);
-            TCodes.Store(a7, ref target, c7);
-        }
-    }
-
-    /// <summary>What every pass of one call reads: the table and its row shape, the positions and their options.</summary>
-    private readonly ref struct Rows
-    {
-        public readonly ref byte Table;
-        public readonly nint RowBytes;
-        public readonly int CodeBytes;
-        public readonly ref TIndex Indices;
-        public readonly ref int Mapping;
-        public readonly ref float Weights;
-        public readonly nint Total;
-        public readonly long PaddingIndex;
-        public readonly bool Mean;
-        private readonly int _distance;
-
-        public Rows(ref byte table, nint rowBytes, int codeBytes, ref TIndex indices, ref int mapping, ref float weights, nint total, long paddingIndex, bool mean)
-        {
-            Table = ref table;
-            RowBytes = rowBytes;
-            CodeBytes = codeBytes;
-            Indices = ref indices;
-            Mapping = ref mapping;
-            Weights = ref weights;
-            Total = total;
-            PaddingIndex = paddingIndex;
-            Mean = mean;
-            _distance = KernelHints.DistanceForRowBytes((int)Math.Min(rowBytes, int.MaxValue));
-        }
-
-        /// <summary>Prefetches the row of the position <c>DistanceForRowBytes</c> ahead of <paramref name="i"/>: its first line and, in a longer row, its scale and bias.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(nint i, bool mapped)
-        {
-            nint index = KernelRows.Index(in Indices, Math.Min(i + _distance, Total - 1));
-            // A pruned (-1) position has no row: row 0's address stands in (a hint never changes a value).
-            nint row = mapped ? Math.Max(Unsafe.Add(ref Mapping, index), 0) : index;
-            ref byte first = ref Unsafe.Add(ref Table, row * RowBytes);
-            KernelHints.PrefetchRow(in first, (int)Math.Min(RowBytes, KernelHints.PrefetchRowBytes));
-            if (RowBytes > KernelHints.PrefetchRowBytes)
-            {
-                KernelHints.PrefetchRow(in Unsafe.Add(ref first, CodeBytes), TRow.ScaleBiasBytes);
-            }
+            TCodes.Store(rows.Finish<TVector, TCodes>(a4, count), ref target, c4);
+            TCodes.Store(rows.Finish<TVector, TCodes>(a5, count), ref target, c5);
+            TCodes.Store(rows.Finish<TVector, TCodes>(a6, count), ref target, c6);
+            TCodes.Store(rows.Finish<TVector, TCodes>(a7, count), ref target, c7);
         }
     }
 }
