@@ -183,6 +183,7 @@ class EmbeddingPackedParams(torch.nn.Module):
         super().__init__()
         self.dtype = dtype
         if dtype not in _BITS:
+            # torch.ao.nn.quantized's own refusal, type and text (it has no 2-bit or qint8 module).
             raise NotImplementedError(f'Unsupported dtype on quantized embedding! Supports quint8 and quint4x2. '
                                       f'Got dtype: {dtype}')
         self.set_weight(_empty_qweight(num_embeddings, embedding_dim, dtype))
