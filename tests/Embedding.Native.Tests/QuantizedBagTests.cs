@@ -517,8 +517,7 @@ public sealed class QuantizedRowOperatorTests
                 : (float)((random.Next(2) * 2 - 1) * (1 + random.NextDouble()) * Math.Pow(2, Math.Clamp(Math.ILogB(scale) + distance, -149, 127)));
             float code = random.Next(256);
             var factors = new QuantizedRowFactors(scale, 0.0f);
-            int magnitude = BitConverter.SingleToInt32Bits(sum) & int.MaxValue;
-            bool proven = magnitude <= factors.InexactAbove && (magnitude >= factors.ExactFrom || magnitude == 0);
+            bool proven = factors.Windowed && QuantizedRowFactors.WindowOffset(sum, factors.WindowStart) < QuantizedRowFactors.WindowWidth;
             float fused = MathF.FusedMultiplyAdd(code, scale, sum), torch = TorchStep(sum, code, scale, 0.0f);
             if (proven)
             {
@@ -537,9 +536,38 @@ public sealed class QuantizedRowOperatorTests
 
         Assert.True(inside > 1_000_000, $"{inside} trials inside the range");
         Assert.True(differOutside > 0, "the double rounding never showed outside the range: the trials do not reach it");
-        Assert.Equal(0.0f, new QuantizedRowFactors(0.0f, 1.0f).ExactFrom);
-        Assert.Equal(-1, new QuantizedRowFactors(float.NaN, 1.0f).InexactAbove);
-        Assert.Equal(-1, new QuantizedRowFactors(float.NegativeInfinity, 1.0f).InexactAbove);
+        Assert.True(new QuantizedRowFactors(0.0f, 1.0f).Windowed);
+        Assert.True(new QuantizedRowFactors(MathF.ScaleB(1.0f, -106), 1.0f).Windowed);
+        Assert.True(new QuantizedRowFactors(MathF.ScaleB(-1.5f, 99), 1.0f).Windowed);
+        foreach (float unproven in new[] { float.NaN, float.NegativeInfinity, float.Epsilon, MathF.ScaleB(1.0f, -107), MathF.ScaleB(1.0f, 100) })
+        {
+            Assert.False(new QuantizedRowFactors(unproven, 1.0f).Windowed);
+        }
+    }
+
+    /// <summary>
+    /// The window's ends, lane by lane: 2^(e(s) − 20) and the largest float below 2^(e(s) + 29) are inside, their
+    /// neighbours outside, a zero sum inside for the scalar test; and the first row's start gives offset 0 exactly when
+    /// its sum (the bias) is proven, zero included, which is what lets the vector widths skip the zero test.
+    /// </summary>
+    [Fact]
+    public void QuantizedRowFactors_WindowEndsAndTheFirstRow()
+    {
+        foreach (float scale in new[] { 1.0f, -0.0078125f, MathF.ScaleB(1.75f, -106), MathF.ScaleB(1.0f, 99), 3e-5f })
+        {
+            var factors = new QuantizedRowFactors(scale, 0.0f);
+            int e = Math.ILogB(scale);
+            bool Inside(float sum) => QuantizedRowFactors.WindowOffset(sum, factors.WindowStart) < QuantizedRowFactors.WindowWidth;
+            float low = MathF.ScaleB(1.0f, e - 20), high = MathF.BitDecrement(MathF.ScaleB(1.0f, e + 29));
+            Assert.True(Inside(low) && Inside(-low) && Inside(high) && Inside(-high) && Inside(0.0f) && Inside(-0.0f), $"scale {scale}");
+            Assert.False(Inside(MathF.BitDecrement(low)) || Inside(MathF.BitIncrement(high)) || Inside(float.PositiveInfinity) || Inside(float.NaN), $"scale {scale}");
+            foreach (float bias in new[] { 0.0f, -0.0f, low, -high, MathF.BitDecrement(low), -MathF.BitIncrement(high), float.NaN })
+            {
+                var first = new QuantizedRowFactors(scale, bias);
+                uint offset = unchecked((BitConverter.SingleToUInt32Bits(0.0f + bias) << 1) - first.FirstRowWindowStart);
+                Assert.Equal(Inside(0.0f + bias), offset < QuantizedRowFactors.WindowWidth);
+            }
+        }
     }
 
     [Fact]
@@ -584,6 +612,73 @@ public sealed class QuantizedRowOperatorTests
 
             TestAssert.BitEqual(expected, actual, $"V128, trial {trial}");
         }
+    }
+
+    /// <summary>
+    /// The speculative step at every width: float FMA lanes, and <c>AllInside</c> exactly when every lane's sum lies in the
+    /// row's window (a zero sum counts as outside in the vector widths: only a pass's first row, through its own start,
+    /// lets zeros in); wherever it holds for a windowed row, the lanes have torch's bits.
+    /// </summary>
+    [Fact]
+    public void MultiplyAddTracked_EveryWidthTracksTheWindowAndIsExactInside()
+    {
+        var random = new Random(13);
+        int provenVectors = 0;
+        for (int trial = 0; trial < 20_000; trial++)
+        {
+            float scale = trial % 50 == 0 ? MathF.ScaleB(1.0f, -120) : RandomFloat(random, -50, 20);
+            float bias = trial % 7 == 0 ? 0.0f : RandomFloat(random, -30, 30);
+            var factors = new QuantizedRowFactors(scale, bias);
+            int exponent = Math.ILogB(scale);
+            // Mostly inside the window, so that whole vectors are proven; now and then a lane far from it, or a zero.
+            int spread = trial % 3 == 0 ? 40 : 10;
+            float[] accumulators = new float[16], codes = new float[16], fused = new float[16], torch = new float[16], actual = new float[16];
+            bool allInside = true;
+            for (int j = 0; j < 16; j++)
+            {
+                accumulators[j] = trial % 11 == 0 && j == 3 ? -bias : RandomFloat(random, exponent - spread + 15, exponent + spread);
+                codes[j] = random.Next(256);
+                float sum = accumulators[j] + bias;
+                fused[j] = MathF.FusedMultiplyAdd(codes[j], scale, sum);
+                torch[j] = TorchStep(accumulators[j], codes[j], scale, bias);
+                allInside &= sum != 0.0f && QuantizedRowFactors.WindowOffset(sum, factors.WindowStart) < QuantizedRowFactors.WindowWidth;
+            }
+
+            void Check<TVector, TCodes>(int lanes, Func<float[], int, TVector> load, Action<TVector, float[], int> store)
+                where TCodes : IQuantizedCodes<TVector>
+            {
+                bool inside = true;
+                QuantizedRowVectors<TVector> row = TCodes.Broadcast(in factors, first: false);
+                for (int at = 0; at < 16; at += lanes)
+                {
+                    TVector outside = TCodes.Zero;
+                    store(TCodes.MultiplyAddTracked(load(accumulators, at), load(codes, at), in row, ref outside), actual, at);
+                    inside &= TCodes.AllInside(outside);
+                }
+
+                TestAssert.BitEqual(fused, actual, $"{typeof(TCodes).Name}, trial {trial}");
+                Assert.Equal(allInside, inside);
+                if (inside && factors.Windowed)
+                {
+                    TestAssert.BitEqual(torch, actual, $"{typeof(TCodes).Name} proven, trial {trial}");
+                }
+            }
+
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Check<Vector512<float>, QuantizedCodes512>(16, (x, at) => Vector512.Create(x.AsSpan(at, 16)), (v, x, at) => v.CopyTo(x, at));
+            }
+
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Check<Vector256<float>, QuantizedCodes256>(8, (x, at) => Vector256.Create(x.AsSpan(at, 8)), (v, x, at) => v.CopyTo(x, at));
+            }
+
+            Check<Vector128<float>, QuantizedCodes128>(4, (x, at) => Vector128.Create(x.AsSpan(at, 4)), (v, x, at) => v.CopyTo(x, at));
+            provenVectors += allInside && factors.Windowed ? 1 : 0;
+        }
+
+        Assert.True(provenVectors > 5_000, $"{provenVectors} proven trials");
     }
 
     [Fact]

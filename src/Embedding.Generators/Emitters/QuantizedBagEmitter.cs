@@ -9,7 +9,8 @@ namespace Embedding.Generators.Emitters
     /// <summary>
     /// Emits the quantized bag kernels of one dimension: for each requested code width (8-, 4-, 2-bit rows),
     /// index type and vector width that fits, the generic kernel (<c>GenericQuantizedBag</c>) with the dimension
-    /// folded in. Per bag, blocks of register accumulators each take one pass over the bag's positions (at
+    /// folded in. Per bag, blocks of register accumulators each take a speculative float pass over the bag's positions (and an
+    /// exact one when the float pass cannot prove its bits; see the runtime's <c>QuantizedRowFactors</c>) (at
     /// constant columns; longer rows loop over their whole blocks); per position the runtime's <c>QuantizedBagRows</c>
     /// does the bookkeeping (padding, count, pruning map, row, weighted scale and bias) and the width's
     /// <c>IQuantizedCodes</c> operator widens the codes and folds them in with torch's rounding. The key's table
@@ -59,7 +60,8 @@ namespace Embedding.Generators.Emitters
         /// </summary>
         /// <remarks>
         /// Each block inlines a pass over the bag: the position bookkeeping and four multiply-adds, each with its
-        /// float-FMA range test and double path. Four unrolled blocks (D = 128 at Vector256) exhausted the JIT's
+        /// float-FMA range test and double path (today two passes: the speculative one and the exact one; the Tier-1 code
+        /// of every default kernel, read with <c>DOTNET_JitDisasm</c> at AVX-512 and AVX2, still calls nothing). Four unrolled blocks (D = 128 at Vector256) exhausted the JIT's
         /// inlining budget for the method: the last multiply-add called a property getter instead of inlining it and
         /// spilled the accumulators around the call, 1.2x the generic kernel's time. A loop keeps one copy of the block,
         /// as the generic kernel does, and smaller libraries; the constant offsets inside a block were worth nothing
@@ -117,6 +119,7 @@ namespace Embedding.Generators.Emitters
                 }
             }
 
+            yield return "Factors = global::Embedding.Native.QuantizedRowFactors";
             foreach (Width width in Width.All)
             {
                 yield return Operators(width) + " = global::Embedding.Native.QuantizedCodes" + width.Suffix;
@@ -193,9 +196,11 @@ namespace Embedding.Generators.Emitters
         }
 
         /// <summary>
-        /// One block: accumulators for <paramref name="columns"/>, one pass over the bag's positions, the stores;
-        /// every step a call of the runtime's operators. <paramref name="prefetchWhen"/>: empty for always, a
-        /// condition, or null for a pass that does not prefetch (the first pass brought the rows in).
+        /// One block: accumulators for <paramref name="columns"/>, a speculative pass over the bag's positions with float
+        /// FMAs and the exactness window tracked, a second, exact pass only when the first cannot prove its bits (the
+        /// runtime's <c>QuantizedRowFactors</c>), the stores; every step a call of the runtime's operators.
+        /// <paramref name="prefetchWhen"/>: empty for always, a condition, or null for a pass that does not prefetch (the
+        /// first pass brought the rows in).
         /// </summary>
         private static void EmitBlock(SourceWriter writer, Kind kind, Width width, IList<string> columns, string? prefetchWhen)
         {
@@ -207,6 +212,37 @@ namespace Embedding.Generators.Emitters
             }
 
             writer.Line("int count = 0;");
+            writer.Line("bool proven = false;");
+            writer.Open("if (Factors.SpeculatesInFloat)");
+            writer.Line("// Float FMAs, every sum checked against its row's window; the bits are torch's when every row was windowed and every lane stayed inside.");
+            writer.Line(type + " outside = " + codes + ".Zero;");
+            writer.Line("bool windowed = true, firstRow = true;");
+            EmitPass(writer, kind, codes, columns, prefetchWhen, tracked: true);
+            writer.Line();
+            writer.Line("proven = windowed && " + codes + ".AllInside(outside);");
+            writer.Close();
+            writer.Line();
+            writer.Open("if (!proven)");
+            writer.Line("// Again on the exact path: each vector's float FMA where its window proves it, the double rounding elsewhere.");
+            for (int v = 0; v < columns.Count; v++)
+            {
+                writer.Line("a" + v + " = " + codes + ".Zero;");
+            }
+
+            writer.Line("count = 0;");
+            string? exactPrefetch = prefetchWhen is null ? null : "!Factors.SpeculatesInFloat" + (prefetchWhen.Length == 0 ? string.Empty : " && " + prefetchWhen);
+            EmitPass(writer, kind, codes, columns, exactPrefetch, tracked: false);
+            writer.Close();
+            writer.Line();
+            for (int v = 0; v < columns.Count; v++)
+            {
+                writer.Line(codes + ".Store(rows.Finish<" + type + ", " + codes + ">(a" + v + ", count), ref target, " + columns[v] + ");");
+            }
+        }
+
+        /// <summary>One pass over the bag's positions: the tracked float-FMA step or the exact one for each accumulator.</summary>
+        private static void EmitPass(SourceWriter writer, Kind kind, string codes, IList<string> columns, string? prefetchWhen, bool tracked)
+        {
             writer.Open("for (nint i = start; i < end; i++)");
             if (prefetchWhen is not null)
             {
@@ -220,17 +256,20 @@ namespace Embedding.Generators.Emitters
             writer.Line("continue;");
             writer.Close();
             writer.Line();
+            if (tracked)
+            {
+                writer.Line("windowed &= factors.Windowed;");
+                writer.Line("var row = " + codes + ".Broadcast(in factors, firstRow);");
+                writer.Line("firstRow = false;");
+            }
+
             for (int v = 0; v < columns.Count; v++)
             {
-                writer.Line("a" + v + " = " + codes + ".MultiplyAdd(a" + v + ", " + codes + "." + kind.Width.CodesMember + "(ref codes, " + columns[v] + "), in factors);");
+                string step = "a" + v + ", " + codes + "." + kind.Width.CodesMember + "(ref codes, " + columns[v] + ")";
+                writer.Line("a" + v + " = " + codes + (tracked ? ".MultiplyAddTracked(" + step + ", in row, ref outside);" : ".MultiplyAdd(" + step + ", in factors);"));
             }
 
             writer.Close();
-            writer.Line();
-            for (int v = 0; v < columns.Count; v++)
-            {
-                writer.Line(codes + ".Store(rows.Finish<" + type + ", " + codes + ">(a" + v + ", count), ref target, " + columns[v] + ");");
-            }
         }
 
         /// <summary>

@@ -23,6 +23,12 @@ namespace Embedding.Native;
 /// byte for: the scalar operator does those, the same arithmetic one lane at a time.
 /// </para>
 /// <para>
+/// <b>Two passes at most.</b> Each block first runs a speculative pass of float FMAs with every sum's distance from its
+/// row's window tracked (<see cref="IQuantizedCodes{TVector}.MultiplyAddTracked"/>), and stores only when the window proves
+/// every step; otherwise it runs the pass again on the exact path (<see cref="IQuantizedCodes{TVector}.MultiplyAdd"/>). The
+/// arithmetic, and why the window proves it, is in <see cref="QuantizedRowFactors"/>.
+/// </para>
+/// <para>
 /// <b>Why blocks.</b> Each accumulator is a chain through every row of the bag (a float add and FMA, about 7 cycles,
 /// or on the double path a float add, widen, double multiply-add and narrow, about 25); a block keeps four (AVX-512:
 /// eight) independent chains in flight and reads the row's index, mapping entry, scale and bias once for all of them.
@@ -30,9 +36,9 @@ namespace Embedding.Native;
 /// D = 64 eight would compute each of the four vectors twice, so rows of at most four vectors keep four.
 /// </para>
 /// <para>
-/// <b>Prefetch.</b> As the float bag: during the first block of each bag, the row <c>KernelHints.DistanceForRowBytes</c>
-/// positions ahead (across bag boundaries, never past the last position) is prefetched, its first line and
-/// the line that holds its scale and bias.
+/// <b>Prefetch.</b> During the first block of each bag, the row <c>KernelHints.DistanceForRowBytes</c> positions ahead
+/// (across bag boundaries, never past the last position) is prefetched, every line of it
+/// (<see cref="QuantizedBagRows{TIndex, TRow}.Prefetch"/>).
 /// </para>
 /// <para>
 /// <b>Shared with the generated kernels.</b> The per-position bookkeeping (padding, count, pruning map, row address,
@@ -119,18 +125,35 @@ internal static class GenericQuantizedBag<TIndex, TRow>
     }
 
     /// <summary>
-    /// One pass over positions <c>[start, end)</c> for the <see cref="BlockVectors"/> (or, <paramref name="wide"/>,
-    /// <see cref="WideBlockVectors"/>) vectors at columns <c>min(first + k·Lanes, last)</c>: accumulate, finish the mean, store.
+    /// The bag's positions <c>[start, end)</c> for the <see cref="BlockVectors"/> (or, <paramref name="wide"/>,
+    /// <see cref="WideBlockVectors"/>) vectors at columns <c>min(first + k·Lanes, last)</c>: a speculative float-FMA pass,
+    /// and a second pass on the exact path when the first cannot prove its bits (<see cref="QuantizedRowFactors"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Block<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, bool wide, ref float target)
         where TCodes : IQuantizedCodes<TVector>
     {
-        // wide is a constant at each (inlined) call: the unused accumulators of a narrow block are dead code.
+        if (!QuantizedRowFactors.SpeculatesInFloat || !Pass<TVector, TCodes>(in rows, start, end, first, last, prefetch, wide, tracked: true, ref target))
+        {
+            Pass<TVector, TCodes>(in rows, start, end, first, last, prefetch && !QuantizedRowFactors.SpeculatesInFloat, wide, tracked: false, ref target);
+        }
+    }
+
+    /// <summary>
+    /// One pass: accumulate, finish the mean, store. <paramref name="tracked"/>: float FMAs with the window tracked, and
+    /// nothing stored (false returned) unless every step is proven; otherwise each step exact (<see cref="IQuantizedCodes{TVector}.MultiplyAdd"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Pass<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, bool wide, bool tracked, ref float target)
+        where TCodes : IQuantizedCodes<TVector>
+    {
+        // wide and tracked are constants at each (inlined) call: the unused accumulators and the other step are dead code.
         nuint lanes = (nuint)TCodes.Lanes;
         nuint c0 = first, c1 = Math.Min(first + lanes, last), c2 = Math.Min(first + 2 * lanes, last), c3 = Math.Min(first + 3 * lanes, last);
         nuint c4 = Math.Min(first + 4 * lanes, last), c5 = Math.Min(first + 5 * lanes, last), c6 = Math.Min(first + 6 * lanes, last), c7 = Math.Min(first + 7 * lanes, last);
         TVector a0 = TCodes.Zero, a1 = TCodes.Zero, a2 = TCodes.Zero, a3 = TCodes.Zero, a4 = TCodes.Zero, a5 = TCodes.Zero, a6 = TCodes.Zero, a7 = TCodes.Zero;
+        TVector outside = TCodes.Zero;
+        bool windowed = true, firstRow = true;
         int count = 0;
         for (nint i = start; i < end; i++)
         {
@@ -146,17 +169,42 @@ internal static class GenericQuantizedBag<TIndex, TRow>
                 continue;
             }
 
-            a0 = TCodes.MultiplyAdd(a0, TRow.Codes<TVector, TCodes>(ref codes, c0), in factors);
-            a1 = TCodes.MultiplyAdd(a1, TRow.Codes<TVector, TCodes>(ref codes, c1), in factors);
-            a2 = TCodes.MultiplyAdd(a2, TRow.Codes<TVector, TCodes>(ref codes, c2), in factors);
-            a3 = TCodes.MultiplyAdd(a3, TRow.Codes<TVector, TCodes>(ref codes, c3), in factors);
-            if (wide)
+            if (tracked)
             {
-                a4 = TCodes.MultiplyAdd(a4, TRow.Codes<TVector, TCodes>(ref codes, c4), in factors);
-                a5 = TCodes.MultiplyAdd(a5, TRow.Codes<TVector, TCodes>(ref codes, c5), in factors);
-                a6 = TCodes.MultiplyAdd(a6, TRow.Codes<TVector, TCodes>(ref codes, c6), in factors);
-                a7 = TCodes.MultiplyAdd(a7, TRow.Codes<TVector, TCodes>(ref codes, c7), in factors);
+                windowed &= factors.Windowed;
+                QuantizedRowVectors<TVector> row = TCodes.Broadcast(in factors, firstRow);
+                firstRow = false;
+                a0 = TCodes.MultiplyAddTracked(a0, TRow.Codes<TVector, TCodes>(ref codes, c0), in row, ref outside);
+                a1 = TCodes.MultiplyAddTracked(a1, TRow.Codes<TVector, TCodes>(ref codes, c1), in row, ref outside);
+                a2 = TCodes.MultiplyAddTracked(a2, TRow.Codes<TVector, TCodes>(ref codes, c2), in row, ref outside);
+                a3 = TCodes.MultiplyAddTracked(a3, TRow.Codes<TVector, TCodes>(ref codes, c3), in row, ref outside);
+                if (wide)
+                {
+                    a4 = TCodes.MultiplyAddTracked(a4, TRow.Codes<TVector, TCodes>(ref codes, c4), in row, ref outside);
+                    a5 = TCodes.MultiplyAddTracked(a5, TRow.Codes<TVector, TCodes>(ref codes, c5), in row, ref outside);
+                    a6 = TCodes.MultiplyAddTracked(a6, TRow.Codes<TVector, TCodes>(ref codes, c6), in row, ref outside);
+                    a7 = TCodes.MultiplyAddTracked(a7, TRow.Codes<TVector, TCodes>(ref codes, c7), in row, ref outside);
+                }
             }
+            else
+            {
+                a0 = TCodes.MultiplyAdd(a0, TRow.Codes<TVector, TCodes>(ref codes, c0), in factors);
+                a1 = TCodes.MultiplyAdd(a1, TRow.Codes<TVector, TCodes>(ref codes, c1), in factors);
+                a2 = TCodes.MultiplyAdd(a2, TRow.Codes<TVector, TCodes>(ref codes, c2), in factors);
+                a3 = TCodes.MultiplyAdd(a3, TRow.Codes<TVector, TCodes>(ref codes, c3), in factors);
+                if (wide)
+                {
+                    a4 = TCodes.MultiplyAdd(a4, TRow.Codes<TVector, TCodes>(ref codes, c4), in factors);
+                    a5 = TCodes.MultiplyAdd(a5, TRow.Codes<TVector, TCodes>(ref codes, c5), in factors);
+                    a6 = TCodes.MultiplyAdd(a6, TRow.Codes<TVector, TCodes>(ref codes, c6), in factors);
+                    a7 = TCodes.MultiplyAdd(a7, TRow.Codes<TVector, TCodes>(ref codes, c7), in factors);
+                }
+            }
+        }
+
+        if (tracked && !(windowed && TCodes.AllInside(outside)))
+        {
+            return false;
         }
 
         // Vectors moved back onto the same columns hold the same bits: storing each is harmless.
@@ -171,5 +219,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
             TCodes.Store(rows.Finish<TVector, TCodes>(a6, count), ref target, c6);
             TCodes.Store(rows.Finish<TVector, TCodes>(a7, count), ref target, c7);
         }
+
+        return true;
     }
 }

@@ -90,7 +90,10 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
 
     /// <summary>
     /// Prefetches the row of the position <see cref="KernelHints.DistanceForRowBytes"/> ahead of <paramref name="i"/>
-    /// (never past the last position of the call): its first line and, in a longer row, its scale and bias.
+    /// (never past the last position of the call): every line of it. Unlike a float row's, whose first line starts the hardware
+    /// stream, a packed row is read a block of columns per pass over the bag, so a row longer than one block (D = 256
+    /// 8-bit rows at AVX-512: 264 bytes) would meet its later lines cold on the next pass: 8-bit D = 256 from DRAM took
+    /// 0.77x the time with the whole row prefetched (bench/notes.md §7).
     /// </summary>
     /// <param name="i">The position being worked on.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -100,10 +103,9 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
         // A pruned (-1) position has no row: row 0's address stands in (a hint never changes a value).
         nint row = Unsafe.IsNullRef(ref _mapping) ? index : Math.Max(Unsafe.Add(ref _mapping, index), 0);
         ref byte first = ref Unsafe.Add(ref _table, row * _rowBytes);
-        KernelHints.PrefetchRow(in first, (int)Math.Min(_rowBytes, KernelHints.PrefetchRowBytes));
-        if (_rowBytes > KernelHints.PrefetchRowBytes)
+        for (nint line = 0; line < _rowBytes; line += KernelHints.PrefetchRowBytes)
         {
-            KernelHints.PrefetchRow(in Unsafe.Add(ref first, _codeBytes), TRow.ScaleBiasBytes);
+            KernelHints.PrefetchRow(in Unsafe.Add(ref first, line), (int)Math.Min(_rowBytes - line, KernelHints.PrefetchRowBytes));
         }
     }
 

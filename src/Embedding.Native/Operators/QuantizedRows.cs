@@ -35,10 +35,13 @@ namespace Embedding.Native;
 /// bits), e.g. scale = 16519105·2⁻⁵⁵, code = 130, bias = 1: x = 1 + 2⁻²⁴ + 2⁻⁵⁴, torch gives 1, a float FMA 1 + 2⁻²³
 /// (QuantizedBagTests checks torch's answer). Emulating the double rounding in float lanes would need the exact
 /// remainder of the FMA (a product split, two two-sums and a midpoint test per lane), more work than the double path.
-/// But x needs more than 53 bits only when the sum and the row's scale are more than about 2²⁸ apart; when no lane of a
-/// vector is, <see cref="MultiplyAdd"/> takes the float FMA (two instructions and about 7 cycles of latency on the
-/// accumulator, against some 25 for the conversions), with a proof in <see cref="QuantizedRowFactors"/>; otherwise the
-/// double path.
+/// But x needs more than 53 bits only when the sum and the row's scale are more than about 2²⁸ apart (the row's window,
+/// proved in <see cref="QuantizedRowFactors"/>). So a kernel runs each pass over a bag twice at most: first with float
+/// FMAs only (<see cref="MultiplyAddTracked"/>: two instructions and about 7 cycles of latency on the accumulator, plus
+/// three integer instructions off it that fold every sum into a lane-wise maximum of window offsets), tested once at the
+/// end (<see cref="AllInside"/>); only when a sum left its window (in practice: a scale that is subnormal or tiny next
+/// to the sums, or exact cancellation) does the pass run again with <see cref="MultiplyAdd"/>, which takes the float
+/// FMA for the vectors the window proves and the double path for the rest (about 25 cycles for the conversions).
 /// </para>
 /// <para>
 /// <b>Codes.</b> Column j of an 8-bit row is byte j; of a 4-bit row the nibble <c>4·(j % 2)</c> of byte
@@ -82,6 +85,26 @@ public interface IQuantizedCodes<TVector>
     /// <param name="row">The row's weighted scale and bias (<see cref="IQuantizedRow.ScaleBias"/>).</param>
     static abstract TVector MultiplyAdd(TVector accumulator, TVector codes, in QuantizedRowFactors row);
 
+    /// <summary>A row's <see cref="QuantizedRowFactors"/> broadcast to every lane, once per row, for <see cref="MultiplyAddTracked"/>.</summary>
+    /// <param name="row">The row's factors.</param>
+    /// <param name="first">True for the first row a pass adds (every accumulator still +0): its window start is <see cref="QuantizedRowFactors.FirstRowWindowStart"/>.</param>
+    static abstract QuantizedRowVectors<TVector> Broadcast(in QuantizedRowFactors row, bool first);
+
+    /// <summary>
+    /// The speculative step: <c>fma(codes, row.Scale, accumulator + row.Bias)</c> in float, and every lane's sum folded into
+    /// <paramref name="outside"/> (<see cref="QuantizedRowFactors.WindowOffset"/>, the lane-wise unsigned maximum). When at the
+    /// end of a pass every row was <see cref="QuantizedRowFactors.Windowed"/> and <see cref="AllInside"/> holds, every step had
+    /// torch's bits; otherwise the pass is run again with <see cref="MultiplyAdd"/>.
+    /// </summary>
+    /// <param name="accumulator">The bag's running sums.</param>
+    /// <param name="codes">The row's codes.</param>
+    /// <param name="row">The row's weighted scale, bias and window start (<see cref="Broadcast"/>).</param>
+    /// <param name="outside">The pass's largest window offset per lane (unsigned integer lanes, kept in a float vector; start from <see cref="Zero"/>).</param>
+    static abstract TVector MultiplyAddTracked(TVector accumulator, TVector codes, in QuantizedRowVectors<TVector> row, ref TVector outside);
+
+    /// <summary>True when every lane of <paramref name="outside"/> (from <see cref="MultiplyAddTracked"/>) lies below <see cref="QuantizedRowFactors.WindowWidth"/>.</summary>
+    static abstract bool AllInside(TVector outside);
+
     /// <summary>Lane-wise <c>value / count</c> in float (a true division): the mean.</summary>
     static abstract TVector Divide(TVector value, float count);
 
@@ -120,22 +143,22 @@ public interface IQuantizedRow
 }
 
 /// <summary>
-/// One row's weighted scale and bias, and the range of accumulator values for which a float FMA gives torch's
-/// double-rounded bits (see remarks): what <see cref="IQuantizedCodes{TVector}.MultiplyAdd"/> needs per row, computed
-/// once per row and position.
+/// One row's weighted scale and bias, and the window of sums for which a float FMA gives torch's double-rounded bits
+/// (see remarks): what <see cref="IQuantizedCodes{TVector}.MultiplyAdd"/> needs per row, computed once per row and position.
 /// </summary>
 /// <remarks>
 /// <para>
 /// <b>Claim.</b> Let <c>A = fl32(acc + bias)</c> (the float sum every path computes first), <c>s</c> the weighted scale
 /// and <c>c</c> an integer code in [0, 255]. torch computes <c>r₂ = fl32(fl64(A + c·s))</c>; a float FMA computes
 /// <c>r₁ = fl32(A + c·s)</c>. If the exact sum <c>x = A + c·s</c> is a double, then <c>fl64(x) = x</c> and
-/// <c>r₂ = r₁</c>, whatever the rounding does next (ties, overflow to infinity, a subnormal result). The kernels use the
-/// FMA only for vectors all of whose lanes satisfy the condition below, which implies that x is a double; any other
-/// vector takes the double path, so every lane has torch's bits.
+/// <c>r₂ = r₁</c>, whatever the rounding does next (ties, overflow to infinity, a subnormal result). The kernels keep a
+/// float FMA only where every lane satisfies the condition below, which implies that x is a double; anything else is
+/// computed again on the double path, so every lane has torch's bits.
 /// </para>
 /// <para>
 /// <b>Condition.</b> With e(v) the exponent of the leading bit of v (so <c>2^e ≤ |v| &lt; 2^(e+1)</c>, subnormals included):
-/// A = 0, or A finite and <c>e(s) − 20 ≤ e(A) ≤ e(s) + 28</c>; and s finite.
+/// s finite and normal with <c>−106 ≤ e(s) ≤ 99</c>, and A = 0 or <c>e(s) − 20 ≤ e(A) ≤ e(s) + 28</c> (the window: 49 binades);
+/// or s = 0 and A finite.
 /// </para>
 /// <para>
 /// <b>Proof.</b> Every set bit of a float v lies in [e(v) − 23, e(v)] (a subnormal's lowest bit is 2⁻¹⁴⁹ ≥ e(v) − 23
@@ -143,25 +166,30 @@ public interface IQuantizedRow
 /// s, so its bits lie at or above e(s) − 23, and <c>|c·s| &lt; 2⁸ · 2^(e(s)+1)</c>, so at or below e(s) + 8. If A = 0 then
 /// x = c·s, which has at most 8 + 24 bits: a double. Otherwise the bits of x lie between
 /// <c>min(e(A), e(s)) − 23</c> and <c>max(e(A), e(s) + 8) + 1</c> (the + 1 for a carry), a span of at most
-/// <c>max(e(A), e(s) + 8) − min(e(A), e(s)) + 25</c> bits; under the condition the difference is at most 28 (e(A) ≥ e(s) + 8:
+/// <c>max(e(A), e(s) + 8) − min(e(A), e(s)) + 25</c> bits; in the window the difference is at most 28 (e(A) ≥ e(s) + 8:
 /// e(A) − e(s) ≤ 28; e(A) ≤ e(s): e(s) + 8 − e(A) ≤ 28; between: 8), so x spans at most 53 bits. Its magnitude lies
 /// between 2⁻¹⁴⁹ and 2¹³⁷, where doubles are normal: x is a double. ∎
 /// </para>
 /// <para>
-/// <b>Test.</b> Non-negative float bits order like magnitudes, so the condition is two integer compares of <c>|A|</c>'s bits
-/// against <see cref="ExactFrom"/> (the bits of 2^(e(s) − 20), raised to the smallest normal float when below it) and
-/// <see cref="InexactAbove"/> (the bits of 2^(e(s) + 29) minus one, all finite values when that overflows), plus a test for
-/// zero. Raising a bound only narrows the range, so the claim still holds. A zero scale proves every finite A; a subnormal
-/// or non-finite one proves none (−1: every lane takes the double path). Typical tables stay inside the range (a bag's
-/// sums within 2²⁸ of its rows' scales). Measured on an AMD EPYC (AVX-512, a 1000-row 8-bit table in cache, D = 64, bags
-/// of 32): 93 M rows/s with the double path alone, 128 with this test, 156 with a bare float FMA (which is not exact).
+/// <b>Test.</b> Non-negative float bits order like magnitudes, and doubling a float's bits (an integer add of the bits to
+/// themselves) drops the sign. So with <see cref="WindowStart"/> the doubled bits of 2^(e(s) − 20), a lane is in the window
+/// exactly when <c>2·bits(A) − WindowStart</c>, unsigned, lies below <see cref="WindowWidth"/> (49 binades of doubled bits);
+/// the bounds on e(s) keep both ends of the window normal and finite, and a zero A counts as offset 0
+/// (<see cref="WindowOffset"/>). The range of e(s) makes the window a constant width, so a kernel can fold every lane of every
+/// row of a pass into one lane-wise maximum (three or four integer instructions a vector, no branch) and test it once at the
+/// end of the pass: <see cref="IQuantizedCodes{TVector}.MultiplyAddTracked"/>. A zero scale takes a window around 1 (any
+/// window is proven for it); a subnormal, tiny (below 2⁻¹⁰⁶), huge (2¹⁰⁰ and up) or non-finite scale proves nothing
+/// (<see cref="Windowed"/> false: its passes take the double path, as torch computes).
 /// </para>
 /// </remarks>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public readonly struct QuantizedRowFactors
 {
-    /// <summary>True where a float FMA is one instruction (x86 FMA3, ARM64), the only case worth the range test; elsewhere every step takes the double path.</summary>
-    public static bool HasFusedMultiplyAdd => Fma.IsSupported || AdvSimd.IsSupported;
+    /// <summary>The window's width in doubled float bits: 49 binades, e(s) − 20 … e(s) + 28.</summary>
+    public const uint WindowWidth = 49u << 24;
+
+    /// <summary>True where a float FMA is one instruction (x86 FMA3, ARM64): the kernels then run a speculative float pass first and prove its bits; elsewhere every step takes the double path.</summary>
+    public static bool SpeculatesInFloat => Fma.IsSupported || AdvSimd.IsSupported;
 
     /// <summary>The factors of a row whose weighted scale and bias are <paramref name="scale"/> and <paramref name="bias"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -169,26 +197,19 @@ public readonly struct QuantizedRowFactors
     {
         Scale = scale;
         Bias = bias;
-        uint magnitude = BitConverter.SingleToUInt32Bits(scale) & int.MaxValue;
-        int exponentBits = (int)(magnitude & 0x7F80_0000u);
-        if ((uint)(exponentBits - 0x0080_0000) <= 0x7F00_0000 - 0x0080_0000)
+        uint bits = BitConverter.SingleToUInt32Bits(scale);
+        uint exponent = bits & 0x7F80_0000u;
+        if (exponent - (21u << 23) <= (226u - 21u) << 23)
         {
-            // A normal scale: 2^(e(s) − 20) (raised to the smallest normal float when below it, which only narrows the
-            // range) and 2^(e(s) + 29) − 1 ulp (all finite floats when that overflows), as float bits.
-            ExactFrom = Math.Max(exponentBits - (20 << 23), 0x0080_0000);
-            InexactAbove = (int)Math.Min(exponentBits + (29L << 23) - 1, 0x7F7F_FFFF);
-        }
-        else if (magnitude == 0)
-        {
-            // c·s = 0: x = A, a float, for every finite A.
-            ExactFrom = 0;
-            InexactAbove = 0x7F7F_FFFF;
+            // Biased exponent 21 … 226 (e(s) in −106 … 99): the window starts at a normal float and ends at or below infinity, which lies outside it.
+            WindowStart = (exponent - (20u << 23)) << 1;
+            Windowed = true;
         }
         else
         {
-            // A subnormal or non-finite scale: no lane is proven (rare; the double path handles it as torch does).
-            ExactFrom = 0;
-            InexactAbove = -1;
+            // c·s = 0 proves every finite sum (any window will do: one around 1); a subnormal, extreme or non-finite scale none.
+            Windowed = (bits & int.MaxValue) == 0;
+            WindowStart = (127u - 20u) << 24;
         }
     }
 
@@ -198,17 +219,62 @@ public readonly struct QuantizedRowFactors
     /// <summary>The weighted bias <c>w · bias</c>.</summary>
     public float Bias { get; }
 
-    /// <summary>The float bits of the smallest non-zero <c>|A|</c> for which the float FMA is proven exact (0: every one).</summary>
-    public int ExactFrom { get; }
+    /// <summary>The doubled float bits of 2^(e(s) − 20), where the window starts.</summary>
+    public uint WindowStart { get; }
+
+    /// <summary>False when the scale proves no sum exact (subnormal, extreme or non-finite): every step of the row takes the double path.</summary>
+    public bool Windowed { get; }
 
     /// <summary>
-    /// <see cref="ExactFrom"/> for the one-compare test of the vector widths: a non-zero <c>|A|</c> is below the range exactly
-    /// when <c>bits(|A|) + int.MaxValue</c> (wrapping: 1 … 2³¹ − 1 become int.MinValue …, and 0 becomes int.MaxValue) is below this.
+    /// The window start for the first row a pass adds, whose sums are all <c>+0 + bias</c>, one float: a start that puts
+    /// every lane at offset 0 when that sum is proven (zero included), and past the window when it is not. So the vector
+    /// widths need no test for a zero sum (<see cref="IQuantizedCodes{TVector}.MultiplyAddTracked"/>): the only zero sums
+    /// they meet elsewhere come from exact cancellation, which fails the pass and only costs time.
     /// </summary>
-    public int InexactBelow => unchecked(Math.Max(ExactFrom, 1) + int.MaxValue);
+    public uint FirstRowWindowStart
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            uint doubled = BitConverter.SingleToUInt32Bits(Bias) << 1;
+            return Windowed && WindowOffset(Bias, WindowStart) < WindowWidth ? doubled : doubled + 2;
+        }
+    }
 
-    /// <summary>The float bits of the largest <c>|A|</c> for which the float FMA is proven exact (−1: none).</summary>
-    public int InexactAbove { get; }
+    /// <summary>
+    /// A sum's offset into the window of <paramref name="windowStart"/>: <c>2·bits(sum) − windowStart</c> as an unsigned
+    /// integer, or 0 for a zero sum; in the window exactly when below <see cref="WindowWidth"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint WindowOffset(float sum, uint windowStart)
+    {
+        uint doubled = BitConverter.SingleToUInt32Bits(sum) << 1;
+        return doubled == 0 ? 0 : doubled - windowStart;
+    }
+}
+
+/// <summary>A row's weighted scale, bias and window start in every lane of <typeparamref name="TVector"/> (<see cref="IQuantizedCodes{TVector}.Broadcast"/>).</summary>
+/// <typeparam name="TVector">The accumulator type.</typeparam>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public readonly struct QuantizedRowVectors<TVector>
+{
+    /// <summary>Holds the three broadcasts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public QuantizedRowVectors(TVector scale, TVector bias, TVector windowStart)
+    {
+        Scale = scale;
+        Bias = bias;
+        WindowStart = windowStart;
+    }
+
+    /// <summary>The weighted scale.</summary>
+    public TVector Scale { get; }
+
+    /// <summary>The weighted bias.</summary>
+    public TVector Bias { get; }
+
+    /// <summary><see cref="QuantizedRowFactors.WindowStart"/> (unsigned integer lanes, kept as float lanes).</summary>
+    public TVector WindowStart { get; }
 }
 
 /// <summary>8-bit rows (torch's <c>embedding_bag_byte</c>): a code per byte, float32 scale and bias.</summary>
@@ -379,22 +445,41 @@ public readonly struct QuantizedCodes512 : IQuantizedCodes<Vector512<float>>
     public static Vector512<float> MultiplyAdd(Vector512<float> accumulator, Vector512<float> codes, in QuantizedRowFactors row)
     {
         Vector512<float> sum = accumulator + Vector512.Create(row.Bias);
-        if (QuantizedRowFactors.HasFusedMultiplyAdd)
+        if (QuantizedRowFactors.SpeculatesInFloat && row.Windowed && AllInside(WindowOffset(sum, Vector512.Create(row.WindowStart).AsSingle())))
         {
-            // Lanes whose exact result may not fit a double (QuantizedRowFactors): |sum| above the range, or non-zero below it.
-            Vector512<int> magnitude = sum.AsInt32() & Vector512.Create(int.MaxValue);
-            Vector512<int> doubleRounded = Vector512.GreaterThan(magnitude, Vector512.Create(row.InexactAbove))
-                | Vector512.LessThan(magnitude + Vector512.Create(int.MaxValue), Vector512.Create(row.InexactBelow));
-            if (doubleRounded == Vector512<int>.Zero)
-            {
-                return Vector512.FusedMultiplyAdd(codes, Vector512.Create(row.Scale), sum);
-            }
+            return Vector512.FusedMultiplyAdd(codes, Vector512.Create(row.Scale), sum);
         }
 
         (Vector512<double> lower, Vector512<double> upper) = Vector512.Widen(sum);
         (Vector512<double> codesLower, Vector512<double> codesUpper) = Vector512.Widen(codes);
         Vector512<double> factor = Vector512.Create((double)row.Scale);
         return Vector512.Narrow(Vector512.MultiplyAddEstimate(codesLower, factor, lower), Vector512.MultiplyAddEstimate(codesUpper, factor, upper));
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MultiplyAddTracked(Vector512<float> accumulator, Vector512<float> codes, in QuantizedRowVectors<Vector512<float>> row, ref Vector512<float> outside)
+    {
+        Vector512<float> sum = accumulator + row.Bias;
+        outside = Vector512.Max(outside.AsUInt32(), WindowOffset(sum, row.WindowStart).AsUInt32()).AsSingle();
+        return Vector512.FusedMultiplyAdd(codes, row.Scale, sum);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static QuantizedRowVectors<Vector512<float>> Broadcast(in QuantizedRowFactors row, bool first) =>
+        new(Vector512.Create(row.Scale), Vector512.Create(row.Bias), Vector512.Create(first ? row.FirstRowWindowStart : row.WindowStart).AsSingle());
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AllInside(Vector512<float> outside) => Vector512.LessThanAll(outside.AsUInt32(), Vector512.Create(QuantizedRowFactors.WindowWidth));
+
+    /// <summary><see cref="QuantizedRowFactors.WindowOffset"/> lane-wise (as float lanes), except that a zero sum is outside (<see cref="QuantizedRowFactors.FirstRowWindowStart"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> WindowOffset(Vector512<float> sum, Vector512<float> windowStart)
+    {
+        Vector512<uint> doubled = sum.AsUInt32() + sum.AsUInt32();
+        return (doubled - windowStart.AsUInt32()).AsSingle();
     }
 
     /// <inheritdoc/>
@@ -440,22 +525,41 @@ public readonly struct QuantizedCodes256 : IQuantizedCodes<Vector256<float>>
     public static Vector256<float> MultiplyAdd(Vector256<float> accumulator, Vector256<float> codes, in QuantizedRowFactors row)
     {
         Vector256<float> sum = accumulator + Vector256.Create(row.Bias);
-        if (QuantizedRowFactors.HasFusedMultiplyAdd)
+        if (QuantizedRowFactors.SpeculatesInFloat && row.Windowed && AllInside(WindowOffset(sum, Vector256.Create(row.WindowStart).AsSingle())))
         {
-            // Lanes whose exact result may not fit a double (QuantizedRowFactors): |sum| above the range, or non-zero below it.
-            Vector256<int> magnitude = sum.AsInt32() & Vector256.Create(int.MaxValue);
-            Vector256<int> doubleRounded = Vector256.GreaterThan(magnitude, Vector256.Create(row.InexactAbove))
-                | Vector256.LessThan(magnitude + Vector256.Create(int.MaxValue), Vector256.Create(row.InexactBelow));
-            if (doubleRounded == Vector256<int>.Zero)
-            {
-                return Vector256.FusedMultiplyAdd(codes, Vector256.Create(row.Scale), sum);
-            }
+            return Vector256.FusedMultiplyAdd(codes, Vector256.Create(row.Scale), sum);
         }
 
         (Vector256<double> lower, Vector256<double> upper) = Vector256.Widen(sum);
         (Vector256<double> codesLower, Vector256<double> codesUpper) = Vector256.Widen(codes);
         Vector256<double> factor = Vector256.Create((double)row.Scale);
         return Vector256.Narrow(Vector256.MultiplyAddEstimate(codesLower, factor, lower), Vector256.MultiplyAddEstimate(codesUpper, factor, upper));
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MultiplyAddTracked(Vector256<float> accumulator, Vector256<float> codes, in QuantizedRowVectors<Vector256<float>> row, ref Vector256<float> outside)
+    {
+        Vector256<float> sum = accumulator + row.Bias;
+        outside = Vector256.Max(outside.AsUInt32(), WindowOffset(sum, row.WindowStart).AsUInt32()).AsSingle();
+        return Vector256.FusedMultiplyAdd(codes, row.Scale, sum);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static QuantizedRowVectors<Vector256<float>> Broadcast(in QuantizedRowFactors row, bool first) =>
+        new(Vector256.Create(row.Scale), Vector256.Create(row.Bias), Vector256.Create(first ? row.FirstRowWindowStart : row.WindowStart).AsSingle());
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AllInside(Vector256<float> outside) => Vector256.LessThanAll(outside.AsUInt32(), Vector256.Create(QuantizedRowFactors.WindowWidth));
+
+    /// <summary><see cref="QuantizedRowFactors.WindowOffset"/> lane-wise (as float lanes), except that a zero sum is outside (<see cref="QuantizedRowFactors.FirstRowWindowStart"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> WindowOffset(Vector256<float> sum, Vector256<float> windowStart)
+    {
+        Vector256<uint> doubled = sum.AsUInt32() + sum.AsUInt32();
+        return (doubled - windowStart.AsUInt32()).AsSingle();
     }
 
     /// <inheritdoc/>
@@ -501,22 +605,41 @@ public readonly struct QuantizedCodes128 : IQuantizedCodes<Vector128<float>>
     public static Vector128<float> MultiplyAdd(Vector128<float> accumulator, Vector128<float> codes, in QuantizedRowFactors row)
     {
         Vector128<float> sum = accumulator + Vector128.Create(row.Bias);
-        if (QuantizedRowFactors.HasFusedMultiplyAdd)
+        if (QuantizedRowFactors.SpeculatesInFloat && row.Windowed && AllInside(WindowOffset(sum, Vector128.Create(row.WindowStart).AsSingle())))
         {
-            // Lanes whose exact result may not fit a double (QuantizedRowFactors): |sum| above the range, or non-zero below it.
-            Vector128<int> magnitude = sum.AsInt32() & Vector128.Create(int.MaxValue);
-            Vector128<int> doubleRounded = Vector128.GreaterThan(magnitude, Vector128.Create(row.InexactAbove))
-                | Vector128.LessThan(magnitude + Vector128.Create(int.MaxValue), Vector128.Create(row.InexactBelow));
-            if (doubleRounded == Vector128<int>.Zero)
-            {
-                return Vector128.FusedMultiplyAdd(codes, Vector128.Create(row.Scale), sum);
-            }
+            return Vector128.FusedMultiplyAdd(codes, Vector128.Create(row.Scale), sum);
         }
 
         (Vector128<double> lower, Vector128<double> upper) = Vector128.Widen(sum);
         (Vector128<double> codesLower, Vector128<double> codesUpper) = Vector128.Widen(codes);
         Vector128<double> factor = Vector128.Create((double)row.Scale);
         return Vector128.Narrow(Vector128.MultiplyAddEstimate(codesLower, factor, lower), Vector128.MultiplyAddEstimate(codesUpper, factor, upper));
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MultiplyAddTracked(Vector128<float> accumulator, Vector128<float> codes, in QuantizedRowVectors<Vector128<float>> row, ref Vector128<float> outside)
+    {
+        Vector128<float> sum = accumulator + row.Bias;
+        outside = Vector128.Max(outside.AsUInt32(), WindowOffset(sum, row.WindowStart).AsUInt32()).AsSingle();
+        return Vector128.FusedMultiplyAdd(codes, row.Scale, sum);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static QuantizedRowVectors<Vector128<float>> Broadcast(in QuantizedRowFactors row, bool first) =>
+        new(Vector128.Create(row.Scale), Vector128.Create(row.Bias), Vector128.Create(first ? row.FirstRowWindowStart : row.WindowStart).AsSingle());
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AllInside(Vector128<float> outside) => Vector128.LessThanAll(outside.AsUInt32(), Vector128.Create(QuantizedRowFactors.WindowWidth));
+
+    /// <summary><see cref="QuantizedRowFactors.WindowOffset"/> lane-wise (as float lanes), except that a zero sum is outside (<see cref="QuantizedRowFactors.FirstRowWindowStart"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> WindowOffset(Vector128<float> sum, Vector128<float> windowStart)
+    {
+        Vector128<uint> doubled = sum.AsUInt32() + sum.AsUInt32();
+        return (doubled - windowStart.AsUInt32()).AsSingle();
     }
 
     /// <inheritdoc/>
@@ -562,14 +685,31 @@ public readonly struct QuantizedCodesScalar : IQuantizedCodes<float>
     public static float MultiplyAdd(float accumulator, float codes, in QuantizedRowFactors row)
     {
         float sum = accumulator + row.Bias;
-        int magnitude = (int)(BitConverter.SingleToUInt32Bits(sum) & int.MaxValue);
-        if (QuantizedRowFactors.HasFusedMultiplyAdd && magnitude <= row.InexactAbove && unchecked(magnitude + int.MaxValue) >= row.InexactBelow)
+        if (QuantizedRowFactors.SpeculatesInFloat && row.Windowed && QuantizedRowFactors.WindowOffset(sum, row.WindowStart) < QuantizedRowFactors.WindowWidth)
         {
             return MathF.FusedMultiplyAdd(codes, row.Scale, sum);
         }
 
         return (float)((double)row.Scale * codes + (double)sum);
     }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MultiplyAddTracked(float accumulator, float codes, in QuantizedRowVectors<float> row, ref float outside)
+    {
+        float sum = accumulator + row.Bias;
+        outside = BitConverter.UInt32BitsToSingle(Math.Max(BitConverter.SingleToUInt32Bits(outside), QuantizedRowFactors.WindowOffset(sum, BitConverter.SingleToUInt32Bits(row.WindowStart))));
+        return MathF.FusedMultiplyAdd(codes, row.Scale, sum);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static QuantizedRowVectors<float> Broadcast(in QuantizedRowFactors row, bool first) =>
+        new(row.Scale, row.Bias, BitConverter.UInt32BitsToSingle(first ? row.FirstRowWindowStart : row.WindowStart));
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AllInside(float outside) => BitConverter.SingleToUInt32Bits(outside) < QuantizedRowFactors.WindowWidth;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
