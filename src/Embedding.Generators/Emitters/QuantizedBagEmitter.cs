@@ -216,7 +216,7 @@ namespace Embedding.Generators.Emitters
             writer.Open("if (Factors.SpeculatesInFloat)");
             writer.Line("// Float FMAs, every sum checked against its row's window; the bits are torch's when every row was windowed and every lane stayed inside.");
             writer.Line(type + " outside = " + codes + ".Zero;");
-            writer.Line("bool windowed = true, firstRow = true;");
+            writer.Line("bool windowed = true;");
             EmitPass(writer, kind, codes, columns, prefetchWhen, tracked: true);
             writer.Line();
             writer.Line("proven = windowed && " + codes + ".AllInside(outside);");
@@ -259,8 +259,7 @@ namespace Embedding.Generators.Emitters
             if (tracked)
             {
                 writer.Line("windowed &= factors.Windowed;");
-                writer.Line("var row = " + codes + ".Broadcast(in factors, firstRow);");
-                writer.Line("firstRow = false;");
+                writer.Line("var row = " + codes + ".Broadcast(in factors, first: count == 1);");
             }
 
             for (int v = 0; v < columns.Count; v++)

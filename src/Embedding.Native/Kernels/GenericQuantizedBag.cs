@@ -103,11 +103,11 @@ internal static class GenericQuantizedBag<TIndex, TRow>
                 nuint first = column + block > covered ? (covered > block ? covered - block : 0) : column;
                 if (wide)
                 {
-                    Block<TVector, TCodes>(in rows, start, end, first, covered - lanes, prefetch: column == 0, wide: true, ref target);
+                    WideBlock<TVector, TCodes>(in rows, start, end, first, covered - lanes, prefetch: column == 0, ref target);
                 }
                 else
                 {
-                    Block<TVector, TCodes>(in rows, start, end, first, covered - lanes, prefetch: column == 0, wide: false, ref target);
+                    NarrowBlock<TVector, TCodes>(in rows, start, end, first, covered - lanes, prefetch: column == 0, ref target);
                 }
 
                 if (first + block >= covered)
@@ -119,10 +119,26 @@ internal static class GenericQuantizedBag<TIndex, TRow>
             // Padding codes in the last byte: at most three columns, one lane at a time.
             if (covered < (nuint)dimension)
             {
-                Block<float, QuantizedCodesScalar>(in rows, start, end, covered, (nuint)dimension - 1, prefetch: false, wide: false, ref target);
+                NarrowBlock<float, QuantizedCodesScalar>(in rows, start, end, covered, (nuint)dimension - 1, prefetch: false, ref target);
             }
         }
     }
+
+    /// <summary>
+    /// <see cref="Block"/> with <see cref="WideBlockVectors"/> accumulators, compiled on its own: inlined into <see cref="Run"/>
+    /// next to the narrow block, the two passes of each exhausted the JIT's inlining budget for the method (calls to the
+    /// position bookkeeping in the hot loop: 4-bit bags took 4x the time). One call per bag and block costs nothing measurable.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WideBlock<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, ref float target)
+        where TCodes : IQuantizedCodes<TVector> =>
+        Block<TVector, TCodes>(in rows, start, end, first, last, prefetch, wide: true, ref target);
+
+    /// <summary><see cref="Block"/> with <see cref="BlockVectors"/> accumulators, compiled on its own (<see cref="WideBlock"/>).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void NarrowBlock<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, ref float target)
+        where TCodes : IQuantizedCodes<TVector> =>
+        Block<TVector, TCodes>(in rows, start, end, first, last, prefetch, wide: false, ref target);
 
     /// <summary>
     /// The bag's positions <c>[start, end)</c> for the <see cref="BlockVectors"/> (or, <paramref name="wide"/>,
@@ -135,9 +151,15 @@ internal static class GenericQuantizedBag<TIndex, TRow>
     {
         if (!QuantizedRowFactors.SpeculatesInFloat || !Pass<TVector, TCodes>(in rows, start, end, first, last, prefetch, wide, tracked: true, ref target))
         {
-            Pass<TVector, TCodes>(in rows, start, end, first, last, prefetch && !QuantizedRowFactors.SpeculatesInFloat, wide, tracked: false, ref target);
+            ExactPass<TVector, TCodes>(in rows, start, end, first, last, prefetch && !QuantizedRowFactors.SpeculatesInFloat, wide, ref target);
         }
     }
+
+    /// <summary>The exact pass, compiled on its own so that the speculative one keeps the caller's inlining budget (<paramref name="wide"/> is a variable here: one predictable branch per position).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ExactPass<TVector, TCodes>(scoped in QuantizedBagRows<TIndex, TRow> rows, nint start, nint end, nuint first, nuint last, bool prefetch, bool wide, ref float target)
+        where TCodes : IQuantizedCodes<TVector> =>
+        Pass<TVector, TCodes>(in rows, start, end, first, last, prefetch, wide, tracked: false, ref target);
 
     /// <summary>
     /// One pass: accumulate, finish the mean, store. <paramref name="tracked"/>: float FMAs with the window tracked, and
@@ -153,7 +175,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
         nuint c4 = Math.Min(first + 4 * lanes, last), c5 = Math.Min(first + 5 * lanes, last), c6 = Math.Min(first + 6 * lanes, last), c7 = Math.Min(first + 7 * lanes, last);
         TVector a0 = TCodes.Zero, a1 = TCodes.Zero, a2 = TCodes.Zero, a3 = TCodes.Zero, a4 = TCodes.Zero, a5 = TCodes.Zero, a6 = TCodes.Zero, a7 = TCodes.Zero;
         TVector outside = TCodes.Zero;
-        bool windowed = true, firstRow = true;
+        bool windowed = true;
         int count = 0;
         for (nint i = start; i < end; i++)
         {
@@ -172,8 +194,7 @@ internal static class GenericQuantizedBag<TIndex, TRow>
             if (tracked)
             {
                 windowed &= factors.Windowed;
-                QuantizedRowVectors<TVector> row = TCodes.Broadcast(in factors, firstRow);
-                firstRow = false;
+                QuantizedRowVectors<TVector> row = TCodes.Broadcast(in factors, first: count == 1);
                 a0 = TCodes.MultiplyAddTracked(a0, TRow.Codes<TVector, TCodes>(ref codes, c0), in row, ref outside);
                 a1 = TCodes.MultiplyAddTracked(a1, TRow.Codes<TVector, TCodes>(ref codes, c1), in row, ref outside);
                 a2 = TCodes.MultiplyAddTracked(a2, TRow.Codes<TVector, TCodes>(ref codes, c2), in row, ref outside);

@@ -23,12 +23,16 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
     where TIndex : unmanaged, IBinaryInteger<TIndex>
     where TRow : IQuantizedRow
 {
+    /// <summary>The weight of every position of an unweighted bag (its product with a scale or bias is exact).</summary>
+    private static readonly float One = 1.0f;
+
     private readonly ref byte _table;
     private readonly nint _rowBytes;
     private readonly nint _codeBytes;
     private readonly ref TIndex _indices;
     private readonly ref int _mapping;
     private readonly ref float _weights;
+    private readonly nint _weightMask;
     private readonly nint _total;
     private readonly long _paddingIndex;
     private readonly int _distance;
@@ -52,7 +56,10 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
         _rowBytes = _codeBytes + TRow.ScaleBiasBytes;
         _indices = ref Unsafe.AsRef(in indices);
         _mapping = ref Unsafe.AsRef(in mapping);
-        _weights = ref Unsafe.AsRef(in perSampleWeights);
+        // Unweighted: every position reads the same 1 (index masked to 0), so the per-position code has no branch for it.
+        bool weighted = !Unsafe.IsNullRef(in perSampleWeights);
+        _weights = ref weighted ? ref Unsafe.AsRef(in perSampleWeights) : ref Unsafe.AsRef(in One);
+        _weightMask = weighted ? -1 : 0;
         _total = KernelRows.Index(in starts, numBags);
         _paddingIndex = paddingIndex;
         _distance = KernelHints.DistanceForRowBytes((int)Math.Min(_rowBytes, int.MaxValue));
@@ -79,7 +86,7 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
             if (row >= 0)
             {
                 ref byte codes = ref Unsafe.Add(ref _table, row * _rowBytes);
-                factors = TRow.ScaleBias(ref Unsafe.Add(ref codes, _codeBytes), Unsafe.IsNullRef(ref _weights) ? 1.0f : Unsafe.Add(ref _weights, i));
+                factors = TRow.ScaleBias(ref Unsafe.Add(ref codes, _codeBytes), Unsafe.Add(ref _weights, i & _weightMask));
                 return ref codes;
             }
         }
