@@ -193,13 +193,12 @@ def test_module_and_functionals_agree(dtype):
 
 @gradcheck_dtypes
 def test_gradcheck_dense(dtype):
-    # test_embedding_dense_grad, first half. Its gradgradcheck half is not ported: our backward is
-    # once_differentiable by design (docs/divergences.md; test_torch_module's
-    # test_double_backward_is_refused).
+    # test_embedding_dense_grad
     torch.manual_seed(0)
     weight = et.Embedding(20, 20, dtype=dtype).weight
     inp = torch.tensor([[0, 1, 1, 2], [3, 5, 7, 11]])
     assert torch.autograd.gradcheck(lambda w: et.embedding(inp, w), (weight,))
+    assert torch.autograd.gradgradcheck(lambda w: et.embedding(inp, w), (weight,))
 
 
 @dtypes

@@ -23,14 +23,27 @@ state dict loads into ``torch.nn.Embedding`` and back), and the gradients::
                       grad_output without a padding row, emb_embedding_backward_sparse with one);
                       with scale_grad_by_freq torch's RuntimeError
                       "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
+    double backward (the gradient is linear in grad_output, so its derivative is a lookup again):
+        d/d grad_output = the native lookup of the incoming (V, D) gradient's rows, zero at padding
+                          positions, scale_grad_by_freq ignored (torch's embedding_dense_double_backward);
+                          differentiable again (dense), torch's RuntimeError at a third order (sparse)
+
+EmbeddingBag's gradients are differentiable where torch 1.13's are: the sparse weight gradient
+(sum, mean, with per_sample_weights) has the bag of the incoming rows (the native bag forward)
+as its derivative with respect to grad_output, and the native per_sample_weights backward with
+respect to per_sample_weights. The dense weight gradient (any mode) and the per_sample_weights
+gradient are not differentiable in torch 1.13: the second derivative raises torch's RuntimeError
+("derivative for _embedding_bag_dense_backward is not implemented", and for
+aten::_embedding_bag_per_sample_weights_backward) when it is taken.
 
 Differences from torch, all of them errors rather than silent fallbacks:
 
 * weight must be on the CPU. Embedding trains float32, float64, float16 and bfloat16 tables;
   EmbeddingBag float16, float32 and float64 (bfloat16: torch 1.13's own RuntimeError); the types
   come from the library's build_info()["table_dtypes"].
-* The gradient is not differentiable again (``once_differentiable``): double backward through
-  the embedding raises. torch's is linear with a zero second derivative.
+* A sparse bag's double backward rounds like the forward (an FMA per weighted term, the mean's
+  sum divided once), where torch rounds each term first: within the bag bound, bit for bit for
+  unweighted sums (docs/divergences.md).
 * EmbeddingBag: see ``EmbeddingBag`` below and docs/divergences.md (stricter offsets, 2-D input
   with include_last_offset gives B bags as in torch 2.x, scale_grad_by_freq divides by each row's
   own count, a failing call never renormalises, per_sample_weights may require grad with a frozen
@@ -66,7 +79,7 @@ from .._ops.padding import module_range_error, padding_row
 from .._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
 from .._results import new_result as _new_result
 from ..errors import (
-    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_UNSUPPORTED_DTYPE,
+    EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE,
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
 )
 from .._repr import embedding_bag_extra_repr, embedding_extra_repr
@@ -144,18 +157,85 @@ class _EmbeddingFunction(torch.autograd.Function):
         return output
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
         indices, = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        if ctx.sparse:
-            grad = _sparse_gradient(grad_output, indices, ctx.num_weights, ctx.embedding_dim, ctx.padding_idx,
-                                    ctx.scale_grad_by_freq)
-        else:
-            grad = _functional.embedding_backward(grad_output.contiguous(), indices, ctx.num_weights,
-                                                  ctx.padding_idx, ctx.scale_grad_by_freq)
+        gradient = _EmbeddingSparseGradient if ctx.sparse else _EmbeddingDenseGradient
+        grad = gradient.apply(grad_output, indices, ctx.num_weights, ctx.embedding_dim, ctx.padding_idx,
+                              ctx.scale_grad_by_freq)
         return grad, None, None, None, None
+
+
+class _EmbeddingDenseGradient(torch.autograd.Function):
+    """torch's embedding_dense_backward: the dense (V, D) weight gradient, linear in grad_output;
+    its own backward is torch's embedding_dense_double_backward (see _embedding_double_backward)."""
+
+    @staticmethod
+    def forward(ctx, grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
+        ctx.save_for_backward(indices)
+        ctx.padding_idx = padding_idx
+        return _functional.embedding_backward(grad_output.contiguous(), indices, num_weights, padding_idx,
+                                              scale_grad_by_freq)
+
+    @staticmethod
+    def backward(ctx, grad_grad_weight):
+        indices, = ctx.saved_tensors
+        return _embedding_double_backward(grad_grad_weight, indices, ctx.padding_idx), None, None, None, None, None
+
+
+class _EmbeddingSparseGradient(torch.autograd.Function):
+    """torch's embedding_sparse_backward (see _sparse_gradient); its backward is the dense one's, as
+    torch's (sparse_coo_tensor's values backward, then index's) gives the same gather."""
+
+    @staticmethod
+    def forward(ctx, grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
+        ctx.save_for_backward(indices)
+        ctx.padding_idx = padding_idx
+        return _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq)
+
+    @staticmethod
+    def backward(ctx, grad_grad_weight):
+        indices, = ctx.saved_tensors
+        return (_embedding_double_backward(_sparse_incoming_rows(grad_grad_weight), indices, ctx.padding_idx),
+                None, None, None, None, None)
+
+
+_SPARSE_TRIPLE_BACKWARD_MESSAGE = "derivative for aten::_sparse_mask_helper is not implemented"
+
+
+class _SparseIncomingRows(torch.autograd.Function):
+    """The gradient arriving at a sparse weight gradient, as a dense table. torch differentiates
+    it no further (sparse_coo_tensor's values backward, _sparse_mask_helper, has no derivative):
+    a derivative with respect to it raises torch's RuntimeError."""
+
+    @staticmethod
+    def forward(ctx, grad_grad_weight):
+        return grad_grad_weight.to_dense() if grad_grad_weight.layout is not _STRIDED else grad_grad_weight.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, _SPARSE_TRIPLE_BACKWARD_MESSAGE)
+
+
+def _sparse_incoming_rows(grad_grad_weight):
+    """``grad_grad_weight`` dense, through _SparseIncomingRows when a graph is being recorded for it."""
+    if grad_grad_weight.requires_grad and torch.is_grad_enabled():
+        return _SparseIncomingRows.apply(grad_grad_weight)
+    return grad_grad_weight.to_dense() if grad_grad_weight.layout is not _STRIDED else grad_grad_weight
+
+
+def _embedding_double_backward(grad_grad_weight, indices, padding_idx):
+    """torch's embedding_dense_double_backward: the rows of grad_grad_weight at ``indices`` (the
+    native lookup, itself differentiable again), zero at padding positions. Like torch it ignores
+    scale_grad_by_freq ("the first backward takes care of scaling"), so with it the second
+    derivative is torch's, not the exact one (docs/divergences.md)."""
+    if grad_grad_weight.layout is not _STRIDED:
+        grad_grad_weight = grad_grad_weight.to_dense()
+    rows = _EmbeddingFunction.apply(grad_grad_weight, indices, -1, False, False)
+    if padding_idx is not None:
+        rows = rows.masked_fill((indices == padding_idx).unsqueeze(-1), 0)
+    return rows
 
 
 def _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
@@ -339,37 +419,112 @@ class _EmbeddingBagFunction(torch.autograd.Function):
         return output
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        weight, _ = ctx.saved_tensors
+        weight, per_sample_weights = ctx.saved_tensors
         call = ctx.call
-        layout = call.layout
-        grad_output = grad_output.contiguous()
         grad_weight = grad_psw = None
         if ctx.needs_input_grad[0]:
             if call.sparse:
-                grad_weight = _bag_sparse_gradient(grad_output, call)
+                grad_weight = _BagSparseWeightGradient.apply(grad_output, per_sample_weights, call)
             else:
-                # New zeros accumulated into: the same bits as overwriting, without a second clear.
-                grad_weight = _new_result((call.num_embeddings, call.embedding_dim), _type_name(grad_output), True,
-                                          zeroed=True)
-                flags = _native.EMB_ACCUMULATE | (_native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0)
-                max_address = ctx.max_indices.data_ptr() if ctx.max_indices is not None else None
-                status = _native.emb_embedding_bag_backward(
-                    grad_output.data_ptr(), _type_code(grad_output), call.num_embeddings, call.embedding_dim,
-                    ctypes.byref(layout.bags), call.mode, max_address, flags, grad_weight.data_ptr(), grad_weight.numel())
-                if status:
-                    _raise_bag_status(status)
+                grad_weight = _BagDenseWeightGradient.apply(grad_output, per_sample_weights, call, ctx.max_indices)
         if ctx.needs_input_grad[1]:
-            table = weight.detach().contiguous()
-            grad_psw = torch.empty((layout.num_indices,), dtype=grad_output.dtype)
-            status = _native.emb_embedding_bag_per_sample_weights_backward(
-                grad_output.data_ptr(), _type_code(grad_output), table.data_ptr(), call.num_embeddings,
-                call.embedding_dim, ctypes.byref(layout.bags), call.mode, grad_psw.data_ptr(), layout.num_indices)
-            if status:
-                _raise_bag_status(status)
-            grad_psw = grad_psw.reshape(ctx.psw_shape)
+            grad_psw = _BagPerSampleWeightsGradient.apply(grad_output, weight, call, ctx.psw_shape)
         return grad_weight, grad_psw, None
+
+
+#: torch 1.13's texts (RuntimeError) for the bag gradients it cannot differentiate again: the
+#: dense weight gradient (_embedding_bag_dense_backward) and the per_sample_weights gradient.
+_DENSE_DOUBLE_BACKWARD_MESSAGE = "derivative for _embedding_bag_dense_backward is not implemented"
+_PSW_DOUBLE_BACKWARD_MESSAGE = "derivative for aten::_embedding_bag_per_sample_weights_backward is not implemented"
+
+
+class _BagDenseWeightGradient(torch.autograd.Function):
+    """torch's _embedding_bag_dense_backward natively (inputs that can need a gradient:
+    grad_output, per_sample_weights). Its derivative is not implemented in torch 1.13: like
+    torch's NotImplemented node, the graph is recorded and differentiating it raises torch's
+    RuntimeError (docs/divergences.md)."""
+
+    @staticmethod
+    def forward(ctx, grad_output, per_sample_weights, call, max_indices):
+        grad_output = grad_output.contiguous()
+        # New zeros accumulated into: the same bits as overwriting, without a second clear.
+        grad_weight = _new_result((call.num_embeddings, call.embedding_dim), _type_name(grad_output), True,
+                                  zeroed=True)
+        flags = _native.EMB_ACCUMULATE | (_native.EMB_SCALE_GRAD_BY_FREQ if call.scale_grad_by_freq else 0)
+        max_address = max_indices.data_ptr() if max_indices is not None else None
+        status = _native.emb_embedding_bag_backward(
+            grad_output.data_ptr(), _type_code(grad_output), call.num_embeddings, call.embedding_dim,
+            ctypes.byref(call.layout.bags), call.mode, max_address, flags, grad_weight.data_ptr(), grad_weight.numel())
+        if status:
+            _raise_bag_status(status)
+        return grad_weight
+
+    @staticmethod
+    def backward(ctx, grad_grad_weight):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, _DENSE_DOUBLE_BACKWARD_MESSAGE)
+
+
+class _BagPerSampleWeightsGradient(torch.autograd.Function):
+    """torch's _embedding_bag_per_sample_weights_backward natively: per position, the dot product
+    of its table row with its bag's gradient (0 at padding positions). Not differentiable again
+    in torch 1.13: differentiating it raises torch's RuntimeError."""
+
+    @staticmethod
+    def forward(ctx, grad_output, table, call, psw_shape):
+        grad_output = grad_output.contiguous()
+        table = table.detach().contiguous()
+        layout = call.layout
+        grad_psw = torch.empty((layout.num_indices,), dtype=grad_output.dtype)
+        status = _native.emb_embedding_bag_per_sample_weights_backward(
+            grad_output.data_ptr(), _type_code(grad_output), table.data_ptr(), call.num_embeddings,
+            call.embedding_dim, ctypes.byref(layout.bags), call.mode, grad_psw.data_ptr(), layout.num_indices)
+        if status:
+            _raise_bag_status(status)
+        return grad_psw.reshape(psw_shape)
+
+    @staticmethod
+    def backward(ctx, grad_grad_psw):
+        raise _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, _PSW_DOUBLE_BACKWARD_MESSAGE)
+
+
+class _BagSparseWeightGradient(torch.autograd.Function):
+    """torch's _embedding_bag_sparse_backward (see _bag_sparse_gradient), linear in grad_output
+    and in per_sample_weights. torch builds it from differentiable ops, so it has a derivative:
+    with respect to grad_output, the bag (same mode, offsets, padding and weights) of the
+    incoming gradient's rows; with respect to per_sample_weights, per position the dot product
+    of that gradient's row with its bag's grad_output (the per_sample_weights backward with the
+    incoming gradient as the table)."""
+
+    @staticmethod
+    def forward(ctx, grad_output, per_sample_weights, call):
+        ctx.call = call
+        ctx.psw_shape = None if per_sample_weights is None else per_sample_weights.shape
+        ctx.save_for_backward(grad_output if ctx.needs_input_grad[1] else None,
+                              per_sample_weights if ctx.needs_input_grad[0] else None)
+        return _bag_sparse_gradient(grad_output.contiguous(), call)
+
+    @staticmethod
+    def backward(ctx, grad_grad_weight):
+        grad_output, per_sample_weights = ctx.saved_tensors
+        table = _sparse_incoming_rows(grad_grad_weight)
+        grad_grad_output = grad_grad_psw = None
+        if ctx.needs_input_grad[0]:
+            grad_grad_output = _EmbeddingBagFunction.apply(table, per_sample_weights, _bag_call_on(ctx.call, table))
+        if ctx.needs_input_grad[1]:
+            grad_grad_psw = _BagPerSampleWeightsGradient.apply(grad_output, table, ctx.call, ctx.psw_shape)
+        return grad_grad_output, grad_grad_psw, None
+
+
+def _bag_call_on(call, table):
+    """``call`` (its bags, mode, padding and per_sample_weights) over another table of the same
+    shape and dtype, without max_norm."""
+    other = type(call)()
+    for name in type(call).__slots__:
+        setattr(other, name, getattr(call, name))
+    other.weight = table
+    other.max_norm = None
+    return other
 
 
 def _bag_sparse_gradient(grad_output, call):
