@@ -64,6 +64,7 @@ arguments raise torch's errors (IndexError, RuntimeError, NotImplementedError).
 """
 
 import ctypes
+from typing import Optional
 
 import torch
 from torch.nn import Parameter, init
@@ -83,6 +84,7 @@ from ..errors import (
     BagPaddingIndexError, EmbeddingNotSupportedError, EmbeddingRuntimeError, PaddingIndexError,
 )
 from .._repr import embedding_bag_extra_repr, embedding_extra_repr
+from . import _library
 
 __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
@@ -270,8 +272,22 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
     Same arguments, order of checks and errors as F.embedding in torch 1.13; ``weight`` must be a
     float32, float64, float16 or bfloat16 CPU tensor. With ``max_norm`` the referenced rows of
-    ``weight`` are renormalised in place before the lookup.
+    ``weight`` are renormalised in place before the lookup. Under ``torch.jit.trace`` the call
+    goes through the operator ``torch.ops.embedding_native.embedding`` (see _library), which
+    the graph records.
     """
+    if _library.is_tracing() and isinstance(weight, _Tensor) and (padding_idx is None or type(padding_idx) is int):
+        # (Untraced: a traced weight's size would be recorded, and compared as a tensor.)
+        padding = _library.untraced(_normalize_padding_idx, padding_idx, weight.shape[0]) \
+            if padding_idx is not None else -1
+        if _library.traceable_embedding(weight, input, padding, max_norm, norm_type, scale_grad_by_freq, sparse):
+            return _library.operators.embedding(weight, input, padding, max_norm, norm_type, scale_grad_by_freq,
+                                                sparse)
+    return _eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+
+
+def _eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse):
+    """:func:`embedding` itself (also the kernel of the dispatcher's operator)."""
     # F.embedding's Python code, on the objects as given (so a numpy weight fails in weight.size
     # or weight.detach as it does there).
     padding_idx = _normalize_padding_idx(padding_idx, weight.size(0)) if padding_idx is not None else -1
@@ -370,7 +386,12 @@ class Embedding(_Table):
         self.sparse = sparse
 
 
-    def forward(self, input):
+    def forward(self, input: _Tensor) -> _Tensor:
+        if torch.jit.is_scripting():
+            # TorchScript compiles this branch only: the dispatcher's operator (see _library).
+            return torch.ops.embedding_native.embedding(
+                self.weight, input, -1 if self.padding_idx is None else self.padding_idx, self.max_norm,
+                self.norm_type, self.scale_grad_by_freq, self.sparse)
         return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                          self.scale_grad_by_freq, self.sparse)
 
@@ -560,8 +581,21 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     ``weight`` must be a float16/32/64 CPU tensor. Gradients: weight (dense, or torch's uncoalesced
     sparse COO with ``sparse=True``) and ``per_sample_weights`` when it requires grad (also with
     a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
-    referenced rows of ``weight`` are renormalised in place once every check has passed.
+    referenced rows of ``weight`` are renormalised in place once every check has passed. Under
+    ``torch.jit.trace`` the call goes through ``torch.ops.embedding_native.embedding_bag``.
     """
+    if _library.is_tracing() and _library.traceable_embedding_bag(
+            input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse, per_sample_weights,
+            include_last_offset, padding_idx):
+        return _library.operators.embedding_bag(weight, input, offsets, max_norm, norm_type, scale_grad_by_freq,
+                                                mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+    return _eager_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                                per_sample_weights, include_last_offset, padding_idx)
+
+
+def _eager_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                         per_sample_weights, include_last_offset, padding_idx):
+    """:func:`embedding_bag` itself (also the kernel of the dispatcher's operator)."""
     if not (isinstance(input, _Tensor) and isinstance(weight, _Tensor)
             and (offsets is None or isinstance(offsets, _Tensor))
             and (per_sample_weights is None or isinstance(per_sample_weights, _Tensor))):
@@ -622,7 +656,13 @@ class EmbeddingBag(_Table):
         self.include_last_offset = include_last_offset
 
 
-    def forward(self, input, offsets=None, per_sample_weights=None):
+    def forward(self, input: _Tensor, offsets: Optional[_Tensor] = None,
+                per_sample_weights: Optional[_Tensor] = None) -> _Tensor:
+        if torch.jit.is_scripting():
+            # TorchScript compiles this branch only: the dispatcher's operator (see _library).
+            return torch.ops.embedding_native.embedding_bag(
+                self.weight, input, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.mode,
+                self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
         return embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq,
                              self.mode, self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx)
 
