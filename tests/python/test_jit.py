@@ -184,3 +184,21 @@ def test_the_operators_are_the_eager_functions():
         torch.ops.embedding_native.embedding(weight, torch.tensor([5]))
     bag = torch.ops.embedding_native.embedding_bag(weight, torch.tensor([0, 1, 2]), torch.tensor([0, 2]), mode="max")
     assert identical(bag, et.embedding_bag(torch.tensor([0, 1, 2]), weight, torch.tensor([0, 2]), mode="max"))
+
+
+def test_scripted_functional_calls():
+    # The functionals compile to the operators (padding_idx normalised as F.embedding does).
+    def function(weight, indices, flat, offsets):
+        return et.embedding(indices, weight, padding_idx=-1).sum(1) + et.embedding_bag(flat, weight, offsets,
+                                                                                        mode="max")
+    scripted = torch.jit.script(function)
+    weight = torch.randn(5, 4, requires_grad=True)
+    inputs = (weight, torch.tensor([[1, 4], [0, 2]]), torch.tensor([1, 2, 3]), torch.tensor([0, 1]))
+    got, expected = scripted(*inputs), function(*inputs)
+    assert identical(got, expected)
+    assert identical(torch.autograd.grad(got.sum(), weight)[0], torch.autograd.grad(expected.sum(), weight)[0])
+
+    def out_of_range(weight, indices):
+        return et.embedding(indices, weight, padding_idx=-6)
+    with pytest.raises(Exception, match="Padding_idx must be within num_embeddings"):
+        torch.jit.script(out_of_range)(weight, torch.tensor([1]))

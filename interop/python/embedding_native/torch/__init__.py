@@ -266,16 +266,27 @@ def _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_i
     return torch.sparse_coo_tensor(rows.unsqueeze(0), values, (num_weights, embedding_dim))
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
-              sparse=False):
+def embedding(input: _Tensor, weight: _Tensor, padding_idx: Optional[int] = None, max_norm: Optional[float] = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> _Tensor:
     """``torch.nn.functional.embedding`` with the native forward and backward (see the module doc).
 
     Same arguments, order of checks and errors as F.embedding in torch 1.13; ``weight`` must be a
     float32, float64, float16 or bfloat16 CPU tensor. With ``max_norm`` the referenced rows of
     ``weight`` are renormalised in place before the lookup. Under ``torch.jit.trace`` the call
     goes through the operator ``torch.ops.embedding_native.embedding`` (see _library), which
-    the graph records.
+    the graph records; TorchScript compiles the call to that operator (the annotations are its
+    schema's types).
     """
+    if torch.jit.is_scripting():
+        return torch.ops.embedding_native.embedding(
+            weight, input, _library.operator_padding_idx(padding_idx, weight.size(0)), max_norm, norm_type,
+            scale_grad_by_freq, sparse)
+    else:
+        return _traced_or_eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq,
+                                          sparse)
+
+
+def _traced_or_eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse):
     if _library.is_tracing() and isinstance(weight, _Tensor) and (padding_idx is None or type(padding_idx) is int):
         # (Untraced: a traced weight's size would be recorded, and compared as a tensor.)
         padding = _library.untraced(_normalize_padding_idx, padding_idx, weight.shape[0]) \
@@ -573,8 +584,10 @@ def _bag_sparse_gradient(grad_output, call):
     return torch.sparse_coo_tensor(rows.unsqueeze(0), values, (call.num_embeddings, dim))
 
 
-def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
-                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+def embedding_bag(input: _Tensor, weight: _Tensor, offsets: Optional[_Tensor] = None, max_norm: Optional[float] = None,
+                  norm_type: float = 2, scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Optional[_Tensor] = None, include_last_offset: bool = False,
+                  padding_idx: Optional[int] = None) -> _Tensor:
     """``torch.nn.functional.embedding_bag`` with the native forward and backward.
 
     The checks, their order and the exceptions are torch 1.13's (``functional.embedding_bag``);
@@ -582,8 +595,20 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     sparse COO with ``sparse=True``) and ``per_sample_weights`` when it requires grad (also with
     a frozen weight, which torch 1.13 rejects with an INTERNAL ASSERT). With ``max_norm`` the
     referenced rows of ``weight`` are renormalised in place once every check has passed. Under
-    ``torch.jit.trace`` the call goes through ``torch.ops.embedding_native.embedding_bag``.
+    ``torch.jit.trace`` the call goes through ``torch.ops.embedding_native.embedding_bag``, and
+    TorchScript compiles the call to it.
     """
+    if torch.jit.is_scripting():
+        return torch.ops.embedding_native.embedding_bag(weight, input, offsets, max_norm, norm_type,
+                                                        scale_grad_by_freq, mode, sparse, per_sample_weights,
+                                                        include_last_offset, padding_idx)
+    else:
+        return _traced_or_eager_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
+                                              sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def _traced_or_eager_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+                                   per_sample_weights, include_last_offset, padding_idx):
     if _library.is_tracing() and _library.traceable_embedding_bag(
             input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse, per_sample_weights,
             include_last_offset, padding_idx):

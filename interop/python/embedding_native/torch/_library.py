@@ -20,6 +20,8 @@ torch 1.13's Python kernels receive the arguments with the trailing ones equal t
 defaults left off, so the kernels repeat the defaults.
 """
 
+from typing import Optional
+
 import torch
 
 NAMESPACE = "embedding_native"
@@ -59,6 +61,18 @@ def _register():
 
 _LIBRARY = _register()
 operators = getattr(torch.ops, NAMESPACE)
+
+
+def operator_padding_idx(padding_idx: Optional[int], num_embeddings: int) -> int:
+    """F.embedding's padding_idx check and normalisation, -1 for none (TorchScript-compatible:
+    the scripted functional calls it)."""
+    if padding_idx is None:
+        return -1
+    if padding_idx >= 0:
+        assert padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
+        return padding_idx
+    assert padding_idx >= -num_embeddings, "Padding_idx must be within num_embeddings"
+    return padding_idx + num_embeddings
 
 
 def is_tracing():
