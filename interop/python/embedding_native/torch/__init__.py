@@ -36,6 +36,12 @@ gradient are not differentiable in torch 1.13: the second derivative raises torc
 ("derivative for _embedding_bag_dense_backward is not implemented", and for
 aten::_embedding_bag_per_sample_weights_backward) when it is taken.
 
+The modules pickle, deep-copy and ``torch.save`` as torch's do, and their state dicts are torch's
+(keys, dtypes, shapes), so checkpoints load strictly both ways. For torch.jit the functions are
+also the dispatcher's operators ``torch.ops.embedding_native.embedding`` / ``embedding_bag``
+(see _library): ``torch.jit.trace`` records them, TorchScript compiles the modules' and the
+functionals' calls to them, and a saved graph loads after ``import embedding_native.torch``.
+
 Differences from torch, all of them errors rather than silent fallbacks:
 
 * weight must be on the CPU. Embedding trains float32, float64, float16 and bfloat16 tables;
