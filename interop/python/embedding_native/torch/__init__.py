@@ -146,6 +146,17 @@ class _Table(torch.nn.Module):
                 self.weight[self.padding_idx].fill_(0)
 
 
+class _Gradient(torch.autograd.Function):
+    """A gradient that is itself differentiable: ``compute(*inputs)`` the numbers, ``forward``
+    what its backward needs besides. ``of(*inputs)`` records the node only when a graph of the
+    gradient is being built (``create_graph=True``: grad mode is on inside a backward then);
+    otherwise the first-order backward runs the computation alone, as before."""
+
+    @classmethod
+    def of(cls, *inputs):
+        return cls.apply(*inputs) if torch.is_grad_enabled() else cls.compute(*inputs)
+
+
 class _EmbeddingFunction(torch.autograd.Function):
     """``torch.embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse)`` natively;
     ``padding_idx`` is normalised, -1 meaning none (torch's convention at this level)."""
@@ -170,21 +181,26 @@ class _EmbeddingFunction(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
         gradient = _EmbeddingSparseGradient if ctx.sparse else _EmbeddingDenseGradient
-        grad = gradient.apply(grad_output, indices, ctx.num_weights, ctx.embedding_dim, ctx.padding_idx,
-                              ctx.scale_grad_by_freq)
+        grad = gradient.of(grad_output, indices, ctx.num_weights, ctx.embedding_dim, ctx.padding_idx,
+                           ctx.scale_grad_by_freq)
         return grad, None, None, None, None
 
 
-class _EmbeddingDenseGradient(torch.autograd.Function):
+class _EmbeddingDenseGradient(_Gradient):
     """torch's embedding_dense_backward: the dense (V, D) weight gradient, linear in grad_output;
     its own backward is torch's embedding_dense_double_backward (see _embedding_double_backward)."""
+
+    @staticmethod
+    def compute(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
+        return _functional.embedding_backward(grad_output.contiguous(), indices, num_weights, padding_idx,
+                                              scale_grad_by_freq)
 
     @staticmethod
     def forward(ctx, grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
         ctx.save_for_backward(indices)
         ctx.padding_idx = padding_idx
-        return _functional.embedding_backward(grad_output.contiguous(), indices, num_weights, padding_idx,
-                                              scale_grad_by_freq)
+        return _EmbeddingDenseGradient.compute(grad_output, indices, num_weights, embedding_dim, padding_idx,
+                                               scale_grad_by_freq)
 
     @staticmethod
     def backward(ctx, grad_grad_weight):
@@ -192,15 +208,20 @@ class _EmbeddingDenseGradient(torch.autograd.Function):
         return _embedding_double_backward(grad_grad_weight, indices, ctx.padding_idx), None, None, None, None, None
 
 
-class _EmbeddingSparseGradient(torch.autograd.Function):
+class _EmbeddingSparseGradient(_Gradient):
     """torch's embedding_sparse_backward (see _sparse_gradient); its backward is the dense one's, as
     torch's (sparse_coo_tensor's values backward, then index's) gives the same gather."""
+
+    @staticmethod
+    def compute(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
+        return _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq)
 
     @staticmethod
     def forward(ctx, grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq):
         ctx.save_for_backward(indices)
         ctx.padding_idx = padding_idx
-        return _sparse_gradient(grad_output, indices, num_weights, embedding_dim, padding_idx, scale_grad_by_freq)
+        return _EmbeddingSparseGradient.compute(grad_output, indices, num_weights, embedding_dim, padding_idx,
+                                                scale_grad_by_freq)
 
     @staticmethod
     def backward(ctx, grad_grad_weight):
@@ -463,11 +484,11 @@ class _EmbeddingBagFunction(torch.autograd.Function):
         grad_weight = grad_psw = None
         if ctx.needs_input_grad[0]:
             if call.sparse:
-                grad_weight = _BagSparseWeightGradient.apply(grad_output, per_sample_weights, call)
+                grad_weight = _BagSparseWeightGradient.of(grad_output, per_sample_weights, call)
             else:
-                grad_weight = _BagDenseWeightGradient.apply(grad_output, per_sample_weights, call, ctx.max_indices)
+                grad_weight = _BagDenseWeightGradient.of(grad_output, per_sample_weights, call, ctx.max_indices)
         if ctx.needs_input_grad[1]:
-            grad_psw = _BagPerSampleWeightsGradient.apply(grad_output, weight, call, ctx.psw_shape)
+            grad_psw = _BagPerSampleWeightsGradient.of(grad_output, weight, call, ctx.psw_shape)
         return grad_weight, grad_psw, None
 
 
@@ -477,7 +498,7 @@ _DENSE_DOUBLE_BACKWARD_MESSAGE = "derivative for _embedding_bag_dense_backward i
 _PSW_DOUBLE_BACKWARD_MESSAGE = "derivative for aten::_embedding_bag_per_sample_weights_backward is not implemented"
 
 
-class _BagDenseWeightGradient(torch.autograd.Function):
+class _BagDenseWeightGradient(_Gradient):
     """torch's _embedding_bag_dense_backward natively (inputs that can need a gradient:
     grad_output, per_sample_weights). Its derivative is not implemented in torch 1.13: like
     torch's NotImplemented node, the graph is recorded and differentiating it raises torch's
@@ -485,6 +506,10 @@ class _BagDenseWeightGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, grad_output, per_sample_weights, call, max_indices):
+        return _BagDenseWeightGradient.compute(grad_output, per_sample_weights, call, max_indices)
+
+    @staticmethod
+    def compute(grad_output, per_sample_weights, call, max_indices):
         grad_output = grad_output.contiguous()
         # New zeros accumulated into: the same bits as overwriting, without a second clear.
         grad_weight = _new_result((call.num_embeddings, call.embedding_dim), _type_name(grad_output), True,
@@ -503,13 +528,17 @@ class _BagDenseWeightGradient(torch.autograd.Function):
         raise _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, _DENSE_DOUBLE_BACKWARD_MESSAGE)
 
 
-class _BagPerSampleWeightsGradient(torch.autograd.Function):
+class _BagPerSampleWeightsGradient(_Gradient):
     """torch's _embedding_bag_per_sample_weights_backward natively: per position, the dot product
     of its table row with its bag's gradient (0 at padding positions). Not differentiable again
     in torch 1.13: differentiating it raises torch's RuntimeError."""
 
     @staticmethod
     def forward(ctx, grad_output, table, call, psw_shape):
+        return _BagPerSampleWeightsGradient.compute(grad_output, table, call, psw_shape)
+
+    @staticmethod
+    def compute(grad_output, table, call, psw_shape):
         grad_output = grad_output.contiguous()
         table = table.detach().contiguous()
         layout = call.layout
@@ -526,7 +555,7 @@ class _BagPerSampleWeightsGradient(torch.autograd.Function):
         raise _error(EmbeddingRuntimeError, EMB_ERROR_NOT_SUPPORTED, _PSW_DOUBLE_BACKWARD_MESSAGE)
 
 
-class _BagSparseWeightGradient(torch.autograd.Function):
+class _BagSparseWeightGradient(_Gradient):
     """torch's _embedding_bag_sparse_backward (see _bag_sparse_gradient), linear in grad_output
     and in per_sample_weights. torch builds it from differentiable ops, so it has a derivative:
     with respect to grad_output, the bag (same mode, offsets, padding and weights) of the
@@ -540,6 +569,10 @@ class _BagSparseWeightGradient(torch.autograd.Function):
         ctx.psw_shape = None if per_sample_weights is None else per_sample_weights.shape
         ctx.save_for_backward(grad_output if ctx.needs_input_grad[1] else None,
                               per_sample_weights if ctx.needs_input_grad[0] else None)
+        return _BagSparseWeightGradient.compute(grad_output, per_sample_weights, call)
+
+    @staticmethod
+    def compute(grad_output, per_sample_weights, call):
         return _bag_sparse_gradient(grad_output.contiguous(), call)
 
     @staticmethod
@@ -550,7 +583,7 @@ class _BagSparseWeightGradient(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_grad_output = _EmbeddingBagFunction.apply(table, per_sample_weights, _bag_call_on(ctx.call, table))
         if ctx.needs_input_grad[1]:
-            grad_grad_psw = _BagPerSampleWeightsGradient.apply(grad_output, table, ctx.call, ctx.psw_shape)
+            grad_grad_psw = _BagPerSampleWeightsGradient.of(grad_output, table, ctx.call, ctx.psw_shape)
         return grad_grad_output, grad_grad_psw, None
 
 
