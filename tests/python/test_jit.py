@@ -202,3 +202,11 @@ def test_scripted_functional_calls():
         return et.embedding(indices, weight, padding_idx=-6)
     with pytest.raises(Exception, match="Padding_idx must be within num_embeddings"):
         torch.jit.script(out_of_range)(weight, torch.tensor([1]))
+
+
+def test_reloading_keeps_the_operators():
+    import importlib
+    from embedding_native.torch import _library
+    importlib.reload(_library)
+    weight = torch.randn(4, 2)
+    assert identical(torch.ops.embedding_native.embedding(weight, torch.tensor([3])), weight[3:])

@@ -59,7 +59,9 @@ def _register():
     return library
 
 
-_LIBRARY = _register()
+# A reload of this module keeps the library it registered (a namespace is defined once per
+# process, and dropping the object would unregister the operators).
+_LIBRARY = globals().get("_LIBRARY") or _register()
 operators = getattr(torch.ops, NAMESPACE)
 
 
