@@ -256,9 +256,9 @@ def _sparse_incoming_rows(grad_grad_weight):
 
 def _embedding_double_backward(grad_grad_weight, indices, padding_idx):
     """torch's embedding_dense_double_backward: the rows of grad_grad_weight at ``indices`` (the
-    native lookup, itself differentiable again), zero at padding positions. Like torch it ignores
-    scale_grad_by_freq ("the first backward takes care of scaling"), so with it the second
-    derivative is torch's, not the exact one (docs/divergences.md)."""
+    native lookup, itself differentiable again), zero at padding positions. Like torch's (which
+    takes no scale argument) it ignores scale_grad_by_freq, so with it the second derivative is
+    torch's, not the transpose of the first (docs/divergences.md)."""
     if grad_grad_weight.layout is not _STRIDED:
         grad_grad_weight = grad_grad_weight.to_dense()
     rows = _EmbeddingFunction.apply(grad_grad_weight, indices, -1, False, False)
