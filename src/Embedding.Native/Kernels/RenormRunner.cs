@@ -50,7 +50,7 @@ internal static class RenormRunner
             };
             if (typeof(TElement) == typeof(float))
             {
-                Run<float, double, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
+                Run<float, float, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
             }
             else if (typeof(TElement) == typeof(double))
             {

@@ -19,16 +19,15 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             n = ||weight[k]||_p                  (p = norm_type; inf, -inf, 0, any real p)
             if n > max_norm: weight[k] *= fl32(max_norm / (n + 1e-7))
 
-    float64, float16 and bfloat16 tables are bit-identical to torch 1.13 (its norm arithmetic per
-    type, with ``norm_type`` taken as a float as torch does; docs/table-types.md). For float32 the
-    norm is computed in double; torch 1.13 computes ``row.norm(p)`` in float32 and then
-    scales the same way. So a rescaled element differs from torch's only through torch's norm
-    error e of that row: ``|ours - torch| <= (e + 2**-22) * |torch|``. Measured for D <= 768
-    (bench/results/renorm-ulp.md), worst ulp and share of rescaled elements differing: p = 2:
-    4 ulp, 36%; p = 3: 10, 74%; p = 1.5: 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%; p = +-inf
-    and 0 bit-identical (docs/exactness.md). Unlike torch 1.13, every index is checked before any
-    row changes: a bad index raises IndexError and leaves ``weight`` untouched. ``indices`` is
-    never modified.
+    Every table type (float32, float64, float16, bfloat16) is bit-identical to torch 1.13: the norm
+    is computed as torch's ``row.norm(p)`` computes it for the type, ``norm_type`` taken as a float
+    (docs/table-types.md, docs/exactness.md#max_norm). The float32 2-norm follows the ATen kernels
+    torch runs in this process (``ATEN_CPU_CAPABILITY``, else AVX2 on an AVX2 + FMA CPU, else the
+    default ones). A non-contiguous ``weight`` is renormalised through a contiguous copy, so for a
+    float32 table whose rows are strided (a transposed view) and p = 2 the result is torch's for the
+    contiguous table; torch's own differs by its strided 2-norm's rounding (docs/divergences.md).
+    Unlike torch 1.13, every index is checked before any row changes: a bad index raises IndexError
+    and leaves ``weight`` untouched. ``indices`` is never modified.
 
     Args:
         weight: 2-D float32/float64/float16 numpy array or CPU tensor (also bfloat16), written in place (a non-contiguous one
