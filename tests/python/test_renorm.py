@@ -309,3 +309,23 @@ def test_numpy_module_max_norm():
     assert module(np.array([1])).tolist() == [[0.6000000238418579, 0.800000011920929]]
     assert w[1].tolist() == [0.6000000238418579, 0.800000011920929] and w[0].tolist() == [3, 4]
     assert math.isclose(np.linalg.norm(w[1]), 1.0, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0], ids=str)
+def test_long_rows(p):
+    # Rows up to torch's 32768-element grain reduce in one sum on any thread count; longer ones on
+    # one torch thread (on more, torch splits the p = 1 and general-p sums: docs/divergences.md).
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(int(p))
+    try:
+        for dim, torch_threads in [(20000, 2), (32768, 2), (40000, 1), (100000, 1)]:
+            torch.set_num_threads(torch_threads)
+            w = rng.standard_normal((3, dim), dtype=np.float32)
+            max_norm = float(torch_norms(w, p).min()) * 0.5
+            idx = np.array([0, 2, 1])
+            expected = torch_renorm(w, idx, max_norm, p)
+            ours = w.copy()
+            ef.embedding_renorm_(ours, idx, max_norm, p)
+            assert same(ours, expected), (p, dim)
+    finally:
+        torch.set_num_threads(threads)
