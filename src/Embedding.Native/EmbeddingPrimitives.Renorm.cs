@@ -180,12 +180,14 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// The validated core shared by the span API and the C ABI: checks every index, then renormalises
     /// (<see cref="RenormRunner"/>). Shapes and buffers are the caller's responsibility;
-    /// <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>.
+    /// <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>. <paramref name="stridedRows"/>:
+    /// the table is a contiguous copy of one whose rows torch sees with a column stride, so the float32
+    /// and bfloat16 2-norms are torch's scalar ones (<see cref="StridedRowsRenorm{TElement, TSum, TBase}"/>).
     /// </summary>
     /// <typeparam name="TElement"><see cref="float"/>, <see cref="double"/>, <see cref="Half"/> or <see cref="BFloat16"/>.</typeparam>
     /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was changed.</returns>
-    internal static nint Renorm<TElement, TIndex>(ref TElement weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static nint Renorm<TElement, TIndex>(ref TElement weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount, bool stridedRows = false)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -196,7 +198,7 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        RenormRunner.Run(ref weight, dimension, ref index, count, maxNorm, normType, width, threads);
+        RenormRunner.Run(ref weight, dimension, ref index, count, maxNorm, normType, width, threads, stridedRows);
         return -1;
     }
 }

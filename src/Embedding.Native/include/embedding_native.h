@@ -343,9 +343,6 @@ EMB_API int32_t emb_sparse_coalesce(
  * a non-zero norm, a negative max_norm flips the row's sign; a row whose norm is NaN is unchanged.
  * Every dtype gives the same bits on every ISA tier and thread count.
  * Differences from torch 1.13:
- *   - weight is one contiguous table. torch's FLOAT32 2-norm of a row with a column stride (a
- *     transposed table) is one running fmaf sum instead; the caller that renormalises such a view
- *     through a contiguous copy gets torch's result for the contiguous table (docs/divergences.md).
  *   - A NaN product is stored as the dtype's default quiet NaN (bfloat16 0x7FC0; torch's vectorised
  *     bfloat16 multiply may store 0xFFFF).
  *   - Every index is validated before any row changes (torch renormalises the rows sorted before
@@ -362,6 +359,22 @@ EMB_API int32_t emb_sparse_coalesce(
  *         EMB_ERROR_SIZE_OVERFLOW.
  * Not thread-safe for concurrent calls on the same weight. */
 EMB_API int32_t emb_embedding_renorm(
+    void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_indices,
+    double max_norm, double norm_type);
+
+/* emb_embedding_renorm for a table torch sees with strided rows (a column stride other than one
+ * element, e.g. weight.t()), renormalised by the caller through a contiguous copy in weight: the
+ * arguments, checks and results are emb_embedding_renorm's, except the 2-norm of FLOAT32 and
+ * BFLOAT16 rows. torch's row.norm(2) of a strided row is not a last-dimension reduction, so it
+ * runs its scalar kernel, columns in order:
+ *
+ *   FLOAT32   acc = 0.0f; acc = fmaf(x, x, acc) with torch's FMA kernels (AVX2, AVX-512),
+ *             acc = acc + rd(x*x) with its default kernels; n = sqrtf(acc)
+ *   BFLOAT16  acc = rd(acc + rd(x*x)) in bfloat16 arithmetic; n = rd(sqrtf(acc))
+ *
+ * (FLOAT64 and FLOAT16 rows, and every other norm, are column sums either way.) */
+EMB_API int32_t emb_embedding_renorm_strided_rows(
     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const void* indices, int32_t index_dtype, int64_t num_indices,
     double max_norm, double norm_type);

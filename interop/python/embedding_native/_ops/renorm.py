@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from .._bindings import emb_embedding_renorm
+from .._bindings import emb_embedding_renorm, emb_embedding_renorm_strided_rows
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import float_argument
 from .buffers import float_buffer, index_buffer, kind_of
@@ -23,9 +23,9 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     is computed as torch's ``row.norm(p)`` computes it for the type, ``norm_type`` taken as a float
     (docs/table-types.md, docs/exactness.md#max_norm). The float32 2-norm follows the ATen kernels
     torch runs in this process (``ATEN_CPU_CAPABILITY``, else AVX2 on an AVX2 + FMA CPU, else the
-    default ones). A non-contiguous ``weight`` is renormalised through a contiguous copy, so for a
-    float32 table whose rows are strided (a transposed view) and p = 2 the result is torch's for the
-    contiguous table; torch's own differs by its strided 2-norm's rounding (docs/divergences.md).
+    default ones). A non-contiguous ``weight`` is renormalised through a contiguous copy; when its
+    rows are strided (a transposed view) the copy is renormalised with torch's norms of strided rows
+    (its scalar 2-norm kernel, emb_embedding_renorm_strided_rows).
     Unlike torch 1.13, every index is checked before any row changes: a bad index raises IndexError
     and leaves ``weight`` untouched. ``indices`` is never modified.
 
@@ -67,8 +67,10 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             raise
         raise layout_error("embedding_renorm_", unsupported) from None
     num_embeddings, dim = target.shape
-    status = emb_embedding_renorm(target.address, target.code, num_embeddings, dim,
-                                  index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
+    # torch's 2-norm of a row with a column stride is its scalar kernel, not the vectorised one.
+    renorm = emb_embedding_renorm if contiguous or not _strided_rows(table, kind) else emb_embedding_renorm_strided_rows
+    status = renorm(target.address, target.code, num_embeddings, dim,
+                    index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
     if status:
         raise native_error(status)
     if not contiguous:
@@ -80,6 +82,15 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     elif kind.is_tensor and num_indices:
         _bump_version(weight)
     return weight
+
+
+def _strided_rows(table, kind):
+    """Whether torch sees the rows of ``table`` (2-D) with a column stride other than one element."""
+    if table.shape[1] <= 1:
+        return False
+    if kind.is_tensor:
+        return table.stride(1) != 1
+    return table.strides[1] != table.itemsize
 
 
 def _bump_version(tensor):
