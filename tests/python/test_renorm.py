@@ -148,16 +148,18 @@ _CAPABILITY_SCRIPT = textwrap.dedent("""
     from embedding_native import functional as ef
     rng = np.random.default_rng(5)
     bad = []
-    for dtype in (torch.float32, torch.float64):
+    for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         for dim in list(range(1, 70)) + [127, 255, 300, 768, 1100]:
-            w = torch.from_numpy(rng.standard_normal((4, dim)) * 2).to(dtype)
-            idx = torch.tensor([3, 1, 0, 2, 1])
-            expected = w.clone()
-            torch.embedding_renorm_(expected, idx, 0.5, 2.0)
-            ours = w.clone()
-            ef.embedding_renorm_(ours, idx, 0.5, 2.0)
-            if not torch.equal(ours, expected):
-                bad.append((str(dtype), dim))
+            for strided in (False, True):   # a transposed table: torch's scalar 2-norm
+                w = torch.from_numpy(rng.standard_normal((dim, 4) if strided else (4, dim)) * 2).to(dtype)
+                w = w.t() if strided else w
+                idx = torch.tensor([3, 1, 0, 2, 1])
+                expected = w.clone()
+                torch.embedding_renorm_(expected, idx, 0.5, 2.0)
+                ours = w.clone()
+                ef.embedding_renorm_(ours, idx, 0.5, 2.0)
+                if not torch.equal(ours, expected):
+                    bad.append((str(dtype), dim, strided))
     print(torch.__config__.show().split("CPU capability usage: ")[1].split()[0], len(bad), bad[:5])
 """)
 
