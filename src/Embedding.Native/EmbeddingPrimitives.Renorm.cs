@@ -16,29 +16,33 @@ public static partial class EmbeddingPrimitives
     /// <code>
     /// D = embeddingDim, rows = weight.Length / D
     /// require 0 &lt;= indices[i] &lt; rows for every i       // else throws, nothing changed
+    /// p = (float)normType                                   // torch hands its norm a float; that value picks the norm
     /// for each distinct k in indices, ascending:
-    ///     n = ||weight[k]||_p                               // in double, p = normType, columns in order except p = 1, 2:
-    ///         p = +inf: max |x|     p = -inf: min |x|     p = 0: count of x != 0
-    ///         p = 1: Σ |x|          p = 2: sqrt(Σ x·x)    else: (Σ |x|^p)^(1/p)   (negative and fractional p too)
-    ///         p = 1, 2: Σ in eight partial sums, column c into s[c mod 8], Σ = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+    ///     n = torch's row.norm(p) of weight[k], in float:
+    ///         p = +inf: max |x|     p = -inf: min |x|     p = 0: count of x != 0         (exact)
+    ///         p = 1: acc = 0f; acc += |x| per column, in order
+    ///         p = 2: L = 8 (16 when torch runs its AVX-512 kernels) float lanes, over the whole blocks of
+    ///                L columns lane[c mod L] += x·x; s = lane[0] + … + lane[L-1] left to right; then
+    ///                s += x·x for the last D mod L columns in order; n = sqrtf(s). With torch's FMA
+    ///                kernels (AVX2, AVX-512) each += x·x is one fmaf, except that when L/2 or more
+    ///                columns are left after the blocks the first L/2 of them add a rounded x·x;
+    ///                with its default kernels every x·x is rounded first
+    ///         else:  acc = 0f; acc += powf(|x|, p) per column; n = powf(acc, 1f / p)
     ///     if n &gt; maxNorm:                                  // strict, compared in double
-    ///         s = (float)(maxNorm / (n + 1e-7))
+    ///         s = (float)(maxNorm / (n + 1e-7))             // the quotient in double
     ///         weight[k][c] = weight[k][c] * s               // float multiply, every column
     /// </code>
     /// <para>
-    /// One line: <c>W[k] *= fl32(maxNorm / (‖W[k]‖ₚ + 1e-7))</c> for each distinct referenced row with <c>‖W[k]‖ₚ &gt; maxNorm</c>.
+    /// One line: <c>W[k] *= fl32(maxNorm / (‖W[k]‖ₚ + 1e-7))</c> for each distinct referenced row with <c>‖W[k]‖ₚ &gt; maxNorm</c>,
+    /// the norm computed as torch 1.13 computes <c>row.norm(p)</c> for float32, so the result is torch's bit for bit.
     /// </para>
     /// <para>
-    /// Differences from torch 1.13, all deliberate: the norm is computed in double, where torch computes
-    /// <c>row.norm(p)</c> in float32 (p = 2: eight FMA lanes with its AVX2 kernels; p = 1 and other finite
-    /// p: one running float sum) and then applies the same scale and multiply. A rescaled element
-    /// therefore differs from torch's only through torch's norm error <c>e</c> of that row:
-    /// <c>|ours - torch| &lt;= (e + 2^-22)·|torch|</c>. Measured for D ≤ 768 (bench/results/renorm-ulp.md),
-    /// worst ulp and share of rescaled elements differing: p = 2: 4 ulp, 36%; p = 3: 10, 74%; p = 1.5:
-    /// 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%; p = ±inf and 0 (exact norms) bit-identical. A row
-    /// whose norm is within <c>e</c> of <paramref name="maxNorm"/> can be rescaled by one side only.
-    /// Every index is validated before any row changes (torch renormalises the rows sorted before a
-    /// bad index, and wraps negative ones, before it fails). Like torch, <paramref name="maxNorm"/>
+    /// The kernels are the ones torch picks in this process, not this library's ISA tier: those named by
+    /// <c>ATEN_CPU_CAPABILITY</c> (<c>avx512</c>, <c>avx2</c>, <c>default</c>) when it is set, else AVX2 on a
+    /// CPU with AVX2 and FMA, else the default ones. powf is the C library's, as torch's; sqrtf and fmaf
+    /// are correctly rounded. The difference from torch 1.13: every index is validated before any row
+    /// changes (torch renormalises the rows sorted before a bad index, and wraps negative ones, before
+    /// it fails). Like torch, <paramref name="maxNorm"/>
     /// and <paramref name="normType"/> are not validated: <c>maxNorm = 0</c> zeroes every referenced
     /// row with a non-zero norm, and a negative <paramref name="maxNorm"/> flips its sign. A row whose
     /// norm is NaN is left as it is. The index buffer is not modified; it is sorted in a pooled copy,
@@ -76,6 +80,7 @@ public static partial class EmbeddingPrimitives
     ///         p = +inf: max |x|     p = -inf: min |x|                      (exact)
     ///         float64:  acc = 0.0 in double, per column:
     ///             p = 0: acc += (x != 0)    p = 1: acc += |x|    p = 2: acc = fma(x, x, acc); n = sqrt(acc)
+    ///                    (acc += rd(x·x) instead of the fma when torch runs its default, non-FMA kernels)
     ///             else:  acc += pow(|x|, p); n = pow(acc, 1 / p)
     ///         float16 / bfloat16: acc = 0 in the table type, every step in float then rounded:
     ///             p = 0: acc = rd(acc + (x != 0))        (bfloat16 stops counting at 256, float16 at 2048)
@@ -175,12 +180,14 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// The validated core shared by the span API and the C ABI: checks every index, then renormalises
     /// (<see cref="RenormRunner"/>). Shapes and buffers are the caller's responsibility;
-    /// <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>.
+    /// <paramref name="count"/> must not exceed <see cref="Array.MaxLength"/>. <paramref name="stridedRows"/>:
+    /// the table is a contiguous copy of one whose rows torch sees with a column stride, so the float32
+    /// and bfloat16 2-norms are torch's scalar ones (<see cref="StridedRowsRenorm{TElement, TSum, TBase}"/>).
     /// </summary>
     /// <typeparam name="TElement"><see cref="float"/>, <see cref="double"/>, <see cref="Half"/> or <see cref="BFloat16"/>.</typeparam>
     /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
     /// <returns>-1 on success; otherwise the position of the first bad index, and nothing was changed.</returns>
-    internal static nint Renorm<TElement, TIndex>(ref TElement weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+    internal static nint Renorm<TElement, TIndex>(ref TElement weight, long rows, int dimension, ref readonly TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads = EmbeddingThreads.UseCount, bool stridedRows = false)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -191,7 +198,7 @@ public static partial class EmbeddingPrimitives
             return bad;
         }
 
-        RenormRunner.Run(ref weight, dimension, ref index, count, maxNorm, normType, width, threads);
+        RenormRunner.Run(ref weight, dimension, ref index, count, maxNorm, normType, width, threads, stridedRows);
         return -1;
     }
 }

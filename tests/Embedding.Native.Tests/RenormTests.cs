@@ -61,7 +61,7 @@ public abstract class RenormTests<TIndex>
             {
                 for (int r = 0; r < rows; r++)
                 {
-                    double actual = RowNorms<float, double, Float32Renorm>.Of(ref table[r * dim], dim, p);
+                    double actual = RowNorms<float, float, Float32Renorm>.Of(ref table[r * dim], dim, p);
                     AssertSameNorm(RenormReference.Norm(table.AsSpan(r * dim, dim), p), actual, $"dim {dim}, p {p}, row {r}");
                 }
             }

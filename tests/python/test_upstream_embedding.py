@@ -10,9 +10,8 @@ through ours and compares:
 
 * values, dense gradients and sparse gradients (layout and values): bit for bit, since torch's
   gather and its dense backward in position order are deterministic (spec §4.1);
-* rows renormalised by max_norm (in the weight and in the output): within the documented bound,
-  since the library computes the row norm in double and torch in the table's dtype
-  (docs/exactness.md; helpers.renorm_matches).
+* rows renormalised by max_norm (in the weight and in the output): bit for bit too, since the
+  library computes each row's norm as torch does (docs/exactness.md#max_norm; helpers.renorm_matches).
 
 Left out: the CUDA/device halves (test_embedding_max_norm_unsorted_repeating_indices compares CUDA
 with CPU: its CPU half is ported; test_large_tensors; test_embedding_max_norm_device, whose CPU
@@ -169,7 +168,7 @@ def test_from_pretrained_options_renormalise_the_shared_table(dtype):
     assert_renormed_like_torch(a, a_torch, original, p=0.5)
     assert identical(got, a)  # the output is the renormalised table, which is the caller's tensor
     assert a.ne(original).all()
-    if dtype in FULL_PRECISION:
+    if dtype == torch.float64:  # upstream's dtype; in float32 torch's own second row has norm 2.0000002
         assert got.detach().norm(p=0.5, dim=1).le(2.0).all()
 
 

@@ -10,9 +10,9 @@ test names what it ports. Each runs the case through torch and through ours (che
 compares:
 
 * outputs: bit for bit (spec §4.1: both reduce each bag in position order);
-* with max_norm: the renormalised weight within the documented bound (the library computes the
-  row norm in double, torch in the table's dtype; helpers.renorm_matches), and then the outputs
-  and the per_sample_weights gradient bit for bit against torch's bag of *our* renormalised table;
+* with max_norm: the renormalised weight bit for bit (the library computes each row's norm as
+  torch does; helpers.renorm_matches), and then the outputs and the per_sample_weights gradient
+  bit for bit against torch's bag of that renormalised table;
 * weight gradients: sparse (layout and values) and max mode bit for bit; sum / mean dense within
   |ours - torch| <= max(4, n - 1) * eps * Σ|terms| per element, n the number of terms
   (within_summation_bound; spec §4.2 gives the 4), because torch adds duplicate rows in the order
@@ -213,7 +213,7 @@ def test_from_pretrained_2d_input(dtype, mode, opts):
         ok, detail = renorm_matches(a, a_torch, original, 0.5)
         assert ok, detail
         assert a.ne(original).all()
-        if dtype != torch.float16:  # a rescaled half row's own norm rounds above max_norm (torch's too)
+        if dtype not in (torch.float16, torch.float32):  # their rescaled rows' own norms round above max_norm (torch's too)
             assert a.norm(p=0.5, dim=1).le(2.0).all()
         assert identical(got, a.max(0, keepdim=True)[0])
     else:

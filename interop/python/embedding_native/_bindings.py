@@ -127,6 +127,12 @@ emb_embedding_renorm = _c_function("emb_embedding_renorm", c_int32,
                                    c_void_p, c_int32, c_int64,
                                    c_double, c_double)
 
+# EMB_API int32_t emb_embedding_renorm_strided_rows(...): emb_embedding_renorm's arguments.
+emb_embedding_renorm_strided_rows = _c_function("emb_embedding_renorm_strided_rows", c_int32,
+                                                c_void_p, c_int32, c_int64, c_int64,
+                                                c_void_p, c_int32, c_int64,
+                                                c_double, c_double)
+
 # EMB_API int32_t emb_sgd_step(
 #     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
 #     const int64_t* rows, const void* values, int64_t num_rows,

@@ -11,7 +11,21 @@ internal static unsafe partial class NativeExports
     public static int EmbeddingRenorm(
         void* weight, int weightDtype, long numEmbeddings, long embeddingDim,
         void* indices, int indexDtype, long numIndices,
-        double maxNorm, double normType)
+        double maxNorm, double normType) =>
+        EmbeddingRenorm(weight, weightDtype, numEmbeddings, embeddingDim, indices, indexDtype, numIndices, maxNorm, normType, stridedRows: false);
+
+    [UnmanagedCallersOnly(EntryPoint = "emb_embedding_renorm_strided_rows")]
+    public static int EmbeddingRenormStridedRows(
+        void* weight, int weightDtype, long numEmbeddings, long embeddingDim,
+        void* indices, int indexDtype, long numIndices,
+        double maxNorm, double normType) =>
+        EmbeddingRenorm(weight, weightDtype, numEmbeddings, embeddingDim, indices, indexDtype, numIndices, maxNorm, normType, stridedRows: true);
+
+    /// <summary>Both renorm exports: the same checks and core; <paramref name="stridedRows"/> picks torch's norms of strided rows.</summary>
+    private static int EmbeddingRenorm(
+        void* weight, int weightDtype, long numEmbeddings, long embeddingDim,
+        void* indices, int indexDtype, long numIndices,
+        double maxNorm, double normType, bool stridedRows)
     {
         try
         {
@@ -34,10 +48,10 @@ internal static unsafe partial class NativeExports
 
             nint bad = table switch
             {
-                EmbeddingType.Float64 => Renorm<double>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
-                EmbeddingType.Float16 => Renorm<Half>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
-                EmbeddingType.BFloat16 => Renorm<BFloat16>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
-                _ => Renorm<float>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType),
+                EmbeddingType.Float64 => Renorm<double>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType, stridedRows),
+                EmbeddingType.Float16 => Renorm<Half>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType, stridedRows),
+                EmbeddingType.BFloat16 => Renorm<BFloat16>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType, stridedRows),
+                _ => Renorm<float>(weight, numEmbeddings, dimension, indices, indexSize, numIndices, maxNorm, normType, stridedRows),
             };
             if (bad >= 0)
             {
@@ -54,13 +68,13 @@ internal static unsafe partial class NativeExports
     }
 
     /// <summary>The renorm core for one table element type and either index type.</summary>
-    private static nint Renorm<TElement>(void* weight, long rows, int dimension, void* indices, int indexSize, long count, double maxNorm, double normType)
+    private static nint Renorm<TElement>(void* weight, long rows, int dimension, void* indices, int indexSize, long count, double maxNorm, double normType, bool stridedRows)
         where TElement : unmanaged
     {
         ref TElement table = ref Unsafe.AsRef<TElement>(weight);
         return indexSize == sizeof(int)
-            ? EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<int>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth)
-            : EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<long>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth);
+            ? EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<int>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth, stridedRows: stridedRows)
+            : EmbeddingPrimitives.Renorm(ref table, rows, dimension, in Unsafe.AsRef<long>(indices), (nint)count, maxNorm, normType, KernelDispatch.BestWidth, stridedRows: stridedRows);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "emb_sgd_step")]

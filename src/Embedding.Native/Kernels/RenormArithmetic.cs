@@ -12,7 +12,7 @@ namespace Embedding.Native;
 /// implementing this interface hold only the rules, one line each.
 /// </summary>
 /// <typeparam name="TElement">The table's element type.</typeparam>
-/// <typeparam name="TSum">The type the norm is accumulated in: double for float32 and float64 tables, float for the 16-bit ones.</typeparam>
+/// <typeparam name="TSum">The type the norm is accumulated in: double for float64 tables, float for the others.</typeparam>
 internal interface IRenormArithmetic<TElement, TSum>
     where TElement : unmanaged
     where TSum : unmanaged, IFloatingPointIeee754<TSum>
@@ -68,12 +68,10 @@ internal enum SumOrder
     Columns,
 
     /// <summary>
-    /// Ours, not torch's: column c goes to partial sum c mod 8 (each in column order), and the eight
-    /// are combined as <c>((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))</c>. Eight independent add
-    /// chains instead of one: a single chain is bound by the add latency (about four cycles a column;
-    /// renorm at D = 768 ran no faster than torch's).
+    /// torch's vectorised float32 2-norm, lanes and fused products as torch's <see cref="TorchCpuCapability"/>
+    /// in this process compiled them (<see cref="TorchFloatSquareSum"/>). float32 rows only.
     /// </summary>
-    EightPartialSums,
+    TorchFloatKernel,
 
     /// <summary>
     /// torch's vectorised float reduction, AVX2 layout: eight lanes, column c into lane c mod 8, over
@@ -85,44 +83,44 @@ internal enum SumOrder
 }
 
 /// <summary>
-/// float32 tables, ours (torch 1.13 computes the norm in float32, see
-/// <see cref="EmbeddingPrimitives.EmbeddingRenorm(Span{float}, int, ReadOnlySpan{int}, double, double)"/>):
-/// the norm in double, the 1- and 2-norm in eight partial sums; the rescale in float.
+/// float32 tables, torch 1.13's: p as a float; one running float sum, columns in order, for p = 0,
+/// 1 and the general p (its terms and root through the C library's powf, 1/p in float); the 2-norm
+/// is torch's vectorised kernel (<see cref="SumOrder.TorchFloatKernel"/>) and a float square root.
+/// The rescale in float.
 /// </summary>
-internal readonly struct Float32Renorm : IRenormArithmetic<float, double>
+internal readonly struct Float32Renorm : IRenormArithmetic<float, float>
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Widen(float x) => x;
+    public static float Widen(float x) => x;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Narrow(double x) => (float)x;
+    public static float Narrow(float x) => x;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Add(double sum, double term) => sum + term;
+    public static float Add(float sum, float term) => sum + term;
 
-    /// <remarks>The product of two floats is exact in double, so this is <c>fma(x, x, sum)</c> without needing FMA hardware.</remarks>
+    /// <remarks>Not used by the 2-norm, whose order is <see cref="SumOrder.TorchFloatKernel"/>.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double AddSquare(double sum, double x) => sum + x * x;
-
-    /// <remarks>Ours: the double as it is (torch 1.13's float32 norm takes a float).</remarks>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double NormType(double p) => p;
+    public static float AddSquare(float sum, float x) => MathF.FusedMultiplyAdd(x, x, sum);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Exponent(double p) => p;
+    public static double NormType(double p) => (float)p;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Power(double magnitude, double q) => Math.Pow(magnitude, q);
+    public static float Exponent(double p) => (float)p;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double Root(double sum, double q) => Math.Pow(sum, 1.0 / q);
+    public static float Power(float magnitude, float q) => MathF.Pow(magnitude, q);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double SquareRoot(double sum) => Math.Sqrt(sum);
+    public static float Root(float sum, float q) => MathF.Pow(sum, 1 / q);
 
-    public static SumOrder OneNormOrder => SumOrder.EightPartialSums;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SquareRoot(float sum) => MathF.Sqrt(sum);
 
-    public static SumOrder TwoNormOrder => SumOrder.EightPartialSums;
+    public static SumOrder OneNormOrder => SumOrder.Columns;
+
+    public static SumOrder TwoNormOrder => SumOrder.TorchFloatKernel;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Scale<TWidth>(ref float row, int dimension, double quotient)
@@ -131,8 +129,9 @@ internal readonly struct Float32Renorm : IRenormArithmetic<float, double>
 }
 
 /// <summary>
-/// float64 tables, torch 1.13's: p as a float; one running double sum, columns in order; the 2-norm
-/// through fused multiply-adds.
+/// float64 tables, torch 1.13's: p as a float; one running double sum, columns in order; the 2-norm's
+/// products fused into the sum when torch's kernels were compiled with FMA (<see cref="TorchCpuCapabilities.Fuses"/>),
+/// rounded first with its default kernels.
 /// </summary>
 internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
 {
@@ -146,7 +145,7 @@ internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
     public static double Add(double sum, double term) => sum + term;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double AddSquare(double sum, double x) => Math.FusedMultiplyAdd(x, x, sum);
+    public static double AddSquare(double sum, double x) => FusedSquares ? Math.FusedMultiplyAdd(x, x, sum) : sum + x * x;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double NormType(double p) => (float)p;
@@ -166,6 +165,8 @@ internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
     public static SumOrder OneNormOrder => SumOrder.Columns;
 
     public static SumOrder TwoNormOrder => SumOrder.Columns;
+
+    private static readonly bool FusedSquares = TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Scale<TWidth>(ref double row, int dimension, double quotient)

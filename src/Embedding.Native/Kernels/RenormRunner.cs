@@ -20,11 +20,13 @@ internal static class RenormRunner
     /// <summary>
     /// Renormalises the rows <paramref name="indices"/> name. Every index must already name a row of
     /// <paramref name="weight"/>, and <paramref name="count"/> be positive and at most <see cref="Array.MaxLength"/>;
-    /// <paramref name="threads"/> is <see cref="EmbeddingThreads.UseCount"/> or a count.
+    /// <paramref name="threads"/> is <see cref="EmbeddingThreads.UseCount"/> or a count. With <paramref name="stridedRows"/>
+    /// the table is a contiguous copy of one whose rows torch sees with a column stride, and the float32
+    /// and bfloat16 2-norms are torch's scalar ones (<see cref="StridedRowsRenorm{TElement, TSum, TBase}"/>).
     /// </summary>
     /// <typeparam name="TElement"><see cref="float"/>, <see cref="double"/>, <see cref="Half"/> or <see cref="BFloat16"/>.</typeparam>
     /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
-    public static void Run<TElement, TIndex>(ref TElement weight, int dimension, ref TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads)
+    public static void Run<TElement, TIndex>(ref TElement weight, int dimension, ref TIndex indices, nint count, double maxNorm, double normType, VectorWidth width, int threads, bool stridedRows = false)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -48,9 +50,13 @@ internal static class RenormRunner
                 Width = KernelDispatch.FitWidth(width, dimension, Unsafe.SizeOf<TElement>()),
                 Threads = EmbeddingThreads.For(2L * Unsafe.SizeOf<TElement>() * dimension * count, count, threads),
             };
-            if (typeof(TElement) == typeof(float))
+            if (typeof(TElement) == typeof(float) && stridedRows)
             {
-                Run<float, double, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
+                Run<float, float, StridedRowsRenorm<float, float, Float32Renorm>>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
+            }
+            else if (typeof(TElement) == typeof(float))
+            {
+                Run<float, float, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
             }
             else if (typeof(TElement) == typeof(double))
             {
@@ -59,6 +65,10 @@ internal static class RenormRunner
             else if (typeof(TElement) == typeof(Half))
             {
                 Run<Half, float, Float16Renorm>(ref Unsafe.As<TElement, Half>(ref weight), sorted, call);
+            }
+            else if (stridedRows)
+            {
+                Run<BFloat16, float, StridedRowsRenorm<BFloat16, float, BFloat16Renorm>>(ref Unsafe.As<TElement, BFloat16>(ref weight), sorted, call);
             }
             else
             {

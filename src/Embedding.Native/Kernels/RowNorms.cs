@@ -10,8 +10,10 @@ namespace Embedding.Native;
 /// from <typeparamref name="TArithmetic"/>.
 /// </summary>
 /// <remarks>
-/// A norm is a horizontal reduction, so every order here is scalar and fixed: the same bits at every
-/// vector width and on every ISA. Only the rescale (<see cref="RowScaling"/>) is vectorised.
+/// Every order here is torch 1.13's for the table type and fixed: the same bits at every vector width
+/// and on every ISA (the float32 2-norm follows the kernels torch itself runs on this CPU,
+/// <see cref="TorchCpuCapabilities"/>, not our tier). The rescale (<see cref="RowScaling"/>) and the
+/// float32 2-norm's lanes are vectorised; the other norms are one running sum.
 /// </remarks>
 /// <typeparam name="TElement">The table's element type.</typeparam>
 /// <typeparam name="TSum">The type the norm accumulates in.</typeparam>
@@ -57,7 +59,10 @@ internal static class RowNorms<TElement, TSum, TArithmetic>
 
     /// <summary>p = 2: sqrt(Σ x·x), the sum in the type's <see cref="IRenormArithmetic{TElement, TSum}.TwoNormOrder"/>.</summary>
     public static TSum TwoNorm(ref TElement row, int dimension) =>
-        TArithmetic.SquareRoot(Sum<Square>(TArithmetic.TwoNormOrder, ref row, dimension));
+        TArithmetic.SquareRoot(
+            TArithmetic.TwoNormOrder == SumOrder.TorchFloatKernel && typeof(TElement) == typeof(float)
+                ? TSum.CreateTruncating(TorchFloatSquareSum.Of(ref Unsafe.As<TElement, float>(ref row), dimension, TorchCpuCapabilities.Current))
+                : Sum<Square>(TArithmetic.TwoNormOrder, ref row, dimension));
 
     /// <summary>Any other p, negative and fractional too: (Σ |x|^q)^(1/q), q = p as the type holds it, columns in order.</summary>
     public static TSum PNorm(ref TElement row, int dimension, double p)
@@ -72,7 +77,6 @@ internal static class RowNorms<TElement, TSum, TArithmetic>
         where TStep : IColumnStep =>
         order switch
         {
-            SumOrder.EightPartialSums => InEightPartialSums<TStep>(ref row, dimension),
             SumOrder.TorchFloatLanes => InTorchFloatLanes<TStep>(ref row, dimension),
             _ => InColumns<TStep>(ref row, dimension, TSum.Zero, TSum.Zero),
         };
@@ -88,43 +92,6 @@ internal static class RowNorms<TElement, TSum, TArithmetic>
         }
 
         return sum;
-    }
-
-    /// <summary><see cref="SumOrder.EightPartialSums"/>: column c into partial sum c mod 8, combined as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)).</summary>
-    private static TSum InEightPartialSums<TStep>(ref TElement row, int dimension)
-        where TStep : IColumnStep
-    {
-        TSum s0 = TSum.Zero, s1 = TSum.Zero, s2 = TSum.Zero, s3 = TSum.Zero, s4 = TSum.Zero, s5 = TSum.Zero, s6 = TSum.Zero, s7 = TSum.Zero;
-        int c = 0;
-        for (; c + 8 <= dimension; c += 8)
-        {
-            ref TElement x = ref Unsafe.Add(ref row, c);
-            s0 = Next<TStep>(s0, ref x, 0);
-            s1 = Next<TStep>(s1, ref x, 1);
-            s2 = Next<TStep>(s2, ref x, 2);
-            s3 = Next<TStep>(s3, ref x, 3);
-            s4 = Next<TStep>(s4, ref x, 4);
-            s5 = Next<TStep>(s5, ref x, 5);
-            s6 = Next<TStep>(s6, ref x, 6);
-            s7 = Next<TStep>(s7, ref x, 7);
-        }
-
-        // The last columns (fewer than eight) go to partial sums 0, 1, ... as c mod 8 says; the others
-        // stay as they are (adding +0.0 would change nothing: a sum of non-negative terms is never -0.0).
-        int left = dimension - c;
-        if (left > 0)
-        {
-            ref TElement x = ref Unsafe.Add(ref row, c);
-            s0 = Next<TStep>(s0, ref x, 0);
-            s1 = left > 1 ? Next<TStep>(s1, ref x, 1) : s1;
-            s2 = left > 2 ? Next<TStep>(s2, ref x, 2) : s2;
-            s3 = left > 3 ? Next<TStep>(s3, ref x, 3) : s3;
-            s4 = left > 4 ? Next<TStep>(s4, ref x, 4) : s4;
-            s5 = left > 5 ? Next<TStep>(s5, ref x, 5) : s5;
-            s6 = left > 6 ? Next<TStep>(s6, ref x, 6) : s6;
-        }
-
-        return ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7));
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace Embedding.Native;
 /// <summary>
 /// The scalar oracle for every overload of
 /// <see cref="EmbeddingPrimitives.EmbeddingRenorm(Span{float}, int, ReadOnlySpan{int}, double, double)"/>:
-/// the pseudocode of their XML docs (float32: ours; float64, float16, bfloat16: torch 1.13's, docs/table-types.md
+/// the pseudocode of their XML docs (torch 1.13's arithmetic for every table type, docs/table-types.md
 /// "Renorm") as plain loops, with no vectors and no unsafe code.
 /// </summary>
 internal static class RenormReference
@@ -60,44 +60,77 @@ internal static class RenormReference
             }
         });
 
-    /// <summary>float32, ours: the p-norm in double; p = 1 and 2 in eight partial sums (the library's order), otherwise columns in order.</summary>
-    public static double Norm(ReadOnlySpan<float> row, double p)
+    /// <summary>float32 <c>row.norm(p)</c> with the kernels torch runs in this process (<see cref="TorchCpuCapabilities.Current"/>).</summary>
+    public static double Norm(ReadOnlySpan<float> row, double p) => Norm(row, p, TorchCpuCapabilities.Current);
+
+    /// <summary>
+    /// float32 <c>row.norm(p)</c> with <paramref name="capability"/>'s kernels: p as a float; one float
+    /// accumulator, columns in order, for p = 0, 1 and the general p (powf terms, then powf(sum, 1/p)
+    /// with 1/p in float); p = 2: L float lanes (8, or 16 for AVX-512) over the whole blocks of L
+    /// columns, the lanes added left to right, the rest added on in order, then a float square root.
+    /// With FMA every product of p = 2 is fused except, when L/2 or more columns are left after the
+    /// blocks, the first L/2 of them (rounded, then added); without FMA none is.
+    /// </summary>
+    public static double Norm(ReadOnlySpan<float> row, double p, TorchCpuCapability capability)
     {
+        p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
         if (double.IsInfinity(p))
         {
             return Extreme(row, x => Math.Abs((double)x), p);
         }
 
-        double sum = 0;
-        if (p is 1 or 2)
+        if (p == 2)
         {
-            // The library's order for p = 1 and 2: column c into partial sum c mod 8, then the eight
-            // combined as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)).
-            double[] partial = new double[8];
-            for (int c = 0; c < row.Length; c++)
+            bool fused = TorchCpuCapabilities.Fuses(capability);
+            int laneCount = capability == TorchCpuCapability.Avx512 ? 16 : 8;
+            float[] lanes = new float[laneCount];
+            int whole = row.Length / laneCount * laneCount;
+            for (int c = 0; c < whole; c++)
             {
-                partial[c % 8] += p == 1 ? Math.Abs((double)row[c]) : (double)row[c] * row[c];
+                float x = row[c];
+                lanes[c % laneCount] = fused ? MathF.FusedMultiplyAdd(x, x, lanes[c % laneCount]) : lanes[c % laneCount] + x * x;
             }
 
-            sum = ((partial[0] + partial[4]) + (partial[2] + partial[6])) + ((partial[1] + partial[5]) + (partial[3] + partial[7]));
-        }
-        else
-        {
-            foreach (float x in row)
+            float sum = lanes[0];
+            for (int j = 1; j < laneCount; j++)
             {
-                sum += p == 0 ? (x != 0 ? 1 : 0) : Math.Pow(Math.Abs((double)x), p);
+                sum += lanes[j];
             }
+
+            int rounded = !fused ? row.Length - whole : row.Length - whole >= laneCount / 2 ? laneCount / 2 : 0;
+            for (int c = whole; c < row.Length; c++)
+            {
+                float x = row[c];
+                if (c - whole < rounded)
+                {
+                    float square = x * x;
+                    sum += square;
+                }
+                else
+                {
+                    sum = MathF.FusedMultiplyAdd(x, x, sum);
+                }
+            }
+
+            return MathF.Sqrt(sum);
         }
 
-        return p switch
+        float q = (float)p;
+        float acc = 0;
+        foreach (float x in row)
         {
-            0 or 1 => sum,
-            2 => Math.Sqrt(sum),
-            _ => Math.Pow(sum, 1.0 / p),
-        };
+            acc = p switch
+            {
+                0 => acc + (x != 0 ? 1 : 0),
+                1 => acc + Math.Abs(x),
+                _ => acc + MathF.Pow(Math.Abs(x), q),
+            };
+        }
+
+        return p is 0 or 1 ? acc : MathF.Pow(acc, 1 / q);
     }
 
-    /// <summary>float64 <c>row.norm(p)</c>: p as a float; one double accumulator, columns in order; p = 2 through fma.</summary>
+    /// <summary>float64 <c>row.norm(p)</c>: p as a float; one double accumulator, columns in order; p = 2 through fma (rounded products with torch's default kernels).</summary>
     public static double Norm(ReadOnlySpan<double> row, double p)
     {
         p = (float)p; // torch 1.13 hands its norm a float, and that value picks the norm
@@ -113,7 +146,7 @@ internal static class RenormReference
             {
                 0 => acc + (x != 0 ? 1 : 0),
                 1 => acc + Math.Abs(x),
-                2 => Math.FusedMultiplyAdd(x, x, acc),
+                2 => TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current) ? Math.FusedMultiplyAdd(x, x, acc) : acc + x * x,
                 _ => acc + Math.Pow(Math.Abs(x), p),
             };
         }

@@ -309,16 +309,23 @@ EMB_API int32_t emb_sparse_coalesce(
  *           weight[k][c] = rd(weight[k][c] * s)                  (one rounding)
  *
  * rd(x) rounds to weight_dtype (to nearest, ties to even; from double to float16/bfloat16 through
- * float, as torch converts). p = norm_type for FLOAT32; p = (float)norm_type for the other dtypes,
- * as torch 1.13 hands its norm a float and that value picks the norm (2.0000001 is the 2-norm,
- * 1e-50 the count). p = +inf: max|x|, p = -inf: min|x| (exact, every dtype). Otherwise:
+ * float, as torch converts). p = (float)norm_type for every dtype, as torch 1.13 hands its norm a
+ * float and that value picks the norm (2.0000001 is the 2-norm, 1e-50 the count). p = +inf: max|x|,
+ * p = -inf: min|x| (exact, every dtype). Otherwise torch 1.13's norm exactly:
  *
- *   FLOAT32  in double: p = 0: count of x != 0; p = 1: sum|x|; p = 2: sqrt(sum x*x); any other p
- *            (negative and fractional too): (sum |x|^p)^(1/p). p = 1, 2: column c into partial sum
- *            c % 8, then ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)); other p: columns in order.
- *   FLOAT64  torch 1.13's norm exactly: acc = 0.0, columns in order; p = 0: acc += (x != 0);
- *            p = 1: acc += |x|; p = 2: acc = fma(x, x, acc), n = sqrt(acc);
- *            other p: acc += pow(|x|, p), n = pow(acc, 1/p).
+ *   FLOAT32  acc = 0.0f, columns in order: p = 0: acc += (x != 0); p = 1: acc += |x|; other p
+ *            (negative and fractional too): acc += powf(|x|, p), n = powf(acc, 1.0f / p).
+ *            p = 2: L float lanes (8; 16 with torch's AVX-512 kernels), lane[c % L] += x*x over the
+ *            whole blocks of L columns, lanes summed left to right, then s += x*x for the last D % L
+ *            columns in order, n = sqrtf(s). With torch's FMA kernels (AVX2, AVX-512) each x*x is
+ *            fused into its add (fmaf), except that when L/2 or more columns are left after the
+ *            blocks, the first L/2 of them add a rounded x*x; with its default kernels none is fused.
+ *            The kernels are torch's choice in this process, not the library's ISA tier:
+ *            ATEN_CPU_CAPABILITY when it is exactly avx512, avx2 or default, else AVX2 on a CPU with
+ *            AVX2 and FMA (and the OS's YMM state), else default.
+ *   FLOAT64  acc = 0.0, columns in order; p = 0: acc += (x != 0);
+ *            p = 1: acc += |x|; p = 2: acc = fma(x, x, acc) (acc += rd(x*x) with torch's default
+ *            kernels), n = sqrt(acc); other p: acc += pow(|x|, p), n = pow(acc, 1/p).
  *   FLOAT16, BFLOAT16  torch 1.13's norm exactly: acc is a value of the dtype, each step computed in
  *            float and rounded: p = 0: acc = rd(acc + (x != 0)) (bfloat16 stops counting at 256,
  *            float16 at 2048); p = 1: acc = rd(acc + |x|);
@@ -330,22 +337,12 @@ EMB_API int32_t emb_sparse_coalesce(
  *                rd(powf(|x|, q))); n = rd(powf(acc, rd(1/q))).
  *            The products weight * s of two 16-bit values are exact in float, so the store rounds once.
  *   pow/powf are the C library's, as torch's; sqrt and fma are correctly rounded.
+ *   Every dtype's result is torch's bit for bit.
  *
  * Like torch, max_norm and norm_type are not validated: max_norm 0 zeroes every referenced row with
  * a non-zero norm, a negative max_norm flips the row's sign; a row whose norm is NaN is unchanged.
  * Every dtype gives the same bits on every ISA tier and thread count.
  * Differences from torch 1.13:
- *   - FLOAT32 only: the norm is computed in double. torch computes row.norm(p) in float32 (p = 2: a
- *     vectorised sum of squares, eight FMA lanes with its AVX2 kernels; p = 1 and any other finite
- *     p: one running float sum of |x| or powf(|x|, p), then powf(sum, 1/p)) and widens it to double;
- *     the scale and the float multiply are the same as above. So a rescaled element differs from
- *     torch's only through torch's norm error e (relative, per row):
- *         |ours - torch| <= (e + 2^-22) * |torch|
- *     e grows with D and with 1/p. Measured for D <= 768 (bench/results/renorm-ulp.md), worst
- *     ulp and share of rescaled elements differing: p = 2: 4 ulp, 36%; p = 3: 10, 74%;
- *     p = 1.5: 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%. p = +inf, -inf and 0 (exact norms on
- *     both sides) are bit-identical. A row whose norm is within e of max_norm can be rescaled by
- *     one side and not the other. FLOAT64, FLOAT16 and BFLOAT16 results are torch's bit for bit.
  *   - A NaN product is stored as the dtype's default quiet NaN (bfloat16 0x7FC0; torch's vectorised
  *     bfloat16 multiply may store 0xFFFF).
  *   - Every index is validated before any row changes (torch renormalises the rows sorted before
@@ -362,6 +359,22 @@ EMB_API int32_t emb_sparse_coalesce(
  *         EMB_ERROR_SIZE_OVERFLOW.
  * Not thread-safe for concurrent calls on the same weight. */
 EMB_API int32_t emb_embedding_renorm(
+    void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
+    const void* indices, int32_t index_dtype, int64_t num_indices,
+    double max_norm, double norm_type);
+
+/* emb_embedding_renorm for a table torch sees with strided rows (a column stride other than one
+ * element, e.g. weight.t()), renormalised by the caller through a contiguous copy in weight: the
+ * arguments, checks and results are emb_embedding_renorm's, except the 2-norm of FLOAT32 and
+ * BFLOAT16 rows. torch's row.norm(2) of a strided row is not a last-dimension reduction, so it
+ * runs its scalar kernel, columns in order:
+ *
+ *   FLOAT32   acc = 0.0f; acc = fmaf(x, x, acc) with torch's FMA kernels (AVX2, AVX-512),
+ *             acc = acc + rd(x*x) with its default kernels; n = sqrtf(acc)
+ *   BFLOAT16  acc = rd(acc + rd(x*x)) in bfloat16 arithmetic; n = rd(sqrtf(acc))
+ *
+ * (FLOAT64 and FLOAT16 rows, and every other norm, are column sums either way.) */
+EMB_API int32_t emb_embedding_renorm_strided_rows(
     void* weight, int32_t weight_dtype, int64_t num_embeddings, int64_t embedding_dim,
     const void* indices, int32_t index_dtype, int64_t num_indices,
     double max_norm, double norm_type);

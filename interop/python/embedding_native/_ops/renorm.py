@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from .._bindings import emb_embedding_renorm
+from .._bindings import emb_embedding_renorm, emb_embedding_renorm_strided_rows
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import float_argument
 from .buffers import float_buffer, index_buffer, kind_of
@@ -19,16 +19,15 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             n = ||weight[k]||_p                  (p = norm_type; inf, -inf, 0, any real p)
             if n > max_norm: weight[k] *= fl32(max_norm / (n + 1e-7))
 
-    float64, float16 and bfloat16 tables are bit-identical to torch 1.13 (its norm arithmetic per
-    type, with ``norm_type`` taken as a float as torch does; docs/table-types.md). For float32 the
-    norm is computed in double; torch 1.13 computes ``row.norm(p)`` in float32 and then
-    scales the same way. So a rescaled element differs from torch's only through torch's norm
-    error e of that row: ``|ours - torch| <= (e + 2**-22) * |torch|``. Measured for D <= 768
-    (bench/results/renorm-ulp.md), worst ulp and share of rescaled elements differing: p = 2:
-    4 ulp, 36%; p = 3: 10, 74%; p = 1.5: 19, 85%; p = 1: 29, 87%; p = 0.5: 51, 93%; p = +-inf
-    and 0 bit-identical (docs/exactness.md). Unlike torch 1.13, every index is checked before any
-    row changes: a bad index raises IndexError and leaves ``weight`` untouched. ``indices`` is
-    never modified.
+    Every table type (float32, float64, float16, bfloat16) is bit-identical to torch 1.13: the norm
+    is computed as torch's ``row.norm(p)`` computes it for the type, ``norm_type`` taken as a float
+    (docs/table-types.md, docs/exactness.md#max_norm). The float32 2-norm follows the ATen kernels
+    torch runs in this process (``ATEN_CPU_CAPABILITY``, else AVX2 on an AVX2 + FMA CPU, else the
+    default ones). A non-contiguous ``weight`` is renormalised through a contiguous copy; when its
+    rows are strided (a transposed view) the copy is renormalised with torch's norms of strided rows
+    (its scalar 2-norm kernel, emb_embedding_renorm_strided_rows).
+    Unlike torch 1.13, every index is checked before any row changes: a bad index raises IndexError
+    and leaves ``weight`` untouched. ``indices`` is never modified.
 
     Args:
         weight: 2-D float32/float64/float16 numpy array or CPU tensor (also bfloat16), written in place (a non-contiguous one
@@ -68,8 +67,10 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
             raise
         raise layout_error("embedding_renorm_", unsupported) from None
     num_embeddings, dim = target.shape
-    status = emb_embedding_renorm(target.address, target.code, num_embeddings, dim,
-                                  index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
+    # torch's 2-norm of a row with a column stride is its scalar kernel, not the vectorised one.
+    renorm = emb_embedding_renorm if contiguous or not _strided_rows(table, kind) else emb_embedding_renorm_strided_rows
+    status = renorm(target.address, target.code, num_embeddings, dim,
+                    index.address, index_dtype, num_indices, float(max_norm), float(norm_type))
     if status:
         raise native_error(status)
     if not contiguous:
@@ -81,6 +82,15 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     elif kind.is_tensor and num_indices:
         _bump_version(weight)
     return weight
+
+
+def _strided_rows(table, kind):
+    """Whether torch sees the rows of ``table`` (2-D) with a column stride other than one element."""
+    if table.shape[1] <= 1:
+        return False
+    if kind.is_tensor:
+        return table.stride(1) != 1
+    return table.strides[1] != table.itemsize
 
 
 def _bump_version(tensor):
