@@ -108,15 +108,19 @@ internal static class TorchSortOrder
     /// </summary>
     private static nint UnguardedPartition(ref ulong a, nint left, nint right, ulong pivot, int shift)
     {
+        // By value, x < pivot exactly when x < the pivot's value with a zero position, and pivot < x exactly
+        // when x > the pivot's value with the largest position: plain compares in the inner loops.
+        ulong positions = (1UL << shift) - 1;
+        ulong below = pivot & ~positions, above = pivot | positions;
         while (true)
         {
-            while (Less(Unsafe.Add(ref a, left), pivot, shift))
+            while (Unsafe.Add(ref a, left) < below)
             {
                 left++;
             }
 
             right--;
-            while (Less(pivot, Unsafe.Add(ref a, right), shift))
+            while (Unsafe.Add(ref a, right) > above)
             {
                 right--;
             }
@@ -153,9 +157,11 @@ internal static class TorchSortOrder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void UnguardedLinearInsert(ref ulong a, nint i, int shift)
     {
+        // previous > value by value exactly when previous > value with the largest position.
         ulong value = Unsafe.Add(ref a, i);
+        ulong above = value | ((1UL << shift) - 1);
         ulong previous = Unsafe.Add(ref a, i - 1);
-        while (Less(value, previous, shift))
+        while (previous > above)
         {
             Unsafe.Add(ref a, i) = previous;
             i--;
