@@ -37,6 +37,37 @@ public class TorchSortOrderTests
         }
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(8)]
+    [InlineData(64)]
+    public void SplitThenFinish_InAnyOrder_IsTheSort(int partCount)
+    {
+        foreach (object[] pattern in Patterns())
+        {
+            foreach (int n in new[] { 0, 1, 16, 17, 33, 100, 1000, 20_000 })
+            {
+                long[] values = Values((string)pattern[0], n, seed: n + partCount);
+                int shift = TorchSortOrder.ShiftFor(n);
+                ulong[] expected = Keys(values, shift);
+                TorchSortOrder.Sort(expected, shift);
+
+                ulong[] keys = Keys(values, shift);
+                var parts = new SortPart[partCount];
+                int split = TorchSortOrder.Split(keys, shift, parts);
+                Assert.InRange(split, 1, partCount);
+                for (int i = split - 1; i >= 0; i--)
+                {
+                    // Last part first: the parts must not depend on each other.
+                    TorchSortOrder.Finish(keys, parts[i], shift);
+                }
+
+                Assert.True(expected.AsSpan().SequenceEqual(keys), $"{pattern[0]}, n={n}, {split} parts");
+            }
+        }
+    }
+
     [Fact]
     public void Sort_OfFewerThan17IsStable()
     {
@@ -81,10 +112,12 @@ public class TorchSortOrderTests
     private static int[] Sorted(long[] values)
     {
         int shift = TorchSortOrder.ShiftFor(values.Length);
-        ulong[] keys = values.Select((v, i) => ((ulong)v << shift) | (uint)i).ToArray();
+        ulong[] keys = Keys(values, shift);
         TorchSortOrder.Sort(keys, shift);
         return keys.Select(k => (int)(k & ((1UL << shift) - 1))).ToArray();
     }
+
+    private static ulong[] Keys(long[] values, int shift) => values.Select((v, i) => ((ulong)v << shift) | (uint)i).ToArray();
 
     private static long[] Values(string pattern, int n, int seed)
     {

@@ -25,8 +25,8 @@ internal static class BagBackwardDriver
     /// with frequency scaling <paramref name="rows"/> must not exceed <see cref="EmbeddingPrimitives.MaxScratchRows"/>.
     /// </summary>
     /// <remarks>
-    /// Sum and mean add each row's contributions in torch's order (<see cref="BagBackwardOrder"/>, sorted once
-    /// on the calling thread), max in bag order. Large calls split the table into ranges of destination rows
+    /// Sum and mean add each row's contributions in torch's order (<see cref="BagBackwardOrder"/>, sorted first,
+    /// in parallel parts on large calls), max in bag order. Large calls split the table into ranges of destination rows
     /// (<see cref="BagBackwardWork{TElement, TIndex}"/>): each row is written by one thread, which applies its
     /// contributions in that order with the arithmetic of <see cref="GenericBagBackward"/>, so every thread
     /// count gives the bits of one thread.
@@ -78,7 +78,7 @@ internal static class BagBackwardDriver
         using FrequencyCounts counts = sumMean && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
             ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
             : FrequencyCounts.None;
-        using BagBackwardOrder order = sumMean ? BagBackwardOrder.Of(bags, rows, mode == EmbeddingBagMode.Mean) : default;
+        using BagBackwardOrder order = sumMean ? BagBackwardOrder.Of(bags, rows, mode == EmbeddingBagMode.Mean, threads) : default;
         ref int countsStart = ref counts.Start;
         width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension, GenericBagBackward.LaneBytes<TElement>());
         if (threads == 1)

@@ -15,6 +15,9 @@ namespace Embedding.Native;
 /// </summary>
 internal readonly struct BagBackwardOrder : IDisposable
 {
+    /// <summary>Fewer positions are sorted on the calling thread: a split would cost more than it saves.</summary>
+    private const int MinParallelCount = 16384;
+
     private readonly ulong[]? _keys;
     private readonly int[]? _bagOf;
     private readonly int[]? _members;
@@ -44,13 +47,15 @@ internal readonly struct BagBackwardOrder : IDisposable
     public ReadOnlySpan<int> Members => _members is null ? default : _members.AsSpan();
 
     /// <summary>
-    /// Sorts the positions of <paramref name="bags"/> (every index already in <c>[0, rows)</c>) as torch does.
+    /// Sorts the positions of <paramref name="bags"/> (every index already in <c>[0, rows)</c>) as torch does;
+    /// with <paramref name="threads"/> &gt; 1 the introsort's first levels split the keys into parts finished in
+    /// parallel (<see cref="TorchSortWork"/>), with the same order.
     /// </summary>
     /// <exception cref="NotSupportedException">
     /// The row numbers and the positions together need more than 64 bits (more than 2^64 rows × positions), which no
     /// table in memory reaches.
     /// </exception>
-    public static BagBackwardOrder Of<TIndex>(Bags<TIndex> bags, long rows, bool mean)
+    public static unsafe BagBackwardOrder Of<TIndex>(Bags<TIndex> bags, long rows, bool mean, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ReadOnlySpan<TIndex> indices = bags.Indices;
@@ -67,7 +72,22 @@ internal readonly struct BagBackwardOrder : IDisposable
             keys[i] = (ulong.CreateTruncating(indices[i]) << shift) | (uint)i;
         }
 
-        TorchSortOrder.Sort(keys.AsSpan(0, count), shift);
+        if (threads <= 1 || count < MinParallelCount)
+        {
+            TorchSortOrder.Sort(keys.AsSpan(0, count), shift);
+        }
+        else
+        {
+            // A few parts per thread: the partitions are uneven, and the pool hands out parts as threads free up.
+            Span<SortPart> parts = stackalloc SortPart[Math.Min(4 * threads, 64)];
+            int split = TorchSortOrder.Split(keys.AsSpan(0, count), shift, parts);
+            fixed (ulong* sorted = keys)
+            fixed (SortPart* first = parts)
+            {
+                var work = new TorchSortWork { Keys = sorted, Count = count, Parts = first, Shift = shift };
+                WorkerPool.Run(ref work, split, threads);
+            }
+        }
 
         int[] bagOf = ArrayPool<int>.Shared.Rent(Math.Max(count, 1));
         ReadOnlySpan<long> starts = bags.Starts;

@@ -38,28 +38,64 @@ internal static class TorchSortOrder
     public static bool Fits(long largestValue, int shift) => shift == 0 || ((ulong)largestValue >> (64 - shift)) == 0;
 
     /// <summary>Sorts <paramref name="keys"/> by <c>key &gt;&gt; shift</c> into exactly the order torch's sort gives.</summary>
-    public static void Sort(Span<ulong> keys, int shift)
+    public static void Sort(Span<ulong> keys, int shift) => Finish(keys, Whole(keys.Length), shift);
+
+    /// <summary>The whole array as one part: <c>2·⌊log2 n⌋</c> levels before the heapsort.</summary>
+    public static SortPart Whole(int count) => new(0, count, count < 2 ? 0 : 2 * BitOperations.Log2((uint)count));
+
+    /// <summary>
+    /// Runs the introsort's first partitions, largest part first, until there are <paramref name="parts"/>.Length
+    /// parts or none has more than 16 elements and levels left; returns how many parts there are. Each part can
+    /// then be <see cref="Finish"/>ed on its own, on any thread, with the bits of <see cref="Sort"/>: a partition
+    /// leaves every element of a part between the parts around it, so the introsort of one part never touches
+    /// another, and the final insertion sort never moves an element across a part boundary.
+    /// </summary>
+    public static int Split(Span<ulong> keys, int shift, Span<SortPart> parts)
     {
-        nint count = keys.Length;
-        if (count < 2)
+        ref ulong first = ref MemoryMarshal.GetReference(keys);
+        parts[0] = Whole(keys.Length);
+        int count = 1;
+        while (count < parts.Length)
         {
-            return;
+            int largest = -1;
+            for (int i = 0; i < count; i++)
+            {
+                SortPart candidate = parts[i];
+                if (candidate.End - candidate.Start > InsertionThreshold && candidate.Depth > 0 && (largest < 0 || candidate.End - candidate.Start > parts[largest].End - parts[largest].Start))
+                {
+                    largest = i;
+                }
+            }
+
+            if (largest < 0)
+            {
+                break;
+            }
+
+            // One step of the introsort loop: the right part and the left part each have one level fewer.
+            SortPart part = parts[largest];
+            int cut = (int)PartitionAroundMedian(ref first, part.Start, part.End, shift);
+            parts[largest] = new SortPart(part.Start, cut, part.Depth - 1);
+            parts[count++] = new SortPart(cut, part.End, part.Depth - 1);
         }
 
+        return count;
+    }
+
+    /// <summary>
+    /// Finishes one part: the introsort with the part's levels left, then libstdc++'s final insertion sort over
+    /// the part: guarded over its first 16 elements, unguarded after them (the part's smallest element is among
+    /// its first 16 after the introsort, and nothing walks back past the start of a part).
+    /// </summary>
+    public static void Finish(Span<ulong> keys, SortPart part, int shift)
+    {
         ref ulong first = ref MemoryMarshal.GetReference(keys);
-        Introsort(ref first, 0, count, 2 * BitOperations.Log2((ulong)count), shift);
-        if (count > InsertionThreshold)
+        Introsort(ref first, part.Start, part.End, part.Depth, shift);
+        nint guarded = Math.Min(part.End, part.Start + InsertionThreshold);
+        InsertionSort(ref first, part.Start, guarded, shift);
+        for (nint i = guarded; i < part.End; i++)
         {
-            InsertionSort(ref first, 0, InsertionThreshold, shift);
-            for (nint i = InsertionThreshold; i < count; i++)
-            {
-                // Unguarded: after the introsort every element has a smaller-or-equal one within 16 before it.
-                UnguardedLinearInsert(ref first, i, shift);
-            }
-        }
-        else
-        {
-            InsertionSort(ref first, 0, count, shift);
+            UnguardedLinearInsert(ref first, i, shift);
         }
     }
 
@@ -77,12 +113,18 @@ internal static class TorchSortOrder
             }
 
             depth--;
-            nint mid = lo + ((hi - lo) / 2);
-            MoveMedianToFirst(ref a, lo, lo + 1, mid, hi - 1, shift);
-            nint cut = UnguardedPartition(ref a, lo + 1, hi, Unsafe.Add(ref a, lo), shift);
+            nint cut = PartitionAroundMedian(ref a, lo, hi, shift);
             Introsort(ref a, cut, hi, depth, shift);
             hi = cut;
         }
+    }
+
+    /// <summary>The median of the second, middle and last elements moved to the front, the rest partitioned around it; returns the cut.</summary>
+    private static nint PartitionAroundMedian(ref ulong a, nint lo, nint hi, int shift)
+    {
+        nint mid = lo + ((hi - lo) / 2);
+        MoveMedianToFirst(ref a, lo, lo + 1, mid, hi - 1, shift);
+        return UnguardedPartition(ref a, lo + 1, hi, Unsafe.Add(ref a, lo), shift);
     }
 
     /// <summary>Swaps the median of the elements at <paramref name="x"/>, <paramref name="y"/>, <paramref name="z"/> into <paramref name="result"/>, with libstdc++'s tie rules.</summary>
@@ -224,3 +266,6 @@ internal static class TorchSortOrder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Swap(ref ulong a, nint i, nint j) => (Unsafe.Add(ref a, i), Unsafe.Add(ref a, j)) = (Unsafe.Add(ref a, j), Unsafe.Add(ref a, i));
 }
+
+/// <summary>A part of a <see cref="TorchSortOrder"/> sort: the elements <c>[Start, End)</c> and the introsort levels left.</summary>
+internal readonly record struct SortPart(int Start, int End, int Depth);
