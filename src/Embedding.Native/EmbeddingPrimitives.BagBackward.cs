@@ -9,7 +9,7 @@ public static partial class EmbeddingPrimitives
     /// <summary>
     /// Dense gradient of <see cref="EmbeddingBag{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, ReadOnlySpan{float}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, Span{long})"/>
     /// with respect to the table: torch's <c>_embedding_bag_dense_backward</c>, with every row's
-    /// contributions summed in position order.
+    /// contributions summed in torch's order.
     /// </summary>
     /// <remarks>
     /// <code>
@@ -17,7 +17,9 @@ public static partial class EmbeddingPrimitives
     /// P_b = the positions of bag b whose index is not paddingIndex
     /// require every 0 &lt;= indices[i] &lt; rows; for max, every maxIndices[b][d] of a bag with P_b non-empty too   // else throws, nothing written
     /// if !(options has Accumulate): gradWeight[:] = +0.0
-    /// sum, mean: for each bag b, for i in P_b, in position order:
+    /// sum, mean: order = the positions 0 .. indices.Length-1 (padding included) in the order torch's unstable sort
+    ///            of the indices leaves them (libstdc++ std::sort of (indices[i], i) by value: introsort, then insertion sort)
+    ///     for i in order, if indices[i] != paddingIndex, with b = the bag of i:
     ///     s = perSampleWeights[i] (or 1)                          // in double
     ///     if options has ScaleGradByFrequency: s = s / c[indices[i]]
     ///     if mean:                             s = s / |P_b|
@@ -25,12 +27,13 @@ public static partial class EmbeddingPrimitives
     /// max: for each bag b with P_b non-empty, in bag order, each column d:
     ///     gradWeight[maxIndices[b][d]][d] = gradWeight[maxIndices[b][d]][d] + gradOutput[b][d]
     /// </code>
-    /// In short: <c>gradWeight[k] (+)= Σ_{i ∈ P_b, indices[i] = k} s_i · gradOutput[bag(i)]</c>, summed in position order.
+    /// In short: <c>gradWeight[k] (+)= Σ_{i ∈ P_b, indices[i] = k} s_i · gradOutput[bag(i)]</c>, summed in torch's order
+    /// (position order when the call has at most 16 positions: libstdc++ sorts short ranges by insertion).
     /// <para>
-    /// Matching torch 1.13: max is bit for bit. sum and mean use torch's formula and its double-built,
-    /// once-rounded scale and fused update, but torch applies a row's contributions in the order of its
-    /// unstable sort, which cannot be reproduced; where a row is named more than once the results agree
-    /// to rounding, not bit for bit (every vector width here gives the same bits). With
+    /// Matching torch 1.13: bit for bit in every mode. sum and mean use torch's formula, its double-built,
+    /// once-rounded scale and fused update, and its order: torch sorts the indices (<c>indices.sort()</c>, not
+    /// stable) and applies each row's contributions in sorted order; that sort is reproduced step for step, so
+    /// every vector width and thread count gives torch's bits. With
     /// <see cref="EmbeddingGradOptions.ScaleGradByFrequency"/>, <c>c[k]</c> is row k's own count, as torch documents;
     /// torch ≤ 2.13 divides by another row's count (a known bug, issue #190063), which is not copied.
     /// </para>
@@ -221,7 +224,7 @@ public static partial class EmbeddingPrimitives
     // always tells them apart by its span types.
 #pragma warning disable RS0026
 
-    /// <summary>The dense bag gradient of a float64 table: as the float overload, with torch 1.13's float64 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in position order.</summary>
+    /// <summary>The dense bag gradient of a float64 table: as the float overload, with torch 1.13's float64 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in torch's order.</summary>
     public static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<double> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<double> gradWeight, bool includeLastOffset = false, ReadOnlySpan<double> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset> =>
@@ -256,7 +259,7 @@ public static partial class EmbeddingPrimitives
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
         EmbeddingBagPerSampleWeightsBackwardOf(gradOutput, weight, indices, bagSize, embeddingDim, mode, gradPerSampleWeights, paddingIndex);
 
-    /// <summary>The dense bag gradient of a float16 table: as the float overload, with torch 1.13's float16 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in position order.</summary>
+    /// <summary>The dense bag gradient of a float16 table: as the float overload, with torch 1.13's float16 arithmetic (docs/table-types.md, "EmbeddingBag backward"); duplicates added in torch's order.</summary>
     public static void EmbeddingBagBackward<TIndex, TOffset>(ReadOnlySpan<Half> gradOutput, ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, int embeddingDim, EmbeddingBagMode mode, Span<Half> gradWeight, bool includeLastOffset = false, ReadOnlySpan<Half> perSampleWeights = default, long paddingIndex = NoPadding, ReadOnlySpan<long> maxIndices = default, EmbeddingGradOptions options = EmbeddingGradOptions.None)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset> =>

@@ -13,10 +13,11 @@ compares:
 * with max_norm: the renormalised weight bit for bit (the library computes each row's norm as
   torch does; helpers.renorm_matches), and then the outputs and the per_sample_weights gradient
   bit for bit against torch's bag of that renormalised table;
-* weight gradients: sparse (layout and values) and max mode bit for bit; sum / mean dense within
-  |ours - torch| <= max(4, n - 1) * eps * Σ|terms| per element, n the number of terms
-  (within_summation_bound; spec §4.2 gives the 4), because torch adds duplicate rows in the order
-  of an unstable sort and we add them in position order (docs/divergences.md);
+* weight gradients: bit for bit (sum / mean dense add duplicate rows in the order of torch's
+  unstable sort, reproduced step for step), except with scale_grad_by_freq, where torch divides by
+  another row's count (docs/divergences.md): there within |ours - documented| <= max(4, n - 1) *
+  eps * Σ|terms| per element of the documented gradient computed in double, n the number of terms
+  (within_summation_bound; spec §4.2 gives the 4);
 * per_sample_weights gradients: bit for bit (a sequential dot product in both).
 
 Left out: bfloat16 bags (test_embedding_bag_bfloat16: torch 1.13 has no CPU bfloat16 bag kernel),
@@ -112,14 +113,12 @@ def check_bag(weight, input, offsets=None, per_sample_weights=None, trainable_ps
     got.backward(grad)
     expected.backward(grad)
     mode = kwargs.get("mode", "mean")
-    if kwargs.get("sparse") or mode == "max":
+    if kwargs.get("sparse") or mode == "max" or not kwargs.get("scale_grad_by_freq"):
         assert identical(w_ours.grad, w_torch.grad)
     else:
-        if kwargs.get("scale_grad_by_freq"):
-            oracle = own_count_gradient(input, w_torch.double(), grad.double(),
-                                        None if psw_torch is None else psw_torch.double(), mode)
-        else:
-            oracle = w_torch.grad
+        # torch divides by another row's count; the oracle is the documented gradient, in double.
+        oracle = own_count_gradient(input, w_torch.double(), grad.double(),
+                                    None if psw_torch is None else psw_torch.double(), mode)
         ok, ratio = within_summation_bound(w_ours.grad, oracle,
                                            sum_of_terms(input, weight, offsets, grad, per_sample_weights, kwargs),
                                            count_terms(input, weight, offsets, kwargs))
@@ -283,7 +282,17 @@ def test_1d_padding_idx_equals_padded_2d(dtype, mode, sparse, include_last_offse
         got_2d, w_2d = check_bag(weight, padded_2d(indices, offsets, include_last_offset, padding_2d),
                                  padding_idx=padding_2d, **kwargs)
         assert identical(got_1d, got_2d)
-        assert identical(w_1d.grad.to_dense(), w_2d.grad.to_dense())
+        if sparse or mode == "max":
+            assert identical(w_1d.grad.to_dense(), w_2d.grad.to_dense())
+        else:
+            # Each is torch's bit for bit (check_bag); torch's sort sees the 2-D padding positions too,
+            # so its order, and the last bits, may differ between the two layouts: within the bound of
+            # two orders of one sum (upstream: assertEqual with its tolerance).
+            one_d = dict(kwargs, padding_idx=padding_idx, include_last_offset=include_last_offset)
+            ok, ratio = within_summation_bound(w_1d.grad, w_2d.grad,
+                                               sum_of_terms(indices, weight, offsets, randn(got_1d.shape, dtype, 3), None, one_d),
+                                               count_terms(indices, weight, offsets, one_d))
+            assert ok, ratio
 
 
 @dtypes

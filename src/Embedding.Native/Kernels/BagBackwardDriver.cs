@@ -25,9 +25,11 @@ internal static class BagBackwardDriver
     /// with frequency scaling <paramref name="rows"/> must not exceed <see cref="EmbeddingPrimitives.MaxScratchRows"/>.
     /// </summary>
     /// <remarks>
-    /// Large calls split the table into ranges of destination rows (<see cref="BagBackwardWork{TElement, TIndex}"/>):
-    /// each row is written by one thread, which applies its contributions in position (max: bag) order with
-    /// the arithmetic of <see cref="GenericBagBackward"/>, so every thread count gives the bits of one thread.
+    /// Sum and mean add each row's contributions in torch's order (<see cref="BagBackwardOrder"/>, sorted first,
+    /// in parallel parts on large calls), max in bag order. Large calls split the table into ranges of destination rows
+    /// (<see cref="BagBackwardWork{TElement, TIndex}"/>): each row is written by one thread, which applies its
+    /// contributions in that order with the arithmetic of <see cref="GenericBagBackward"/>, so every thread
+    /// count gives the bits of one thread.
     /// </remarks>
     /// <returns>-1 on success; otherwise the position of the first bad index (<paramref name="badMaxIndex"/> false) or max index (true), and nothing was written.</returns>
     public static unsafe nint Dense<TElement, TIndex>(ref readonly TElement gradOutput, scoped in Bags<TIndex> bags, int dimension, long rows, EmbeddingBagMode mode, ref readonly long maxIndices, EmbeddingGradOptions options, ref TElement gradWeight, VectorWidth width, out bool badMaxIndex, int threads = EmbeddingThreads.UseCount)
@@ -72,14 +74,16 @@ internal static class BagBackwardDriver
             return -1;
         }
 
-        using FrequencyCounts counts = scatter && mode != EmbeddingBagMode.Max && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
+        bool sumMean = scatter && mode != EmbeddingBagMode.Max;
+        using FrequencyCounts counts = sumMean && (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 && !bags.Indices.IsEmpty
             ? FrequencyCounts.Of(ref MemoryMarshal.GetReference(bags.Indices), bags.Indices.Length, rows)
             : FrequencyCounts.None;
+        using BagBackwardOrder order = sumMean ? BagBackwardOrder.Of(bags, rows, mode == EmbeddingBagMode.Mean, threads) : default;
         ref int countsStart = ref counts.Start;
         width = dimension == 0 ? VectorWidth.Scalar : KernelDispatch.FitWidth(width, dimension, GenericBagBackward.LaneBytes<TElement>());
         if (threads == 1)
         {
-            GenericBagBackward.SumMean(width, ref gradient, dimension, bags, mode == EmbeddingBagMode.Mean, ref countsStart, ref gradWeight);
+            GenericBagBackward.SumMean(width, ref gradient, dimension, bags, order.Keys, order.Shift, order.BagOf, order.Members, ref countsStart, ref gradWeight);
             return -1;
         }
 
@@ -90,13 +94,17 @@ internal static class BagBackwardDriver
         fixed (TElement* sampleWeights = &MemoryMarshal.GetReference(weights))
         fixed (long* argMax = &Unsafe.AsRef(in maxIndices))
         fixed (int* frequency = &countsStart)
+        fixed (ulong* sorted = &MemoryMarshal.GetReference(order.Keys))
+        fixed (int* bagOf = &MemoryMarshal.GetReference(order.BagOf))
+        fixed (int* members = &MemoryMarshal.GetReference(order.Members))
         fixed (TElement* destination = &gradWeight)
         {
             var work = new BagBackwardWork<TElement, TIndex>
             {
                 GradOutput = source, Indices = first, IndexCount = bags.Indices.Length, Starts = bounds, Count = scatter ? bags.Count : 0,
                 PerSampleWeights = sampleWeights, WeightCount = weights.Length, PaddingIndex = bags.PaddingIndex, Mode = mode, MaxIndices = argMax,
-                Counts = frequency, GradWeight = destination, Rows = rows, Dimension = dimension, Clear = clear, Width = width,
+                Counts = frequency, SortedKeys = sorted, Shift = order.Shift, BagOf = bagOf, Members = members, MemberCount = order.Members.Length,
+                GradWeight = destination, Rows = rows, Dimension = dimension, Clear = clear, Width = width,
             };
             WorkerPool.Run(ref work, threads, threads);
         }

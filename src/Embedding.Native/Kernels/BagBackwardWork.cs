@@ -6,17 +6,14 @@ namespace Embedding.Native;
 
 /// <summary>
 /// One piece of a parallel dense bag backward: destination rows <c>[lo, hi)</c>. Zeroes them (unless
-/// accumulating), then walks every bag and position in order and applies only the updates whose row
-/// is in the range, with the arithmetic of <see cref="GenericBagBackward"/>, so each row accumulates in
-/// position (max: bag) order exactly as on one thread.
+/// accumulating), then applies the updates whose row is in the range, with the arithmetic and the order of
+/// <see cref="GenericBagBackward"/>, so each row accumulates exactly as on one thread: sum/mean the run of
+/// the sorted entries (<see cref="BagBackwardOrder"/>) that holds the range's rows, max every bag in order.
 /// </summary>
 internal unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
     where TElement : unmanaged
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    /// <summary>Positions compacted per round: two 4 KiB lists on the worker's stack.</summary>
-    private const int ChunkPositions = 1024;
-
     public TElement* GradOutput;
     public TIndex* Indices;
     public int IndexCount;
@@ -28,6 +25,11 @@ internal unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
     public EmbeddingBagMode Mode;
     public long* MaxIndices;
     public int* Counts;
+    public ulong* SortedKeys;
+    public int Shift;
+    public int* BagOf;
+    public int* Members;
+    public int MemberCount;
     public TElement* GradWeight;
     public long Rows;
     public int Dimension;
@@ -53,21 +55,7 @@ internal unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
             return;
         }
 
-        switch (Width)
-        {
-            case VectorWidth.Vector512:
-                SumMeanRows<Width512>(lo, hi);
-                break;
-            case VectorWidth.Vector256:
-                SumMeanRows<Width256>(lo, hi);
-                break;
-            case VectorWidth.Vector128:
-                SumMeanRows<Width128>(lo, hi);
-                break;
-            default:
-                SumMeanRows<WidthScalar>(lo, hi);
-                break;
-        }
+        SumMeanRows(lo, hi);
     }
 
     /// <summary>The bags this work reads.</summary>
@@ -98,65 +86,14 @@ internal unsafe struct BagBackwardWork<TElement, TIndex> : IParallelWork
         }
     }
 
-    private readonly void SumMeanRows<TWidth>(long lo, long hi)
-        where TWidth : IVectorWidth
+    private readonly void SumMeanRows(long lo, long hi)
     {
-        int* positions = stackalloc int[ChunkPositions];
-        int* owners = stackalloc int[ChunkPositions];
-        int kept = 0;
-        for (int b = 0; b < Count; b++)
-        {
-            for (long i = Starts[b]; i < Starts[b + 1]; i++)
-            {
-                // Compact to the positions whose row is in [lo, hi), in position order.
-                long row = long.CreateTruncating(Indices[i]);
-                positions[kept] = (int)i;
-                owners[kept] = b;
-                kept += EmbeddingThreads.Owns(row, lo, hi);
-                if (kept == ChunkPositions)
-                {
-                    Apply<TWidth>(positions, owners, kept);
-                    kept = 0;
-                }
-            }
-        }
-
-        Apply<TWidth>(positions, owners, kept);
-    }
-
-    /// <summary>Adds the gradient of bag <c>owners[k]</c> into the row of position <c>positions[k]</c>, k in order.</summary>
-    private readonly void Apply<TWidth>(int* positions, int* owners, int count)
-        where TWidth : IVectorWidth
-    {
-        Bags<TIndex> bags = Bags;
-        ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
+        // The keys are sorted by row: this range's rows are one run of them.
+        var keys = new ReadOnlySpan<ulong>(SortedKeys, IndexCount);
+        int first = BagBackwardOrder.FirstOfRow(keys, Shift, lo), end = BagBackwardOrder.FirstOfRow(keys, Shift, hi);
         ref int counts = ref Counts == null ? ref Unsafe.NullRef<int>() : ref *Counts;
-        int dimension = Dimension;
-        bool mean = Mode == EmbeddingBagMode.Mean;
-        bool scaled = Counts != null || mean || WeightCount != 0;
-        int distance = KernelHints.DistanceForRowBytes(dimension * sizeof(TElement));
-        int membersOf = -1, members = 0;
-        for (int k = 0; k < count; k++)
-        {
-            // Prefetch along this piece's own rows: a hint, so no value changes.
-            long ahead = long.CreateTruncating(Indices[positions[Math.Min(k + distance, count - 1)]]);
-            KernelHints.PrefetchRow(ref GradWeight[(nint)ahead * dimension], dimension);
-            int i = positions[k], b = owners[k];
-            long row = long.CreateTruncating(Indices[i]);
-            if (row == PaddingIndex)
-            {
-                continue;
-            }
-
-            if (mean && membersOf != b)
-            {
-                members = GenericBagBackward.Members(bags, b);
-                membersOf = b;
-            }
-
-            GenericBagBackward.Accumulate<TElement, TWidth>(
-                ref GradOutput[(nint)b * dimension], ref GradWeight[(nint)row * dimension], dimension, scaled, weights, i, ref counts, (nint)row, members);
-        }
+        GenericBagBackward.SumMean(
+            Width, ref *GradOutput, Dimension, Bags, keys[first..end], Shift, new ReadOnlySpan<int>(BagOf, IndexCount), new ReadOnlySpan<int>(Members, MemberCount), ref counts, ref *GradWeight);
     }
 }
 
@@ -179,6 +116,11 @@ internal unsafe struct BagSparseWork<TElement, TIndex> : IParallelWork
     public long PaddingIndex;
     public bool Mean;
     public int* Counts;
+    public ulong* SortedKeys;
+    public int Shift;
+    public int* BagOf;
+    public int* Members;
+    public int MemberCount;
     public long* Rows;
     public TElement* Values;
     public int Dimension;

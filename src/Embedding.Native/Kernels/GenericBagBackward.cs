@@ -14,10 +14,12 @@ namespace Embedding.Native;
 /// in-range indices; max indices of non-empty bags are rows of the table).
 /// </summary>
 /// <remarks>
-/// Every loop runs in position (or bag) order, and no column ever depends on another, so the results
-/// are the same bits at every vector width; the threaded drivers (<see cref="BagBackwardDriver"/>) run these
-/// loops, or <see cref="Accumulate{TElement, TWidth}"/> per position, over pieces that each own their
-/// outputs, so they are the same bits on every thread count too. The sum/mean scatter updates a row in
+/// Every loop runs in one fixed order: the dense sum/mean scatter in torch's (<see cref="BagBackwardOrder"/>:
+/// each row's contributions in the order torch's unstable sort of the indices leaves them), the others in
+/// position (or bag) order; no column ever depends on another, so the results are the same bits at every
+/// vector width. The threaded drivers (<see cref="BagBackwardDriver"/>) run these loops over pieces that each
+/// own their outputs (for the dense scatter, a range of rows: a contiguous run of the sorted entries), so
+/// they are the same bits on every thread count too. The sum/mean scatter updates a row in
 /// place: its tail is masked (<see cref="RowUpdate"/>; an overlapping vector would add the overlapped
 /// columns twice). The sparse values are written from the output gradient only, so their tail may
 /// overlap: a column computed twice is stored with the same bits.
@@ -32,27 +34,31 @@ internal static class GenericBagBackward
         where TElement : unmanaged => typeof(TElement) == typeof(double) ? sizeof(double) : sizeof(float);
 
     /// <summary>
-    /// Dense sum/mean gradient into a gradient already zeroed (or holding the sum to accumulate into),
-    /// every non-padding position in position order; see <see cref="Accumulate{TElement, TWidth}"/> for one update.
-    /// <paramref name="counts"/> holds the per-row occurrence counts for frequency scaling, or is a null ref.
+    /// Dense sum/mean gradient into a gradient already zeroed (or holding the sum to accumulate into): the
+    /// <paramref name="sortedKeys"/> of a <see cref="BagBackwardOrder"/> in that order (torch's: each row's contributions in the
+    /// order its unstable sort leaves them), padding and positions in no bag skipped; see
+    /// <see cref="Accumulate{TElement, TWidth}"/> for one update. <paramref name="sortedKeys"/> is a run of
+    /// <see cref="BagBackwardOrder.Keys"/> with its <paramref name="shift"/>, <paramref name="bagOf"/> the bag of
+    /// each position, <paramref name="members"/> |P_b| in mean mode (empty for sum); <paramref name="counts"/>
+    /// holds the per-row occurrence counts for frequency scaling, or is a null ref.
     /// </summary>
-    public static void SumMean<TElement, TIndex>(VectorWidth width, ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref TElement gradWeight)
+    public static void SumMean<TElement, TIndex>(VectorWidth width, ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> sortedKeys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         switch (width)
         {
             case VectorWidth.Vector512:
-                SumMean<TElement, TIndex, Width512>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width512>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             case VectorWidth.Vector256:
-                SumMean<TElement, TIndex, Width256>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width256>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             case VectorWidth.Vector128:
-                SumMean<TElement, TIndex, Width128>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width128>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             default:
-                SumMean<TElement, TIndex, WidthScalar>(ref gradOutput, dimension, bags, mean, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, WidthScalar>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
         }
     }
@@ -219,37 +225,33 @@ internal static class GenericBagBackward
         : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)((float)Unsafe.BitCast<T, Half>(a) + (float)Unsafe.BitCast<T, Half>(b)))
         : throw new NotSupportedException(typeof(T).Name);
 
-    private static void SumMean<TElement, TIndex, TWidth>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, bool mean, ref int counts, ref TElement gradWeight)
+    private static void SumMean<TElement, TIndex, TWidth>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> keys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TWidth : IVectorWidth
     {
-        bool scaled = !Unsafe.IsNullRef(ref counts) || mean || bags.IsWeighted;
-        ReadOnlySpan<TIndex> indices = bags.Indices;
-        ReadOnlySpan<long> starts = bags.Starts;
+        bool scaled = !Unsafe.IsNullRef(ref counts) || !members.IsEmpty || bags.IsWeighted;
         ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
         long padding = bags.PaddingIndex;
         int distance = KernelHints.DistanceForRowBytes(dimension * Unsafe.SizeOf<TElement>());
-        int last = indices.Length - 1;
-
-        // Serial in position order: duplicates accumulate in one fixed order (torch's is its unstable
-        // sort's, which no port can reproduce), and the result cannot depend on how work is split.
-        for (int b = 0; b < bags.Count; b++)
+        int last = keys.Length - 1;
+        for (int k = 0; k <= last; k++)
         {
-            ref TElement gradient = ref Unsafe.Add(ref gradOutput, (nint)b * dimension);
-            int members = mean ? Members(bags, b) : 0;
-            for (int i = (int)starts[b]; i < (int)starts[b + 1]; i++)
+            // The rows ascend, which the hardware follows; the bags' gradient rows do not: prefetch the one a
+            // few entries ahead (a hint, so no value changes).
+            int ahead = bagOf[BagBackwardOrder.PositionOf(keys[Math.Min(k + distance, last)], shift)];
+            KernelHints.PrefetchRow(ref Unsafe.Add(ref gradOutput, (nint)Math.Max(ahead, 0) * dimension), dimension);
+            ulong key = keys[k];
+            nint row = (nint)(key >> shift);
+            int position = BagBackwardOrder.PositionOf(key, shift);
+            int b = bagOf[position];
+            if (row == padding || b < 0)
             {
-                // Prefetch the gradient row a few positions ahead: a hint, so no value changes.
-                KernelHints.PrefetchRow(ref Unsafe.Add(ref gradWeight, nint.CreateTruncating(indices[Math.Min(i + distance, last)]) * dimension), dimension);
-                nint row = nint.CreateTruncating(indices[i]);
-                if (row == padding)
-                {
-                    continue;
-                }
-
-                Accumulate<TElement, TWidth>(ref gradient, ref Unsafe.Add(ref gradWeight, row * dimension), dimension, scaled, weights, i, ref counts, row, members);
+                continue;
             }
+
+            Accumulate<TElement, TWidth>(
+                ref Unsafe.Add(ref gradOutput, (nint)b * dimension), ref Unsafe.Add(ref gradWeight, row * dimension), dimension, scaled, weights, position, ref counts, row, members.IsEmpty ? 0 : members[b]);
         }
     }
 

@@ -7,7 +7,7 @@ namespace Embedding.Native;
 /// The scalar oracle for the EmbeddingBag backward: the pseudocode of
 /// <see cref="EmbeddingPrimitives.EmbeddingBagBackward{TIndex, TOffset}(ReadOnlySpan{float}, ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, ReadOnlySpan{long}, EmbeddingGradOptions)"/>
 /// and its sparse and per-sample-weights siblings as plain loops over a validated
-/// <see cref="Bags{TIndex}"/>, with the kernels' arithmetic (<see cref="MathF.FusedMultiplyAdd"/> with a
+/// <see cref="Bags{TIndex}"/> (the dense sum/mean in torch's order, <see cref="TorchSortReference"/>), with the kernels' arithmetic (<see cref="MathF.FusedMultiplyAdd"/> with a
 /// scale built in double, float products, a sequential float dot), no vectors and no unsafe code.
 /// </summary>
 internal static class BagBackwardReference
@@ -23,12 +23,11 @@ internal static class BagBackwardReference
         }
 
         int[] counts = Counts(bags.Indices, gradWeight.Length / d);
-        for (int b = 0; b < bags.Count; b++)
+        if (mode == EmbeddingBagMode.Max)
         {
-            int members = Members(bags, b);
-            if (mode == EmbeddingBagMode.Max)
+            for (int b = 0; b < bags.Count; b++)
             {
-                if (members == 0)
+                if (Members(bags, b) == 0)
                 {
                     continue;
                 }
@@ -38,34 +37,51 @@ internal static class BagBackwardReference
                     long row = maxIndices[b * d + column];
                     gradWeight[(int)(row * d) + column] += gradOutput[b * d + column];
                 }
+            }
 
+            return;
+        }
+
+        // Sum and mean: every position, padding included, in the order of torch's unstable sort of the indices.
+        var values = new long[bags.Indices.Length];
+        var bagOf = new int[values.Length];
+        Array.Fill(bagOf, -1);
+        for (int b = 0; b < bags.Count; b++)
+        {
+            for (int i = (int)bags.Starts[b]; i < bags.Starts[b + 1]; i++)
+            {
+                bagOf[i] = b;
+            }
+        }
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = long.CreateTruncating(bags.Indices[i]);
+        }
+
+        foreach (int i in TorchSortReference.Order(values))
+        {
+            int k = (int)values[i], b = bagOf[i];
+            if (k == bags.PaddingIndex || b < 0)
+            {
                 continue;
             }
 
-            for (int i = (int)bags.Starts[b]; i < bags.Starts[b + 1]; i++)
+            double s = bags.IsWeighted ? bags.PerSampleWeights[i] : 1.0;
+            if ((options & EmbeddingGradOptions.ScaleGradByFrequency) != 0)
             {
-                int k = int.CreateTruncating(bags.Indices[i]);
-                if (k == bags.PaddingIndex)
-                {
-                    continue;
-                }
+                s /= counts[k];
+            }
 
-                double s = bags.IsWeighted ? bags.PerSampleWeights[i] : 1.0;
-                if ((options & EmbeddingGradOptions.ScaleGradByFrequency) != 0)
-                {
-                    s /= counts[k];
-                }
+            if (mode == EmbeddingBagMode.Mean)
+            {
+                s /= Members(bags, b);
+            }
 
-                if (mode == EmbeddingBagMode.Mean)
-                {
-                    s /= members;
-                }
-
-                for (int column = 0; column < d; column++)
-                {
-                    ref float acc = ref gradWeight[k * d + column];
-                    acc = MathF.FusedMultiplyAdd(gradOutput[b * d + column], (float)s, acc);
-                }
+            for (int column = 0; column < d; column++)
+            {
+                ref float acc = ref gradWeight[k * d + column];
+                acc = MathF.FusedMultiplyAdd(gradOutput[b * d + column], (float)s, acc);
             }
         }
     }

@@ -574,14 +574,16 @@ EMB_API int32_t emb_embedding_bag(
  *   P_b = the positions of bag b whose index is not padding_idx;  c[k] = occurrences of k in
  *   bags->indices (whole call, padding included)
  *   if !(flags & EMB_ACCUMULATE): grad_weight[:] = +0.0
- *   sum/mean: for each bag b, for i in P_b, in position order:
+ *   sum/mean: for i in every position (padding included), in the order torch's unstable sort of
+ *             the indices leaves them (libstdc++ std::sort of (indices[i], i) by value), if
+ *             indices[i] != padding_idx, with b = the bag of i:
  *               s = w_i (or 1), in double; with EMB_SCALE_GRAD_BY_FREQ s /= c[indices[i]];
  *               mean: s /= |P_b|;  grad_weight[indices[i]] = fma(grad_output[b], (float)s, grad_weight[indices[i]])
  *   max:      for each bag b with P_b non-empty, in bag order, each column d:
  *               grad_weight[max_indices[b][d]][d] += grad_output[b][d]
  *
- * torch sums duplicate rows in the order of its (unstable) sort, so sum/mean gradients match
- * torch to rounding, not bit for bit; max matches exactly. Every ISA tier gives the same bits.
+ * Bit-identical to torch 1.13 in every mode: its sort is reproduced step for step, so duplicate
+ * rows are summed in its order. Every ISA tier and thread count gives the same bits.
  * EMB_SCALE_GRAD_BY_FREQ uses each row's own count, as torch documents (torch <= 2.13 divides by
  * a neighbour's count; docs/divergences.md). Indices and max indices are validated before
  * anything is written.

@@ -81,14 +81,15 @@ def embedding_bag_backward(grad_output, input, num_embeddings, offsets=None, mod
     """The dense gradient of :func:`embedding_bag` with respect to ``weight`` (``emb_embedding_bag_backward``)::
 
         grad_weight = zeros(V, D)                              # unless accumulate: add into out
-        sum/mean: for each bag b, for i in its non-padding positions, in position order:
+        sum/mean: for i in torch.sort(indices)[1] (every position, padding included, in the order of
+                  torch's unstable sort), if indices[i] != padding_idx, with b = the bag of i:
                       s = psw[i] (or 1);  scale_grad_by_freq: s /= count of indices[i] in the call
                       mean: s /= |P_b|;   grad_weight[indices[i]] = fma(grad_output[b], fl(s), ...)
         max:      for each non-empty bag b and column d: grad_weight[max_indices[b][d]][d] += grad_output[b][d]
 
-    max is torch's bit for bit; sum/mean match torch to rounding (torch adds duplicate rows in the
-    order of an unstable sort). scale_grad_by_freq divides by each row's own count, as torch
-    documents (torch <= 2.13 divides by another row's count: docs/divergences.md).
+    Every mode is torch's bit for bit: torch's sort is reproduced step for step, so duplicate rows
+    are added in its order. scale_grad_by_freq divides by each row's own count, as torch documents
+    (torch <= 2.13 divides by another row's count: docs/divergences.md).
 
     Args: ``grad_output`` float32 (num_bags, D); ``input``, ``offsets``, ``mode``,
     ``per_sample_weights``, ``include_last_offset``, ``padding_idx`` as given to the forward;
