@@ -198,31 +198,7 @@ public sealed unsafe class QuantizeExportTests
     [Fact]
     public void Exports_AreTheFunctionsTheHeaderDeclares()
     {
-        string header = File.ReadAllText(FindHeader());
-        string[] exported = typeof(NativeExports)
-            .GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .Select(method => method.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint)
-            .OfType<string>()
-            .ToArray();
-        foreach (string name in new[] { "emb_quantized_row_bytes", "emb_quantize", "emb_quantize_optimized", "emb_dequantize" })
-        {
-            Assert.Contains(name, exported);
-            Assert.Matches($@"EMB_API int32_t {name}\(", header);
-        }
-    }
-
-    private static string FindHeader()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            string candidate = Path.Combine(directory.FullName, "src", "Embedding.Native", "include", "embedding_native.h");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("embedding_native.h not found above the test directory");
+        HeaderDeclarations.AssertExportedAndDeclared("emb_quantized_row_bytes", "emb_quantize", "emb_quantize_optimized", "emb_dequantize");
     }
 
     private static void Expect(EmbStatus expected, string message, int status)

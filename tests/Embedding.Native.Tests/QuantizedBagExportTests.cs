@@ -191,17 +191,8 @@ public sealed unsafe class QuantizedBagExportTests
     [Fact]
     public void Exports_AreTheFunctionsTheHeaderDeclares()
     {
-        string header = File.ReadAllText(FindHeader());
-        string[] exported = typeof(NativeExports)
-            .GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .Select(method => method.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint)
-            .OfType<string>()
-            .ToArray();
-        foreach (string name in new[] { "emb_quantized_embedding_bag", "emb_quantized_embedding" })
-        {
-            Assert.Contains(name, exported);
-            Assert.Contains($"EMB_API int32_t {name}(", header);
-        }
+        HeaderDeclarations.AssertExportedAndDeclared("emb_quantized_embedding_bag", "emb_quantized_embedding");
+        string header = HeaderDeclarations.Text();
 
         int section = header.IndexOf("/* ---- Quantized tables: lookups and bags", StringComparison.Ordinal);
         Assert.True(section > header.IndexOf("EMB_API int32_t emb_embedding_bag_per_sample_weights_backward(", StringComparison.Ordinal), "the quantized section ends the header");
@@ -227,20 +218,6 @@ public sealed unsafe class QuantizedBagExportTests
         position = p;
         value = v;
         return found;
-    }
-
-    private static string FindHeader()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            string candidate = Path.Combine(directory.FullName, "src", "Embedding.Native", "include", "embedding_native.h");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("embedding_native.h not found above the test directory");
     }
 
     /// <summary>The error exports as function pointers.</summary>

@@ -183,31 +183,7 @@ public sealed unsafe class TrainingExportTests
     [Fact]
     public void Exports_AreTheFunctionsTheHeaderDeclares()
     {
-        string header = File.ReadAllText(FindHeader());
-        string[] exported = typeof(NativeExports)
-            .GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .Select(method => method.GetCustomAttribute<UnmanagedCallersOnlyAttribute>()?.EntryPoint)
-            .OfType<string>()
-            .ToArray();
-        foreach (string name in new[] { "emb_embedding_renorm", "emb_embedding_renorm_strided_rows", "emb_sgd_step", "emb_adagrad_step", "emb_rowwise_adagrad_step", "emb_sparse_adam_step" })
-        {
-            Assert.Contains(name, exported);
-            Assert.Contains($"EMB_API int32_t {name}(", header);
-        }
-    }
-
-    private static string FindHeader()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            string candidate = Path.Combine(directory.FullName, "src", "Embedding.Native", "include", "embedding_native.h");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("embedding_native.h not found above the test directory");
+        HeaderDeclarations.AssertExportedAndDeclared("emb_embedding_renorm", "emb_embedding_renorm_strided_rows", "emb_sgd_step", "emb_adagrad_step", "emb_rowwise_adagrad_step", "emb_sparse_adam_step");
     }
 
     private static EmbStatus Call(OptimizerTests.Optimizer optimizer, OptimizerTests.Model model, long[] rows, float[] values, long step,
