@@ -1,13 +1,18 @@
 """Tables the package allocates itself: on Linux, large ones are backed by an anonymous mapping
 that starts on a 2 MiB boundary and is advised with ``MADV_HUGEPAGE``, so the kernel can back it
 with transparent huge pages. A random row lookup then needs one TLB entry per 2 MiB instead of per
-4 KiB, which is what limits gathers from tables far larger than the cache (bench/results)."""
+4 KiB, which is what limits gathers from tables far larger than the cache (bench/results).
+
+Tables on disk: :func:`save` writes a table as a .npy or .safetensors file and :func:`load` maps
+one back (read-only by default), so a table larger than memory is served from the page cache."""
 
 import mmap
 
 import numpy as np
 
-__all__ = ["HUGE_PAGE_BYTES", "empty_table", "zeros"]
+from ._tables.files import load, save
+
+__all__ = ["HUGE_PAGE_BYTES", "empty_table", "load", "save", "zeros"]
 
 #: The x86-64 and arm64 (4 KiB granule) transparent huge page size.
 HUGE_PAGE_BYTES = 2 << 20
