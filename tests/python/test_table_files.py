@@ -302,3 +302,175 @@ def test_loaded_bfloat16_table_serves_torch_module(tmp_path):
     indices = torch.tensor([0, 19, 5])
     with torch.no_grad():
         assert torch.equal(module(indices), torch.nn.functional.embedding(indices, table))
+
+
+# ---- bad files ----------------------------------------------------------------------------------
+
+def _npy_bytes(header_text, data=b"", version=b"\x01\x00"):
+    text = header_text + " " * (-(10 + len(header_text) + 1) % 64) + "\n"
+    return b"\x93NUMPY" + version + struct.pack("<H", len(text)) + text.encode("latin1") + data
+
+
+def _good_npy(shape=(2, 3)):
+    return _npy_bytes(f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}",
+                      bytes(4 * shape[0] * shape[1]))
+
+
+def _safetensors_bytes(fields, data, aligned=True):
+    return _safetensors_text(json.dumps(fields), data, aligned)
+
+
+def _safetensors_text(text, data, aligned=True):
+    text = text.encode()
+    if aligned:
+        text += b" " * (-(8 + len(text)) % 8)
+    elif (8 + len(text)) % 4 == 0:
+        text += b" "
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def _good_safetensors_fields(dtype="F32", shape=(2, 3), offsets=(0, 24)):
+    return {"weight": {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}}
+
+
+BAD_NPY = {
+    "empty file": b"",
+    "bad magic": b"\x93NUMPX" + _good_npy()[6:],
+    "wrong version": _good_npy()[:6] + b"\x04\x00" + _good_npy()[8:],
+    "truncated header": _good_npy()[:40],
+    "truncated length": _good_npy()[:9],
+    "header length past EOF": _good_npy()[:8] + struct.pack("<H", 5000) + _good_npy()[10:],
+    "truncated data": _good_npy()[:-1],
+    "trailing bytes": _good_npy() + b"\x00",
+    "function call": _npy_bytes("__import__('os').system('false')", bytes(24)),
+    "call inside dict": _npy_bytes("{'descr': str('<f4'), 'fortran_order': False, 'shape': (2, 3), }", bytes(24)),
+    "not a dict": _npy_bytes("[1, 2, 3]", bytes(24)),
+    "syntax error": _npy_bytes("{'descr': '<f4', ", bytes(24)),
+    "missing key": _npy_bytes("{'descr': '<f4', 'shape': (2, 3), }", bytes(24)),
+    "extra key": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}", bytes(24)),
+    "int64 dtype": _npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }", bytes(48)),
+    "big-endian dtype": _npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", bytes(24)),
+    "structured dtype": _npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2, 3), }", bytes(24)),
+    "fortran order": _npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", bytes(24)),
+    "1-D shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", bytes(24)),
+    "3-D shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", bytes(24)),
+    "negative shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-2, 3), }", bytes(24)),
+    "float shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2.0, 3), }", bytes(24)),
+    "bool shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (True, 3), }", bytes(24)),
+    "list shape": _npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }", bytes(24)),
+    "no newline": _good_npy().replace(b"\n", b" "),
+}
+
+BAD_SAFETENSORS = {
+    "shorter than length": b"\x10\x00\x00",
+    "header length past EOF": struct.pack("<Q", 1 << 20) + b"{}",
+    "huge header length": struct.pack("<Q", 1 << 62) + b"{}",
+    "truncated header": _safetensors_bytes(_good_safetensors_fields(), bytes(24))[:30],
+    "not json": struct.pack("<Q", 5) + b"{abc}",
+    "json array": struct.pack("<Q", 2) + b"[]",
+    "duplicate keys": _safetensors_text(
+        '{"weight": %s, "weight": %s}' % ((json.dumps(_good_safetensors_fields()["weight"]),) * 2), bytes(24)),
+    "truncated data": _safetensors_bytes(_good_safetensors_fields(), bytes(23)),
+    "trailing bytes": _safetensors_bytes(_good_safetensors_fields(), bytes(25)),
+    "unknown dtype": _safetensors_bytes(_good_safetensors_fields(dtype="F33"), bytes(24)),
+    "unsupported dtype": _safetensors_bytes(_good_safetensors_fields(dtype="I32"), bytes(24)),
+    "1-D shape": _safetensors_bytes(_good_safetensors_fields(shape=(6,)), bytes(24)),
+    "3-D shape": _safetensors_bytes(_good_safetensors_fields(shape=(1, 2, 3)), bytes(24)),
+    "negative shape": _safetensors_bytes(_good_safetensors_fields(shape=(-2, -3)), bytes(24)),
+    "offsets reversed": _safetensors_bytes(_good_safetensors_fields(offsets=(24, 0)), bytes(24)),
+    "offsets disagree with shape": _safetensors_bytes(_good_safetensors_fields(offsets=(0, 20)), bytes(20)),
+    "hole before the data": _safetensors_bytes(_good_safetensors_fields(offsets=(4, 28)), bytes(28)),
+    "misaligned data": _safetensors_bytes(_good_safetensors_fields(), bytes(24), aligned=False),
+    "missing field": _safetensors_bytes({"weight": {"dtype": "F32", "shape": [2, 3]}}, bytes(24)),
+    "bad metadata": _safetensors_bytes({"__metadata__": {"a": 1}, **_good_safetensors_fields()}, bytes(24)),
+    "several tensors without name": _safetensors_bytes(
+        {"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+         "b": {"dtype": "F32", "shape": [2, 3], "data_offsets": [24, 48]}}, bytes(48)),
+    "overlapping tensors": _safetensors_bytes(
+        {"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+         "b": {"dtype": "F32", "shape": [1, 2], "data_offsets": [16, 24]}}, bytes(24)),
+}
+
+
+#: What each bad file's message says: the problem it was built to have, not another one.
+EXPECTED_PROBLEM = {
+    "empty file": "magic", "bad magic": "magic", "wrong version": "version 4.0",
+    "truncated header": "runs past the end", "truncated length": "header is truncated",
+    "header length past EOF": "runs past the end", "truncated data": "truncated", "trailing bytes": "after",
+    "function call": "dict literal", "call inside dict": "other than literals", "not a dict": "dict literal",
+    "syntax error": "dict literal", "missing key": "expected descr", "extra key": "expected descr",
+    "int64 dtype": "'<i8' is not supported", "big-endian dtype": "'>f4' is not supported",
+    "structured dtype": "is not supported", "fortran order": "Fortran", "1-D shape": "not 2-D",
+    "3-D shape": "not 2-D", "negative shape": "non-negative", "float shape": "non-negative",
+    "bool shape": "non-negative", "list shape": "non-negative", "no newline": "newline",
+    "shorter than length": "shorter", "huge header length": "limit", "not json": "not valid JSON",
+    "json array": "not a JSON object", "duplicate keys": "duplicate key", "unknown dtype": "unknown dtype",
+    "unsupported dtype": "not supported", "offsets reversed": "end before they begin",
+    "offsets disagree with shape": "needs 24 bytes", "hole before the data": "hole",
+    "misaligned data": "not aligned", "missing field": "not a {dtype", "bad metadata": "__metadata__",
+    "several tensors without name": "pass name=", "overlapping tensors": "overlaps",
+}
+
+
+@pytest.mark.parametrize("case", BAD_NPY)
+def test_bad_npy_files_raise_value_error(tmp_path, case):
+    path = tmp_path / "bad.npy"
+    path.write_bytes(BAD_NPY[case])
+    for mmap in (True, False):
+        with pytest.raises(ValueError, match="bad.npy") as error:
+            tables.load(path, mmap=mmap)
+        assert EXPECTED_PROBLEM[case] in str(error.value)
+
+
+@pytest.mark.parametrize("case", BAD_SAFETENSORS)
+def test_bad_safetensors_files_raise_value_error(tmp_path, case):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(BAD_SAFETENSORS[case])
+    for mmap in (True, False):
+        with pytest.raises(ValueError, match="bad.safetensors") as error:
+            tables.load(path, mmap=mmap)
+        assert EXPECTED_PROBLEM[case] in str(error.value)
+
+
+def test_bad_file_fixtures_differ_from_good_ones_only_in_the_flaw(tmp_path):
+    # The crafted files are built by the same helpers as these, which load.
+    (tmp_path / "good.npy").write_bytes(_good_npy())
+    assert tables.load(tmp_path / "good.npy").shape == (2, 3)
+    padded = {"weight": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, "__metadata__": {"a": "b"}}
+    (tmp_path / "good.safetensors").write_bytes(_safetensors_bytes(padded, bytes(24)))
+    assert tables.load(tmp_path / "good.safetensors").shape == (2, 3)
+
+
+def test_the_malicious_header_runs_nothing(tmp_path, monkeypatch):
+    called = []
+    monkeypatch.setattr(os, "system", lambda *a: called.append(a))
+    path = tmp_path / "bad.npy"
+    path.write_bytes(BAD_NPY["function call"])
+    with pytest.raises(ValueError, match="dict literal"):
+        tables.load(path)
+    assert called == []
+
+
+def test_name_chooses_among_several_tensors(tmp_path):
+    data = np.arange(6, dtype=np.float32).tobytes() + np.arange(6, 10, dtype=np.float32).tobytes()
+    fields = {"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+              "b": {"dtype": "F32", "shape": [2, 2], "data_offsets": [24, 40]}}
+    text = json.dumps(fields).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    path = tmp_path / "two.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    np.testing.assert_array_equal(tables.load(path, name="b"), [[6, 7], [8, 9]])
+    np.testing.assert_array_equal(tables.load(path, name="a"), np.arange(6).reshape(2, 3))
+    with pytest.raises(ValueError, match="pass name="):
+        tables.load(path)
+    with pytest.raises(ValueError, match="no tensor named 'c'"):
+        tables.load(path, name="c")
+
+
+def test_bfloat16_without_torch_loads_the_raw_words(tmp_path, monkeypatch):
+    table = _torch_table(torch.bfloat16)
+    tables.save(tmp_path / "t.safetensors", table)
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # import torch now fails
+    words = tables.load(tmp_path / "t.safetensors")
+    assert isinstance(words, np.ndarray) and words.dtype == np.uint16
+    np.testing.assert_array_equal(words, table.view(torch.int16).numpy().view(np.uint16))

@@ -73,7 +73,8 @@ def load(path, mmap=True, writable=False, name=None):
 
     with open(path, "r+b" if mmap and writable else "rb") as file:
         file_size = os.fstat(file.fileno()).st_size
-        if file.read(len(npy.MAGIC)) == npy.MAGIC:
+        # The magic string decides; a file named .npy without it is reported as a bad .npy file.
+        if file.read(len(npy.MAGIC)) == npy.MAGIC or path.lower().endswith(".npy"):
             if name is not None:
                 raise describe(".npy files hold one unnamed table; name= applies to .safetensors")
             file.seek(0)
