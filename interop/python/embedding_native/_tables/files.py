@@ -65,6 +65,7 @@ def load(path, mmap=True, writable=False, name=None):
     end of the file, is not a plain literal / JSON, or names an unsupported dtype, a shape that is
     not 2-D, Fortran order, data offsets that disagree with the shape, data that is truncated or
     followed by extra bytes, or misaligned — raises ``ValueError`` naming the file and the problem.
+    A file that cannot be opened raises ``OSError`` (``FileNotFoundError``, ...) as ``open`` does.
     """
     path = os.fspath(path)
 
