@@ -6,13 +6,13 @@ saved as .npy at all (numpy would read the words back as integers)."""
 
 import collections
 
-ElementType = collections.namedtuple("ElementType", "name numpy_dtype npy_descr safetensors_dtype")
+ElementType = collections.namedtuple("ElementType", "name numpy_dtype itemsize npy_descr safetensors_dtype")
 
-FLOAT32 = ElementType("float32", "<f4", "<f4", "F32")
-FLOAT64 = ElementType("float64", "<f8", "<f8", "F64")
-FLOAT16 = ElementType("float16", "<f2", "<f2", "F16")
-BFLOAT16 = ElementType("bfloat16", "<u2", None, "BF16")
-UINT8 = ElementType("uint8", "|u1", "|u1", "U8")
+FLOAT32 = ElementType("float32", "<f4", 4, "<f4", "F32")
+FLOAT64 = ElementType("float64", "<f8", 8, "<f8", "F64")
+FLOAT16 = ElementType("float16", "<f2", 2, "<f2", "F16")
+BFLOAT16 = ElementType("bfloat16", "<u2", 2, None, "BF16")
+UINT8 = ElementType("uint8", "|u1", 1, "|u1", "U8")
 
 ALL = (FLOAT32, FLOAT64, FLOAT16, BFLOAT16, UINT8)
 

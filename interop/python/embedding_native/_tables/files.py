@@ -97,9 +97,9 @@ def load(path, mmap=True, writable=False, name=None):
 
 
 def _check_npy_length(element_type, shape, data_offset, file_size, describe):
-    if data_offset % np.dtype(element_type.numpy_dtype).itemsize:
+    if data_offset % element_type.itemsize:
         raise describe(f"the data starts at byte {data_offset}, not aligned to its elements")
-    expected = data_offset + shape[0] * shape[1] * np.dtype(element_type.numpy_dtype).itemsize
+    expected = data_offset + shape[0] * shape[1] * element_type.itemsize
     if file_size < expected:
         raise describe(f"the file is truncated: shape {shape} needs {expected} bytes, the file has {file_size}")
     if file_size > expected:

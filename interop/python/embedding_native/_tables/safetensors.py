@@ -20,7 +20,7 @@ _MAX_HEADER_BYTES = 100_000_000
 
 def encode_header(element_type, shape, name=DEFAULT_NAME, metadata=None):
     """The bytes before the data of a file holding one tensor ``name``."""
-    nbytes = _element_count(shape) * _itemsize(element_type)
+    nbytes = _element_count(shape) * element_type.itemsize
     fields = {}
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -79,9 +79,9 @@ def read_header(file, file_size, name, describe):
     if len(shape) != 2:
         raise describe(f"tensor {name!r} has shape {shape}, not 2-D; a table is (num_embeddings, embedding_dim)")
     data_offset = buffer_start + begin
-    if data_offset % _itemsize(element_type):
+    if data_offset % element_type.itemsize:
         raise describe(f"tensor {name!r} starts at byte {data_offset}, not aligned to its "
-                       f"{_itemsize(element_type)}-byte elements")
+                       f"{element_type.itemsize}-byte elements")
     return element_type, tuple(shape), data_offset, metadata
 
 
@@ -104,7 +104,7 @@ def _check_entry(key, entry, describe):
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     element_type = element_types.BY_SAFETENSORS_DTYPE.get(dtype)
     if element_type is not None:
-        itemsize = _itemsize(element_type)
+        itemsize = element_type.itemsize
     elif dtype in _OTHER_ITEMSIZES:
         itemsize = _OTHER_ITEMSIZES[dtype]
     else:
@@ -143,6 +143,3 @@ def _element_count(shape):
         count *= n
     return count
 
-
-def _itemsize(element_type):
-    return int(element_type.numpy_dtype[-1])
