@@ -474,3 +474,45 @@ def test_bfloat16_without_torch_loads_the_raw_words(tmp_path, monkeypatch):
     words = tables.load(tmp_path / "t.safetensors")
     assert isinstance(words, np.ndarray) and words.dtype == np.uint16
     np.testing.assert_array_equal(words, table.view(torch.int16).numpy().view(np.uint16))
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_loaded_packed_table_serves_quantized_bags(tmp_path, format):
+    import embedding_native.quantized as enq
+    weight = _numpy_table(np.float32, (30, 8))
+    indices, offsets = np.array([1, 2, 29, 0, 7], np.int64), np.array([0, 3], np.int64)
+    for prepack, bags in ((enq.embedding_bag_byte_prepack, enq.embedding_bag_byte_rowwise_offsets),
+                          (enq.embedding_bag_4bit_prepack, enq.embedding_bag_4bit_rowwise_offsets)):
+        packed = np.asarray(prepack(weight))
+        tables.save(tmp_path / f"packed.{format}", packed)
+        loaded = tables.load(tmp_path / f"packed.{format}")
+        assert loaded.dtype == np.uint8
+        np.testing.assert_array_equal(np.asarray(bags(loaded, indices, offsets)),
+                                      np.asarray(bags(packed, indices, offsets)))
+
+
+def test_torch_parameter_and_strided_tensor(tmp_path):
+    table = torch.nn.Parameter(_torch_table(torch.float32, (6, 4)))
+    tables.save(tmp_path / "p.safetensors", table)
+    assert torch.equal(torch.from_numpy(np.array(tables.load(tmp_path / "p.safetensors"))), table.detach())
+    strided = _torch_table(torch.bfloat16, (6, 8))[:, ::3]
+    tables.save(tmp_path / "s.safetensors", strided)
+    assert torch.equal(tables.load(tmp_path / "s.safetensors"), strided)
+    with pytest.raises(TypeError, match="dense"):
+        tables.save(tmp_path / "x.safetensors", torch.eye(3).to_sparse())
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    from embedding_native._tables import files
+    path = tmp_path / "t.npy"
+    tables.save(path, np.ones((2, 2), np.float32))
+
+    def fail(file, array):
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files, "_write_data", fail)
+    with pytest.raises(OSError, match="disk full"):
+        tables.save(path, np.zeros((2, 2), np.float32))
+    assert os.listdir(tmp_path) == ["t.npy"]
+    np.testing.assert_array_equal(tables.load(path), np.ones((2, 2)))
