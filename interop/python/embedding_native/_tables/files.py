@@ -43,7 +43,7 @@ def save(path, table, format=None, *, name=safetensors.DEFAULT_NAME, metadata=No
 
 
 def load(path, mmap=True, writable=False, name=None):
-    """Reads the table in a .npy or .safetensors file (told apart by the first bytes).
+    """Reads the table in a .npy or .safetensors file (a .npy file starts with its magic string).
 
     With ``mmap=True`` (the default) the result is a ``numpy.memmap`` over the file: nothing is
     read until rows are used, tables larger than memory work, and the mapping is advised
