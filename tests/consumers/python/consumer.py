@@ -9,6 +9,7 @@ with numpy, and imports the torch drop-ins when torch is installed (the subpacka
 
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -37,6 +38,15 @@ def main(install_dir):
     assert packed.shape == (10, 56), "byte prepack shape %s" % (packed.shape,)
     values = enq.embedding_bag_byte_unpack(packed)
     assert np.allclose(values, table, atol=float(np.ptp(table, axis=1).max()) / 255), "quantized round trip"
+
+    from embedding_native import tables
+    with tempfile.TemporaryDirectory() as directory:
+        for suffix in (".npy", ".safetensors"):
+            path = os.path.join(directory, "table" + suffix)
+            tables.save(path, table)
+            mapped = tables.load(path)
+            assert np.array_equal(mapped, table), "table file round trip (%s)" % suffix
+            del mapped
 
     try:
         import torch  # noqa: F401 (optional)
