@@ -12,7 +12,7 @@ import torch
 
 import embedding_native.functional as F
 import embedding_native.torch as ent
-from embedding_native import tables
+from embedding_native import optim, tables
 
 NUMPY_TYPES = [np.float32, np.float64, np.float16, np.uint8]
 TORCH_TYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8]
@@ -207,6 +207,38 @@ def test_writable_mapping_persists_after_flush(tmp_path, format):
         f.seek(os.path.getsize(path) - 4 * 3 * 4 + 3 * 4)
         assert np.frombuffer(f.read(12), np.float32).tolist() == [1, 2, 3]
     np.testing.assert_array_equal(tables.load(path, mmap=False)[1], [1, 2, 3])
+
+
+@pytest.mark.parametrize("format", FORMATS)
+@pytest.mark.parametrize("step", ["sgd", "adagrad"])
+def test_optimizer_steps_reach_a_writable_mapping(tmp_path, format, step):
+    """The fused sparse optimizer steps update a writable mapping in place: after flush the file
+    holds exactly what the same steps give in memory; a read-only mapping is refused untouched."""
+    path = tmp_path / f"t.{format}"
+    initial = np.random.default_rng(5).standard_normal((100, 16)).astype(np.float32)
+    tables.save(path, initial)
+    rows = np.array([3, 7, 9, 99], dtype=np.int64)
+    gradient = np.random.default_rng(6).standard_normal((4, 16)).astype(np.float32)
+
+    def run(weight, state):
+        for _ in range(3):
+            if step == "sgd":
+                optim.sgd_step(weight, rows, gradient, 0.1)
+            else:
+                optim.adagrad_step(weight, state, rows, gradient, 0.1)
+
+    expected = initial.copy()
+    run(expected, np.zeros_like(initial))
+    mapped = tables.load(path, writable=True)
+    run(mapped, np.zeros_like(initial))
+    mapped.flush()
+    del mapped
+    np.testing.assert_array_equal(tables.load(path, mmap=False), expected)
+
+    read_only = tables.load(path)
+    with pytest.raises(RuntimeError, match="read-only"):
+        optim.sgd_step(read_only, rows, gradient, 0.1)
+    np.testing.assert_array_equal(read_only, expected)
 
 
 def test_writable_bfloat16_tensor_writes_through(tmp_path):
