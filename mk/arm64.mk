@@ -46,7 +46,11 @@ native-arm64: platform-prereqs
 	@readelf -h $(NATIVE_DIR)/arm64/libembedding_native.so | grep -q 'Machine: *AArch64' || { echo "not an arm64 library"; exit 1; }
 
 # The parity harness on every x86-64 tier this host can run, natively; x86-64-v2 is the reference
-# the emulated runs are compared with.
+# the emulated runs are compared with. Every parity run pins ATEN_CPU_CAPABILITY=default: max_norm's
+# 2-norm follows the kernel set torch itself would run on the CPU (AVX2 on an AVX2 x86 host, DEFAULT
+# on arm64 and on CPUs without AVX2; docs/exactness.md#max_norm), read from that variable as torch
+# reads it, so pinning it makes every platform owe the same bits.
+PARITY_ENV       := ATEN_CPU_CAPABILITY=default
 platform-parity-x64: native platform-prereqs
 	@mkdir -p $(PLATFORM_BUILD)/x64 $(PLATFORM_BUILD)/parity
 	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/platform/parity.c -L$(NATIVE_DIR)/x86-64-v2 -lembedding_native \
@@ -55,7 +59,7 @@ platform-parity-x64: native platform-prereqs
 	  if [ "$$t" \> "$$host" ]; then echo "SKIP parity $$t: the host CPU runs up to $$host"; \
 	    $(call record,"skipped: parity harness $$t (the host CPU runs up to $$host)"); continue; fi; \
 	  $(PLATFORM_RUN) "parity $$t (host)" $(PLATFORM_BUILD)/parity/host-$$t.txt -- \
-	    env LD_LIBRARY_PATH=$(NATIVE_DIR)/$$t $(PLATFORM_BUILD)/x64/parity $(PLATFORM_BUILD)/parity/host-$$t.bin $${t#x86-64-v}; \
+	    env $(PARITY_ENV) LD_LIBRARY_PATH=$(NATIVE_DIR)/$$t $(PLATFORM_BUILD)/x64/parity $(PLATFORM_BUILD)/parity/host-$$t.bin $${t#x86-64-v}; \
 	  $(call record,"native: parity harness $$t"); \
 	  [ $$t = x86-64-v2 ] || others="$$others $(PLATFORM_BUILD)/parity/host-$$t"; \
 	done; \
@@ -77,7 +81,7 @@ test-arm64: native-arm64 platform-parity-x64
 	@# 64 = EMB_ISA_ARM64_NEON; cortex-a53 is a plain ARMv8.0-A core (no dotprod/rdma/lse/sve).
 	@set -e; for cpu in max cortex-a53; do \
 	  $(PLATFORM_RUN) "parity arm64 (qemu-aarch64 -cpu $$cpu)" $(PLATFORM_BUILD)/parity/arm64-$$cpu.txt -- \
-	    env LD_LIBRARY_PATH=$(CURDIR)/$(NATIVE_DIR)/arm64 $(QEMU_ARM64) -cpu $$cpu $(PLATFORM_BUILD)/arm64/parity \
+	    env $(PARITY_ENV) LD_LIBRARY_PATH=$(CURDIR)/$(NATIVE_DIR)/arm64 $(QEMU_ARM64) -cpu $$cpu $(PLATFORM_BUILD)/arm64/parity \
 	      $(PLATFORM_BUILD)/parity/arm64-$$cpu.bin 64; \
 	done
 	@grep -q '"architecture":"arm64"' $(PLATFORM_BUILD)/parity/arm64-max.txt || { echo "FAIL: emb_build_info() is not arm64"; exit 1; }
@@ -101,7 +105,7 @@ test-tiers: python-package prereqs platform-parity-x64
 	      env LD_LIBRARY_PATH=$$lib $(QEMU_X64) -cpu $$cpu $(PLATFORM_BUILD)/x64/$$t; \
 	  done; \
 	  $(PLATFORM_RUN) "parity $$tier (qemu-x86_64 -cpu $$cpu)" $(PLATFORM_BUILD)/parity/$$cpu-$$tier.txt -- \
-	    env LD_LIBRARY_PATH=$$lib $(QEMU_X64) -cpu $$cpu $(PLATFORM_BUILD)/x64/parity \
+	    env $(PARITY_ENV) LD_LIBRARY_PATH=$$lib $(QEMU_X64) -cpu $$cpu $(PLATFORM_BUILD)/x64/parity \
 	      $(PLATFORM_BUILD)/parity/$$cpu-$$tier.bin $${tier#x86-64-v}; \
 	  $(call record,"qemu: C tests + parity harness $$tier (qemu-x86_64 -cpu $$cpu)"); \
 	done
