@@ -539,7 +539,7 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch)
     path = tmp_path / "t.npy"
     tables.save(path, np.ones((2, 2), np.float32))
 
-    def fail(file, array):
+    def fail(file, array, progress):
         file.write(b"partial")
         raise OSError("disk full")
 

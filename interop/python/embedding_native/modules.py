@@ -23,11 +23,14 @@ from ._ops.failures import error
 from ._ops.padding import functional_range_error, module_range_error, padding_row
 from .functional import embedding, embedding_bag
 from ._repr import embedding_bag_extra_repr, embedding_extra_repr
+from ._progress import Progress
 from .tables import empty_table
 
 __all__ = ["Embedding", "EmbeddingBag"]
 
 _FLOAT32 = np.dtype(np.float32)
+#: ``reset_parameters`` draws this many bytes of samples at a time.
+_INIT_BLOCK_BYTES = 16 << 20
 
 #: The table types of the numpy modules: numpy's float types (numpy has no bfloat16).
 _TABLE_TYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
@@ -53,11 +56,26 @@ def _table_type(dtype):
     return table
 
 
-def _draw_normal(rng, shape, table_type):
-    """N(0, 1) samples of the table's type (float16 ones drawn in float32 and rounded)."""
-    if table_type == np.float16:
-        return rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
-    return rng.standard_normal(shape, dtype=table_type)
+def _fill_normal(rng, table, label):
+    """Fills ``table`` in place with N(0, 1) samples of its type, a block of rows at a time.
+
+    The values are those of one ``rng.standard_normal(table.shape, dtype)`` call (the generator
+    draws element by element, so blocks do not change the stream; float16 samples are drawn in
+    float32 and rounded), but no table-sized temporary is made: the peak memory is the table plus
+    one block, and a table of a gigabyte or more shows a progress bar on a terminal (_progress)."""
+    rows, cols = table.shape
+    row_bytes = max(cols * table.itemsize, 1)
+    rows_per_block = max(_INIT_BLOCK_BYTES // row_bytes, 1)
+    direct = table.dtype in (np.float32, np.float64)
+    with Progress(label, table.nbytes) as progress:
+        for start in range(0, rows, rows_per_block):
+            block = table[start:start + rows_per_block]
+            if direct and block.flags.c_contiguous:
+                rng.standard_normal(out=block, dtype=table.dtype)
+            else:
+                draw_type = np.float64 if table.dtype == np.float64 else np.float32
+                block[...] = rng.standard_normal(block.shape, dtype=draw_type)
+            progress.advance(block.nbytes)
 
 
 def _sizes(num_embeddings, embedding_dim):
@@ -122,7 +140,8 @@ class Embedding:
 
         Like torch, every row is drawn (the padding row too) before the padding row is zeroed.
         """
-        self.weight[...] = _draw_normal(self._rng, self.weight.shape, self.weight.dtype)
+        _fill_normal(self._rng, self.weight, "initialising %s(%d, %d)" % (
+            type(self).__name__, self.num_embeddings, self.embedding_dim))
         if self.padding_idx is not None:
             self.weight[self.padding_idx] = 0
 
@@ -199,7 +218,8 @@ class EmbeddingBag:
 
     def reset_parameters(self):
         """Refills ``weight`` with N(0, 1) samples, then zeroes the padding row (as torch)."""
-        self.weight[...] = _draw_normal(self._rng, self.weight.shape, self.weight.dtype)
+        _fill_normal(self._rng, self.weight, "initialising %s(%d, %d)" % (
+            type(self).__name__, self.num_embeddings, self.embedding_dim))
         if self.padding_idx is not None:
             self.weight[self.padding_idx] = 0
 

@@ -38,6 +38,7 @@ from ..errors import (
 )
 from .buffers import NUMPY, TORCH, dtype_name
 from .failures import error, last_error, native_error
+from .._progress import Progress
 
 #: The code widths, and torch's name of each in its op names.
 BIT_NAMES = {8: "byte", 4: "4bit", 2: "2bit"}
@@ -50,6 +51,8 @@ SCALAR_TYPE_NAMES = {
 }
 
 _CHECK_SUFFIX = "  (Could this error message be improved?  If so, please report an enhancement request to PyTorch.)"
+#: prepack quantizes this many bytes of float rows per native call.
+_PREPACK_BLOCK_BYTES = 64 << 20
 _MODES = {"sum": EMB_BAG_SUM, "mean": EMB_BAG_MEAN, "max": 2}
 
 
@@ -344,13 +347,23 @@ def prepack(weight, bits, optimized_qparams=False, nbins=200, ratio=0.16):
         packed[...] = 0
         return packed
     code = EMB_DTYPE_FLOAT32 if name == "float32" else EMB_DTYPE_FLOAT16
-    if bits != 8 and optimized_qparams:
-        status = emb_quantize_optimized(_address(weight, kind), code, rows, dim, bits, nbins, ratio,
-                                        _address(packed, kind), rows * width)
-    else:
-        status = emb_quantize(_address(weight, kind), code, rows, dim, bits, _address(packed, kind), rows * width)
-    if status:
-        raise native_error(status)
+    itemsize = 4 if name == "float32" else 2
+    source, target = _address(weight, kind), _address(packed, kind)
+    # Rows are quantized independently, so a block of rows at a time gives the same bytes; the
+    # blocks let a table of a gigabyte or more show a progress bar on a terminal (_progress).
+    rows_per_block = max(_PREPACK_BLOCK_BYTES // (dim * itemsize), 1)
+    with Progress("quantizing to %d bits" % bits, rows * dim * itemsize) as progress:
+        for start in range(0, rows, rows_per_block):
+            count = min(rows_per_block, rows - start)
+            block_source, block_target = source + start * dim * itemsize, target + start * width
+            if bits != 8 and optimized_qparams:
+                status = emb_quantize_optimized(block_source, code, count, dim, bits, nbins, ratio,
+                                                block_target, count * width)
+            else:
+                status = emb_quantize(block_source, code, count, dim, bits, block_target, count * width)
+            if status:
+                raise native_error(status)
+            progress.advance(count * dim * itemsize)
     return packed
 
 

@@ -6,11 +6,13 @@ import secrets
 
 import numpy as np
 
+from .._progress import Progress
 from . import element_types, npy, safetensors
 
 _FORMATS = ("npy", "safetensors")
-#: Tables are written in blocks of about this many bytes, so a non-contiguous or big-endian table
-#: never needs a whole second copy in memory.
+#: Tables are written (and read without mmap) in blocks of about this many bytes, so a
+#: non-contiguous or big-endian table never needs a whole second copy in memory, and a progress
+#: bar can follow a large one.
 _WRITE_BLOCK_BYTES = 16 << 20
 
 
@@ -39,7 +41,8 @@ def save(path, table, format=None, *, name=safetensors.DEFAULT_NAME, metadata=No
         header = npy.encode_header(element_type, array.shape)
     else:
         header = safetensors.encode_header(element_type, array.shape, name, metadata)
-    _write_atomically(path, header, array)
+    with Progress(f"saving {os.path.basename(path)}", array.nbytes) as progress:
+        _write_atomically(path, header, array, progress)
 
 
 def load(path, mmap=True, writable=False, name=None):
@@ -90,10 +93,24 @@ def load(path, mmap=True, writable=False, name=None):
             _advise_random_access(array)
         else:
             file.seek(data_offset)
-            array = np.fromfile(file, dtype=dtype, count=shape[0] * shape[1]).reshape(shape)
+            array = _read_data(file, dtype, shape, f"loading {os.path.basename(path)}")
             if mmap and not writable:
                 array.flags.writeable = False
     return _as_bfloat16(array) if element_type is element_types.BFLOAT16 else array
+
+
+def _read_data(file, dtype, shape, label):
+    """The table read into a new array a block at a time (the header checks proved the length)."""
+    array = np.empty(shape, dtype=dtype)
+    data = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
+    with Progress(label, len(data)) as progress:
+        for start in range(0, len(data), _WRITE_BLOCK_BYTES):
+            chunk = data[start:start + _WRITE_BLOCK_BYTES]
+            if file.readinto(chunk) != len(chunk):
+                raise ValueError(f"{file.name!r}: the file ended early while reading the table (was it truncated "
+                                 "while being read?)")
+            progress.advance(len(chunk))
+    return array
 
 
 def _check_npy_length(element_type, shape, data_offset, file_size, describe):
@@ -173,7 +190,7 @@ def _table_words(table):
     return array, element_type
 
 
-def _write_atomically(path, header, array):
+def _write_atomically(path, header, array, progress):
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 gives the file the permissions an ordinary new file gets under the umask.
@@ -181,7 +198,7 @@ def _write_atomically(path, header, array):
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.write(header)
-            _write_data(file, array)
+            _write_data(file, array, progress)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -193,16 +210,18 @@ def _write_atomically(path, header, array):
         raise
 
 
-def _write_data(file, array):
+def _write_data(file, array, progress):
     """Writes the elements in C order, little-endian, a block of rows at a time."""
     little_endian = array.dtype.newbyteorder("<")
     if array.flags.c_contiguous and array.dtype == little_endian:
         data = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
         for start in range(0, len(data), _WRITE_BLOCK_BYTES):
             file.write(data[start:start + _WRITE_BLOCK_BYTES])
+            progress.advance(min(_WRITE_BLOCK_BYTES, len(data) - start))
         return
     row_bytes = max(array.shape[1] * array.dtype.itemsize, 1)
     rows_per_block = max(_WRITE_BLOCK_BYTES // row_bytes, 1)
     for start in range(0, array.shape[0], rows_per_block):
         block = np.ascontiguousarray(array[start:start + rows_per_block], dtype=little_endian)
         file.write(memoryview(block.reshape(-1).view(np.uint8)))
+        progress.advance(block.nbytes)

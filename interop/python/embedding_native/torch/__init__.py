@@ -83,6 +83,7 @@ from .._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
 from .._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
     raise_bag_status as _raise_bag_status
 from .._ops.padding import module_range_error, padding_row
+from .._progress import Progress, blocks
 from .._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
 from .._results import new_result as _new_result
 from ..errors import (
@@ -96,6 +97,8 @@ __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
+#: ``reset_parameters`` draws this many bytes of samples at a time (rounded to 16 elements).
+_INIT_BLOCK_BYTES = 16 << 20
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
 
 
@@ -136,8 +139,25 @@ class _Table(torch.nn.Module):
     """What the two drop-in modules share: torch's initialisation of ``weight`` and ``padding_idx``."""
 
     def reset_parameters(self):
-        """``init.normal_(weight)`` (the same RNG stream as torch), then the padding row zeroed."""
-        init.normal_(self.weight)
+        """``init.normal_(weight)`` (the same RNG stream as torch), then the padding row zeroed.
+
+        A contiguous CPU table is drawn a block at a time, so a table of a gigabyte or more shows
+        a progress bar on a terminal (_progress). The values are ``init.normal_``'s, bit for bit:
+        torch 1.13's CPU ``normal_`` draws its uniforms in order and transforms them 16 at a time,
+        redrawing the last 16 of a tensor whose size is not a multiple of 16, so blocks of a
+        multiple of 16 elements, the last one at least 16 long, consume the stream exactly as one
+        call does (tests/python/test_table_init.py checks it against torch.nn.Embedding)."""
+        weight = self.weight
+        if weight.device.type != "cpu" or not weight.is_contiguous():
+            init.normal_(weight)
+        else:
+            flat = weight.detach().view(-1)
+            block = max(_INIT_BLOCK_BYTES // flat.element_size() // 16, 1) * 16
+            label = "initialising %s(%d, %d)" % (type(self).__name__, self.num_embeddings, self.embedding_dim)
+            with torch.no_grad(), Progress(label, flat.numel() * flat.element_size()) as progress:
+                for start, stop in blocks(flat.numel(), block):
+                    flat[start:stop].normal_()
+                    progress.advance((stop - start) * flat.element_size())
         self._fill_padding_idx_with_zero()
 
     def _fill_padding_idx_with_zero(self):
