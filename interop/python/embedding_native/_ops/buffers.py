@@ -28,6 +28,7 @@ from ..errors import (
 )
 from .arguments import INDEX_DTYPE_MESSAGE, TORCH_TYPE_NAMES, torch_tensor_type
 from .failures import error, require_strided
+from .._tables import read_only as read_only_mapping
 
 FLOAT32 = np.dtype(np.float32)
 
@@ -266,7 +267,11 @@ class _TorchKind(ArrayKind):
 
     @staticmethod
     def check_writable(x, name):
-        pass
+        # A tensor has no read-only flag; one over a read-only table mapping would crash the
+        # process at the first write (see _tables.read_only).
+        if read_only_mapping.overlaps(x.data_ptr(), x.numel() * x.element_size()):
+            raise error(EmbeddingRuntimeError, EMB_ERROR_INVALID_ARGUMENT,
+                        "%s is read-only (a read-only table mapping; load it with writable=True to change it)" % name)
 
     def empty(self, shape, dtype_name):
         torch = self._torch

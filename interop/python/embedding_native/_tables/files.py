@@ -7,7 +7,7 @@ import secrets
 import numpy as np
 
 from .._progress import Progress
-from . import element_types, npy, safetensors
+from . import element_types, npy, read_only, safetensors
 
 _FORMATS = ("npy", "safetensors")
 #: Tables are written (and read without mmap) in blocks of about this many bytes, so a
@@ -91,6 +91,8 @@ def load(path, mmap=True, writable=False, name=None):
         if mmap and shape[0] * shape[1] > 0:
             array = np.memmap(file, dtype=dtype, mode="r+" if writable else "r", offset=data_offset, shape=shape)
             _advise_random_access(array)
+            if not writable:
+                read_only.register(array)
         else:
             file.seek(data_offset)
             array = _read_data(file, dtype, shape, f"loading {os.path.basename(path)}")

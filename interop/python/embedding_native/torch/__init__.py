@@ -84,6 +84,7 @@ from .._ops.failures import error as _error, layout_error as _layout_error, non_
     raise_bag_status as _raise_bag_status
 from .._ops.padding import module_range_error, padding_row
 from .._progress import Progress, blocks
+from .._tables import read_only as _read_only_mapping
 from .._ops.buffers import TABLE_DTYPES as _TABLE_DTYPES
 from .._results import new_result as _new_result
 from ..errors import (
@@ -133,6 +134,19 @@ def _type_code(tensor):
 def _normalize_padding_idx(padding_idx, num_embeddings):
     """torch's Python-level check, comparisons included (a float padding_idx passes as in torch)."""
     return padding_row(padding_idx, num_embeddings, module_range_error(PaddingIndexError))
+
+
+def _check_trainable(embeddings, freeze, max_norm):
+    """``from_pretrained`` of a tensor over a read-only table mapping (``tables.load``'s default)
+    works for inference; training it or renormalising its rows would write into the mapping, which
+    crashes the process, so that is refused here with the way out."""
+    if freeze and max_norm is None:
+        return
+    if embeddings.layout == _STRIDED and _read_only_mapping.overlaps(
+            embeddings.data_ptr(), embeddings.numel() * embeddings.element_size()):
+        use = "freeze=False (training)" if not freeze else "max_norm (rows renormalised in place)"
+        raise ValueError("embeddings lie in a read-only table mapping, so %s would write into it; load the "
+                         "table with embedding_native.tables.load(path, writable=True)" % use)
 
 
 class _Table(torch.nn.Module):
@@ -465,6 +479,7 @@ class Embedding(_Table):
         if embeddings.dim() != 2:
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
+        _check_trainable(embeddings, freeze, max_norm)
         module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, padding_idx=padding_idx,
                      max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
         module.weight.requires_grad = not freeze
@@ -762,6 +777,7 @@ class EmbeddingBag(_Table):
         if embeddings.dim() != 2:
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
         rows, cols = embeddings.shape
+        _check_trainable(embeddings, freeze, max_norm)
         module = cls(num_embeddings=rows, embedding_dim=cols, _weight=embeddings, max_norm=max_norm,
                      norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=sparse,
                      include_last_offset=include_last_offset, padding_idx=padding_idx)
