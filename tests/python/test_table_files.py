@@ -277,8 +277,19 @@ def test_mapping_is_advised_random(tmp_path):
     pytest.fail("mapping not found in /proc/self/smaps")
 
 
-def test_table_past_two_to_the_31_elements(tmp_path):
-    rows, dim = 2**31 + 5, 1
+def _memory_total():
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    pytest.skip("no MemTotal in /proc/meminfo")
+
+
+def test_table_larger_than_memory_and_past_two_to_the_31_elements(tmp_path):
+    """A sparse file (no disk or memory cost) of more bytes than the machine has memory and more
+    than 2**31 rows serves lookups and bags: rows past 2**31 and 2**32 are addressed correctly."""
+    dim = 1
+    rows = max(2**31 + 5, _memory_total() * 5 // 4 // (4 * dim))
     path = tmp_path / "huge.npy"
     from embedding_native._tables import element_types, npy
     header = npy.encode_header(element_types.FLOAT32, (rows, dim))
@@ -287,19 +298,27 @@ def test_table_past_two_to_the_31_elements(tmp_path):
         try:
             f.truncate(len(header) + rows * dim * 4)
         except OSError as error:
-            pytest.skip(f"the file system cannot make an 8 GiB sparse file: {error}")
+            pytest.skip(f"the file system cannot make a {rows * 4 >> 30} GiB sparse file: {error}")
     if os.stat(path).st_blocks * 512 > 1 << 20:
         pytest.skip("the file system does not make sparse files")
+    assert os.path.getsize(path) > _memory_total()
     loaded = tables.load(path)
     assert loaded.shape == (rows, dim)
     loaded_large = np.asarray(loaded)
-    indices = np.array([0, 2**31 - 1, 2**31, rows - 1], dtype=np.int64)
-    looked_up = F.embedding(indices, loaded_large)
-    np.testing.assert_array_equal(looked_up, np.zeros((4, 1), np.float32))
-    with open(path, "r+b") as f:  # the last row, written through another handle, is served
-        f.seek(len(header) + (rows - 1) * 4)
-        f.write(np.float32(3.5).tobytes())
-    assert F.embedding(indices, loaded_large)[-1, 0] == 3.5
+    indices = np.array([0, 2**31 - 1, 2**31, 2**32 + 7, rows - 1], dtype=np.int64)
+    indices = indices[indices < rows]
+    np.testing.assert_array_equal(F.embedding(indices, loaded_large), np.zeros((len(indices), 1), np.float32))
+    with open(path, "r+b") as f:  # rows written through another handle are served
+        for value, row in enumerate(indices, start=1):
+            f.seek(len(header) + int(row) * 4)
+            f.write(np.float32(value + 0.5).tobytes())
+    expected = np.arange(1, len(indices) + 1, dtype=np.float32)[:, None] + np.float32(0.5)
+    np.testing.assert_array_equal(F.embedding(indices, loaded_large), expected)
+    offsets = np.array([0, 2], np.int64)
+    np.testing.assert_array_equal(F.embedding_bag(indices, loaded_large, offsets, mode="sum"),
+                                  np.stack([expected[:2].sum(0), expected[2:].sum(0)]))
+    np.testing.assert_array_equal(F.embedding_bag(indices, loaded_large, offsets, mode="max"),
+                                  np.stack([expected[:2].max(0), expected[2:].max(0)]))
 
 
 # ---- serving lookups from a loaded table ------------------------------------------------------

@@ -5,7 +5,7 @@
   same seed, however the table is cut into blocks (the block size is shrunk here so that small
   tables cross many blocks, with sizes that are and are not multiples of 16 elements).
 * A new 95 MiB..381 MiB table raises the process's peak memory by the table's size, not two or
-  three times that (measured in a fresh process through ``ru_maxrss``).
+  three times that (measured in a fresh process: its VmHWM).
 * The progress bar: drawn on a terminal for large work, never for small work or when
   ``EMBEDDING_NATIVE_PROGRESS=0``, always with ``=1``; it ends with a newline, also on failure.
 """
@@ -86,18 +86,24 @@ def test_torch_reset_parameters_of_a_strided_table_is_init_normal():
     assert not storage[:, 1::2].any()
 
 
+# The peak is VmHWM, the process's own high-water mark (ru_maxrss would carry the parent's across
+# the exec of this child).
 PEAK_SCRIPT = textwrap.dedent("""
-    import resource, sys
+    import sys
     sys.path.insert(0, {package!r})
     import torch
     torch.set_num_threads(1)
     import embedding_native as en, embedding_native.torch as ent
+
+    def peak():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
     factory = {{"numpy": en.Embedding, "numpy-bag": en.EmbeddingBag, "torch": ent.Embedding}}[sys.argv[1]]
     rows, dtype = int(sys.argv[2]), sys.argv[3]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak()
     module = factory(rows, 1, dtype=getattr(torch, dtype) if sys.argv[1] == "torch" else dtype)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) * 1024)
+    print(peak() - before)
 """)
 
 
