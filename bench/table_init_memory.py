@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "interop" / "python"
 
 CHILD = """
 import sys, time
-sys.path.insert(0, %r)
+sys.path.insert(0, PACKAGE)
 kind, rows = sys.argv[1], int(sys.argv[2])
 if kind == "torch":
     import torch
@@ -34,7 +34,7 @@ size = rows * 4
 print("%-6s Embedding(%d, 1): table %.2f GiB, peak %.2f GiB (%.2f GiB before the constructor), "
       "growth / table %.3f, %.1f s" % (kind, rows, size / 2**30, after / 2**30, before / 2**30,
                                        (after - before) / size, seconds))
-""" % str(PACKAGE)
+""".replace("PACKAGE", repr(str(PACKAGE)))
 
 
 def main(counts):
