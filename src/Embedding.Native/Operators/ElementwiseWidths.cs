@@ -420,11 +420,12 @@ internal readonly struct Elementwise128 : IElementwiseWidth
         TArithmetic.Store(TArithmetic.Load128(ref weight, offset) + update, ref weight, offset);
     }
 
-    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    /// <summary><c>a·b + c</c> rounded once, per lane: the float fused multiply-add (emulated exactly without the
+    /// instruction, see <see cref="ExactFusedMultiplyAdd"/>) or the double one (hardware or software).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<T> Fma<T>(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>
         typeof(T) == typeof(float)
-            ? Vector128.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+            ? ExactFusedMultiplyAdd.MultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
             : Vector128.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
 

@@ -395,7 +395,7 @@ public readonly struct BagVector128<T> : IBagVector<Vector128<T>, T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<T> FusedMultiplyAdd(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>
         typeof(T) == typeof(float)
-            ? Vector128.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
+            ? ExactFusedMultiplyAdd.MultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
             : Vector128.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 
     /// <inheritdoc/>

@@ -166,7 +166,7 @@ public readonly struct Width128 : IVectorWidth
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void MultiplyAdd(ref float source, float scale, ref float target, nuint offset) =>
-        Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+        ExactFusedMultiplyAdd.MultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -181,7 +181,7 @@ public readonly struct Width128 : IVectorWidth
     public static void MultiplyAddMasked(ref float source, float scale, ref float target, nuint offset, int keep)
     {
         Vector128<float> old = Vector128.LoadUnsafe(ref target, offset);
-        Vector128<float> sum = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), old);
+        Vector128<float> sum = ExactFusedMultiplyAdd.MultiplyAdd(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(scale), old);
         Vector128.ConditionalSelect(Fresh(keep), sum, old).StoreUnsafe(ref target, offset);
     }
 
