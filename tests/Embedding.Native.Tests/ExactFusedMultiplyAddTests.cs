@@ -5,7 +5,8 @@ using Xunit;
 namespace Embedding.Native.Tests;
 
 /// <summary>
-/// <see cref="ExactFusedMultiplyAdd"/>'s double-precision emulation against <see cref="MathF.FusedMultiplyAdd"/>
+/// <see cref="ExactFusedMultiplyAdd"/>'s double-precision emulation (the screened double sum and the rounding to
+/// odd it falls back to, each on its own) against <see cref="MathF.FusedMultiplyAdd"/>
 /// (one rounding, by hardware or by the C library), bit for bit: random operands of every magnitude, the cases
 /// where rounding the double sum to float would round twice (exact sums a hair off a float halfway point),
 /// cancellation, subnormal results, signed zeros, infinities and NaNs. The emulation is portable vector code,
@@ -24,12 +25,14 @@ public sealed class ExactFusedMultiplyAddTests
     private static void AssertEmulationMatches(float a, float b, float c)
     {
         float expected = MathF.FusedMultiplyAdd(a, b, c);
-        Vector128<float> lanes = ExactFusedMultiplyAdd.Emulated(
-            Vector128.Create(a, b, a, -a), Vector128.Create(b, a, b, b), Vector128.Create(c, c, -c, -c));
+        Vector128<float> x = Vector128.Create(a, b, a, -a), y = Vector128.Create(b, a, b, b), z = Vector128.Create(c, c, -c, -c);
+        Vector128<float> lanes = ExactFusedMultiplyAdd.Emulated(x, y, z);
+        Vector128<float> roundedOnce = ExactFusedMultiplyAdd.RoundedOnce(x, y, z);
         float[] want = [expected, MathF.FusedMultiplyAdd(b, a, c), MathF.FusedMultiplyAdd(a, b, -c), MathF.FusedMultiplyAdd(-a, b, -c)];
-        for (int lane = 0; lane < 4; lane++)
+        for (int result = 0; result < 8; result++)
         {
-            float got = lanes.GetElement(lane);
+            int lane = result % 4;
+            float got = result < 4 ? lanes.GetElement(lane) : roundedOnce.GetElement(lane);
             if (float.IsNaN(want[lane]))
             {
                 Assert.True(float.IsNaN(got), $"fma lane {lane} of ({a:R}, {b:R}, {c:R}): NaN expected, got {got:R}");
