@@ -1,0 +1,128 @@
+"""The backward exchange: per-position gradients sent to the rows' owners, and each shard's
+gradient built from them in the single-process module's order of additions.
+
+Positions travel to their row's owner grouped by owner with a stable sort, so an owner receives
+them in rank order and, within a rank, in position order: exactly the order of those positions
+in the concatenation of every rank's batch. What each shard gradient does with them:
+
+* Embedding, dense: the native dense backward over the received positions accumulates each row
+  in position order from +0.0 (with ``scale_grad_by_freq`` it counts each row's positions, all
+  of which it received: the global count), as the single-process backward does.
+* Embedding and EmbeddingBag, sparse: the received entries are the single-process gradient's
+  entries of this shard's rows, in the same relative order (shard-local row ids), so any
+  reduction in entry order (``embedding_native.functional.sparse_coalesce``, the fused optimizer
+  steps) gives the same bits.
+* EmbeddingBag, dense sum / mean: torch adds a row's contributions in the order its unstable sort
+  of the whole index tensor leaves them, which depends on every position of every rank. The
+  owner therefore gathers the concatenated index tensor (small: 8 bytes a position), sorts it
+  as torch does (``torch.sort``, the sort the native backward reproduces), and applies its
+  positions in that order: in rounds, the k-th contribution of every row in round k, each
+  round one native accumulate call whose rows are distinct (so its own sort cannot reorder
+  anything) and whose per-sample weight is the contribution's scale ``fl(s)`` — the same
+  ``fma(g, fl(s), acc)`` (or plain ``acc + g`` when nothing scales) as the single-process kernel.
+  Rounds = the largest number of times one row occurs in the batch (padding excluded).
+* EmbeddingBag, dense max: bag by bag, each column's gradient goes to its arg-max row; owners
+  receive the bags that have a column in their rows, in rank then bag order, and run the native
+  max backward with the other columns pointed at a scratch row past the shard's end.
+"""
+
+import torch
+
+from ... import functional as _functional
+
+__all__ = ["route_to_owners", "embedding_gradient", "sparse_gradient", "bag_sum_mean_gradient",
+           "bag_max_gradient"]
+
+
+def route_to_owners(group, partition, rows, payloads, failure=None):
+    """Sends each global row id in ``rows`` (int64, 1-D) and the matching rows of every tensor in
+    ``payloads`` to the row's owner. Returns ``(received rows, [received payloads])``, in rank
+    order and, within a rank, in the order given. Collective."""
+    if failure is None:
+        owners = partition.owners(rows)
+        order = torch.sort(owners, stable=True)[1]
+        send_counts = torch.bincount(owners, minlength=group.world_size).tolist() if rows.numel() \
+            else [0] * group.world_size
+        rows = rows[order]
+        payloads = [p[order] for p in payloads]
+    else:
+        send_counts = None
+    recv_counts = group.counts(send_counts, failure)
+    received_rows = group.exchange(rows, send_counts, recv_counts)
+    return received_rows, [group.exchange(p, send_counts, recv_counts) for p in payloads]
+
+
+def embedding_gradient(local_rows, values, shard_rows, dim, dtype, scale_grad_by_freq):
+    """The dense shard gradient of the received Embedding positions (position order)."""
+    if shard_rows == 0 or local_rows.numel() == 0:
+        return torch.zeros((shard_rows, dim), dtype=dtype)
+    return _functional.embedding_backward(values, local_rows, shard_rows, None, scale_grad_by_freq)
+
+
+def sparse_gradient(local_rows, values, shard_rows, dim, dtype):
+    """An uncoalesced COO gradient of the received entries; torch's empty layout when none."""
+    if local_rows.numel() == 0 or dim == 0:
+        local_rows = torch.empty((0,), dtype=torch.int64)
+        values = torch.empty((0, dim), dtype=dtype)
+    return torch.sparse_coo_tensor(local_rows.unsqueeze(0), values, (shard_rows, dim))
+
+
+def bag_sum_mean_gradient(all_indices, positions, weights, members, values, start, shard_rows, dim, dtype,
+                          scaled, scale_grad_by_freq):
+    """The dense sum / mean shard gradient in torch's order (see the module doc).
+
+    ``all_indices``: every rank's flat indices concatenated (int64); ``positions``: the received
+    positions' places in it; ``weights``, ``members``: each received position's per-sample weight
+    (1 without) and its bag's non-padding count (0 in sum mode), as float64; ``values``: each
+    position's bag gradient row. ``scaled``: whether the single-process kernel scales at all."""
+    grad = torch.zeros((shard_rows, dim), dtype=dtype)
+    if positions.numel() == 0 or shard_rows == 0:
+        return grad
+    # Each position's place in torch's (unstable) sort of the whole index tensor.
+    sorted_positions = torch.sort(all_indices)[1]
+    place = torch.empty_like(sorted_positions)
+    place[sorted_positions] = torch.arange(sorted_positions.numel())
+    order = torch.sort(place[positions])[1]
+    positions, weights, members, values = positions[order], weights[order], members[order], values[order]
+    rows = all_indices[positions] - start
+    # Sorted by value, a row's positions are adjacent: the k-th of its run is its k-th addition.
+    index = torch.arange(rows.numel())
+    run_start = torch.ones(rows.numel(), dtype=torch.bool)
+    run_start[1:] = rows[1:] != rows[:-1]
+    occurrence = index - torch.cummax(torch.where(run_start, index, torch.zeros_like(index)), 0).values
+    scale = None
+    if scaled:
+        # s built in double in the kernel's order: the weight, / the row's count over the whole
+        # index tensor (padding and every rank included), / the bag's non-padding count (mean).
+        scale = weights.clone()
+        if scale_grad_by_freq:
+            owned = all_indices[(all_indices >= start) & (all_indices < start + shard_rows)] - start
+            counts = torch.bincount(owned, minlength=shard_rows).to(torch.float64)
+            scale = scale / counts[rows]
+        nonzero_members = members != 0
+        scale = torch.where(nonzero_members, scale / torch.where(nonzero_members, members, torch.ones_like(members)),
+                            scale)
+        scale = scale.to(dtype)
+    for k in range(int(occurrence.max()) + 1):
+        chosen = (occurrence == k).nonzero().reshape(-1)
+        count = chosen.numel()
+        _functional.embedding_bag_backward(
+            values[chosen], rows[chosen], shard_rows, torch.arange(count, dtype=torch.int64), mode="sum",
+            per_sample_weights=None if scale is None else scale[chosen], out=grad, accumulate=True)
+    return grad
+
+
+def bag_max_gradient(max_rows, values, start, shard_rows, dim, dtype):
+    """The dense max shard gradient from received bags: ``max_rows`` (n, D) global arg-max rows,
+    -1 in the columns another rank owns; ``values`` (n, D) the bags' gradients, in rank then bag order."""
+    if shard_rows == 0:
+        return torch.zeros((0, dim), dtype=dtype)
+    # One scratch row past the shard takes the other ranks' columns (+0.0 added there, dropped).
+    grad = torch.zeros((shard_rows + 1, dim), dtype=dtype)
+    count = max_rows.shape[0]
+    if count:
+        local = torch.where(max_rows >= 0, max_rows - start, torch.full_like(max_rows, shard_rows))
+        scratch = torch.full((count,), shard_rows, dtype=torch.int64)
+        _functional.embedding_bag_backward(values, scratch, shard_rows + 1, torch.arange(count, dtype=torch.int64),
+                                           mode="max", max_indices=local, out=grad, accumulate=True)
+    return grad[:shard_rows]
