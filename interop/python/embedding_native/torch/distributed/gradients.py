@@ -15,12 +15,14 @@ in the concatenation of every rank's batch. What each shard gradient does with t
 * EmbeddingBag, dense sum / mean: torch adds a row's contributions in the order its unstable sort
   of the whole index tensor leaves them, which depends on every position of every rank. The
   owner therefore gathers the concatenated index tensor (small: 8 bytes a position), sorts it
-  as torch does (``torch.sort``, the sort the native backward reproduces), and applies its
-  positions in that order: in rounds, the k-th contribution of every row in round k, each
-  round one native accumulate call whose rows are distinct (so its own sort cannot reorder
-  anything) and whose per-sample weight is the contribution's scale ``fl(s)`` — the same
-  ``fma(g, fl(s), acc)`` (or plain ``acc + g`` when nothing scales) as the single-process kernel.
-  Rounds = the largest number of times one row occurs in the batch (padding excluded).
+  as torch does (``torch.sort``, the sort the native backward reproduces) to find the order of
+  its own positions. It then hands them to one native dense bag backward, each position a bag
+  of its own with its contribution's scale ``fl(s)`` as per-sample weight — the same
+  ``fma(g, fl(s), acc)`` (or plain ``acc + g`` when nothing scales) as the single-process
+  kernel. That call sorts its own indices, which would reorder a row's positions; but its
+  order depends only on the index values, so it is known in advance (``torch.sort`` of the
+  same array), and each contribution is placed at the position that order visits when that
+  contribution's turn comes.
 * EmbeddingBag, dense max: bag by bag, each column's gradient goes to its arg-max row; owners
   receive the bags that have a column in their rows, in rank then bag order, and run the native
   max backward with the other columns pointed at a scratch row past the shard's end.
@@ -85,11 +87,6 @@ def bag_sum_mean_gradient(all_indices, positions, weights, members, values, star
     order = torch.sort(place[positions])[1]
     positions, weights, members, values = positions[order], weights[order], members[order], values[order]
     rows = all_indices[positions] - start
-    # Sorted by value, a row's positions are adjacent: the k-th of its run is its k-th addition.
-    index = torch.arange(rows.numel())
-    run_start = torch.ones(rows.numel(), dtype=torch.bool)
-    run_start[1:] = rows[1:] != rows[:-1]
-    occurrence = index - torch.cummax(torch.where(run_start, index, torch.zeros_like(index)), 0).values
     scale = None
     if scaled:
         # s built in double in the kernel's order: the weight, / the row's count over the whole
@@ -103,12 +100,18 @@ def bag_sum_mean_gradient(all_indices, positions, weights, members, values, star
         scale = torch.where(nonzero_members, scale / torch.where(nonzero_members, members, torch.ones_like(members)),
                             scale)
         scale = scale.to(dtype)
-    for k in range(int(occurrence.max()) + 1):
-        chosen = (occurrence == k).nonzero().reshape(-1)
-        count = chosen.numel()
-        _functional.embedding_bag_backward(
-            values[chosen], rows[chosen], shard_rows, torch.arange(count, dtype=torch.int64), mode="sum",
-            per_sample_weights=None if scale is None else scale[chosen], out=grad, accumulate=True)
+    # ``rows`` ascends (torch's sort orders by value), each row's contributions in torch's order.
+    # The native call below visits its positions in the order torch.sort(rows) gives, which
+    # visits the j-th smallest index at step j: so the j-th contribution goes to that position.
+    visit = torch.sort(rows)[1]
+    arranged = torch.empty_like(values)
+    arranged[visit] = values
+    if scale is not None:
+        arranged_scale = torch.empty_like(scale)
+        arranged_scale[visit] = scale
+        scale = arranged_scale
+    _functional.embedding_bag_backward(arranged, rows, shard_rows, torch.arange(rows.numel(), dtype=torch.int64),
+                                       mode="sum", per_sample_weights=scale, out=grad, accumulate=True)
     return grad
 
 
