@@ -28,14 +28,19 @@ SCENARIOS = {
                                      "torch"),
     "bag_sum_sparse_psw": ("bag", dict(mode="sum", sparse=True, include_last_offset=True), "1d", "fixed", "fused"),
     "bag_max_dense_padding": ("bag", dict(mode="max", padding_idx=2), "1d", None, "torch"),
+    "bag_sum_dense_psw_float64": ("bag", dict(mode="sum", padding_idx=9), "1d", "fixed", "torch"),
 }
 #: The scenario whose trained table is saved by 2 ranks and re-sharded to 3.
 CHECKPOINTED = "bag_sum_dense_psw_padding"
 
 
+def dtype_of(name):
+    return torch.float64 if name.endswith("_float64") else torch.float32
+
+
 def initial_table(name):
     g = torch.Generator().manual_seed(1000 + sorted(SCENARIOS).index(name))
-    return torch.randn(V, D, generator=g)
+    return torch.randn(V, D, generator=g).to(dtype_of(name))
 
 
 def batch(name, step, rank, form, psw, include_last_offset=False):
@@ -57,10 +62,10 @@ def batch(name, step, rank, form, psw, include_last_offset=False):
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
         if include_last_offset:
             offsets = torch.cat([offsets, torch.tensor([x.numel()])])
-    weights = None if psw is None else torch.rand(x.shape, generator=g) + 0.5
+    weights = None if psw is None else (torch.rand(x.shape, generator=g) + 0.5).to(dtype_of(name))
     kind = SCENARIOS[name][0]
     shape = tuple(x.shape) + (D,) if kind == "embedding" else (bags, D)
-    target = torch.randn(shape, generator=g)
+    target = torch.randn(shape, generator=g).to(dtype_of(name))
     return x, offsets, weights, target
 
 

@@ -220,9 +220,48 @@ def test_collection(runs, world_size):
     results = [r["collection"] for r in runs[world_size]]
     assert torch.equal(torch.cat([r["outputs"]["users"] for r in results]), out_users)
     assert torch.equal(torch.cat([r["outputs"]["words"] for r in results]), out_words)
-    # "users" is table-wise: one rank holds all of it (the first, the collection's least loaded).
-    assert [r["users_rows"] for r in results] == [(0, S.V)] + [(S.V, S.V)] * (world_size - 1) or \
-        [r["users_rows"] for r in results][0] == (0, S.V)
+    # "users" is table-wise: all of it on the least loaded rank, the first (the others hold none).
+    assert [r["users_rows"] for r in results] == [(0, S.V)] + [(S.V, S.V)] * (world_size - 1)
     assert torch.equal(results[0]["users_grad"], users.weight.grad.coalesce().to_dense())
     for r in results:
         assert torch.equal(r["words_grad"], words.weight.grad)
+
+
+# --- without processes: the split rule and the checkpoint checks ---------------------------------
+
+
+def test_row_partition_rule():
+    from embedding_native.torch.distributed import RowPartition
+    assert RowPartition.row_wise(10, 4).starts == (0, 3, 6, 9, 10)
+    assert RowPartition.row_wise(5, 4).starts == (0, 2, 4, 5, 5)
+    assert RowPartition.on_rank(7, 3, 1).starts == (0, 0, 7, 7)
+    rows = torch.arange(5)
+    assert RowPartition.row_wise(5, 4).owners(rows).tolist() == [0, 0, 1, 1, 2]
+    assert RowPartition.on_rank(5, 3, 1).owners(rows).tolist() == [1] * 5
+    with pytest.raises(ValueError):
+        RowPartition([0, 3, 2])
+
+
+def _save_piece(directory, start, stop, rank, world_size, rows=6, **changes):
+    metadata = {"format": "embedding_native.row-shard/1", "num_embeddings": rows, "embedding_dim": 2,
+                "row_start": start, "row_stop": stop, "rank": rank, "world_size": world_size}
+    metadata.update(changes)
+    tables.save(os.path.join(directory, "weight.rank-%05d-of-%05d.safetensors" % (rank, world_size)),
+                torch.zeros(stop - start, 2), metadata={k: str(v) for k, v in metadata.items()})
+
+
+def test_read_checkpoint_refuses_incomplete_or_mixed_shards(tmp_path):
+    from embedding_native.torch.distributed import read_checkpoint
+    good, gap, mixed = (tmp_path / n for n in ("good", "gap", "mixed"))
+    for d in (good, gap, mixed):
+        d.mkdir()
+    _save_piece(good, 0, 3, 0, 2)
+    _save_piece(good, 3, 6, 1, 2)
+    assert read_checkpoint(good)[:2] == (6, 2)
+    _save_piece(gap, 0, 2, 0, 2)
+    _save_piece(gap, 3, 6, 1, 2)
+    _save_piece(mixed, 0, 3, 0, 2)
+    _save_piece(mixed, 3, 6, 1, 2, embedding_dim=3)
+    for directory, text in ((gap, "expected rows from 2"), (mixed, "embedding_dim"), (tmp_path, "no shards")):
+        with pytest.raises(ValueError, match=text):
+            read_checkpoint(directory)
