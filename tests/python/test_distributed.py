@@ -80,6 +80,20 @@ def _rank_main(rank, world_size, port, directory):
     except Exception as exc:
         results["bad_index"] = type(exc).__name__
     results["after_bad_index"] = lookup(torch.tensor([rank, S.V - 1])).detach()
+    bags = sd.ShardedEmbeddingBag.from_pretrained(table, mode="sum")
+    try:
+        bags(torch.tensor([1, -1 if rank == 0 else 2]), torch.tensor([0]))
+        results["bad_bag_index"] = None
+    except Exception as exc:
+        results["bad_bag_index"] = (type(exc).__name__, isinstance(exc, RuntimeError), str(exc))
+    refused = []
+    for dtype in (torch.float16, torch.bfloat16):
+        try:
+            sd.ShardedEmbeddingBag.from_pretrained(table.to(dtype))
+            refused.append(None)
+        except NotImplementedError as exc:
+            refused.append(str(exc))
+    results["refused_types"] = refused
 
     collection = sd.ShardedEmbeddingCollection({
         "users": dict(weight=table, mode="sum", sparse=True, freeze=False),
@@ -205,6 +219,21 @@ def test_bad_index_raises_on_every_rank_and_nothing_hangs(runs, world_size):
     assert errors == ["PeerFailure"] * (world_size - 1) + ["EmbeddingIndexError"]
     for rank, result in enumerate(runs[world_size]):
         assert torch.equal(result["after_bad_index"], table[[rank, S.V - 1]])
+
+
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
+def test_bad_bag_index_is_torchs_runtime_error(runs, world_size):
+    errors = [r["bad_bag_index"] for r in runs[world_size]]
+    name, is_runtime_error, text = errors[0]
+    assert name == "EmbeddingRuntimeError" and is_runtime_error
+    assert text.startswith("embedding_bag: Expected idx >= 0 && idx < num_embeddings but found idx to be -1")
+    assert all(e[0] == "PeerFailure" and e[1] for e in errors[1:])
+
+
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
+def test_16_bit_tables_are_refused(runs, world_size):
+    for result in runs[world_size]:
+        assert all(text is not None and "float32, float64 only" in text for text in result["refused_types"])
 
 
 @pytest.mark.parametrize("world_size", WORLD_SIZES)

@@ -104,6 +104,7 @@ def _rank(rank, arguments, port, directory):
     from .embedding_bag import ShardedEmbeddingBag
     from .checkpoint import save_shard
     dist.init_process_group("gloo", rank=rank, world_size=arguments.world_size)
+    before = _resident_bytes()
     module = ShardedEmbeddingBag.from_pretrained(os.path.join(directory, "table.npy"), freeze=False,
                                                  mode=arguments.mode, sparse=arguments.sparse)
     started = time.perf_counter()
@@ -114,9 +115,9 @@ def _rank(rank, arguments, port, directory):
     dist.barrier()  # one line per rank, in rank order
     for turn in range(arguments.world_size):
         if turn == rank:
-            print("rank %d: rows [%d, %d), shard %s, process RSS %s, %d steps in %.2f s"
+            print("rank %d: rows [%d, %d), shard %s, process RSS %s (%s before the shard), %d steps in %.2f s"
                   % (rank, module.row_start, module.row_stop, _mib(module.shard_nbytes()), _mib(_resident_bytes()),
-                     arguments.steps, seconds), flush=True)
+                     _mib(before), arguments.steps, seconds), flush=True)
         dist.barrier()
     dist.destroy_process_group()
 
@@ -145,11 +146,13 @@ def main(argv=None):
         sharded_table = torch.cat([torch.from_numpy(_tables.load(path, mmap=False)) for _, _, path in pieces])
 
         torch.set_num_threads(1)
+        before = _resident_bytes()
         single = EmbeddingBag.from_pretrained(table.clone(), freeze=False, mode=arguments.mode, sparse=arguments.sparse)
         started = time.perf_counter()
         outputs = _train(single, arguments, lambda step: _concatenated(arguments, step))
-        print("single process: table %s, process RSS %s, %d steps in %.2f s"
-              % (_mib(table.numel() * 4), _mib(_resident_bytes()), arguments.steps, time.perf_counter() - started))
+        print("single process: table %s, process RSS %s (%s before the module), %d steps in %.2f s"
+              % (_mib(table.numel() * 4), _mib(_resident_bytes()), _mib(before), arguments.steps,
+                 time.perf_counter() - started))
     same_outputs = all(torch.equal(torch.cat([o[step] for o in sharded_outputs]), outputs[step])
                        for step in range(arguments.steps))
     same_table = torch.equal(sharded_table, single.weight.detach())

@@ -49,11 +49,12 @@ def route_to_owners(group, partition, rows, payloads, failure=None):
     order and, within a rank, in the order given. Collective."""
     if failure is None:
         owners = partition.owners(rows)
-        order = torch.sort(owners, stable=True)[1]
         send_counts = torch.bincount(owners, minlength=group.world_size).tolist() if rows.numel() \
             else [0] * group.world_size
-        rows = rows[order]
-        payloads = [p[order] for p in payloads]
+        if rows.numel() > 1 and not bool((owners[1:] >= owners[:-1]).all()):
+            order = torch.sort(owners, stable=True)[1]
+            rows = rows.index_select(0, order)
+            payloads = [p.index_select(0, order) for p in payloads]
     else:
         send_counts = None
     recv_counts = group.counts(send_counts, failure)
