@@ -8,7 +8,6 @@ lengths before). The loss is ``(output * target).sum()`` per rank, so each rank'
 its target exactly, and the single-process grad_output is their concatenation.
 """
 
-import numpy as np
 import torch
 
 from embedding_native import functional as ef, optim as eo

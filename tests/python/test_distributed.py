@@ -80,6 +80,12 @@ def _rank_main(rank, world_size, port, directory):
     except Exception as exc:
         results["bad_index"] = type(exc).__name__
     results["after_bad_index"] = lookup(torch.tensor([rank, S.V - 1])).detach()
+    # An empty batch on rank 0 (nothing to fetch, nothing to send back).
+    x = torch.tensor([], dtype=torch.int64) if rank == 0 else torch.tensor([rank, 2, S.V - 1])
+    lookup.weight.grad = None
+    output = lookup(x)
+    output.sum().backward()
+    results["empty_batch"] = (output.detach(), _gather_grad(lookup))
     bags = sd.ShardedEmbeddingBag.from_pretrained(table, mode="sum")
     try:
         bags(torch.tensor([1, -1 if rank == 0 else 2]), torch.tensor([0]))
@@ -107,7 +113,7 @@ def _rank_main(rank, world_size, port, directory):
         "outputs": {k: v.detach() for k, v in outputs.items()},
         "users_rows": (users.row_start, users.row_stop),
         "users_grad": users.weight.grad.coalesce().to_dense() if users.weight.grad is not None else None,
-        "words_grad": words.full_weight() * 0 + _gather_grad(words),
+        "words_grad": _gather_grad(words),
     }
     torch.save(results, os.path.join(directory, "rank%d.pt" % rank))
     dist.destroy_process_group()
@@ -171,6 +177,25 @@ def test_first_gradient(runs, single, name, world_size):
 
 
 @pytest.mark.parametrize("world_size", WORLD_SIZES)
+def test_max_norm_training_equals_torch(runs, world_size):
+    """max_norm (renormalised by the owners) against torch.nn.Embedding itself: every step's
+    outputs and the trained table; and the first bag forward with max_norm against
+    torch.nn.EmbeddingBag (later steps differ: torch's bag scale_grad_by_freq divides by another
+    row's count, docs/divergences.md)."""
+    torch_modules = {"embedding": torch.nn.Embedding, "bag": torch.nn.EmbeddingBag}
+    name = "embedding_dense_max_norm_freq"
+    expected = S.train(name, S.build(name, torch_modules, S.initial_table(name)),
+                       lambda step: S.concatenated(name, step, world_size))
+    for step in range(S.STEPS):
+        assert torch.equal(torch.cat([r[name]["outputs"][step] for r in runs[world_size]]), expected["outputs"][step])
+    assert torch.equal(runs[world_size][0][name]["full"], expected["weight"])
+    name = "bag_mean_dense_freq_max_norm"
+    x, offsets, weights, _ = S.concatenated(name, 0, world_size)
+    bag = S.build(name, torch_modules, S.initial_table(name))
+    assert torch.equal(torch.cat([r[name]["outputs"][0] for r in runs[world_size]]), bag(x, offsets, weights))
+
+
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
 def test_per_sample_weights_gradient(runs, single, world_size):
     name = S.CHECKPOINTED
     parts = [r[name]["psw_grad"] for r in runs[world_size]]
@@ -219,6 +244,19 @@ def test_bad_index_raises_on_every_rank_and_nothing_hangs(runs, world_size):
     assert errors == ["PeerFailure"] * (world_size - 1) + ["EmbeddingIndexError"]
     for rank, result in enumerate(runs[world_size]):
         assert torch.equal(result["after_bad_index"], table[[rank, S.V - 1]])
+
+
+@pytest.mark.parametrize("world_size", WORLD_SIZES)
+def test_a_rank_with_an_empty_batch(runs, world_size):
+    table = S.initial_table(S.CHECKPOINTED)
+    single = et.Embedding.from_pretrained(table.clone(), freeze=False)
+    x = torch.tensor([i for rank in range(1, world_size) for i in (rank, 2, S.V - 1)])
+    output = single(x)
+    output.sum().backward()
+    results = [r["empty_batch"] for r in runs[world_size]]
+    assert results[0][0].shape == (0, S.D)
+    assert torch.equal(torch.cat([r[0] for r in results]), output)
+    assert all(torch.equal(r[1], single.weight.grad) for r in results)
 
 
 @pytest.mark.parametrize("world_size", WORLD_SIZES)

@@ -21,8 +21,8 @@ class ShardedEmbeddingCollection(torch.nn.Module):
     ``tables`` maps a name to a dict: ``num_embeddings`` and ``embedding_dim`` (or ``weight``, a
     whole table: tensor, numpy array or file path), ``kind`` ``"bag"`` (default) or
     ``"embedding"``, ``sharding`` ``"table_wise"`` (default) or ``"row_wise"``, ``rank`` (for
-    table-wise; by default each table goes to the rank holding the fewest bytes so far, tables
-    taken in name order), ``freeze`` (with ``weight``; default False), and any constructor
+    table-wise; by default each table goes to the rank holding the fewest table elements so far, tables
+    taken in name order), ``freeze`` (default False), and any constructor
     argument of the module (``mode``, ``sparse``, ``padding_idx``, ...).
 
     A table-wise table is a row-wise one whose partition gives every row to one rank
@@ -44,7 +44,7 @@ class ShardedEmbeddingCollection(torch.nn.Module):
             sharding = spec.pop("sharding", "table_wise")
             rank = spec.pop("rank", None)
             weight = spec.pop("weight", None)
-            freeze = spec.pop("freeze", False)
+            freeze = spec.pop("freeze", None)
             if kind not in _KINDS or sharding not in _SHARDINGS:
                 raise ValueError("table %r: kind must be one of %s and sharding one of %s"
                                  % (name, sorted(_KINDS), list(_SHARDINGS)))
@@ -61,15 +61,18 @@ class ShardedEmbeddingCollection(torch.nn.Module):
             else:
                 partition = RowPartition.row_wise(rows, group.world_size)
             if weight is not None:
-                module = cls.from_pretrained(weight, freeze=freeze, process_group=process_group, partition=partition,
-                                             **spec)
+                module = cls.from_pretrained(weight, freeze=bool(freeze), process_group=process_group,
+                                             partition=partition, **spec)
             else:
                 module = cls(rows, dim, process_group=process_group, partition=partition, **spec)
+                if freeze is not None:
+                    module.weight.requires_grad = not freeze
             self.tables[name] = module
 
     def forward(self, inputs):
         if sorted(inputs) != list(self.tables.keys()):
-            raise KeyError("inputs name %s; the collection's tables are %s" % (sorted(inputs), list(self.tables.keys())))
+            raise KeyError("inputs name %s; the collection's tables are %s"
+                           % (sorted(inputs), list(self.tables.keys())))
         outputs = {}
         for name, module in self.tables.items():
             arguments = inputs[name]

@@ -141,7 +141,8 @@ def main(argv=None):
                  arguments.world_size), flush=True)
         mp.start_processes(_rank, args=(arguments, _free_port(), directory), nprocs=arguments.world_size,
                            start_method="spawn")
-        sharded_outputs = [torch.load(os.path.join(directory, "outputs-%d.pt" % r)) for r in range(arguments.world_size)]
+        sharded_outputs = [torch.load(os.path.join(directory, "outputs-%d.pt" % r))
+                           for r in range(arguments.world_size)]
         _, _, pieces = read_checkpoint(os.path.join(directory, "checkpoint"))
         sharded_table = torch.cat([torch.from_numpy(_tables.load(path, mmap=False)) for _, _, path in pieces])
 

@@ -8,7 +8,7 @@ from ..._ops.failures import error as _error
 from .. import _SPARSE_SCALE_MESSAGE, _functional, _normalize_padding_idx
 from .gradients import embedding_gradient, route_to_owners, sparse_gradient
 from .lookup import RowRequest, fetch_rows
-from .table import ShardedTable, rows_of_table, table_shape
+from .table import ShardedTable, table_shape
 
 __all__ = ["ShardedEmbedding"]
 
