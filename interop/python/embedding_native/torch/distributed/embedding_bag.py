@@ -26,8 +26,7 @@ class _LocalBags:
         table_rows = 0
         padding = None
         if isinstance(input, torch.Tensor) and input.dtype in (torch.int32, torch.int64):
-            self.flat = flat_indices(input, module.num_embeddings, bag=True) if module.max_norm is None \
-                else _renorm_checked_indices(input, module)
+            self.flat = _bag_flat_indices(input, module)
             self.request = RowRequest(self.flat, module.partition)
             unique = self.request.unique
             compact = self.request.inverse.reshape(input.shape).to(input.dtype)
@@ -43,7 +42,8 @@ class _LocalBags:
                     padding = table_rows
         # The fetched rows land here (the checks below read only its shape and type), and the
         # unreferenced padding row after them, zero, if there is one.
-        self.table = torch.zeros((table_rows + (padding == table_rows), module.embedding_dim), dtype=shard.dtype)
+        self.table = torch.empty((table_rows + (padding == table_rows), module.embedding_dim), dtype=shard.dtype)
+        self.table[table_rows:].zero_()
         self.fetched = self.table[:table_rows]
         # torch's checks and errors (on the compact indices: same shapes, dtypes and offsets);
         # max_norm is the owners' (lookup.py), so it is not passed.
@@ -61,15 +61,19 @@ class _LocalBags:
         return torch.searchsorted(starts, positions, right=True) - 1
 
 
-def _renorm_checked_indices(input, module):
-    """The flat indices, with torch's error for a bad one when max_norm is set (its renorm's)."""
-    flat = input.reshape(-1).to(torch.int64)
-    bad = flat[(flat < 0) | (flat >= module.num_embeddings)]
-    if bad.numel():
-        raise _error(EmbeddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
-                     "select(): index %d out of range for tensor of size [%d, %d] at dimension 0"
-                     % (int(bad[0]), module.num_embeddings, module.embedding_dim))
-    return flat
+def _bag_flat_indices(input, module):
+    """The flat int64 indices after the drop-in's index checks: with max_norm first its renorm's
+    IndexError for an index outside [-V, V), then the bag's RuntimeError for any outside [0, V)."""
+    rows = module.num_embeddings
+    if module.max_norm is not None:
+        flat = input.reshape(-1).to(torch.int64)
+        bad = flat[(flat < -rows) | (flat >= rows)]
+        if bad.numel():
+            shown = int(bad.max()) if int(bad.max()) >= rows else int(bad.min())
+            raise _error(EmbeddingIndexError, EMB_ERROR_INDEX_OUT_OF_RANGE,
+                         "select(): index %d out of range for tensor of size [%d, %d] at dimension 0"
+                         % (shown, rows, module.embedding_dim))
+    return flat_indices(input, rows, bag=True)
 
 
 class _ShardedBags(torch.autograd.Function):
