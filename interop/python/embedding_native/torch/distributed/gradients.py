@@ -34,13 +34,14 @@ from ... import functional as _functional
 from ..._results import new_result
 
 
-def _zeros(rows, dim, dtype):
-    """A zero gradient as the drop-ins make theirs: large ones from fresh (huge-page) mappings,
-    whose zeros cost no clearing pass (torch.zeros of a 25 MiB shard spends ~10 ms in page faults)."""
-    return new_result((rows, dim), str(dtype)[len("torch."):], True, zeroed=True)
-
 __all__ = ["route_to_owners", "embedding_gradient", "sparse_gradient", "bag_sum_mean_gradient",
            "bag_max_gradient"]
+
+
+def _zeros(rows, dim, dtype):
+    """A zero dense gradient made as the drop-ins make theirs (the package's result pool for
+    large ones, _results.py), so a shard's gradient costs what a table's does."""
+    return new_result((rows, dim), str(dtype)[len("torch."):], True, zeroed=True)
 
 
 def route_to_owners(group, partition, rows, payloads, failure=None):
