@@ -94,8 +94,8 @@ def bag_sum_mean_gradient(all_indices, positions, weights, members, values, star
     place = torch.empty_like(sorted_positions)
     place[sorted_positions] = torch.arange(sorted_positions.numel())
     order = torch.sort(place[positions])[1]
-    positions, weights, members, values = positions[order], weights[order], members[order], values[order]
-    rows = all_indices[positions] - start
+    positions, weights, members, values = (t.index_select(0, order) for t in (positions, weights, members, values))
+    rows = all_indices.index_select(0, positions) - start
     scale = None
     if scaled:
         # s built in double in the kernel's order: the weight, / the row's count over the whole
