@@ -5,10 +5,12 @@ drop-in, and the bare all_to_all_single exchanges of the same sizes.
 Each rank: batch of 4096 indices (128 bags of 32, uniform over V = 1,000,000 rows), D = 64,
 float32, mode sum; sparse gradients (the owners' COO, no optimizer step) and dense gradients
 (the shard's (V/W, D) gradient). One torch thread and one library thread per rank, gloo on
-127.0.0.1. Per configuration: 5 warm-up steps, then 40 timed steps; the figure is the median
-over steps of the slowest rank's time (a step ends for everyone when the slowest rank is done).
+127.0.0.1. Per configuration: 5 warm-up steps, then 40 timed steps; a run's figure is the
+median over steps of the slowest rank's time (a step ends for everyone when the slowest rank is
+done). The configurations run in rounds (all of them once per round, ``--rounds``, 3 by default);
+the table gives the median over rounds and, in brackets, the smallest and largest.
 
-Run: /usr/bin/python3 bench/distributed_step.py [--steps 40] [--out bench/results/distributed-step.md]
+Run: /usr/bin/python3 bench/distributed_step.py [--steps 40] [--rounds 3] [--out bench/results/distributed-step.md]
 The machine has 2 cores shared with other work: world size 3 oversubscribes them, and every
 number is noisy; read ratios, not absolutes.
 """
@@ -133,35 +135,44 @@ def _free_port():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=None, help="write the markdown table here too")
     arguments = parser.parse_args()
-    rows = []
-    single = _single(arguments.steps)
-    rows.append(("drop-in, 1 process (no torch.distributed)", single["sparse"], single["dense"], None))
+    names = ["drop-in, 1 process (no torch.distributed)"] + ["sharded, W = %d" % w for w in (1, 2, 3)]
+    runs = {name: [] for name in names}   # name -> per round: [sparse fwd, sparse total, dense fwd, dense total, exchange]
     context = mp.get_context("spawn")
-    for world_size in (1, 2, 3):
-        queue = context.SimpleQueue()
-        mp.start_processes(_rank, args=(world_size, _free_port(), arguments.steps, queue), nprocs=world_size,
-                           start_method="spawn")
-        result = queue.get()
-        rows.append(("sharded, W = %d" % world_size, result["sparse"], result["dense"], result["exchange"]))
+    for _ in range(arguments.rounds):
+        single = _single(arguments.steps)
+        runs[names[0]].append(list(single["sparse"]) + list(single["dense"]) + [None])
+        for world_size in (1, 2, 3):
+            queue = context.SimpleQueue()
+            mp.start_processes(_rank, args=(world_size, _free_port(), arguments.steps, queue), nprocs=world_size,
+                               start_method="spawn")
+            result = queue.get()
+            runs[names[world_size]].append(list(result["sparse"]) + list(result["dense"]) + [result["exchange"]])
     lines = [
         "# Sharded EmbeddingBag step cost (bench/distributed_step.py)",
         "",
-        "`/usr/bin/python3 bench/distributed_step.py --steps %d` on %s, %d cores, torch %s, gloo over 127.0.0.1."
-        % (arguments.steps, platform.processor() or platform.machine(), os.cpu_count(), torch.__version__),
+        "`/usr/bin/python3 bench/distributed_step.py --steps %d --rounds %d` on %s, %d cores, torch %s, gloo over "
+        "127.0.0.1." % (arguments.steps, arguments.rounds, platform.processor() or platform.machine(), os.cpu_count(),
+                        torch.__version__),
         "Per rank: %d indices in bags of %d, V = %d, D = %d, float32, mode sum; one thread per rank."
         % (BATCH, BAG, ROWS, DIM),
-        "Median over %d steps of the slowest rank, in ms. `exchange`: the five bare all_to_all_single calls"
-        % arguments.steps,
-        "of a forward + sparse backward (counts, row ids, rows back, gradient rows out, their row ids), same sizes.",
+        "A run's figure: the median over %d steps of the slowest rank, in ms; shown: the median over %d rounds "
+        "[smallest, largest]." % (arguments.steps, arguments.rounds),
+        "`exchange`: the five bare all_to_all_single calls of a forward + sparse backward (counts, row ids,",
+        "rows back, gradient rows out, their row ids), same sizes, no computation.",
         "",
         "| configuration | sparse fwd | sparse fwd+bwd | dense fwd | dense fwd+bwd | exchange alone |",
         "|---|---|---|---|---|---|",
     ]
-    for name, sparse, dense, exchange in rows:
-        lines.append("| %s | %.2f | %.2f | %.2f | %.2f | %s |" % (name, sparse[0], sparse[1], dense[0], dense[1],
-                                                                  "—" if exchange is None else "%.2f" % exchange))
+    for name in names:
+        cells = []
+        for column in range(5):
+            values = [run[column] for run in runs[name]]
+            cells.append("—" if values[0] is None else "%.2f [%.2f, %.2f]" % (statistics.median(values), min(values),
+                                                                                max(values)))
+        lines.append("| %s | %s |" % (name, " | ".join(cells)))
     text = "\n".join(lines) + "\n"
     print(text)
     if arguments.out:
