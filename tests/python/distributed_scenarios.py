@@ -29,6 +29,8 @@ SCENARIOS = {
     "bag_max_dense_padding": ("bag", dict(mode="max", padding_idx=2), "1d", None, "torch"),
     "bag_sum_dense_psw_float64": ("bag", dict(mode="sum", padding_idx=9), "1d", "fixed", "torch"),
 }
+#: Scenarios whose indices (and offsets) are int32; the others' are int64.
+INT32_SCENARIOS = ("bag_max_dense_padding", "embedding_sparse_padding")
 #: The scenario whose trained table is saved by 2 ranks and re-sharded to 3.
 CHECKPOINTED = "bag_sum_dense_psw_padding"
 
@@ -61,6 +63,9 @@ def batch(name, step, rank, form, psw, include_last_offset=False):
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
         if include_last_offset:
             offsets = torch.cat([offsets, torch.tensor([x.numel()])])
+    if name in INT32_SCENARIOS:
+        x = x.to(torch.int32)
+        offsets = None if offsets is None else offsets.to(torch.int32)
     weights = None if psw is None else (torch.rand(x.shape, generator=g) + 0.5).to(dtype_of(name))
     kind = SCENARIOS[name][0]
     shape = tuple(x.shape) + (D,) if kind == "embedding" else (bags, D)
@@ -79,11 +84,11 @@ def concatenated(name, step, world_size):
         shifted, length = [], 0
         for rank, (xi, oi, _, _) in enumerate(parts):
             oi = oi[:-1] if include_last else oi
-            shifted.append(oi + length)
+            shifted.append(oi.to(torch.int64) + length)
             length += xi.numel()
         if include_last:
             shifted.append(torch.tensor([length]))
-        offsets = torch.cat(shifted)
+        offsets = torch.cat(shifted).to(x.dtype)
     weights = None if psw is None else torch.cat([p[2] for p in parts])
     target = torch.cat([p[3] for p in parts])
     return x, offsets, weights, target
