@@ -28,6 +28,8 @@ SCENARIOS = {
     "bag_sum_sparse_psw": ("bag", dict(mode="sum", sparse=True, include_last_offset=True), "1d", "fixed", "fused"),
     "bag_max_dense_padding": ("bag", dict(mode="max", padding_idx=2), "1d", None, "torch"),
     "bag_sum_dense_psw_float64": ("bag", dict(mode="sum", padding_idx=9), "1d", "fixed", "torch"),
+    # torch.optim.SGD adds an uncoalesced sparse gradient entry by entry: the same bits on a shard.
+    "embedding_sparse_torch_sgd": ("embedding", dict(sparse=True), "2d", None, "torch"),
 }
 #: Scenarios whose indices (and offsets) are int32; the others' are int64.
 INT32_SCENARIOS = ("bag_max_dense_padding", "embedding_sparse_padding")

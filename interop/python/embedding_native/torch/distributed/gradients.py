@@ -10,8 +10,9 @@ in the concatenation of every rank's batch. What each shard gradient does with t
   of which it received: the global count), as the single-process backward does.
 * Embedding and EmbeddingBag, sparse: the received entries are the single-process gradient's
   entries of this shard's rows, in the same relative order (shard-local row ids), so any
-  reduction in entry order (``embedding_native.functional.sparse_coalesce``, the fused optimizer
-  steps) gives the same bits.
+  reduction in entry order (``embedding_native.functional.sparse_coalesce`` before the fused
+  optimizer steps, ``torch.optim.SGD``'s ``add_``) gives the same bits; torch's ``coalesce()``,
+  which sums in the order of its unstable sort of all entries, need not.
 * EmbeddingBag, dense sum / mean: torch adds a row's contributions in the order its unstable sort
   of the whole index tensor leaves them, which depends on every position of every rank. The
   owner therefore gathers the concatenated index tensor (small: 8 bytes a position), sorts it
