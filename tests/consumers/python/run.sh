@@ -62,7 +62,9 @@ with zipfile.ZipFile(path) as z:
         assert lib in names, lib + " missing from the wheel"
     for module in ("embedding_native/quantized.py", "embedding_native/_ops/quantized.py",
                    "embedding_native/torch/__init__.py", "embedding_native/torch/quantized.py",
-                   "embedding_native/torch/_library.py", "embedding_native/_tables/files.py"):
+                   "embedding_native/torch/_library.py", "embedding_native/_tables/files.py",
+                   "embedding_native/torch/distributed/__init__.py",
+                   "embedding_native/torch/distributed/__main__.py"):
         assert module in names, module + " missing from the wheel"
 print("wheel: %s (platlib, 3 tiers)" % name)
 PY
