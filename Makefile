@@ -23,7 +23,7 @@ HOST_TIER     = $(or $(shell $(PYTHON) interop/python/embedding_native/_cpu.py -
 TEST_REPORT  := $(BUILD_DIR)/test-report.txt
 record        = mkdir -p $(BUILD_DIR) && echo $(1) >>$(TEST_REPORT)
 
-.PHONY: all prereqs build native python-package c-programs csharp-demo demo \
+.PHONY: all prereqs build native python-package c-programs csharp-demo demo demo-sharded \
         test test-report-reset test-dotnet test-c test-python bench clean
 
 all: build native python-package
@@ -77,6 +77,11 @@ csharp-demo:
 
 demo: prereqs python-package c-programs csharp-demo
 	$(PYTHON) samples/demo.py --c-demo $(BUILD_DIR)/c_demo --csharp-demo $(BUILD_DIR)/csharp_demo/Embedding.Demo.dll
+
+# A table sharded by rows over two processes (torch.distributed, gloo on 127.0.0.1), trained 20
+# steps and checked bit for bit against one process.
+demo-sharded: prereqs python-package
+	PYTHONPATH=interop/python $(PYTHON) -m embedding_native.torch.distributed --world-size 2
 
 # Each mk/*.mk fragment adds its own targets and appends the suites it owns to EXTRA_TESTS.
 EXTRA_TESTS :=
