@@ -126,13 +126,14 @@ BENCH_APT := python3-matplotlib
 
 # Side by side with torch: bench/results/side-by-side[-quick].md + one PNG per operation.
 #   make bench (full, ~10 min)   make bench QUICK=1 (< 2 min)   make bench THREADS=2
+#   make bench TIER=x86-64-v2 (a lower tier than the CPU's best; its files are named -x86-64-v2)
 bench: prereqs python-package
 	@missing=$$(for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	$(PYTHON) bench/side_by_side.py $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(THREADS),--threads $(THREADS))
+	$(if $(TIER),EMBEDDING_NATIVE_TIER=$(TIER)) $(PYTHON) bench/side_by_side.py $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(THREADS),--threads $(THREADS))
 
 clean:
 	rm -rf artifacts $(PYPKG_NATIVE)

@@ -748,7 +748,10 @@ def main():
         del W, sets
         gc.collect()
 
-    suffix = ("-quick" if args.quick else "") + ("" if threads == 1 else "-t%d" % threads)
+    # A tier other than the CPU's best (EMBEDDING_NATIVE_TIER, as `make bench TIER=...` sets it) is named in the
+    # file names, so its results sit beside the best tier's instead of replacing them.
+    tier_suffix = "" if info["tier"] == info["cpu_tier"] else "-" + info["tier"]
+    suffix = ("-quick" if args.quick else "") + ("" if threads == 1 else "-t%d" % threads) + tier_suffix
     outdir = os.path.join(HERE, "results")
     os.makedirs(outdir, exist_ok=True)
     path = args.output or os.path.join(outdir, "side-by-side%s.md" % suffix)
