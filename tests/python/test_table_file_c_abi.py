@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from embedding_native import _bindings, tables
+from embedding_native.errors import EMB_ERROR_INVALID_FILE, EMB_ERROR_IO, EMB_OK
 from test_table_files import BAD_NPY, BAD_SAFETENSORS, EXPECTED_PROBLEM, FORMATS, TORCH_TYPES, _torch_table
 
-EMB_OK, EMB_ERROR_INVALID_FILE, EMB_ERROR_IO = 0, 8, 9
 EMB_DTYPE = {torch.float32: 1, torch.float64: 2, torch.float16: 3, torch.bfloat16: 4, torch.uint8: 7}
 
 
