@@ -97,6 +97,47 @@ public sealed class TableFileLargeTests : IDisposable
         Assert.Equal([7.5f, 7.5f], MemoryMarshal.Cast<byte, float>(tail).ToArray());
     }
 
+    [Fact]
+    public void SparsePackedTable_PastTwoTo31Bytes_ServesQuantizedLookupsAndBags()
+    {
+        // 8-bit rows of dimension 8 are 16 bytes: 2^27 + 3 rows are 2^31 + 48 bytes.
+        const int Dim = 8;
+        var layout = new QuantizedRowLayout(QuantizedBits.Eight, Dim);
+        long rows = (TwoTo31 / layout.RowBytes) + 3, boundary = TwoTo31 / layout.RowBytes;
+        // The rows in memory: [0] all zero bytes (as every unwritten row of the file), [1..3] packed values.
+        byte[] small = new byte[4 * layout.RowBytes];
+        EmbeddingPrimitives.Quantize(TestData.Table(3, Dim, seed: 8), Dim, QuantizedBits.Eight, small.AsSpan((int)layout.RowBytes));
+        long[] fileRows = [boundary - 1, boundary, rows - 1];
+
+        byte[] header = TableFiles.Npy(TableElementType.UInt8, rows, layout.RowBytes, []);
+        string path = _directory.Write("packed.npy", header);
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Write))
+        {
+            file.SetLength(header.Length + rows * layout.RowBytes);
+            for (int k = 0; k < 3; k++)
+            {
+                file.Seek(header.Length + fileRows[k] * layout.RowBytes, SeekOrigin.Begin);
+                file.Write(small.AsSpan((int)((k + 1) * layout.RowBytes), (int)layout.RowBytes));
+            }
+        }
+
+        using EmbeddingTable table = EmbeddingTable.Open(path);
+        Assert.True(table.ElementCount > int.MaxValue);
+        long[] indices = [rows - 1, boundary, 12345, boundary - 1, rows - 1];
+        long[] sameInMemory = [3, 2, 0, 1, 3];
+        float[] expected = new float[indices.Length * Dim], actual = new float[indices.Length * Dim];
+        EmbeddingPrimitives.QuantizedEmbedding<long>(sameInMemory, small, layout, expected);
+        table.QuantizedEmbedding<long>(indices, layout, actual);
+        TestAssert.BitEqual(expected, actual, "quantized lookup across byte 2^31");
+
+        long[] offsets = [0, 2];
+        float[] bagExpected = new float[2 * Dim], bagActual = new float[2 * Dim];
+        EmbeddingPrimitives.QuantizedEmbeddingBag<long, long>(sameInMemory, offsets, small, layout, EmbeddingBagMode.Mean, bagExpected);
+        table.QuantizedEmbeddingBag<long, long>(indices, offsets, layout, EmbeddingBagMode.Mean, bagActual);
+        TestAssert.BitEqual(bagExpected, bagActual, "quantized mean bag across byte 2^31");
+        Assert.Throws<ArgumentOutOfRangeException>(() => table.QuantizedEmbedding<long>([rows], layout, new float[Dim]));
+    }
+
     private static float[] Row(long row, int dim) => Enumerable.Range(0, dim).Select(column => Value(row, column)).ToArray();
 
     /// <summary>A float32 table file of <paramref name="rows"/> × <paramref name="dim"/>: the header, the length set (a hole), then <paramref name="written"/> rows filled in.</summary>

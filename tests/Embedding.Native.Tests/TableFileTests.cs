@@ -238,7 +238,21 @@ public sealed class TableFileTests : IDisposable
         float[] expected = new float[2 * Dim], actual = new float[2 * Dim];
         EmbeddingPrimitives.QuantizedEmbeddingBag<long, long>(indices, offsets, packed, layout, EmbeddingBagMode.Sum, expected);
         EmbeddingPrimitives.QuantizedEmbeddingBag<long, long>(indices, offsets, table.AsReadOnlySpan<byte>(), layout, EmbeddingBagMode.Sum, actual);
-        TestAssert.BitEqual(expected, actual, "4-bit bag from the mapped file");
+        TestAssert.BitEqual(expected, actual, "4-bit bag from the mapped file's span");
+        Array.Clear(actual);
+        table.QuantizedEmbeddingBag<long, long>(indices, offsets, layout, EmbeddingBagMode.Sum, actual);
+        TestAssert.BitEqual(expected, actual, "4-bit bag on the table");
+
+        float[] lookupExpected = new float[indices.Length * Dim], lookupActual = new float[indices.Length * Dim];
+        EmbeddingPrimitives.QuantizedEmbedding<long>(indices, packed, layout, lookupExpected);
+        table.QuantizedEmbedding<long>(indices, layout, lookupActual);
+        TestAssert.BitEqual(lookupExpected, lookupActual, "4-bit lookup on the table");
+
+        Assert.Throws<ArgumentException>(() => table.QuantizedEmbedding<long>(indices, new QuantizedRowLayout(QuantizedBits.Eight, Dim), lookupActual));
+        Assert.Throws<ArgumentOutOfRangeException>(() => table.QuantizedEmbedding<long>([30], layout, lookupActual));
+        Assert.Throws<NotSupportedException>(() => table.QuantizedEmbeddingBag<long, long>(indices, offsets, layout, EmbeddingBagMode.Max, actual));
+        using EmbeddingTable floats = EmbeddingTable.Open(Save("npy", TableElementType.Float32, 2, 8, new byte[64], "floats"));
+        Assert.Throws<NotSupportedException>(() => floats.QuantizedEmbedding<long>([0], new QuantizedRowLayout(QuantizedBits.Eight, 8), new float[8]));
     }
 
     [Theory]

@@ -65,6 +65,9 @@ public sealed class TableFileValidationTests : IDisposable
         ["huge dimension"] = (Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 100000000000000000000), }", 0), "too large"),
         ["fortran order 0"] = (Npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3), }"), "Fortran"),
         ["version 1.1"] = ([.. s_good[..6], 1, 1, .. s_good[8..]], "version 1.1"),
+        // Python's 4300-digit limit on ints, which also keeps a hostile header cheap to refuse.
+        ["5000-digit integer"] = (Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (" + new string('7', 5000) + ", 3), }"), "dict literal"),
+        ["900000-digit integer"] = (TableFiles.NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0x" + new string('f', 900_000) + ", 3), }", new byte[24], major: 2), "dict literal"),
     };
 
     private static readonly string s_entry = "{" + TableFiles.Entry() + "}";
@@ -101,6 +104,7 @@ public sealed class TableFileValidationTests : IDisposable
         ["text after the JSON"] = (Json(s_entry + "x"), "not valid JSON"),
         ["no tensors"] = (Json("{}", 0), "holds 0 tensors"),
         ["size overflow"] = (Json("{" + TableFiles.Entry(shape: "[0, 100000000000000000000]", offsets: "[0, 0]") + "}", 0), "too large"),
+        ["5000-digit integer"] = (Json("{" + TableFiles.Entry(shape: "[" + new string('7', 5000) + ", 3]") + "}"), "not valid JSON"),
         ["not UTF-8"] = (Json("{\"w?eight\": 1}").Select(b => b == (byte)'?' ? (byte)0xFF : b).ToArray(), "not valid JSON"),
     };
 

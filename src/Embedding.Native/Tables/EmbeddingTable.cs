@@ -72,7 +72,14 @@ public sealed unsafe class EmbeddingTable : IDisposable
 
     /// <summary>The address of the first element (row-major, C order), or zero for a table with no elements.</summary>
     /// <exception cref="ObjectDisposedException">The table was disposed.</exception>
-    public nint DataPointer => ElementCount == 0 ? 0 : (nint)Data;
+    public nint DataPointer
+    {
+        get
+        {
+            byte* data = Data;
+            return ElementCount == 0 ? 0 : (nint)data;
+        }
+    }
 
     private byte* Data
     {
@@ -156,7 +163,7 @@ public sealed unsafe class EmbeddingTable : IDisposable
     /// </summary>
     /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, <see cref="Half"/>, <see cref="Native.BFloat16"/> or <see cref="byte"/>, matching <see cref="ElementType"/>.</typeparam>
     /// <exception cref="ArgumentException"><typeparamref name="T"/> does not match the element type.</exception>
-    /// <exception cref="NotSupportedException">The table holds more than <see cref="int.MaxValue"/> elements: use <see cref="GetRows{T}"/>, <see cref="Embedding{TIndex, T}"/> or <see cref="EmbeddingBag{TIndex, TOffset, T}"/>.</exception>
+    /// <exception cref="NotSupportedException">The table holds more than <see cref="int.MaxValue"/> elements: use <see cref="GetRows{T}"/>, <see cref="Embedding{TIndex, T}"/>, <see cref="EmbeddingBag{TIndex, TOffset, T}"/> or the quantized lookups.</exception>
     public ReadOnlySpan<T> AsReadOnlySpan<T>()
         where T : unmanaged => WholeTable<T>(writable: false);
 
@@ -257,6 +264,52 @@ public sealed unsafe class EmbeddingTable : IDisposable
         EmbeddingPrimitives.EmbeddingBagAtWidth(indices, offsets, in First<T>(), Rows, dimension, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, KernelDispatch.BestWidth);
     }
 
+    /// <summary>
+    /// Bags of a packed quantized table (uint8 rows of <paramref name="layout"/>):
+    /// <see cref="EmbeddingPrimitives.QuantizedEmbeddingBag{TIndex, TOffset}(ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, ReadOnlySpan{byte}, QuantizedRowLayout, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, ReadOnlySpan{int})"/>
+    /// on this table, whatever its size, with the same arithmetic, checks and results.
+    /// </summary>
+    /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+    /// <typeparam name="TOffset"><see cref="int"/> or <see cref="long"/>.</typeparam>
+    /// <param name="indices">The row (or, pruned, the mapping entry) of every position.</param>
+    /// <param name="offsets">Where each bag starts.</param>
+    /// <param name="layout">The rows' code width and dimension; its <see cref="QuantizedRowLayout.RowBytes"/> must equal <see cref="Columns"/>.</param>
+    /// <param name="mode"><see cref="EmbeddingBagMode.Sum"/> or <see cref="EmbeddingBagMode.Mean"/>.</param>
+    /// <param name="destination">Receives <c>bags × layout.Dimension</c> floats.</param>
+    /// <param name="includeLastOffset">torch's CSR form.</param>
+    /// <param name="perSampleWeights">Empty, or one float weight per position (sum only).</param>
+    /// <param name="paddingIndex">An index whose positions count for nothing, or <see cref="EmbeddingPrimitives.NoPadding"/>.</param>
+    /// <param name="compressedIndicesMapping">Empty, or the pruned table's mapping from index to row (-1: pruned).</param>
+    /// <exception cref="NotSupportedException">The table holds floats, not packed rows (use <see cref="EmbeddingBag{TIndex, TOffset, T}"/>); max mode.</exception>
+    /// <exception cref="ArgumentException">The layout's row size is not <see cref="Columns"/>; the arguments the span overload refuses.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index, mapping entry or padding index out of range.</exception>
+    public void QuantizedEmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, QuantizedRowLayout layout, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset = false, ReadOnlySpan<float> perSampleWeights = default, long paddingIndex = EmbeddingPrimitives.NoPadding, ReadOnlySpan<int> compressedIndicesMapping = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckPacked(layout);
+        EmbeddingPrimitives.QuantizedEmbeddingBag(indices, offsets, in First<byte>(), ElementCount, layout, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, compressedIndicesMapping, KernelDispatch.BestWidth);
+    }
+
+    /// <summary>
+    /// Looks up rows of a packed quantized table, dequantized:
+    /// <see cref="EmbeddingPrimitives.QuantizedEmbedding{TIndex}(ReadOnlySpan{TIndex}, ReadOnlySpan{byte}, QuantizedRowLayout, Span{float}, ReadOnlySpan{int})"/> on this table, whatever its size.
+    /// </summary>
+    /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
+    /// <param name="indices">Row indices (or, pruned, mapping entries).</param>
+    /// <param name="layout">The rows' code width and dimension; its <see cref="QuantizedRowLayout.RowBytes"/> must equal <see cref="Columns"/>.</param>
+    /// <param name="destination">Receives <c>indices.Length × layout.Dimension</c> floats.</param>
+    /// <param name="compressedIndicesMapping">Empty, or the pruned table's mapping.</param>
+    /// <exception cref="NotSupportedException">The table holds floats, not packed rows (use <see cref="Embedding{TIndex, T}"/>).</exception>
+    /// <exception cref="ArgumentException">The layout's row size is not <see cref="Columns"/>; the arguments the span overload refuses.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index or mapping entry out of range.</exception>
+    public void QuantizedEmbedding<TIndex>(ReadOnlySpan<TIndex> indices, QuantizedRowLayout layout, Span<float> destination, ReadOnlySpan<int> compressedIndicesMapping = default)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    {
+        CheckPacked(layout);
+        EmbeddingPrimitives.QuantizedEmbedding(indices, in First<byte>(), ElementCount, layout, destination, compressedIndicesMapping, KernelDispatch.BestWidth);
+    }
+
     /// <summary>Writes the table's changed pages to the file and waits for the write (msync). A read-only table has nothing to write: a no-op.</summary>
     /// <exception cref="ObjectDisposedException">The table was disposed.</exception>
     /// <exception cref="IOException">The system could not write the pages.</exception>
@@ -294,7 +347,7 @@ public sealed unsafe class EmbeddingTable : IDisposable
     {
         if (ElementCount > int.MaxValue)
         {
-            throw new NotSupportedException($"'{Path}' holds {ElementCount} elements, more than a span can ({int.MaxValue}); use GetRows for a range of rows, or the table's Embedding and EmbeddingBag methods");
+            throw new NotSupportedException($"'{Path}' holds {ElementCount} elements, more than a span can ({int.MaxValue}); use GetRows for a range of rows, or the table's own lookups (Embedding, EmbeddingBag, QuantizedEmbedding, QuantizedEmbeddingBag)");
         }
 
         return RowSpan<T>(0, (int)Math.Min(Rows, int.MaxValue), writable, wholeTable: true);
@@ -332,13 +385,29 @@ public sealed unsafe class EmbeddingTable : IDisposable
         return elements == 0 ? default : new Span<T>(data + firstRow * Columns * sizeof(T), (int)elements);
     }
 
+    /// <summary>Checks that the table holds packed rows of <paramref name="layout"/>'s size.</summary>
+    private void CheckPacked(QuantizedRowLayout layout)
+    {
+        if (ElementType != TableElementType.UInt8)
+        {
+            throw new NotSupportedException($"'{Path}' holds {TableFileLayout.Name(ElementType)} elements, not packed quantized rows: use Embedding / EmbeddingBag");
+        }
+
+        if (layout.RowBytes != Columns)
+        {
+            throw new ArgumentException($"'{Path}' has packed rows of {Columns} bytes; a {(int)layout.Bits}-bit row of dimension {layout.Dimension} has {layout.RowBytes}", nameof(layout));
+        }
+
+        ObjectDisposedException.ThrowIf(_mapping == null, this);
+    }
+
     /// <summary>The row length for the float lookups, after checking <typeparamref name="T"/> against the table.</summary>
     private int FloatDimension<T>(string parameter)
         where T : unmanaged
     {
         if (ElementType == TableElementType.UInt8)
         {
-            throw new NotSupportedException($"'{Path}' holds packed quantized rows (uint8): look them up with EmbeddingPrimitives.QuantizedEmbedding / QuantizedEmbeddingBag");
+            throw new NotSupportedException($"'{Path}' holds packed quantized rows (uint8): look them up with QuantizedEmbedding / QuantizedEmbeddingBag");
         }
 
         CheckElement<T>(parameter);

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using System.Numerics;
 using System.Text;
 
@@ -26,6 +27,12 @@ internal sealed class PythonLiteral
 {
     /// <summary>The deepest nesting of containers read; deeper text is refused as not a literal.</summary>
     public const int MaxDepth = 64;
+
+    /// <summary>
+    /// The most digits an integer may have: Python's own limit (<c>sys.get_int_max_str_digits()</c>), which
+    /// also keeps a hostile header from making the reader multiply huge numbers.
+    /// </summary>
+    public const int MaxIntegerDigits = 4300;
 
     private readonly string _text;
     private int _position;
@@ -282,6 +289,12 @@ internal sealed class PythonLiteral
         if (token.EndsWith('j') || token.EndsWith('J'))
         {
             return ParseFloat(token[..^1]) is not null ? new PythonComplex(token) : throw Fail(PythonLiteralError.Syntax, $"invalid number {token}");
+        }
+
+        bool integerShaped = !token.AsSpan().ContainsAny(".eE") || (token.Length > 1 && token[1] is 'x' or 'X');
+        if (token.Length > 2 * MaxIntegerDigits || (integerShaped && token.Count(char.IsAsciiHexDigit) > MaxIntegerDigits))
+        {
+            throw Fail(PythonLiteralError.Syntax, $"a number of {token.Length} characters (integers may have at most {MaxIntegerDigits} digits, as in Python)");
         }
 
         if (ParseInteger(token) is { } integer)

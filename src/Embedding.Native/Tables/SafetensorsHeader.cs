@@ -269,6 +269,11 @@ internal static class SafetensorsHeader
             case JsonTokenType.Number:
                 // Python's json gives an int for a number without fraction or exponent, a float otherwise.
                 string number = Encoding.ASCII.GetString(reader.ValueSpan);
+                if (number.Length > PythonLiteral.MaxIntegerDigits + 1)
+                {
+                    throw new JsonException($"a number of {number.Length} characters (integers may have at most {PythonLiteral.MaxIntegerDigits} digits)");
+                }
+
                 return number.AsSpan().IndexOfAny(".eE") >= 0
                     ? double.Parse(number, NumberStyles.Float, CultureInfo.InvariantCulture)
                     : BigInteger.Parse(number, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
