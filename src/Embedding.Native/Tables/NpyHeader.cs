@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
-using System.Linq;
 using System.Numerics;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -117,10 +116,17 @@ internal static class NpyHeader
 
     private static TableFileLayout Fields(Dictionary<object, object> fields, long dataOffset, string path)
     {
-        string[] keys = fields.Keys.Select(key => key as string ?? PythonLiteral.Repr(key)).Order(StringComparer.Ordinal).ToArray();
-        if (fields.Count != 3 || !keys.SequenceEqual(["descr", "fortran_order", "shape"]))
+        if (fields.Count != 3 || !fields.ContainsKey("descr") || !fields.ContainsKey("fortran_order") || !fields.ContainsKey("shape"))
         {
-            throw TableFileLayout.Invalid(path, $"the header has keys [{string.Join(", ", keys.Select(PythonLiteral.Repr))}]; expected descr, fortran_order, shape");
+            // Python's message: sorted(map(str, keys)), each shown as a string.
+            var keys = new List<string>(fields.Count);
+            foreach (object key in fields.Keys)
+            {
+                keys.Add(key as string ?? PythonLiteral.Repr(key));
+            }
+
+            keys.Sort(StringComparer.Ordinal);
+            throw TableFileLayout.Invalid(path, $"the header has keys [{string.Join(", ", keys.ConvertAll(PythonLiteral.Repr))}]; expected descr, fortran_order, shape");
         }
 
         object descr = fields["descr"], fortranOrder = fields["fortran_order"], shape = fields["shape"];
@@ -135,7 +141,7 @@ internal static class NpyHeader
         }
 
         // bool is not an int here: Python's check is `type(n) is int`.
-        if (shape is not PythonTuple tuple || !tuple.Items.All(n => n is BigInteger { Sign: >= 0 }))
+        if (shape is not PythonTuple tuple || !tuple.Items.TrueForAll(n => n is BigInteger { Sign: >= 0 }))
         {
             throw TableFileLayout.Invalid(path, $"the shape {PythonLiteral.Repr(shape)} is not a tuple of non-negative integers");
         }

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using System.Linq;
 using System.Numerics;
 using System.Text;
 
@@ -291,8 +290,10 @@ internal sealed class PythonLiteral
             return ParseFloat(token[..^1]) is not null ? new PythonComplex(token) : throw Fail(PythonLiteralError.Syntax, $"invalid number {token}");
         }
 
-        bool integerShaped = !token.AsSpan().ContainsAny(".eE") || (token.Length > 1 && token[1] is 'x' or 'X');
-        if (token.Length > 2 * MaxIntegerDigits || (integerShaped && token.Count(char.IsAsciiHexDigit) > MaxIntegerDigits))
+        bool prefixed = token.Length > 1 && token[0] == '0' && char.ToLowerInvariant(token[1]) is 'x' or 'o' or 'b';
+        bool integerShaped = prefixed || !token.AsSpan().ContainsAny(".eE");
+        int digits = token.Length - token.AsSpan().Count('_') - (prefixed ? 2 : 0);
+        if (token.Length > 2 * MaxIntegerDigits || (integerShaped && digits > MaxIntegerDigits))
         {
             throw Fail(PythonLiteralError.Syntax, $"a number of {token.Length} characters (integers may have at most {MaxIntegerDigits} digits, as in Python)");
         }

@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
-using System.Linq;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
@@ -87,7 +86,7 @@ internal static class SafetensorsHeader
 
         Dictionary<object, object> fields = ParseJson(raw, path);
         if (fields.Remove(MetadataKey, out object? metadata) && metadata is not PythonNone
-            && !(metadata is Dictionary<object, object> pairs && pairs.Values.All(value => value is string)))
+            && !(metadata is Dictionary<object, object> pairs && AllStrings(pairs)))
         {
             throw TableFileLayout.Invalid(path, "__metadata__ is not a map of strings");
         }
@@ -107,7 +106,9 @@ internal static class SafetensorsHeader
 
     private static TableFileLayout Select(List<Tensor> tensors, string? name, long bufferStart, string path)
     {
-        string names = string.Join(", ", tensors.Select(tensor => tensor.Name).Order(StringComparer.Ordinal));
+        List<string> sorted = tensors.ConvertAll(tensor => tensor.Name);
+        sorted.Sort(StringComparer.Ordinal);
+        string names = string.Join(", ", sorted);
         if (name is null && tensors.Count != 1)
         {
             throw TableFileLayout.Invalid(path, $"the file holds {tensors.Count} tensors ({names}); pass name to choose one");
@@ -163,12 +164,12 @@ internal static class SafetensorsHeader
             throw TableFileLayout.Invalid(path, $"tensor {quoted} has unknown dtype {PythonLiteral.Repr(dtype)}");
         }
 
-        if (shape is not List<object> dimensions || !dimensions.All(IsNonNegativeInteger))
+        if (shape is not List<object> dimensions || !dimensions.TrueForAll(IsNonNegativeInteger))
         {
             throw TableFileLayout.Invalid(path, $"tensor {quoted} has shape {PythonLiteral.Repr(shape)}, not a list of non-negative integers");
         }
 
-        if (offsets is not List<object> { Count: 2 } pair || !pair.All(IsNonNegativeInteger))
+        if (offsets is not List<object> { Count: 2 } pair || !pair.TrueForAll(IsNonNegativeInteger))
         {
             throw TableFileLayout.Invalid(path, $"tensor {quoted} has data_offsets {PythonLiteral.Repr(offsets)}, not two non-negative integers");
         }
@@ -179,7 +180,12 @@ internal static class SafetensorsHeader
             throw TableFileLayout.Invalid(path, $"tensor {quoted} has data_offsets {PythonLiteral.Repr(offsets)} that end before they begin");
         }
 
-        BigInteger needed = dimensions.Aggregate(BigInteger.One, (product, n) => product * (BigInteger)n) * size;
+        BigInteger needed = size;
+        foreach (object n in dimensions)
+        {
+            needed *= (BigInteger)n;
+        }
+
         if (end - begin != needed)
         {
             throw TableFileLayout.Invalid(path, $"tensor {quoted} has data_offsets {PythonLiteral.Repr(offsets)} ({end - begin} bytes) but shape {PythonLiteral.Repr(shape)} of {dtype} needs {needed} bytes");
@@ -190,11 +196,27 @@ internal static class SafetensorsHeader
 
     private static bool IsNonNegativeInteger(object value) => value is BigInteger { Sign: >= 0 };
 
+    private static bool AllStrings(Dictionary<object, object> pairs)
+    {
+        foreach (object value in pairs.Values)
+        {
+            if (value is not string)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The tensors tile the data buffer exactly: no overlap, no hole, nothing after the last.</summary>
     private static void CheckBufferLayout(List<Tensor> tensors, long bufferBytes, string path)
     {
         BigInteger position = BigInteger.Zero;
-        foreach (Tensor tensor in tensors.OrderBy(tensor => tensor.Begin).ThenBy(tensor => tensor.End))
+        // By (begin, end), as Python sorts; List.Sort is unstable, but tensors that tie on both fail either way.
+        var byOffset = new List<Tensor>(tensors);
+        byOffset.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        foreach (Tensor tensor in byOffset)
         {
             if (tensor.Begin != position)
             {
