@@ -11,6 +11,7 @@
 #define _XOPEN_SOURCE 700
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -381,6 +382,11 @@ static const char* const files[] = {
 
 int main(void)
 {
+    /* emb_table_info's layout, as the library's EmbTableInfo declares it (64-bit targets). */
+    check(sizeof(void*) != 8 || (sizeof(emb_table_info) == 40 && offsetof(emb_table_info, num_embeddings) == 8
+          && offsetof(emb_table_info, embedding_dim) == 16 && offsetof(emb_table_info, dtype) == 24
+          && offsetof(emb_table_info, writable) == 28 && offsetof(emb_table_info, data_offset) == 32),
+          "emb_table_info is 40 bytes: data 0, num_embeddings 8, embedding_dim 16, dtype 24, writable 28, data_offset 32");
     if (mkdtemp(directory) == NULL) {
         perror("mkdtemp");
         return 2;
