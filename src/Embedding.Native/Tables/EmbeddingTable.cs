@@ -33,9 +33,8 @@ public sealed unsafe class EmbeddingTable : IDisposable
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
     private byte* _mapping;
-    private readonly long _mappingBytes;
 
-    private EmbeddingTable(string path, TableFileLayout layout, bool writable, MemoryMappedFile file, MemoryMappedViewAccessor view, byte* mapping, long mappingBytes)
+    private EmbeddingTable(string path, TableFileLayout layout, bool writable, MemoryMappedFile file, MemoryMappedViewAccessor view, byte* mapping)
     {
         Path = path;
         ElementType = layout.ElementType;
@@ -46,7 +45,6 @@ public sealed unsafe class EmbeddingTable : IDisposable
         _file = file;
         _view = view;
         _mapping = mapping;
-        _mappingBytes = mappingBytes;
     }
 
     /// <summary>The file's path, as given to <see cref="Open"/>.</summary>
@@ -121,7 +119,7 @@ public sealed unsafe class EmbeddingTable : IDisposable
             byte* mapping = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref mapping);
             MemoryAdvice.Random(mapping, (long)view.SafeMemoryMappedViewHandle.ByteLength);
-            return new EmbeddingTable(path, layout, writable, file, view, mapping + view.PointerOffset, fileSize);
+            return new EmbeddingTable(path, layout, writable, file, view, mapping + view.PointerOffset);
         }
         catch
         {
@@ -335,9 +333,6 @@ public sealed unsafe class EmbeddingTable : IDisposable
         _view.Dispose();
         _file.Dispose();
     }
-
-    /// <summary>The bytes mapped (the whole file), for the C ABI's checks.</summary>
-    internal long MappingBytes => _mappingBytes;
 
     private ref readonly T First<T>()
         where T : unmanaged => ref ElementCount == 0 ? ref Unsafe.NullRef<T>() : ref Unsafe.AsRef<T>(Data);
