@@ -144,7 +144,31 @@ public static partial class EmbeddingPrimitives
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
         CheckIndexType<TOffset>(nameof(TOffset));
-        long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
+        long rows = CheckBagArguments(indices, weight.Length, TableRowsFromLength, embeddingDim, mode, perSampleWeights, paddingIndex);
+        EmbeddingBagOfRows(indices, offsets, in MemoryMarshal.GetReference(weight), rows, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, width, threads);
+    }
+
+    /// <summary>
+    /// The offsets bag over a table given by its first element and row count rather than a span: a mapped
+    /// table file (<see cref="EmbeddingTable"/>) may hold more than <see cref="int.MaxValue"/> elements.
+    /// Validates as the span overload does; <paramref name="weight"/> must hold <c>rows × embeddingDim</c> elements.
+    /// </summary>
+    internal static void EmbeddingBagAtWidth<TElement, TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ref readonly TElement weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, bool includeLastOffset, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
+        CheckIndexType<TOffset>(nameof(TOffset));
+        CheckBagArguments(indices, rows * embeddingDim, rows, embeddingDim, mode, perSampleWeights, paddingIndex);
+        EmbeddingBagOfRows(indices, offsets, in weight, rows, embeddingDim, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, maxIndices, width, threads);
+    }
+
+    /// <summary>The offsets bag once the arguments are checked: builds the bags, checks the outputs against them, runs.</summary>
+    private static void EmbeddingBagOfRows<TElement, TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ref readonly TElement weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, bool includeLastOffset, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex, Span<long> maxIndices, VectorWidth width, int threads)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
         if (BagsBuilder.TryCreateBags<TIndex, TOffset, TElement>(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(offsets) : nameof(perSampleWeights));
@@ -153,8 +177,8 @@ public static partial class EmbeddingPrimitives
         using (pooled)
         {
             Bags<TIndex> bags = pooled.Bags;
-            CheckBagOutputs(bags, MemoryMarshal.AsBytes(offsets), weight, rows, embeddingDim, mode, destination, maxIndices);
-            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width, threads);
+            CheckBagOutputs(bags, MemoryMarshal.AsBytes(offsets), in weight, rows, embeddingDim, mode, destination, maxIndices);
+            RunBag(bags, in weight, rows, embeddingDim, mode, destination, maxIndices, width, threads);
         }
     }
 
@@ -163,7 +187,7 @@ public static partial class EmbeddingPrimitives
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        long rows = CheckBagArguments(indices, weight, embeddingDim, mode, perSampleWeights, paddingIndex);
+        long rows = CheckBagArguments(indices, weight.Length, TableRowsFromLength, embeddingDim, mode, perSampleWeights, paddingIndex);
         if (BagsBuilder.TryCreateFixedBags<TIndex, TElement>(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(bagSize) : nameof(perSampleWeights));
@@ -172,8 +196,8 @@ public static partial class EmbeddingPrimitives
         using (pooled)
         {
             Bags<TIndex> bags = pooled.Bags;
-            CheckBagOutputs(bags, default, weight, rows, embeddingDim, mode, destination, maxIndices);
-            RunBag(bags, weight, rows, embeddingDim, mode, destination, maxIndices, width, threads);
+            CheckBagOutputs(bags, default, in MemoryMarshal.GetReference(weight), rows, embeddingDim, mode, destination, maxIndices);
+            RunBag(bags, in MemoryMarshal.GetReference(weight), rows, embeddingDim, mode, destination, maxIndices, width, threads);
         }
     }
 
@@ -329,8 +353,14 @@ public static partial class EmbeddingPrimitives
         _ => $"embedding_bag: {TableElements.Name(table)} is not a table type",
     };
 
-    /// <summary>Checks what does not depend on the layout; returns the table's row count.</summary>
-    private static long CheckBagArguments<TElement, TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TElement> weight, int embeddingDim, EmbeddingBagMode mode, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex)
+    /// <summary>The <c>rows</c> argument of <see cref="CheckBagArguments"/> that asks for the rows a weight span's length makes.</summary>
+    private const long TableRowsFromLength = -1;
+
+    /// <summary>
+    /// Checks what does not depend on the layout; returns the table's row count: <paramref name="rows"/>, or
+    /// with <see cref="TableRowsFromLength"/> the whole rows in <paramref name="weightElements"/> (which must be a multiple of the dimension).
+    /// </summary>
+    private static long CheckBagArguments<TElement, TIndex>(ReadOnlySpan<TIndex> indices, long weightElements, long rows, int embeddingDim, EmbeddingBagMode mode, ReadOnlySpan<TElement> perSampleWeights, long paddingIndex)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -346,9 +376,14 @@ public static partial class EmbeddingPrimitives
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode has to be one of sum, mean or max");
         }
 
-        if (weight.Length % embeddingDim != 0)
+        if (rows == TableRowsFromLength)
         {
-            throw new ArgumentException($"The weight holds {weight.Length} elements, which is not a whole number of rows of {embeddingDim}.", nameof(weight));
+            if (weightElements % embeddingDim != 0)
+            {
+                throw new ArgumentException($"The weight holds {weightElements} elements, which is not a whole number of rows of {embeddingDim}.", "weight");
+            }
+
+            rows = weightElements / embeddingDim;
         }
 
         if (!perSampleWeights.IsEmpty && mode != EmbeddingBagMode.Sum)
@@ -356,7 +391,6 @@ public static partial class EmbeddingPrimitives
             throw new ArgumentException(WeightsNeedSum(mode), nameof(perSampleWeights));
         }
 
-        long rows = weight.Length / embeddingDim;
         if (!IsValidPaddingRow(paddingIndex, rows))
         {
             throw new ArgumentOutOfRangeException(nameof(paddingIndex), paddingIndex, PaddingRowOutOfRange(paddingIndex, rows));
@@ -366,7 +400,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Checks the outputs against the layout: long enough, and disjoint from every input and from each other.</summary>
-    private static void CheckBagOutputs<TElement, TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ReadOnlySpan<TElement> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices)
+    private static void CheckBagOutputs<TElement, TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ref readonly TElement weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -384,24 +418,39 @@ public static partial class EmbeddingPrimitives
 
         Span<byte> written = MemoryMarshal.AsBytes(destination[..(int)required]);
         Span<byte> argMax = max ? MemoryMarshal.AsBytes(maxIndices[..(int)required]) : default;
-        ReadOnlySpan<byte> indices = MemoryMarshal.AsBytes(bags.Indices), weights = MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>()), table = MemoryMarshal.AsBytes(weight);
-        if (written.Overlaps(table) || written.Overlaps(indices) || written.Overlaps(offsets) || written.Overlaps(weights) || written.Overlaps(argMax))
+        ReadOnlySpan<byte> indices = MemoryMarshal.AsBytes(bags.Indices), weights = MemoryMarshal.AsBytes(bags.PerSampleWeightsOf<TElement>());
+        long tableBytes = rows * embeddingDim * Unsafe.SizeOf<TElement>();
+        ref readonly byte table = ref Unsafe.As<TElement, byte>(ref Unsafe.AsRef(in weight));
+        if (OverlapsTable(written, in table, tableBytes) || written.Overlaps(indices) || written.Overlaps(offsets) || written.Overlaps(weights) || written.Overlaps(argMax))
         {
             throw new ArgumentException("The destination overlaps the weight, the indices, the offsets, the per-sample weights or maxIndices.", nameof(destination));
         }
 
-        if (argMax.Overlaps(table) || argMax.Overlaps(indices) || argMax.Overlaps(offsets) || argMax.Overlaps(weights))
+        if (OverlapsTable(argMax, in table, tableBytes) || argMax.Overlaps(indices) || argMax.Overlaps(offsets) || argMax.Overlaps(weights))
         {
             throw new ArgumentException("maxIndices overlaps the weight, the indices, the offsets or the per-sample weights.", nameof(maxIndices));
         }
     }
 
-    private static void RunBag<TElement, TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<TElement> weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices, VectorWidth width, int threads)
+    /// <summary>Whether <paramref name="span"/> shares a byte with the <paramref name="tableBytes"/> bytes at <paramref name="table"/> (a table may be longer than a span).</summary>
+    internal static bool OverlapsTable(ReadOnlySpan<byte> span, ref readonly byte table, long tableBytes)
+    {
+        if (span.IsEmpty || tableBytes == 0)
+        {
+            return false;
+        }
+
+        // The span's start measured from the table's (byrefs, as MemoryExtensions.Overlaps measures: GC-safe).
+        long offset = Unsafe.ByteOffset(ref Unsafe.AsRef(in table), ref MemoryMarshal.GetReference(span));
+        return offset < tableBytes && offset > -(long)span.Length;
+    }
+
+    private static void RunBag<TElement, TIndex>(scoped in Bags<TIndex> bags, ref readonly TElement weight, long rows, int embeddingDim, EmbeddingBagMode mode, Span<TElement> destination, Span<long> maxIndices, VectorWidth width, int threads)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         ref long argMax = ref mode == EmbeddingBagMode.Max && !maxIndices.IsEmpty ? ref MemoryMarshal.GetReference(maxIndices) : ref Unsafe.NullRef<long>();
-        nint bad = EmbeddingBag(in MemoryMarshal.GetReference(weight), rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width, threads);
+        nint bad = EmbeddingBag(in weight, rows, embeddingDim, bags, mode, ref MemoryMarshal.GetReference(destination), ref argMax, width, threads);
         ThrowIfBadIndex(bags.Indices, bad, rows);
     }
 

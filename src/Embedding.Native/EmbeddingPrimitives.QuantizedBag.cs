@@ -121,8 +121,20 @@ public static partial class EmbeddingPrimitives
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TOffset : unmanaged, IBinaryInteger<TOffset>
     {
+        QuantizedEmbeddingBag(indices, offsets, in MemoryMarshal.GetReference(packed), packed.Length, layout, mode, destination, includeLastOffset, perSampleWeights, paddingIndex, compressedIndicesMapping, width, threads);
+    }
+
+    /// <summary>
+    /// The offsets bag over a packed table given by its first byte and length rather than a span: a mapped
+    /// table file (<see cref="EmbeddingTable"/>) may hold more than <see cref="int.MaxValue"/> bytes.
+    /// Validates as the span overload does.
+    /// </summary>
+    internal static void QuantizedEmbeddingBag<TIndex, TOffset>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<TOffset> offsets, ref readonly byte packed, long packedBytes, QuantizedRowLayout layout, EmbeddingBagMode mode, Span<float> destination, bool includeLastOffset, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<int> compressedIndicesMapping, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TOffset : unmanaged, IBinaryInteger<TOffset>
+    {
         CheckIndexType<TOffset>(nameof(TOffset));
-        long rows = CheckQuantizedArguments(indices, packed, layout, mode, perSampleWeights, paddingIndex, compressedIndicesMapping);
+        long rows = CheckQuantizedArguments(indices, packedBytes, layout, mode, perSampleWeights, paddingIndex, compressedIndicesMapping);
         if (BagsBuilder.TryCreateBags(indices, offsets, includeLastOffset, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(offsets) : nameof(perSampleWeights));
@@ -130,7 +142,7 @@ public static partial class EmbeddingPrimitives
 
         using (pooled)
         {
-            RunQuantizedBag(pooled.Bags, MemoryMarshal.AsBytes(offsets), packed, rows, layout, mode, destination, compressedIndicesMapping, width, threads);
+            RunQuantizedBag(pooled.Bags, MemoryMarshal.AsBytes(offsets), in packed, packedBytes, rows, layout, mode, destination, compressedIndicesMapping, width, threads);
         }
     }
 
@@ -138,7 +150,7 @@ public static partial class EmbeddingPrimitives
     internal static void QuantizedEmbeddingBag<TIndex>(ReadOnlySpan<TIndex> indices, int bagSize, ReadOnlySpan<byte> packed, QuantizedRowLayout layout, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<int> compressedIndicesMapping, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        long rows = CheckQuantizedArguments(indices, packed, layout, mode, perSampleWeights, paddingIndex, compressedIndicesMapping);
+        long rows = CheckQuantizedArguments(indices, packed.Length, layout, mode, perSampleWeights, paddingIndex, compressedIndicesMapping);
         if (BagsBuilder.TryCreateFixedBags(indices, bagSize, perSampleWeights, paddingIndex, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, perSampleWeights.IsEmpty || perSampleWeights.Length == indices.Length ? nameof(bagSize) : nameof(perSampleWeights));
@@ -146,15 +158,20 @@ public static partial class EmbeddingPrimitives
 
         using (pooled)
         {
-            RunQuantizedBag(pooled.Bags, default, packed, rows, layout, mode, destination, compressedIndicesMapping, width, threads);
+            RunQuantizedBag(pooled.Bags, default, in MemoryMarshal.GetReference(packed), packed.Length, rows, layout, mode, destination, compressedIndicesMapping, width, threads);
         }
     }
 
     /// <summary>The lookup with the vector width chosen by the caller: bags of one position each, as torch computes it.</summary>
     internal static void QuantizedEmbedding<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<byte> packed, QuantizedRowLayout layout, Span<float> destination, ReadOnlySpan<int> compressedIndicesMapping, VectorWidth width, int threads = EmbeddingThreads.UseCount)
+        where TIndex : unmanaged, IBinaryInteger<TIndex> =>
+        QuantizedEmbedding(indices, in MemoryMarshal.GetReference(packed), packed.Length, layout, destination, compressedIndicesMapping, width, threads);
+
+    /// <summary>The lookup over a packed table given by its first byte and length (a mapped table file may exceed a span).</summary>
+    internal static void QuantizedEmbedding<TIndex>(ReadOnlySpan<TIndex> indices, ref readonly byte packed, long packedBytes, QuantizedRowLayout layout, Span<float> destination, ReadOnlySpan<int> compressedIndicesMapping, VectorWidth width, int threads = EmbeddingThreads.UseCount)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        long rows = CheckQuantizedArguments(indices, packed, layout, EmbeddingBagMode.Sum, default, NoPadding, compressedIndicesMapping);
+        long rows = CheckQuantizedArguments(indices, packedBytes, layout, EmbeddingBagMode.Sum, default, NoPadding, compressedIndicesMapping);
         if (BagsBuilder.TryCreateFixedBags(indices, 1, default, NoPadding, out PooledBags<TIndex> pooled) is { } error)
         {
             throw new ArgumentException(error, nameof(indices));
@@ -162,7 +179,7 @@ public static partial class EmbeddingPrimitives
 
         using (pooled)
         {
-            RunQuantizedBag(pooled.Bags, default, packed, rows, layout, EmbeddingBagMode.Sum, destination, compressedIndicesMapping, width, threads);
+            RunQuantizedBag(pooled.Bags, default, in packed, packedBytes, rows, layout, EmbeddingBagMode.Sum, destination, compressedIndicesMapping, width, threads);
         }
     }
 
@@ -283,7 +300,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Checks what does not depend on the bag layout; returns the packed table's row count.</summary>
-    private static long CheckQuantizedArguments<TIndex>(ReadOnlySpan<TIndex> indices, ReadOnlySpan<byte> packed, QuantizedRowLayout layout, EmbeddingBagMode mode, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<int> mapping)
+    private static long CheckQuantizedArguments<TIndex>(ReadOnlySpan<TIndex> indices, long packedBytes, QuantizedRowLayout layout, EmbeddingBagMode mode, ReadOnlySpan<float> perSampleWeights, long paddingIndex, ReadOnlySpan<int> mapping)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         CheckIndexType<TIndex>(nameof(TIndex));
@@ -302,9 +319,9 @@ public static partial class EmbeddingPrimitives
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode has to be sum or mean for a quantized table");
         }
 
-        if (packed.Length % layout.RowBytes != 0)
+        if (packedBytes % layout.RowBytes != 0)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The packed table holds {packed.Length} bytes, which is not a whole number of {(int)layout.Bits}-bit rows of {layout.RowBytes} bytes (dimension {layout.Dimension})."), nameof(packed));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The packed table holds {packedBytes} bytes, which is not a whole number of {(int)layout.Bits}-bit rows of {layout.RowBytes} bytes (dimension {layout.Dimension})."), "packed");
         }
 
         if (!perSampleWeights.IsEmpty && mode != EmbeddingBagMode.Sum)
@@ -312,7 +329,7 @@ public static partial class EmbeddingPrimitives
             throw new ArgumentException(WeightsNeedSum(mode), nameof(perSampleWeights));
         }
 
-        long rows = packed.Length / layout.RowBytes;
+        long rows = packedBytes / layout.RowBytes;
         long indexRange = mapping.IsEmpty ? rows : mapping.Length;
         if (!IsValidPaddingRow(paddingIndex, indexRange))
         {
@@ -325,7 +342,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Checks the destination and runs the core; turns a bad index or mapping entry into an exception.</summary>
-    private static void RunQuantizedBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ReadOnlySpan<byte> packed, long rows, QuantizedRowLayout layout, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<int> mapping, VectorWidth width, int threads)
+    private static void RunQuantizedBag<TIndex>(scoped in Bags<TIndex> bags, ReadOnlySpan<byte> offsets, ref readonly byte packed, long packedBytes, long rows, QuantizedRowLayout layout, EmbeddingBagMode mode, Span<float> destination, ReadOnlySpan<int> mapping, VectorWidth width, int threads)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         long required = (long)bags.Count * layout.Dimension;
@@ -335,13 +352,13 @@ public static partial class EmbeddingPrimitives
         }
 
         ReadOnlySpan<byte> written = MemoryMarshal.AsBytes(destination[..(int)required]);
-        if (written.Overlaps(packed) || written.Overlaps(MemoryMarshal.AsBytes(bags.Indices)) || written.Overlaps(offsets)
+        if (OverlapsTable(written, in packed, packedBytes) || written.Overlaps(MemoryMarshal.AsBytes(bags.Indices)) || written.Overlaps(offsets)
             || written.Overlaps(MemoryMarshal.AsBytes(bags.PerSampleWeights)) || written.Overlaps(MemoryMarshal.AsBytes(mapping)))
         {
             throw new ArgumentException("The destination overlaps the packed table, the indices, the offsets, the per-sample weights or the mapping.", nameof(destination));
         }
 
-        QuantizedLookupFailure failure = QuantizedEmbeddingBag(in MemoryMarshal.GetReference(packed), rows, layout, bags, mode == EmbeddingBagMode.Mean, mapping, ref MemoryMarshal.GetReference(destination), width, threads);
+        QuantizedLookupFailure failure = QuantizedEmbeddingBag(in packed, rows, layout, bags, mode == EmbeddingBagMode.Mean, mapping, ref MemoryMarshal.GetReference(destination), width, threads);
         if (failure.IsFailure)
         {
             long value = long.CreateTruncating(bags.Indices[(int)failure.Position]);

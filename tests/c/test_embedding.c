@@ -153,6 +153,8 @@ static void test_status_strings(void)
         { EMB_ERROR_UNSUPPORTED_DTYPE, "EMB_ERROR_UNSUPPORTED_DTYPE" },
         { EMB_ERROR_BUFFER_TOO_SMALL, "EMB_ERROR_BUFFER_TOO_SMALL" },
         { EMB_ERROR_NOT_SUPPORTED, "EMB_ERROR_NOT_SUPPORTED" },
+        { EMB_ERROR_INVALID_FILE, "EMB_ERROR_INVALID_FILE" },
+        { EMB_ERROR_IO, "EMB_ERROR_IO" },
         { EMB_ERROR_INTERNAL, "EMB_ERROR_INTERNAL" },
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -160,7 +162,7 @@ static void test_status_strings(void)
         check(text != NULL && strcmp(text, names[i].name) == 0, "emb_status_string(%d) == \"%s\"",
               (int)names[i].status, names[i].name);
     }
-    static const int32_t unknown[] = { -1, 8, 99, 101, INT32_MIN, INT32_MAX };
+    static const int32_t unknown[] = { -1, 10, 99, 101, INT32_MIN, INT32_MAX };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char* text = emb_status_string(unknown[i]);
         check(text != NULL && strcmp(text, "unknown status") == 0, "emb_status_string(%ld) == \"unknown status\"",

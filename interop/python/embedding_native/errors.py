@@ -33,7 +33,7 @@ This module has no dependencies, so it can be imported without numpy, torch or t
 __all__ = [
     "EMB_OK", "EMB_ERROR_INVALID_ARGUMENT", "EMB_ERROR_NULL_POINTER", "EMB_ERROR_SIZE_OVERFLOW",
     "EMB_ERROR_INDEX_OUT_OF_RANGE", "EMB_ERROR_UNSUPPORTED_DTYPE", "EMB_ERROR_BUFFER_TOO_SMALL",
-    "EMB_ERROR_NOT_SUPPORTED", "EMB_ERROR_INTERNAL",
+    "EMB_ERROR_NOT_SUPPORTED", "EMB_ERROR_INVALID_FILE", "EMB_ERROR_IO", "EMB_ERROR_INTERNAL",
     "EmbeddingError", "EmbeddingIndexError", "PaddingIndexError", "BagPaddingIndexError", "EmbeddingNotSupportedError",
     "EmbeddingRuntimeError", "LibraryLoadError", "TierNotSupportedError", "error_for_status",
 ]
@@ -47,6 +47,8 @@ EMB_ERROR_INDEX_OUT_OF_RANGE = 4
 EMB_ERROR_UNSUPPORTED_DTYPE = 5
 EMB_ERROR_BUFFER_TOO_SMALL = 6
 EMB_ERROR_NOT_SUPPORTED = 7
+EMB_ERROR_INVALID_FILE = 8  # emb_table_open: a malformed table file (tables.load raises ValueError itself)
+EMB_ERROR_IO = 9  # emb_table_open / emb_table_flush: the system could not open, map or flush the file
 EMB_ERROR_INTERNAL = 100
 
 

@@ -11,6 +11,8 @@ internal enum EmbStatus
     UnsupportedDtype = 5,
     BufferTooSmall = 6,
     NotSupported = 7,
+    InvalidFile = 8,
+    Io = 9,
     Internal = 100,
 }
 
@@ -23,6 +25,7 @@ internal enum EmbDtype
     BFloat16 = 4,
     Int32 = 5,
     Int64 = 6,
+    UInt8 = 7,
 }
 
 /// <summary>A failed C-ABI call: its status and the message for <c>emb_last_error</c>.</summary>

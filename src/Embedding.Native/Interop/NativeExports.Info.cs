@@ -49,6 +49,8 @@ internal static unsafe partial class NativeExports
         EmbStatus.UnsupportedDtype => Utf8("EMB_ERROR_UNSUPPORTED_DTYPE"u8),
         EmbStatus.BufferTooSmall => Utf8("EMB_ERROR_BUFFER_TOO_SMALL"u8),
         EmbStatus.NotSupported => Utf8("EMB_ERROR_NOT_SUPPORTED"u8),
+        EmbStatus.InvalidFile => Utf8("EMB_ERROR_INVALID_FILE"u8),
+        EmbStatus.Io => Utf8("EMB_ERROR_IO"u8),
         EmbStatus.Internal => Utf8("EMB_ERROR_INTERNAL"u8),
         _ => Utf8("unknown status"u8),
     };

@@ -65,6 +65,8 @@ typedef enum emb_status {
     EMB_ERROR_UNSUPPORTED_DTYPE = 5,  /* an emb_dtype value that is unknown or not supported for this argument */
     EMB_ERROR_BUFFER_TOO_SMALL = 6,   /* an output holds fewer elements than the result */
     EMB_ERROR_NOT_SUPPORTED = 7,      /* a valid request this version does not implement */
+    EMB_ERROR_INVALID_FILE = 8,       /* a table file is malformed or holds no usable table (emb_table_open) */
+    EMB_ERROR_IO = 9,                 /* the system could not open, map or flush a file */
     EMB_ERROR_INTERNAL = 100          /* a bug: please report it with emb_last_error() */
 } emb_status;
 
@@ -75,7 +77,8 @@ typedef enum emb_dtype {
     EMB_DTYPE_FLOAT16 = 3,
     EMB_DTYPE_BFLOAT16 = 4,
     EMB_DTYPE_INT32 = 5,
-    EMB_DTYPE_INT64 = 6
+    EMB_DTYPE_INT64 = 6,
+    EMB_DTYPE_UINT8 = 7     /* bytes: packed quantized rows in a table file (emb_table_get_info) */
 } emb_dtype;
 
 /* Instruction-set tiers, as reported by emb_isa_tier() and emb_cpu_tier(). Values are stable. */
@@ -862,6 +865,84 @@ EMB_API int32_t emb_quantized_embedding(
     const void* indices, int32_t index_dtype, int64_t num_indices,
     const int32_t* compressed_indices_mapping, int64_t mapping_size,
     float* out, int64_t out_capacity);
+
+/* ---- Table files: .npy and .safetensors, memory-mapped ---------------------------------------- */
+
+/* A table in a file, memory-mapped: nothing is read until rows are used, so a table larger than
+ * memory serves lookups and bags, paged in from the file as its rows are touched. Open one with
+ * emb_table_open, pass emb_table_get_info's data pointer, shape and dtype to any function above
+ * (emb_embedding, emb_embedding_bag, the optimizer steps for a writable table, emb_quantized_* for
+ * packed rows), and close it with emb_table_close.
+ *
+ * Files accepted: those embedding_native.tables.save (Python) writes, and the same 2-D tables written
+ * by numpy's np.save or the safetensors library:
+ *   .npy          format 1.0, 2.0 or 3.0; descr '<f4', '<f8', '<f2', '|u1' or '<u1'; fortran_order
+ *                 False; a 2-D shape; the data fills the rest of the file exactly.
+ *   .safetensors  dtype F32, F64, F16, BF16 or U8; a 2-D shape; the tensors (of any dtype) tile the
+ *                 data buffer exactly; optional "__metadata__" of strings.
+ * Data is little-endian, C order, aligned to its elements. A file that starts with the .npy magic
+ * string, or whose name ends in ".npy", is read as .npy; any other as .safetensors.
+ * The whole header is validated before anything is mapped, and any problem fails with
+ * EMB_ERROR_INVALID_FILE and a message naming the file and the problem: wrong magic or version; a
+ * header that is truncated, runs past the end of the file, or is not a plain Python literal / JSON
+ * (repeated JSON keys included); an unsupported dtype; a shape that is not 2-D; Fortran order; data
+ * offsets that disagree with the shape; truncated data or trailing bytes; misaligned data; a tensor
+ * name that is missing or, with name NULL, ambiguous; sizes that overflow 64 bits. */
+
+/* An open table file. Opaque: create with emb_table_open, free with emb_table_close. */
+typedef struct emb_table_s emb_table;
+
+/* What emb_table_get_info reports. */
+typedef struct emb_table_info {
+    void* data;               /* the first element, row-major; NULL when the table has no elements.
+                                 Valid until emb_table_close. Writable only if the table was opened
+                                 writable: writing to a read-only table's memory faults. */
+    int64_t num_embeddings;   /* rows */
+    int64_t embedding_dim;    /* columns; for EMB_DTYPE_UINT8, the packed row's bytes (emb_quantized_row_bytes) */
+    int32_t dtype;            /* EMB_DTYPE_FLOAT32, _FLOAT64, _FLOAT16, _BFLOAT16 or _UINT8 */
+    int32_t writable;         /* 1 for a read-write mapping, else 0 */
+    int64_t data_offset;      /* the byte at which the data starts in the file */
+} emb_table_info;
+
+/* Opens the table file at `path`, validates its header (above) and maps it.
+ *
+ * The mapping advises the system of random access (POSIX_MADV_RANDOM: no read-ahead) where it can.
+ * Other processes may read and write the file meanwhile; shrinking it while it is mapped makes the
+ * vanished rows fault (SIGBUS), as with any mapping.
+ *
+ * @param path      in, not NULL: the file, NUL-terminated UTF-8.
+ * @param writable  0: map read-only. 1: map read-write (the file must be writable): writes to the
+ *                  table's memory reach the file; emb_table_flush waits for them to reach the disk.
+ *                  Anything else: EMB_ERROR_INVALID_ARGUMENT.
+ * @param name      in, may be NULL: for .safetensors, the tensor to map (NULL: the file's only
+ *                  tensor); must be NULL for .npy (else EMB_ERROR_INVALID_ARGUMENT).
+ * @param table     out, not NULL: receives the handle; untouched on failure.
+ * @return EMB_OK; EMB_ERROR_INVALID_FILE (the message names the file and the problem); EMB_ERROR_IO
+ *         (the file cannot be opened or mapped: missing, no permission, ...); EMB_ERROR_NULL_POINTER;
+ *         EMB_ERROR_INVALID_ARGUMENT (writable, name for .npy, path or name not UTF-8).
+ * Thread-safe. The handle owns the mapping and the open file until emb_table_close. */
+EMB_API int32_t emb_table_open(const char* path, int32_t writable, const char* name, emb_table** table);
+
+/* Describes an open table.
+ * @param table  in, not NULL: from emb_table_open.
+ * @param info   out, not NULL.
+ * @return EMB_OK; EMB_ERROR_NULL_POINTER; EMB_ERROR_INVALID_ARGUMENT (table is not an open table).
+ * Thread-safe. */
+EMB_API int32_t emb_table_get_info(const emb_table* table, emb_table_info* info);
+
+/* Writes a writable table's changed pages to the file and waits for the write (msync). For a
+ * read-only table there is nothing to write: EMB_OK.
+ * @return EMB_OK; EMB_ERROR_IO; EMB_ERROR_NULL_POINTER; EMB_ERROR_INVALID_ARGUMENT.
+ * Thread-safe; writes made concurrently may or may not be included. */
+EMB_API int32_t emb_table_flush(emb_table* table);
+
+/* Unmaps the table and closes its file; the handle and every pointer from emb_table_get_info become
+ * invalid. Writes to a writable table stay in the file (emb_table_flush first to wait for them).
+ * @param table  from emb_table_open, or NULL (nothing to do: EMB_OK).
+ * @return EMB_OK; EMB_ERROR_INVALID_ARGUMENT for a pointer that is not an open table (a second close
+ *         is refused this way as long as the freed memory was not reused; do not rely on it).
+ * Not thread-safe with any other use of the same table. */
+EMB_API int32_t emb_table_close(emb_table* table);
 
 #ifdef __cplusplus
 }
