@@ -105,6 +105,21 @@ static inline int has_message(void)
     return message != NULL && message[0] != '\0';
 }
 
+/* Bags of int64 indices with int64 offsets and no padding row: the emb_bags most tests build. */
+static inline emb_bags int64_bags(const int64_t* indices, int64_t num_indices, const int64_t* offsets, int64_t num_offsets)
+{
+    emb_bags bags;
+    memset(&bags, 0, sizeof bags);
+    bags.indices = indices;
+    bags.num_indices = num_indices;
+    bags.index_dtype = EMB_DTYPE_INT64;
+    bags.offsets = offsets;
+    bags.offsets_dtype = EMB_DTYPE_INT64;
+    bags.num_offsets = num_offsets;
+    bags.padding_idx = EMB_NO_PADDING;
+    return bags;
+}
+
 /* Prints the closing line and returns the process exit code. */
 static inline int finish(void)
 {

@@ -53,20 +53,6 @@ static int64_t row_bytes(int bits, int64_t dim)
     return (dim + per_byte - 1) / per_byte + (bits == 8 ? 8 : 4);
 }
 
-static emb_bags make_bags(const int64_t* indices, int64_t num_indices, const int64_t* offsets, int64_t num_offsets)
-{
-    emb_bags bags;
-    memset(&bags, 0, sizeof bags);
-    bags.indices = indices;
-    bags.num_indices = num_indices;
-    bags.index_dtype = EMB_DTYPE_INT64;
-    bags.offsets = offsets;
-    bags.offsets_dtype = EMB_DTYPE_INT64;
-    bags.num_offsets = num_offsets;
-    bags.padding_idx = EMB_NO_PADDING;
-    return bags;
-}
-
 static int equal(const float* actual, const float* expected, int count)
 {
     return memcmp(actual, expected, (size_t)count * sizeof(float)) == 0;
@@ -124,7 +110,7 @@ static void test_examples(void)
 
     static const int64_t indices[5] = { 0, 1, 2, 2, 1 };
     static const int64_t offsets[3] = { 0, 0, 2 };
-    emb_bags bags = make_bags(indices, 5, offsets, 3);
+    emb_bags bags = int64_bags(indices, 5, offsets, 3);
     float out[3 * D];
 
     /* Bags [], [0, 1], [2, 2, 1]. Row values: {1,2,3}, {-1,4,126.5}, {14.25,14.25,14.25}. */
@@ -173,7 +159,7 @@ static void test_examples(void)
     put_half(packed4 + 8, HALF_TWO); put_half(packed4 + 10, HALF_ZERO);
     static const int64_t both[2] = { 0, 1 };
     static const int64_t one_bag[1] = { 0 };
-    bags = make_bags(both, 2, one_bag, 1);
+    bags = int64_bags(both, 2, one_bag, 1);
     static const float sum4[D] = { 1.5f + 30, 2 + 0, 2.5f + 8 };
     status = emb_quantized_embedding_bag(packed4, 4, 2, D, &bags, EMB_BAG_SUM, NULL, 0, out, D);
     check(status == EMB_OK && equal(out, sum4, D), "4-bit, odd dimension: low nibble first, float16 scale and bias");
@@ -194,7 +180,7 @@ static void test_double_rounding(void)
     put_float(packed + 1, scale);
     put_float(packed + 5, 1.0f);
     static const int64_t index[1] = { 0 };
-    emb_bags bags = make_bags(index, 1, index, 1);
+    emb_bags bags = int64_bags(index, 1, index, 1);
     float out = -1;
     int32_t status = emb_quantized_embedding_bag(packed, 8, 1, 1, &bags, EMB_BAG_SUM, NULL, 0, &out, 1);
     check(status == EMB_OK && out == 1.0f && fmaf(scale, 130.0f, 1.0f) != 1.0f,
@@ -236,7 +222,7 @@ static void test_against_transcription(void)
             memcpy(offsets, fixed_offsets, sizeof offsets);
             memcpy(starts, fixed_offsets, sizeof offsets);
             starts[BAGS] = N;
-            emb_bags bags = make_bags(indices, N, offsets, BAGS);
+            emb_bags bags = int64_bags(indices, N, offsets, BAGS);
             bags.per_sample_weights = psw;
             float* expected = xmalloc((size_t)(BAGS * dim) * sizeof(float));
             float* actual = xmalloc((size_t)(BAGS * dim) * sizeof(float));
@@ -264,7 +250,7 @@ static void test_refusals(void)
     static const int64_t indices[3] = { 0, 1, 2 };
     static const int64_t offsets[1] = { 0 };
     static const int32_t bad_mapping[3] = { 0, 1, 2 };
-    emb_bags bags = make_bags(indices, 3, offsets, 1);
+    emb_bags bags = int64_bags(indices, 3, offsets, 1);
     float out[3 * D];
     memset(out, SENTINEL_BYTE, sizeof out);
 

@@ -146,15 +146,7 @@ static void test_float32_files(void)
               "%s: emb_embedding on the mapped table equals the table in memory", names[f]);
 
         const int64_t bag_offsets[2] = { 0, 2 };
-        emb_bags bags;
-        memset(&bags, 0, sizeof bags);
-        bags.indices = indices;
-        bags.num_indices = 6;
-        bags.index_dtype = EMB_DTYPE_INT64;
-        bags.offsets = bag_offsets;
-        bags.offsets_dtype = EMB_DTYPE_INT64;
-        bags.num_offsets = 2;
-        bags.padding_idx = EMB_NO_PADDING;
+        emb_bags bags = int64_bags(indices, 6, bag_offsets, 2);
         for (int32_t mode = EMB_BAG_SUM; mode <= EMB_BAG_MAX; mode++) {
             float bag_mapped[2 * DIM], bag_memory[2 * DIM];
             a = emb_embedding_bag(info.data, info.dtype, info.num_embeddings, info.embedding_dim, &bags, mode,
@@ -211,15 +203,7 @@ static void test_packed_table(void)
         return;
     }
     const int64_t indices[5] = { 1, 2, 29, 0, 7 }, offsets[2] = { 0, 3 };
-    emb_bags bags;
-    memset(&bags, 0, sizeof bags);
-    bags.indices = indices;
-    bags.num_indices = 5;
-    bags.index_dtype = EMB_DTYPE_INT64;
-    bags.offsets = offsets;
-    bags.offsets_dtype = EMB_DTYPE_INT64;
-    bags.num_offsets = 2;
-    bags.padding_idx = EMB_NO_PADDING;
+    emb_bags bags = int64_bags(indices, 5, offsets, 2);
     float mapped[2 * D], memory[2 * D];
     int32_t a = emb_quantized_embedding_bag(info.data, 4, info.num_embeddings, D, &bags, EMB_BAG_SUM, NULL, 0, mapped, 2 * D);
     int32_t b = emb_quantized_embedding_bag(packed, 4, V, D, &bags, EMB_BAG_SUM, NULL, 0, memory, 2 * D);
@@ -285,15 +269,7 @@ static void test_sparse_table(void)
           (double)out[0], (double)out[1], (double)out[2], (double)out[3], (double)out[4]);
 
     const int64_t offsets[2] = { 0, 2 };
-    emb_bags bags;
-    memset(&bags, 0, sizeof bags);
-    bags.indices = indices;
-    bags.num_indices = 5;
-    bags.index_dtype = EMB_DTYPE_INT64;
-    bags.offsets = offsets;
-    bags.offsets_dtype = EMB_DTYPE_INT64;
-    bags.num_offsets = 2;
-    bags.padding_idx = EMB_NO_PADDING;
+    emb_bags bags = int64_bags(indices, 5, offsets, 2);
     float sums[2] = { -1, -1 };
     status_code = emb_embedding_bag(info.data, info.dtype, info.num_embeddings, 1, &bags, EMB_BAG_SUM, sums, 2, NULL, 0);
     check(status_code == EMB_OK && sums[0] == 7.5f && sums[1] == 1.5f,
