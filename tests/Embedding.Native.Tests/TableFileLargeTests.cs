@@ -25,7 +25,20 @@ public sealed class TableFileLargeTests : IDisposable
     [Theory]
     [InlineData("npy", TwoTo31 + 5, 1)]
     [InlineData("safetensors", (TwoTo31 / 2) + 3, 2)]
-    public void SparseTable_PastTwoTo31Elements_ServesLookupsAndBags(string format, long rows, int dim)
+    public void SparseTable_PastTwoTo31Elements_ServesLookupsAndBags(string format, long rows, int dim) =>
+        ServesLookupsAndBags(format, rows, dim);
+
+    /// <summary>More bytes than the machine has memory (a quarter more), so the mapping cannot be resident.</summary>
+    [Fact]
+    public void SparseTable_LargerThanMemory_ServesLookupsAndBags()
+    {
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long rows = Math.Max(TwoTo31 + 5, memory / 4 * 5 / 4);
+        Assert.True(rows * sizeof(float) > memory);
+        ServesLookupsAndBags("npy", rows, 1);
+    }
+
+    private void ServesLookupsAndBags(string format, long rows, int dim)
     {
         long boundary = TwoTo31 / dim; // the first row whose elements lie at or past element 2^31
         long[] written = [0, boundary - 1, boundary, rows - 1];
