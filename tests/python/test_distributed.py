@@ -22,8 +22,17 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import distributed_scenarios as S
+import embedding_native
 import embedding_native.torch as et
 from embedding_native import tables
+
+# The sharded modules are Python over the library's operations, and the rest of the suite checks
+# those at every tier: the process groups are spawned once, at the CPU's best tier (the one `make
+# test` runs last and users get), not once per tier (about 80 s of `make test`).
+_INFO = embedding_native.build_info()
+if _INFO["tier"] != _INFO["cpu_tier"]:
+    pytest.skip("sharding runs at the CPU's best tier (%s) only; this run is %s" % (_INFO["cpu_tier"], _INFO["tier"]),
+                allow_module_level=True)
 
 WORLD_SIZES = (2, 3)
 SINGLE = {"embedding": et.Embedding, "bag": et.EmbeddingBag}
