@@ -255,3 +255,33 @@ def test_numpy_level_backward_functions_match_autograd():
     F.embedding_bag(torch.from_numpy(idx), wt3, torch.from_numpy(offsets), mode="max").backward(torch.from_numpy(g))
     assert same_values(ef.embedding_bag_backward(g, idx, V, offsets, mode="max", max_indices=max_indices), wt3.grad)
     assert (max_indices[1] == -1).all()   # an empty bag: -1 (torch's raw op reports 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("kind", ["tensor", "numpy"])
+def test_weighted_sums_take_the_plain_path(monkeypatch, kind, dtype):
+    """1-D indices with offsets and contiguous per-sample weights of the table's type skip the
+    checked path (its ~15 µs of checks) and still give torch's bits; anything else about the
+    weights goes the checked way and raises torch's error."""
+    from embedding_native._ops import embedding_bag as bag_ops
+    weight = torch.randn(20, 7, generator=torch.Generator().manual_seed(3)).to(dtype)
+    indices, offsets = torch.tensor([1, 2, 19, 2, 0, 7]), torch.tensor([0, 2, 2, 5])
+    weights = torch.rand(6, generator=torch.Generator().manual_seed(4)).to(dtype)
+    expected = F.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=weights)
+    convert = (lambda t: t) if kind == "tensor" else (lambda t: t.numpy())
+    checked = []
+    original = bag_ops.prepare_embedding_bag
+    monkeypatch.setattr(bag_ops, "prepare_embedding_bag", lambda *args: checked.append(args) or original(*args))
+    ours = en.embedding_bag(convert(indices), convert(weight), convert(offsets), mode="sum",
+                            per_sample_weights=convert(weights))
+    assert checked == []
+    assert torch.equal(torch.as_tensor(ours), expected)
+    other_type = weights.double() if dtype != torch.float64 else weights.float()
+    for mode, bad in (("sum", weights[:5]), ("sum", other_type), ("mean", weights)):   # torch's checks
+        with pytest.raises(Exception) as torchs:
+            F.embedding_bag(indices, weight, offsets, mode=mode, per_sample_weights=bad)
+        with pytest.raises(type(torchs.value)) as ours_error:
+            en.embedding_bag(convert(indices), convert(weight), convert(offsets), mode=mode,
+                             per_sample_weights=convert(bad))
+        assert str(ours_error.value).split("\n")[0] == str(torchs.value).split("\n")[0]
+    assert len(checked) == 3

@@ -159,6 +159,15 @@ class _NumpyKind(ArrayKind):
             return None
         return weight.ctypes.data, rows, dim, table, indices.ctypes.data, code, indices.size
 
+    @staticmethod
+    def plain_weights(weights, weight, count):
+        """The address of C-contiguous 1-D per-sample weights of ``weight``'s type, ``count`` of
+        them, else None."""
+        if weights.ndim != 1 or weights.shape[0] != count or weights.dtype != weight.dtype \
+                or not weights.flags.c_contiguous:
+            return None
+        return weights.ctypes.data
+
     def indices(self, x, op, argument):
         """(contiguous int32/int64 array, emb_dtype) for a numpy index array or scalar; ``op`` and
         ``argument`` name the torch op and argument position in the dtype error, as torch does."""
@@ -329,6 +338,15 @@ class _TorchKind(ArrayKind):
         if rows == 0 or dim == 0:
             return None
         return weight_address, rows, dim, table, index_address, code, indices.numel()
+
+    @staticmethod
+    def plain_weights(weights, weight, count):
+        if weights.dtype != weight.dtype or weights.dim() != 1 or weights.shape[0] != count or not weights.is_cpu:
+            return None
+        try:
+            return weights.data_ptr() if weights.is_contiguous() else None
+        except RuntimeError:
+            return None  # a sparse tensor: no strides or no storage
 
     def indices(self, x, op, argument):
         """(contiguous int32/int64 CPU tensor, emb_dtype) for a torch index tensor."""

@@ -80,9 +80,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     only once every check has passed. ``out=`` writes into a C-contiguous float32 buffer of the
     result's shape.
     """
-    if (out is None and max_norm is None and per_sample_weights is None and padding_idx is None
+    if (out is None and max_norm is None and padding_idx is None
             and include_last_offset is False and sparse is False and scale_grad_by_freq is False):
-        result = _plain_embedding_bag(input, weight, offsets, mode)
+        result = _plain_embedding_bag(input, weight, offsets, mode, per_sample_weights)
         if result is not None:
             return result
     call = prepare_embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
@@ -99,10 +99,12 @@ def embedding_bag_max_indices(input, weight, offsets=None, include_last_offset=F
     return call.forward(None, want_max_indices=True)
 
 
-def _plain_embedding_bag(input, weight, offsets, mode):
+def _plain_embedding_bag(input, weight, offsets, mode, per_sample_weights=None):
     """:func:`embedding_bag` of a plain call (see the module doc), with as little Python as
     possible (the checked path spends ~15 µs in its checks). None when it is not one, or when the
-    library refuses the call: it then has written nothing, and the checked path raises torch's error."""
+    library refuses the call: it then has written nothing, and the checked path raises torch's error.
+    Per-sample weights count as plain in sum mode when they are 1-D, C-contiguous, of the input's
+    kind and the table's type, one per index (anything else goes the checked way for torch's error)."""
     kind = plain_kind(type(input))
     if kind is None or type(offsets) is not type(input):
         return None
@@ -117,6 +119,13 @@ def _plain_embedding_bag(input, weight, offsets, mode):
     num_bags = offset[2]
     if num_bags == 0:
         return None
+    weights_address = None
+    if per_sample_weights is not None:
+        if mode_code != EMB_BAG_SUM or type(per_sample_weights) is not type(weight):
+            return None
+        weights_address = kind.plain_weights(per_sample_weights, weight, num_indices)
+        if weights_address is None:
+            return None
     bags = emb_bags()
     bags.indices = index_address
     bags.index_dtype = index_dtype
@@ -125,6 +134,7 @@ def _plain_embedding_bag(input, weight, offsets, mode):
     bags.offsets_dtype = offset[1]
     bags.num_offsets = num_bags
     bags.padding_idx = EMB_NO_PADDING
+    bags.per_sample_weights = weights_address
     count = num_bags * embedding_dim
     result, out_address = kind.result((num_bags, embedding_dim), count, weight_dtype)
     status = emb_embedding_bag(weight_address, weight_dtype, num_embeddings, embedding_dim, byref(bags),
