@@ -17,16 +17,7 @@ static const int64_t input[N] = { 3, 1, 1, 1, 4, 0 };
 /* Bags [], [3,1,1], [], [1,4,0], [] — offsets [0, 0, 3, 3, 6]. */
 static emb_bags five_bags(const int64_t* offsets)
 {
-    emb_bags bags;
-    memset(&bags, 0, sizeof bags);
-    bags.indices = input;
-    bags.num_indices = N;
-    bags.index_dtype = EMB_DTYPE_INT64;
-    bags.offsets = offsets;
-    bags.offsets_dtype = EMB_DTYPE_INT64;
-    bags.num_offsets = 5;
-    bags.padding_idx = EMB_NO_PADDING;
-    return bags;
+    return int64_bags(input, N, offsets, 5);
 }
 
 static int equal(const float* actual, const float* expected, int count)
