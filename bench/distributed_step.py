@@ -38,6 +38,26 @@ def _batch(rank, step):
     return torch.randint(0, ROWS, (BATCH,), generator=g), torch.arange(0, BATCH, BAG)
 
 
+def _time_steps(module, rank, steps, before_step=None):
+    """Forward and forward + backward seconds of each step after the warm-up, on ``rank``'s batches;
+    ``before_step`` (a barrier) lines the ranks up first."""
+    forward, total = [], []
+    for step in range(WARMUP + steps):
+        indices, offsets = _batch(rank, step)
+        if before_step is not None:
+            before_step()
+        started = time.perf_counter()
+        output = module(indices, offsets)
+        middle = time.perf_counter()
+        output.sum().backward()
+        ended = time.perf_counter()
+        module.weight.grad = None
+        if step >= WARMUP:
+            forward.append(middle - started)
+            total.append(ended - started)
+    return forward, total
+
+
 def _slowest(seconds):
     """Per step, the maximum over ranks (all_reduce MAX), then the median over steps, in ms."""
     times = torch.tensor(seconds, dtype=torch.float64)
@@ -57,19 +77,7 @@ def _rank(rank, world_size, port, steps, queue):
     results = {}
     for sparse in (True, False):
         module = ShardedEmbeddingBag.from_pretrained(table, freeze=False, mode="sum", sparse=sparse)
-        forward, total = [], []
-        for step in range(WARMUP + steps):
-            indices, offsets = _batch(rank, step)
-            dist.barrier()
-            started = time.perf_counter()
-            output = module(indices, offsets)
-            middle = time.perf_counter()
-            output.sum().backward()
-            ended = time.perf_counter()
-            module.weight.grad = None
-            if step >= WARMUP:
-                forward.append(middle - started)
-                total.append(ended - started)
+        forward, total = _time_steps(module, rank, steps, dist.barrier)
         results["sparse" if sparse else "dense"] = (_slowest(forward), _slowest(total))
         del module
     # The bare exchanges of one forward + sparse backward: row ids out, rows back, (id, row) out.
@@ -110,18 +118,7 @@ def _single(steps):
     results = {}
     for sparse in (True, False):
         module = EmbeddingBag.from_pretrained(table, freeze=False, mode="sum", sparse=sparse)
-        forward, total = [], []
-        for step in range(WARMUP + steps):
-            indices, offsets = _batch(0, step)
-            started = time.perf_counter()
-            output = module(indices, offsets)
-            middle = time.perf_counter()
-            output.sum().backward()
-            ended = time.perf_counter()
-            module.weight.grad = None
-            if step >= WARMUP:
-                forward.append(middle - started)
-                total.append(ended - started)
+        forward, total = _time_steps(module, 0, steps)
         results["sparse" if sparse else "dense"] = (statistics.median(forward) * 1e3, statistics.median(total) * 1e3)
     return results
 
