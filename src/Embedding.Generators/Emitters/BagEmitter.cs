@@ -192,7 +192,7 @@ namespace Embedding.Generators.Emitters
                     offsets.Add(v == 0 ? "block" : "block + " + (v * lanes));
                 }
 
-                EmitGroup(writer, kind, dimension, width, reducer, tracked, offsets, "block == 0");
+                EmitGroup(writer, kind, dimension, width, reducer, tracked, offsets, "block", group * lanes);
                 writer.Close();
             }
 
@@ -219,7 +219,7 @@ namespace Embedding.Generators.Emitters
                     : string.Empty;
                 writer.Line("// Columns " + blockEnd + ".." + (dimension - 1) + ": " + rest.Count + (rest.Count == 1 ? " accumulator" : " accumulators") + tail + ".");
                 writer.Open(string.Empty);
-                EmitGroup(writer, kind, dimension, width, reducer, tracked, rest, blocks > 0 ? null : string.Empty);
+                EmitGroup(writer, kind, dimension, width, reducer, tracked, rest, blockEnd.ToString(), dimension - blockEnd);
                 writer.Close();
             }
 
@@ -234,11 +234,11 @@ namespace Embedding.Generators.Emitters
 
         /// <summary>
         /// One block: accumulators for <paramref name="offsets"/>, the bag loop, the stores; every step is a call
-        /// of the runtime's operators. The first pass over a bag's rows (<paramref name="prefetchWhen"/>: empty for
-        /// always, a condition, or null for a later pass) prefetches whole rows ahead; later passes find the bag's
-        /// rows in L1/L2.
+        /// of the runtime's operators. Every pass over a bag's rows prefetches the start of its own columns
+        /// (<paramref name="firstColumn"/>, <paramref name="columns"/> wide) of the rows ahead: a later pass reads
+        /// other lines of the rows than the first, which the hardware does not bring in by itself.
         /// </summary>
-        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string reducer, bool tracked, IList<string> offsets, string? prefetchWhen)
+        private static void EmitGroup(SourceWriter writer, Kind kind, int dimension, Width width, string reducer, bool tracked, IList<string> offsets, string firstColumn, int columns)
         {
             string type = VectorType(width);
             string lanes = Operators(width);
@@ -275,12 +275,8 @@ namespace Embedding.Generators.Emitters
                 writer.Open("for (nint i = start; i < end; i++)");
             }
 
-            if (prefetchWhen is not null)
-            {
-                string prefetch = "Hints.PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead(i, total, " + dimension + ")), " + dimension + "), " + dimension + ");";
-                writer.Line("// Prefetch the row KernelHints.DistanceFor(" + dimension + ") positions ahead, on the first pass only: a hint, so no value changes.");
-                writer.Line(prefetchWhen.Length == 0 ? prefetch : "if (" + prefetchWhen + ") " + prefetch);
-            }
+            writer.Line("// Prefetch this pass's columns of the row KernelHints.DistanceFor(" + columns + ") positions ahead (as far as rows of its width): a hint, so no value changes.");
+            writer.Line("Hints.PrefetchColumns(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead(i, total, " + columns + ")), " + dimension + "), " + firstColumn + ", " + columns + ");");
 
             writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");

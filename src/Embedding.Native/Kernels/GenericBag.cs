@@ -109,11 +109,8 @@ internal static class GenericBag<TElement, TIndex, TMode>
                 int count = 0;
                 for (nint i = start; i < end; i++)
                 {
-                    // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
-                    if (column == 0)
-                    {
-                        KernelHints.PrefetchRow(ref KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, dimension)), dimension), dimension);
-                    }
+                    // This pass's columns of the row as far ahead as rows of its width: later passes read other lines than the first.
+                    KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, (int)lanes)), dimension), column, (int)lanes);
 
                     nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)
@@ -174,11 +171,8 @@ internal static class GenericBag<TElement, TIndex, TMode>
                 TVector positions = TOps.Position(first);
                 for (nint i = first + 1; i < end; i++)
                 {
-                    // Whole rows ahead, on the first pass only; later passes find the bag's rows in L1/L2.
-                    if (column == 0)
-                    {
-                        KernelHints.PrefetchRow(ref KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, dimension)), dimension), dimension);
-                    }
+                    // This pass's columns of the row as far ahead as rows of its width: later passes read other lines than the first.
+                    KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, (int)lanes)), dimension), column, (int)lanes);
 
                     nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)
