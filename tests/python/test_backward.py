@@ -170,6 +170,29 @@ def test_sparse_tensors_in_tensor_out():
     assert torch.equal(torch.sparse_coo_tensor(rows[None], values, (11, 6)).to_dense(), torch_dense_grad(idx, grad, 11))
 
 
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "tensor"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64], ids=lambda d: d.__name__)
+def test_large_sparse_gradients_are_views_as_in_torch(as_tensor, dtype):
+    from embedding_native._ops.backward import VIEW_MIN_ELEMENTS
+    dim = 64
+    idx, grad = case((VIEW_MIN_ELEMENTS // dim // 4, 4), dim, num_embeddings=300, dtype=dtype)
+    wrap = torch.from_numpy if as_tensor else (lambda a: a)
+    rows, values = ef.embedding_sparse_backward(wrap(grad), wrap(idx), 300)
+    expected = torch.ops.aten.embedding_sparse_backward(torch.from_numpy(grad), torch.from_numpy(idx).long(), 300, -1, False)
+    assert type(values) is type(wrap(grad)) and tuple(values.shape) == (idx.size, dim)
+    assert np.shares_memory(np.asarray(values), grad)  # no copy of grad_output, as torch's values
+    assert np.array_equal(np.asarray(rows), expected._indices()[0].numpy()) and np.asarray(rows).dtype == np.int64
+    assert np.array_equal(bits(np.asarray(values)), bits(expected._values().numpy()))
+    # a padding row, scaling or an index out of range take the native call: copies, and its IndexError
+    rows, values = ef.embedding_sparse_backward(wrap(grad), wrap(idx), 300, padding_idx=7)
+    assert not np.shares_memory(np.asarray(values), grad) and 7 not in np.asarray(rows)
+    for bad in (-1, 300):
+        broken = idx.copy()
+        broken[5, 2] = bad
+        error = raised(lambda: ef.embedding_sparse_backward(wrap(grad), wrap(broken), 300))
+        assert isinstance(error, IndexError) and "out of range" in str(error)
+
+
 # ---- coalesce -----------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ import operator
 from ctypes import byref, c_int64
 
 from .._bindings import (
-    EMB_ACCUMULATE, EMB_SCALE_GRAD_BY_FREQ, emb_embedding_backward, emb_embedding_backward_sparse, emb_sparse_coalesce,
+    EMB_ACCUMULATE, EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ, emb_embedding_backward, emb_embedding_backward_sparse,
+    emb_sparse_coalesce,
 )
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .buffers import check_out, float_buffer, index_buffer, rows_buffer
@@ -98,6 +99,12 @@ def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, s
     return result
 
 
+# From this many gradient elements on, a sparse gradient without a padding row or scaling is returned
+# as views (torch's layout, no copy of grad_output): the range check of the indices that replaces the
+# native call costs a few microseconds, the copy it saves 2 ms at N = 8192, D = 768 (25 MB).
+VIEW_MIN_ELEMENTS = 1 << 16
+
+
 def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=None, scale_grad_by_freq=False):
     """The sparse gradient of :func:`embedding` in torch's (uncoalesced) layout::
 
@@ -110,6 +117,10 @@ def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=
     shapes ``(1, 0)``/``(0, D)`` when no entries remain, or when D == 0;
     ``embedding_native.torch`` does that).
 
+    Without a padding row and without scaling, a large gradient (``VIEW_MIN_ELEMENTS`` values or
+    more) is returned as torch returns it: ``values`` is a view of a C-contiguous grad_output and
+    ``rows`` of contiguous int64 indices of the same kind, so writing into them writes into those.
+
     Returns:
         ``(rows, values)``: int64 ``(nnz,)`` and ``(nnz, D)`` of grad_output's type, of its kind.
     """
@@ -117,6 +128,9 @@ def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=
     num_embeddings = operator.index(num_embeddings)
     padding = native_padding(padding_idx, num_embeddings)
     num_indices = math.prod(index.shape)
+    if (padding == EMB_NO_PADDING and not scale_grad_by_freq and num_indices * dim >= VIEW_MIN_ELEMENTS
+            and index.kind is grad.kind and index.kind.all_below(index.array, num_embeddings)):
+        return index.kind.flat(index.array, "int64"), grad.array.reshape(num_indices, dim)
     rows = grad.empty((num_indices,), "int64")
     values = grad.like((num_indices, dim))
     nnz = c_int64()

@@ -188,6 +188,11 @@ class _NumpyKind(ArrayKind):
         return x, code
 
     @staticmethod
+    def all_below(x, n):
+        """Whether every element of the integer array ``x`` lies in [0, n)."""
+        return x.size == 0 or (int(x.min()) >= 0 and int(x.max()) < n)
+
+    @staticmethod
     def flat(x, dtype_name=None):
         """``x`` flattened, C-contiguous and (optionally) converted; no copy if it already is."""
         if dtype_name is not None and x.dtype != np.dtype(dtype_name):
@@ -365,6 +370,12 @@ class _TorchKind(ArrayKind):
             require_strided(x, "indices")
             raise
         return x, code
+
+    def all_below(self, x, n):
+        if x.numel() == 0:
+            return True
+        low, high = self._torch.aminmax(x)
+        return int(low) >= 0 and int(high) < n
 
     def flat(self, x, dtype_name=None):
         if x.device.type != "cpu":
