@@ -755,6 +755,7 @@ def main():
     outdir = os.path.join(HERE, "results")
     os.makedirs(outdir, exist_ok=True)
     path = args.output or os.path.join(outdir, "side-by-side%s.md" % suffix)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     meta = {
         "command": "/usr/bin/python3 bench/side_by_side.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:])),
         "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
