@@ -11,8 +11,11 @@ NATIVE_DIR   := artifacts/native
 BUILD_DIR    := artifacts/build
 HEADER_DIR   := src/Embedding.Native/include
 PYPKG_NATIVE := interop/python/embedding_native/_native/linux-x64
-APT_PACKAGES := python3-torch python3-numpy python3-pytest
+APT_PACKAGES := python3-torch python3-numpy python3-pytest libtorch-dev g++
 CC           := gcc
+CXX          := g++
+# torch dispatcher operators for the Python package's plain calls (interop/torch), against Debian's torch
+TORCH_OPERATORS := $(PYPKG_NATIVE)/libembedding_native_torch.so
 CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
 # The best tier this CPU and OS run: CPUID + XGETBV, asked of the x86-64-v2 build (_cpu.py), the
 # decision the Python loader takes too. Recursive (=) and used only in recipes, so it is expanded
@@ -28,7 +31,8 @@ record        = mkdir -p $(BUILD_DIR) && echo $(1) >>$(TEST_REPORT)
 
 all: build native python-package
 
-# Debian packages: torch 1.13 (the parity oracle), numpy and pytest for /usr/bin/python3.
+# Debian packages: torch 1.13 (the parity oracle), numpy and pytest for /usr/bin/python3; torch's
+# headers and g++ for the Python package's torch operators.
 prereqs:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -46,11 +50,16 @@ native:
 
 space := $(subst ,, )
 
-# The Python package loads the tier libraries from inside itself.
-python-package: native
+# The Python package loads the tier libraries from inside itself, and the torch operators that
+# hand torch tensors to whichever tier it loaded.
+python-package: native $(TORCH_OPERATORS)
 	@for t in $(TIERS); do \
 	  mkdir -p $(PYPKG_NATIVE)/$$t && cp $(NATIVE_DIR)/$$t/libembedding_native.so $(PYPKG_NATIVE)/$$t/; \
 	done
+
+$(TORCH_OPERATORS): interop/torch/embedding_native_torch.cpp $(HEADER_DIR)/embedding_native.h | prereqs
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -Werror -shared -fPIC -I$(HEADER_DIR) $< -o $@ -ltorch -ltorch_cpu -lc10
 
 # C programs link against the host's best tier; each is also built under AddressSanitizer.
 c-programs: native

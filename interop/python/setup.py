@@ -38,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = "embedding_native"
 PLATFORM = "linux-x64"
 LIBRARY = "libembedding_native.so"
+TORCH_OPERATORS = "libembedding_native_torch.so"
 BASELINE_TIER = "x86-64-v2"
 TIERS = (BASELINE_TIER, "x86-64-v3", "x86-64-v4")
 ARTIFACTS_ENV = "EMBEDDING_NATIVE_ARTIFACTS"
@@ -90,6 +91,12 @@ class build_py(_build_py):
             target_dir = os.path.join(native_out, PLATFORM, tier)
             os.makedirs(target_dir, exist_ok=True)
             self.copy_file(source, os.path.join(target_dir, LIBRARY), preserve_mode=True)
+
+        # The torch operators (make python-package builds them against Debian's torch 1.13; the
+        # package uses them only under that torch, and serves tensors through ctypes without them).
+        operators = os.path.join(native_src, PLATFORM, TORCH_OPERATORS)
+        if os.path.isfile(operators):
+            self.copy_file(operators, os.path.join(native_out, PLATFORM, TORCH_OPERATORS), preserve_mode=True)
 
 
 class bdist_wheel(_bdist_wheel):

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from .. import _torch_operators as _operators
 from .._bindings import emb_embedding
 from ..errors import EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import check_bool_argument, int_argument, renorm_arguments
@@ -62,6 +63,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         Sparse indices raise torch's own error (IndexError for 1-D, RuntimeError otherwise).
     """
     if padding_idx is None and max_norm is None and sparse is False and scale_grad_by_freq is False:
+        # Tensors in, a new tensor out: the dispatcher operator, when it is in use and takes the call.
+        if out is None and _operators.embedding is not None and type(input) is _operators.Tensor \
+                and isinstance(weight, _operators.Tensor):
+            result = _operators.embedding(weight, input)
+            if result is not None:
+                return result
         # lookup(input, weight, out), written out: a tiny call pays for every Python call.
         kind = _PLAIN_KINDS.get(type(input)) or plain_kind(type(input))
         operands = None if kind is None else kind.plain_lookup(input, weight)
@@ -82,6 +89,7 @@ def plain_kind(cls):
         torch = sys.modules.get("torch")
         if torch is not None and cls is torch.Tensor:
             _PLAIN_KINDS[cls] = kind = TORCH
+            _operators.load()
     return kind
 
 

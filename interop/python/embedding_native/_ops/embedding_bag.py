@@ -31,6 +31,7 @@ raises torch's error.
 import warnings
 from ctypes import byref
 
+from .. import _torch_operators as _operators
 from .._bindings import EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM, EMB_NO_PADDING, emb_bags, emb_embedding_bag
 from ..errors import (
     EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingIndexError,
@@ -111,6 +112,11 @@ def _plain_embedding_bag(input, weight, offsets, mode, per_sample_weights=None):
     mode_code = BAG_MODES.get(mode) if type(mode) is str else None
     if mode_code is None or input.ndim != 1 or offsets.ndim != 1:
         return None
+    if kind is TORCH and _operators.embedding_bag is not None and isinstance(weight, _operators.Tensor) \
+            and (per_sample_weights is None or isinstance(per_sample_weights, _operators.Tensor)):
+        result = _operators.embedding_bag(weight, input, offsets, mode_code, per_sample_weights)
+        if result is not None:
+            return result
     operands = kind.plain_lookup(input, weight)
     offset = kind.plain_indices(offsets)
     if operands is None or offset is None:

@@ -3,7 +3,7 @@
 import json
 import operator
 
-from .. import _bindings
+from .. import _bindings, _torch_operators
 from .._cpu import TIER_NAMES
 from .failures import native_error
 
@@ -17,7 +17,9 @@ def build_info():
       build), or None when ``EMBEDDING_NATIVE_LIBRARY`` chose the library,
     * ``cpuinfo_tier``: the tier /proc/cpuinfo's flags name, a diagnostic only (some kernels
       omit flags the CPU has, so it may be lower than ``cpu_tier``; it never decides),
-    * ``selected_by``: ``"cpu"``, ``"EMBEDDING_NATIVE_TIER"`` or ``"EMBEDDING_NATIVE_LIBRARY"``.
+    * ``selected_by``: ``"cpu"``, ``"EMBEDDING_NATIVE_TIER"`` or ``"EMBEDDING_NATIVE_LIBRARY"``,
+    * ``torch_operators``: whether torch tensors take the dispatcher operators
+      (``_torch_operators``): "on: <file>", "off: <why>", or undecided while torch is not imported.
     """
     loaded = _bindings.LIBRARY
     info = json.loads(_bindings.emb_build_info().decode("utf-8"))
@@ -26,6 +28,8 @@ def build_info():
     info["cpu_tier"] = None if loaded.cpu_tier is None else TIER_NAMES.get(loaded.cpu_tier, str(loaded.cpu_tier))
     info["cpuinfo_tier"] = TIER_NAMES.get(loaded.cpuinfo_tier)
     info["selected_by"] = loaded.selected_by
+    _torch_operators.load()
+    info["torch_operators"] = _torch_operators.status or "undecided: torch is not imported"
     return info
 
 

@@ -1,0 +1,72 @@
+"""The plain calls as torch dispatcher operators, for torch tensors (``libembedding_native_torch.so``).
+
+A tiny call through ctypes costs twice torch's time: each argument crosses on its own and the
+result is allocated from Python (bench/results/python-call-floor.md). The operators of
+``interop/torch/embedding_native_torch.cpp`` take the tensors whole and call the library that
+``_bindings`` loaded, so both ways run the same build and give the same bits. They answer only
+plain calls and return None for anything else (or when the library refuses a call, having written
+nothing); the callers then take their checked path, which raises torch's error.
+
+They are loaded when the first torch tensor reaches a plain call (torch is imported by then), and
+only into the torch they were built for: Debian's torch 1.13, whose headers ``make
+python-package`` compiles them against. Elsewhere (another torch, a package without the file,
+``EMBEDDING_NATIVE_TORCH_OPERATORS=0``) the ctypes way serves tensors as before;
+``build_info()["torch_operators"]`` says which, and why.
+"""
+
+import os
+import sys
+
+from . import _bindings
+from ._results import FRESH_MAPPING_BYTES
+
+#: Environment variable: "0" keeps tensors on the ctypes way (for comparisons).
+OPERATORS_ENV = "EMBEDDING_NATIVE_TORCH_OPERATORS"
+
+#: The torch version the operators are built against (the first two parts must match).
+BUILT_FOR_TORCH = "1.13"
+
+_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native", "linux-x64", "libembedding_native_torch.so")
+
+#: The bound ``torch.ops.embedding_native_plain`` operators, or None until loaded / when unavailable.
+embedding = None
+embedding_bag = None
+
+#: ``torch.Tensor`` once the operators are in use.
+Tensor = None
+
+#: Why the operators are (not) in use: None while torch is not imported, then a sentence.
+status = None
+
+
+def load():
+    """Loads and binds the operators once; returns whether they are in use (see ``status``)."""
+    global embedding, embedding_bag, Tensor, status
+    if status is not None:
+        return embedding is not None
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False  # undecided: no tensor can have come yet
+    if os.environ.get(OPERATORS_ENV, "1") == "0":
+        status = "off: %s=0" % OPERATORS_ENV
+    elif ".".join(torch.__version__.split(".")[:2]) != BUILT_FOR_TORCH:
+        status = "off: built for torch %s, running torch %s" % (BUILT_FOR_TORCH, torch.__version__)
+    elif not os.path.isfile(_FILE):
+        status = "off: %s is not built (make python-package builds it)" % _FILE
+    else:
+        try:
+            torch.ops.load_library(_FILE)
+            ops = torch.ops.embedding_native_plain
+            version = ops.bind(_bindings.LIBRARY.path, FRESH_MAPPING_BYTES)
+        except (OSError, RuntimeError) as e:
+            status = "off: cannot load %s: %s" % (_FILE, e)
+        else:
+            if version != _bindings.emb_version_number():
+                status = "off: %s did not bind to %s" % (_FILE, _bindings.LIBRARY.path)
+            else:
+                # The packets' compiled callables: the packets' own __call__ is Python (0.14 µs more per call).
+                embedding = getattr(ops.embedding, "_op", ops.embedding)
+                embedding_bag = getattr(ops.embedding_bag, "_op", ops.embedding_bag)
+                Tensor = torch.Tensor
+                status = "on: %s" % _FILE
+    return embedding is not None
