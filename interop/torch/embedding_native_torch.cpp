@@ -6,9 +6,9 @@
 // tensors themselves: torch's dispatcher hands them over, the result is allocated in C++, and the
 // library is called directly.
 //
-// They cover exactly the functional API's plain calls (embedding without options; embedding_bag
-// with 1-D indices and offsets, no options, per-sample weights in sum mode) on contiguous CPU
-// tensors. Anything else, and any call the library refuses, returns None and has written nothing:
+// They cover the functional API's plain calls on contiguous CPU tensors: embedding without options;
+// embedding_bag with 1-D indices and offsets, no options, per-sample weights in sum mode; the dense
+// and sparse gradients and the bag's dense gradient without a padding row; coalescing; renorm. Anything else, and any call the library refuses, returns None and has written nothing:
 // the Python caller then takes its checked path, which raises torch's error. The library is the one
 // the Python package loaded (bind() takes its path), so both paths run the same tier.
 //
@@ -31,6 +31,11 @@ namespace {
 struct Library {
     decltype(&emb_embedding) embedding = nullptr;
     decltype(&emb_embedding_bag) embedding_bag = nullptr;
+    decltype(&emb_embedding_backward) embedding_backward = nullptr;
+    decltype(&emb_embedding_backward_sparse) embedding_backward_sparse = nullptr;
+    decltype(&emb_sparse_coalesce) sparse_coalesce = nullptr;
+    decltype(&emb_embedding_renorm) embedding_renorm = nullptr;
+    decltype(&emb_embedding_bag_backward) embedding_bag_backward = nullptr;
     // Results of this many bytes or more are left to Python, which maps fresh memory for them.
     int64_t max_result_bytes = 0;
 };
@@ -62,16 +67,57 @@ bool plain(const at::Tensor& tensor) {
     return tensor.layout() == c10::kStrided && tensor.device().is_cpu() && tensor.is_contiguous();
 }
 
-// A new result of the table's type, or an undefined tensor when it is too large for this path.
-at::Tensor new_result(const at::Tensor& weight, at::IntArrayRef shape, int64_t elements) {
-    if (elements * static_cast<int64_t>(weight.element_size()) >= library.max_result_bytes) {
-        return at::Tensor();
-    }
-    return at::empty(shape, weight.options());
+// Whether a result of `elements` elements of `like`'s type is small enough for this path.
+bool small(const at::Tensor& like, int64_t elements) {
+    return elements * static_cast<int64_t>(like.element_size()) < library.max_result_bytes;
 }
 
-// torch.nn.functional.embedding(indices, weight) of a plain call; None when it is not one.
-c10::optional<at::Tensor> embedding(const at::Tensor& weight, const at::Tensor& indices) {
+// A new result of the table's type, or an undefined tensor when it is too large for this path.
+at::Tensor new_result(const at::Tensor& weight, at::IntArrayRef shape, int64_t elements) {
+    return small(weight, elements) ? at::empty(shape, weight.options()) : at::Tensor();
+}
+
+// A dense gradient's destination: `out` (plain, of grad's type and shape (rows, dim)), or new zeros
+// that the library adds into, which gives the bits of overwriting (+0.0 + g) without a second
+// clear. Undefined when neither fits. Sets `accumulate` to what the library is to do.
+at::Tensor gradient_out(const at::Tensor& grad, int64_t rows, int64_t dim, const c10::optional<at::Tensor>& out,
+                        bool& accumulate) {
+    if (out.has_value()) {
+        const at::Tensor& o = *out;
+        bool fits = plain(o) && o.scalar_type() == grad.scalar_type() && o.dim() == 2 && o.size(0) == rows
+                    && o.size(1) == dim;
+        return fits ? o : at::Tensor();
+    }
+    if (accumulate || !small(grad, rows * dim)) {
+        return at::Tensor();  // accumulate needs out=: the checked path says so
+    }
+    accumulate = true;
+    return at::zeros({rows, dim}, grad.options());
+}
+
+// The first `count` rows of `tensor` (a view; the tensor itself when it has that many).
+at::Tensor first_rows(const at::Tensor& tensor, int64_t count) {
+    return count == tensor.size(0) ? tensor : tensor.narrow(0, 0, count);
+}
+
+// grad_output of shape indices.shape + (D,), both plain, grad of a table type: D, or -1.
+int64_t gradient_width(const at::Tensor& grad, const at::Tensor& indices) {
+    if (table_code(grad.scalar_type()) == 0 || index_code(indices.scalar_type()) == 0 || !plain(grad)
+            || !plain(indices) || grad.dim() != indices.dim() + 1) {
+        return -1;
+    }
+    for (int64_t d = 0; d < indices.dim(); d++) {
+        if (grad.size(d) != indices.size(d)) {
+            return -1;
+        }
+    }
+    return grad.size(-1);
+}
+
+// torch.nn.functional.embedding(indices, weight) of a plain call, into `out` when given (plain, of the
+// table's type and the result's shape); None when it is not one.
+c10::optional<at::Tensor> embedding(const at::Tensor& weight, const at::Tensor& indices,
+                                    const c10::optional<at::Tensor>& out) {
     int32_t weight_dtype = table_code(weight.scalar_type());
     int32_t index_dtype = index_code(indices.scalar_type());
     if (library.embedding == nullptr || weight_dtype == 0 || index_dtype == 0 || weight.dim() != 2
@@ -81,16 +127,23 @@ c10::optional<at::Tensor> embedding(const at::Tensor& weight, const at::Tensor& 
     int64_t rows = weight.size(0), dim = weight.size(1), count = indices.numel();
     std::vector<int64_t> shape(indices.sizes().begin(), indices.sizes().end());
     shape.push_back(dim);
-    at::Tensor out = new_result(weight, shape, count * dim);
-    if (!out.defined()) {
+    at::Tensor result;
+    if (out.has_value()) {
+        if (plain(*out) && out->scalar_type() == weight.scalar_type() && out->sizes() == at::IntArrayRef(shape)) {
+            result = *out;
+        }
+    } else {
+        result = new_result(weight, shape, count * dim);
+    }
+    if (!result.defined()) {
         return c10::nullopt;
     }
     int32_t status = library.embedding(weight.data_ptr(), weight_dtype, rows, dim, indices.data_ptr(), index_dtype,
-                                       count, out.data_ptr(), count * dim);
+                                       count, result.data_ptr(), count * dim);
     if (status != EMB_OK) {
         return c10::nullopt;
     }
-    return out;
+    return result;
 }
 
 // torch.nn.functional.embedding_bag(indices, weight, offsets, mode=..., per_sample_weights=...) of a
@@ -136,6 +189,149 @@ c10::optional<at::Tensor> embedding_bag(const at::Tensor& weight, const at::Tens
     return out;
 }
 
+// embedding_backward(grad_output, indices, num_weights, scale_grad_by_freq=..., out=..., accumulate=...)
+// without a padding row; None when it is not a plain call.
+c10::optional<at::Tensor> embedding_backward(const at::Tensor& grad, const at::Tensor& indices, int64_t num_weights,
+                                             bool scale_grad_by_freq, const c10::optional<at::Tensor>& out,
+                                             bool accumulate) {
+    int64_t dim = gradient_width(grad, indices);
+    if (library.embedding_backward == nullptr || dim < 0 || num_weights < 0) {
+        return c10::nullopt;
+    }
+    at::Tensor result = gradient_out(grad, num_weights, dim, out, accumulate);
+    if (!result.defined()) {
+        return c10::nullopt;
+    }
+    int32_t flags = (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0) | (accumulate ? EMB_ACCUMULATE : 0);
+    int32_t status = library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(), dim,
+                                                indices.data_ptr(), index_code(indices.scalar_type()), num_weights,
+                                                EMB_NO_PADDING, flags, result.data_ptr(), num_weights * dim);
+    if (status != EMB_OK) {
+        return c10::nullopt;
+    }
+    return result;
+}
+
+// embedding_sparse_backward(grad_output, indices, num_weights, scale_grad_by_freq=...) without a padding
+// row: [rows, values] in torch's uncoalesced layout; [] when it is not a plain call.
+std::vector<at::Tensor> embedding_sparse_backward(const at::Tensor& grad, const at::Tensor& indices,
+                                                  int64_t num_weights, bool scale_grad_by_freq) {
+    int64_t dim = gradient_width(grad, indices), count = indices.numel();
+    if (library.embedding_backward_sparse == nullptr || dim < 0 || num_weights < 0 || !small(grad, count * dim)) {
+        return {};
+    }
+    at::Tensor rows = at::empty({count}, indices.options().dtype(at::kLong));
+    at::Tensor values = at::empty({count, dim}, grad.options());
+    int64_t nnz = 0;
+    int32_t status = library.embedding_backward_sparse(
+        grad.data_ptr(), table_code(grad.scalar_type()), count, dim, indices.data_ptr(),
+        index_code(indices.scalar_type()), num_weights, EMB_NO_PADDING, scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0,
+        rows.data_ptr<int64_t>(), values.data_ptr(), count, &nnz);
+    if (status != EMB_OK) {
+        return {};
+    }
+    return {first_rows(rows, nnz), first_rows(values, nnz)};
+}
+
+// sparse_coalesce(rows, values, num_weights) of int64 rows: [unique rows, summed values]; [] when it is
+// not a plain call.
+std::vector<at::Tensor> sparse_coalesce(const at::Tensor& rows, const at::Tensor& values, int64_t num_weights) {
+    int32_t values_dtype = table_code(values.scalar_type());
+    if (library.sparse_coalesce == nullptr || values_dtype == 0 || rows.scalar_type() != at::kLong || !plain(rows)
+            || !plain(values) || rows.dim() != 1 || values.dim() != 2 || values.size(0) != rows.size(0)
+            || !small(values, values.numel())) {
+        return {};
+    }
+    int64_t nnz = values.size(0), dim = values.size(1), count = 0;
+    at::Tensor unique = at::empty({nnz}, rows.options());
+    at::Tensor summed = at::empty({nnz, dim}, values.options());
+    int32_t status = library.sparse_coalesce(rows.data_ptr<int64_t>(), values.data_ptr(), values_dtype, nnz, dim,
+                                             num_weights, unique.data_ptr<int64_t>(), summed.data_ptr(), nnz, &count);
+    if (status != EMB_OK) {
+        return {};
+    }
+    return {first_rows(unique, count), first_rows(summed, count)};
+}
+
+// embedding_renorm_(weight, indices, max_norm, norm_type) of a contiguous table, in place, bumping the
+// table's autograd version as torch's in-place op does. False when it is not a plain call (nothing changed).
+bool embedding_renorm(const at::Tensor& weight, const at::Tensor& indices, double max_norm, double norm_type) {
+    int32_t weight_dtype = table_code(weight.scalar_type());
+    int32_t index_dtype = index_code(indices.scalar_type());
+    if (library.embedding_renorm == nullptr || weight_dtype == 0 || index_dtype == 0 || weight.dim() != 2
+            || !plain(weight) || !plain(indices)) {
+        return false;
+    }
+    int32_t status = library.embedding_renorm(weight.data_ptr(), weight_dtype, weight.size(0), weight.size(1),
+                                              indices.data_ptr(), index_dtype, indices.numel(), max_norm, norm_type);
+    if (status != EMB_OK) {
+        return false;
+    }
+    if (indices.numel() > 0) {
+        weight.unsafeGetTensorImpl()->bump_version();
+    }
+    return true;
+}
+
+// embedding_bag_backward(grad_output, indices, num_weights, offsets, mode, per_sample_weights=...,
+// scale_grad_by_freq=..., max_indices=..., out=..., accumulate=...) of 1-D indices and offsets without a
+// padding row or include_last_offset; None when it is not a plain call.
+c10::optional<at::Tensor> embedding_bag_backward(const at::Tensor& grad, const at::Tensor& indices,
+                                                 int64_t num_weights, const at::Tensor& offsets, int64_t mode,
+                                                 const c10::optional<at::Tensor>& per_sample_weights,
+                                                 bool scale_grad_by_freq, const c10::optional<at::Tensor>& max_indices,
+                                                 const c10::optional<at::Tensor>& out, bool accumulate) {
+    int32_t index_dtype = index_code(indices.scalar_type());
+    int32_t offsets_dtype = index_code(offsets.scalar_type());
+    if (library.embedding_bag_backward == nullptr || grad.scalar_type() != at::kFloat || index_dtype == 0
+            || offsets_dtype == 0 || !plain(grad) || !plain(indices) || !plain(offsets) || grad.dim() != 2
+            || indices.dim() != 1 || offsets.dim() != 1 || grad.size(0) != offsets.numel() || num_weights < 0) {
+        return c10::nullopt;
+    }
+    int64_t num_bags = grad.size(0), dim = grad.size(1);
+    const void* weights = nullptr;
+    if (per_sample_weights.has_value()) {
+        const at::Tensor& w = *per_sample_weights;
+        if (mode != EMB_BAG_SUM || w.scalar_type() != at::kFloat || w.dim() != 1 || w.numel() != indices.numel()
+                || !plain(w)) {
+            return c10::nullopt;
+        }
+        weights = w.data_ptr();
+    }
+    const int64_t* rows = nullptr;
+    if (mode == EMB_BAG_MAX) {
+        if (!max_indices.has_value()) {
+            return c10::nullopt;
+        }
+        const at::Tensor& m = *max_indices;
+        if (m.scalar_type() != at::kLong || !plain(m) || m.dim() != 2 || m.size(0) != num_bags || m.size(1) != dim) {
+            return c10::nullopt;
+        }
+        rows = m.data_ptr<int64_t>();
+    }
+    at::Tensor result = gradient_out(grad, num_weights, dim, out, accumulate);
+    if (!result.defined()) {
+        return c10::nullopt;
+    }
+    emb_bags bags = {};
+    bags.indices = indices.data_ptr();
+    bags.num_indices = indices.numel();
+    bags.index_dtype = index_dtype;
+    bags.offsets = offsets.data_ptr();
+    bags.offsets_dtype = offsets_dtype;
+    bags.num_offsets = offsets.numel();
+    bags.per_sample_weights = weights;
+    bags.padding_idx = EMB_NO_PADDING;
+    int32_t flags = (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0) | (accumulate ? EMB_ACCUMULATE : 0);
+    int32_t status = library.embedding_bag_backward(grad.data_ptr(), EMB_DTYPE_FLOAT32, num_weights, dim, &bags,
+                                                    static_cast<int32_t>(mode), rows, flags, result.data_ptr(),
+                                                    num_weights * dim);
+    if (status != EMB_OK) {
+        return c10::nullopt;
+    }
+    return result;
+}
+
 // Binds the operators to the library at `path` (the one the Python package opened; opening it again
 // returns the same handle). Returns its version number; 0 if it cannot be opened or lacks a function.
 int64_t bind(const std::string& path, int64_t max_result_bytes) {
@@ -146,8 +342,19 @@ int64_t bind(const std::string& path, int64_t max_result_bytes) {
     auto version = reinterpret_cast<decltype(&emb_version_number)>(dlsym(handle, "emb_version_number"));
     library.embedding = reinterpret_cast<decltype(&emb_embedding)>(dlsym(handle, "emb_embedding"));
     library.embedding_bag = reinterpret_cast<decltype(&emb_embedding_bag)>(dlsym(handle, "emb_embedding_bag"));
+    library.embedding_backward = reinterpret_cast<decltype(&emb_embedding_backward)>(
+        dlsym(handle, "emb_embedding_backward"));
+    library.embedding_backward_sparse = reinterpret_cast<decltype(&emb_embedding_backward_sparse)>(
+        dlsym(handle, "emb_embedding_backward_sparse"));
+    library.sparse_coalesce = reinterpret_cast<decltype(&emb_sparse_coalesce)>(dlsym(handle, "emb_sparse_coalesce"));
+    library.embedding_renorm = reinterpret_cast<decltype(&emb_embedding_renorm)>(dlsym(handle, "emb_embedding_renorm"));
+    library.embedding_bag_backward = reinterpret_cast<decltype(&emb_embedding_bag_backward)>(
+        dlsym(handle, "emb_embedding_bag_backward"));
     library.max_result_bytes = max_result_bytes;
-    if (version == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr) {
+    if (version == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr
+            || library.embedding_backward == nullptr || library.embedding_backward_sparse == nullptr
+            || library.sparse_coalesce == nullptr || library.embedding_renorm == nullptr
+            || library.embedding_bag_backward == nullptr) {
         library = Library();
         return 0;
     }
@@ -160,7 +367,16 @@ int64_t bind(const std::string& path, int64_t max_result_bytes) {
 // to anything that is not a plain call on dense CPU memory.
 TORCH_LIBRARY(embedding_native_plain, m) {
     m.def("bind(str path, int max_result_bytes) -> int", bind);
-    m.def("embedding(Tensor weight, Tensor indices) -> Tensor?", embedding);
+    m.def("embedding(Tensor weight, Tensor indices, Tensor? out) -> Tensor?", embedding);
     m.def("embedding_bag(Tensor weight, Tensor indices, Tensor offsets, int mode, Tensor? per_sample_weights) -> Tensor?",
           embedding_bag);
+    m.def("embedding_backward(Tensor grad_output, Tensor indices, int num_weights, bool scale_grad_by_freq, "
+          "Tensor? out, bool accumulate) -> Tensor?", embedding_backward);
+    m.def("embedding_sparse_backward(Tensor grad_output, Tensor indices, int num_weights, bool scale_grad_by_freq) "
+          "-> Tensor[]", embedding_sparse_backward);
+    m.def("sparse_coalesce(Tensor rows, Tensor values, int num_weights) -> Tensor[]", sparse_coalesce);
+    m.def("embedding_renorm(Tensor weight, Tensor indices, float max_norm, float norm_type) -> bool", embedding_renorm);
+    m.def("embedding_bag_backward(Tensor grad_output, Tensor indices, int num_weights, Tensor offsets, int mode, "
+          "Tensor? per_sample_weights, bool scale_grad_by_freq, Tensor? max_indices, Tensor? out, bool accumulate) "
+          "-> Tensor?", embedding_bag_backward);
 }

@@ -4,6 +4,8 @@ They must give the ctypes path's bits, answer None (having written nothing) to e
 be what the functional API's plain tensor calls take.
 """
 
+import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -14,8 +16,9 @@ import torch
 import torch.nn.functional as F
 
 import embedding_native as en
-from embedding_native import _torch_operators as operators
+from embedding_native import _torch_operators as operators, functional as ef
 from embedding_native._bindings import EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM
+from embedding_native._ops.backward import VIEW_MIN_ELEMENTS
 from embedding_native._ops.embedding import lookup
 from embedding_native._results import FRESH_MAPPING_BYTES
 
@@ -45,9 +48,26 @@ def table(rows, dim, dtype, seed=0):
 def test_embedding_gives_the_ctypes_bits(dtype, index_dtype, shape, dim):
     weight = table(11, dim, dtype)
     indices = torch.randint(0, 11, shape, dtype=index_dtype, generator=torch.Generator().manual_seed(1))
-    ours = operators.embedding(weight, indices)
+    ours = operators.embedding(weight, indices, None)
     assert ours.dtype == dtype and ours.shape == indices.shape + (dim,) and not ours.requires_grad
     assert same_bits(ours, lookup(indices, weight)) and same_bits(ours, F.embedding(indices.long(), weight))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_embedding_into_out(dtype):
+    weight, indices = table(11, 6, dtype), torch.tensor([[3, 0], [10, 3]])
+    out = torch.full((2, 2, 6), 7.0, dtype=dtype)
+    assert operators.embedding(weight, indices, out) is not None and same_bits(out, F.embedding(indices, weight))
+    assert en.embedding(indices.int(), weight, out=out) is out
+    untouched = torch.full((2, 2, 6), 7.0, dtype=dtype)
+    for name, (w, i, o) in {
+        "index out of range": (weight, torch.tensor([[3, 0], [11, 3]]), untouched),
+        "wrong shape": (weight, indices, torch.full((4, 6), 7.0, dtype=dtype)),
+        "wrong type": (weight, indices, untouched.double()),
+        "non-contiguous": (weight, indices, torch.full((2, 6, 2), 7.0, dtype=dtype).transpose(1, 2)),
+    }.items():
+        before = o.clone()
+        assert operators.embedding(w, i, o) is None and torch.equal(o, before), name
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16], ids=str)
@@ -86,7 +106,7 @@ def test_everything_but_a_plain_call_is_none_and_writes_nothing():
         "result of FRESH_MAPPING_BYTES": (torch.zeros(1, FRESH_MAPPING_BYTES // 4), torch.tensor([0])),
     }
     for name, (w, i) in refused.items():
-        assert operators.embedding(w, i) is None, name
+        assert operators.embedding(w, i, None) is None, name
     bag_refused = {
         "index out of range": (weight, torch.tensor([1, 10]), offsets, EMB_BAG_SUM, None),
         "first offset not 0": (weight, indices, torch.tensor([1, 2]), EMB_BAG_SUM, None),
@@ -119,23 +139,120 @@ def test_failures_still_raise_torchs_errors():
 def test_plain_tensor_calls_take_the_operators(monkeypatch):
     calls = []
 
-    def counted(op):
-        return lambda *args: calls.append(op) or getattr(operators, "_real_" + op)(*args)
+    def counted(name, real):
+        return lambda *args: calls.append(name) or real(*args)
 
-    for op in ("embedding", "embedding_bag"):
-        monkeypatch.setattr(operators, "_real_" + op, getattr(operators, op), raising=False)
-        monkeypatch.setattr(operators, op, counted(op))
+    for name in operators._NAMES:
+        monkeypatch.setattr(operators, name, counted(name, getattr(operators, name)))
     weight, indices, offsets = table(10, 4, torch.float32), torch.tensor([1, 2, 9]), torch.tensor([0, 2])
+    grad, bag_grad = torch.ones(3, 4), torch.ones(2, 4)
     en.embedding(indices, weight)
+    en.embedding(indices, weight, out=torch.empty(3, 4))
     en.embedding_bag(indices, weight, offsets, mode="max")
     en.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=torch.ones(3))
-    assert calls == ["embedding", "embedding_bag", "embedding_bag"]
-    # numpy, out= and options stay on their ways
+    ef.embedding_backward(grad, indices, 10)
+    ef.embedding_backward(grad, indices, 10, out=torch.zeros(10, 4), accumulate=True)
+    rows, values = ef.embedding_sparse_backward(grad, indices, 10)
+    ef.sparse_coalesce(rows, values, 10)
+    ef.embedding_renorm_(weight, indices, 1.0)
+    ef.embedding_bag_backward(bag_grad, indices, 10, offsets, mode="sum")
+    ef.embedding_bag_backward(bag_grad, indices, 10, offsets, mode="max",
+                              max_indices=ef.embedding_bag_max_indices(indices, weight, offsets)[1])
+    assert calls == ["embedding", "embedding", "embedding_bag", "embedding_bag", "embedding_backward",
+                     "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm",
+                     "embedding_bag_backward", "embedding_bag_backward"]
+    del calls[:]
+    # numpy, options and large sparse gradients (views) go their own ways
     en.embedding(indices.numpy(), weight.numpy())
-    en.embedding(indices, weight, out=torch.empty(3, 4))
     en.embedding(indices, weight, padding_idx=0)
     en.embedding_bag(indices, weight, torch.tensor([0, 2, 3]), mode="sum", include_last_offset=True)
-    assert len(calls) == 3
+    ef.embedding_backward(grad, indices, 10, padding_idx=1)
+    ef.embedding_sparse_backward(torch.ones(VIEW_MIN_ELEMENTS // 4, 4), torch.zeros(VIEW_MIN_ELEMENTS // 4, dtype=torch.int64), 10)
+    ef.embedding_renorm_(weight.numpy(), indices.numpy(), 1.0)
+    ef.embedding_bag_backward(bag_grad, indices, 10, offsets, mode="sum", padding_idx=2)
+    assert calls == []
+
+
+@contextlib.contextmanager
+def ctypes_only():
+    """The functional API without the operators: tensors take the ctypes way (the oracle here)."""
+    saved = {name: getattr(operators, name) for name in operators._NAMES}
+    for name in saved:
+        setattr(operators, name, None)
+    try:
+        yield
+    finally:
+        for name, op in saved.items():
+            setattr(operators, name, op)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("scale", [False, True], ids=["plain", "scale_grad_by_freq"])
+def test_gradients_and_renorm_give_the_ctypes_bits(dtype, scale):
+    gen = torch.Generator().manual_seed(5)
+    indices = torch.randint(0, 9, (4, 5), generator=gen)
+    grad = torch.randn(4, 5, 7, generator=gen).to(dtype)
+    out = torch.randn(9, 7, generator=gen).to(dtype)
+    weights = [torch.randn(9, 7, generator=gen).to(dtype) * 3 for _ in range(4)]
+    with ctypes_only():
+        dense = ef.embedding_backward(grad, indices, 9, scale_grad_by_freq=scale)
+        added = ef.embedding_backward(grad, indices, 9, scale_grad_by_freq=scale, out=out.clone(), accumulate=True)
+        rows, values = ef.embedding_sparse_backward(grad, indices, 9, scale_grad_by_freq=scale)
+        unique, summed = ef.sparse_coalesce(rows, values, 9)
+        renormed = [ef.embedding_renorm_(w.clone(), indices, 1.5, p) for w, p in zip(weights, (2.0, 1.0, math.inf, 0.5))]
+    assert same_bits(operators.embedding_backward(grad, indices, 9, scale, None, False), dense)
+    assert same_bits(operators.embedding_backward(grad, indices, 9, scale, out, True), added)
+    ours_rows, ours_values = operators.embedding_sparse_backward(grad, indices, 9, scale)
+    assert torch.equal(ours_rows, rows) and same_bits(ours_values, values)
+    ours_unique, ours_summed = operators.sparse_coalesce(rows, values, 9)
+    assert torch.equal(ours_unique, unique) and same_bits(ours_summed, summed)
+    for weight, p, expected in zip(weights, (2.0, 1.0, math.inf, 0.5), renormed):
+        version = weight._version
+        assert operators.embedding_renorm(weight, indices, 1.5, p) and weight._version == version + 1
+        assert same_bits(weight, expected)
+
+
+@pytest.mark.parametrize("mode, weighted, scale", [
+    ("sum", False, False), ("mean", False, False), ("max", False, False), ("sum", True, False),
+    ("sum", False, True), ("mean", False, True), ("sum", True, True),  # torch refuses max with scale_grad_by_freq
+], ids=["sum", "mean", "max", "weighted-sum", "sum-scaled", "mean-scaled", "weighted-sum-scaled"])
+def test_bag_gradient_gives_the_ctypes_and_torch_bits(mode, weighted, scale):
+    gen = torch.Generator().manual_seed(6)
+    weight = torch.randn(9, 7, generator=gen, requires_grad=True)
+    indices, offsets = torch.randint(0, 9, (20,), generator=gen), torch.tensor([0, 0, 3, 11, 19])
+    psw = torch.rand(20, generator=gen) if weighted else None
+    bag_grad = torch.randn(5, 7, generator=gen)
+    F.embedding_bag(indices, weight, offsets, mode=mode, per_sample_weights=psw, scale_grad_by_freq=scale).backward(bag_grad)
+    max_indices = ef.embedding_bag_max_indices(indices, weight.detach(), offsets)[1] if mode == "max" else None
+    ours = operators.embedding_bag_backward(bag_grad, indices, 9, offsets, MODES[mode], psw, scale, max_indices, None, False)
+    with ctypes_only():
+        expected = ef.embedding_bag_backward(bag_grad, indices, 9, offsets, mode=mode, per_sample_weights=psw,
+                                             scale_grad_by_freq=scale, max_indices=max_indices)
+    assert same_bits(ours, expected)
+    if not scale:  # torch 1.13 divides by another row's count (docs/divergences.md)
+        assert same_bits(ours, weight.grad)
+
+
+def test_gradients_refuse_what_is_not_plain():
+    grad, indices, offsets = torch.ones(3, 4), torch.tensor([1, 2, 9]), torch.tensor([0, 2])
+    assert operators.embedding_backward(grad, torch.tensor([1, 2, 10]), 10, False, None, False) is None
+    assert operators.embedding_backward(grad, indices, 10, False, None, True) is None  # accumulate needs out
+    assert operators.embedding_backward(grad, indices, 10, False, torch.zeros(10, 5), False) is None
+    assert operators.embedding_backward(grad[:2], indices, 10, False, None, False) is None
+    assert operators.embedding_backward(grad.t().contiguous().t(), indices, 10, False, None, False) is None
+    assert operators.embedding_sparse_backward(grad, torch.tensor([1, 2, 10]), 10, False) == []
+    assert operators.sparse_coalesce(indices.int(), grad, 10) == []
+    assert operators.sparse_coalesce(indices, grad, 9) == []
+    weight = torch.ones(10, 4)
+    assert not operators.embedding_renorm(weight, torch.tensor([1, 10]), 0.5, 2.0) and torch.equal(weight, torch.ones(10, 4))
+    bag_grad = torch.ones(2, 4)
+    assert operators.embedding_bag_backward(bag_grad, indices, 10, offsets, EMB_BAG_MAX, None, False, None, None, False) is None
+    assert operators.embedding_bag_backward(bag_grad, indices, 10, offsets, EMB_BAG_MAX, None, True,
+                                            torch.zeros(2, 4, dtype=torch.int64), None, False) is None
+    assert operators.embedding_bag_backward(bag_grad, indices, 10, offsets, EMB_BAG_MEAN, torch.ones(3), False, None,
+                                            None, False) is None
+    assert operators.embedding_bag_backward(bag_grad.double(), indices, 10, offsets, EMB_BAG_SUM, None, False, None,
+                                            None, False) is None
 
 
 def test_a_table_that_requires_grad_gives_a_plain_result():
@@ -145,12 +262,12 @@ def test_a_table_that_requires_grad_gives_a_plain_result():
 
 
 def test_they_load_only_into_the_torch_they_were_built_for(monkeypatch):
-    for name in ("embedding", "embedding_bag", "Tensor", "status"):
+    for name in operators._NAMES + ("Tensor", "status"):
         monkeypatch.setattr(operators, name, None)
     monkeypatch.setattr(torch, "__version__", "2.1.0")
     assert not operators.load()
     assert operators.status == "off: built for torch 1.13, running torch 2.1.0"
-    assert operators.embedding is None and operators.embedding_bag is None
+    assert all(getattr(operators, name) is None for name in operators._NAMES)
 
 
 def test_switched_off_by_the_environment():

@@ -31,6 +31,14 @@ _FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native", "lin
 #: The bound ``torch.ops.embedding_native_plain`` operators, or None until loaded / when unavailable.
 embedding = None
 embedding_bag = None
+embedding_backward = None
+embedding_sparse_backward = None
+sparse_coalesce = None
+embedding_renorm = None
+embedding_bag_backward = None
+
+_NAMES = ("embedding", "embedding_bag", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce",
+          "embedding_renorm", "embedding_bag_backward")
 
 #: ``torch.Tensor`` once the operators are in use.
 Tensor = None
@@ -41,9 +49,9 @@ status = None
 
 def load():
     """Loads and binds the operators once; returns whether they are in use (see ``status``)."""
-    global embedding, embedding_bag, Tensor, status
+    global Tensor, status
     if status is not None:
-        return embedding is not None
+        return Tensor is not None
     torch = sys.modules.get("torch")
     if torch is None:
         return False  # undecided: no tensor can have come yet
@@ -65,8 +73,9 @@ def load():
                 status = "off: %s did not bind to %s" % (_FILE, _bindings.LIBRARY.path)
             else:
                 # The packets' compiled callables: the packets' own __call__ is Python (0.14 µs more per call).
-                embedding = getattr(ops.embedding, "_op", ops.embedding)
-                embedding_bag = getattr(ops.embedding_bag, "_op", ops.embedding_bag)
+                for name in _NAMES:
+                    packet = getattr(ops, name)
+                    globals()[name] = getattr(packet, "_op", packet)
                 Tensor = torch.Tensor
                 status = "on: %s" % _FILE
-    return embedding is not None
+    return Tensor is not None

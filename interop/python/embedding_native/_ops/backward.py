@@ -8,10 +8,12 @@ import math
 import operator
 from ctypes import byref, c_int64
 
+from .. import _torch_operators as _operators
 from .._bindings import (
     EMB_ACCUMULATE, EMB_NO_PADDING, EMB_SCALE_GRAD_BY_FREQ, emb_embedding_backward, emb_embedding_backward_sparse,
     emb_sparse_coalesce,
 )
+from .._tables import read_only
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .buffers import check_out, float_buffer, index_buffer, rows_buffer
 from .failures import error, native_error
@@ -86,6 +88,12 @@ def embedding_backward(grad_output, indices, num_embeddings, padding_idx=None, s
         PaddingIndexError (AssertionError), EmbeddingRuntimeError (shapes, dtypes),
         EmbeddingNotSupportedError (a type the library does not take here, non-CPU tensors).
     """
+    if (_operators.embedding_backward is not None and padding_idx is None and type(grad_output) is _operators.Tensor
+            and type(indices) is _operators.Tensor and type(num_embeddings) is int and type(scale_grad_by_freq) is bool
+            and type(accumulate) is bool and (out is None or (type(out) is _operators.Tensor and not read_only.any_live()))):
+        result = _operators.embedding_backward(grad_output, indices, num_embeddings, scale_grad_by_freq, out, accumulate)
+        if result is not None:
+            return result
     grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings)
     num_embeddings = operator.index(num_embeddings)
     padding = native_padding(padding_idx, num_embeddings)
@@ -124,6 +132,13 @@ def embedding_sparse_backward(grad_output, indices, num_embeddings, padding_idx=
     Returns:
         ``(rows, values)``: int64 ``(nnz,)`` and ``(nnz, D)`` of grad_output's type, of its kind.
     """
+    if (_operators.embedding_sparse_backward is not None and padding_idx is None
+            and type(grad_output) is _operators.Tensor and type(indices) is _operators.Tensor
+            and type(num_embeddings) is int and type(scale_grad_by_freq) is bool
+            and grad_output.numel() < VIEW_MIN_ELEMENTS):
+        result = _operators.embedding_sparse_backward(grad_output, indices, num_embeddings, scale_grad_by_freq)
+        if result:
+            return tuple(result)
     grad, index, index_dtype, dim = _grad_and_indices(grad_output, indices, num_embeddings)
     num_embeddings = operator.index(num_embeddings)
     padding = native_padding(padding_idx, num_embeddings)
@@ -159,6 +174,11 @@ def sparse_coalesce(rows, values, num_embeddings):
         ``(unique_rows, summed_values)``: int64 ``(n,)`` ascending and ``(n, D)`` of values' type
         and kind. These are what the :mod:`embedding_native.optim` steps take.
     """
+    if (_operators.sparse_coalesce is not None and type(rows) is _operators.Tensor and type(values) is _operators.Tensor
+            and type(num_embeddings) is int):
+        result = _operators.sparse_coalesce(rows, values, num_embeddings)
+        if result:
+            return tuple(result)
     row = rows_buffer(rows)
     value = float_buffer(values, "values", any_type=True)
     num_embeddings = operator.index(num_embeddings)

@@ -6,10 +6,12 @@ layout the forward did (:func:`_backward_layout`); results are of grad_output's 
 
 from ctypes import byref, c_int64
 
+from .. import _torch_operators as _operators
 from .._bindings import (
     EMB_BAG_MAX, EMB_BAG_SUM, emb_embedding_bag_backward, emb_embedding_bag_backward_sparse,
     emb_embedding_bag_per_sample_weights_backward,
 )
+from .._tables import read_only
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, \
     EmbeddingNotSupportedError, EmbeddingRuntimeError
 from .backward import gradient_out, grad_flags, non_negative_rows
@@ -96,6 +98,18 @@ def embedding_bag_backward(grad_output, input, num_embeddings, offsets=None, mod
     ``max_indices``: the int64 (num_bags, D) the max forward produced (required for max; see
     :func:`embedding_bag_max_indices`). Returns ``out`` or a new float32 (V, D) of grad_output's kind.
     """
+    tensor = _operators.Tensor
+    if (_operators.embedding_bag_backward is not None and padding_idx is None and include_last_offset is False
+            and type(grad_output) is tensor and type(input) is tensor and type(offsets) is tensor
+            and type(num_embeddings) is int and type(scale_grad_by_freq) is bool and type(accumulate) is bool
+            and type(mode) is str and mode in BAG_MODES
+            and (per_sample_weights is None or type(per_sample_weights) is tensor)
+            and (max_indices is None or type(max_indices) is tensor)
+            and (out is None or (type(out) is tensor and not read_only.any_live()))):
+        result = _operators.embedding_bag_backward(grad_output, input, num_embeddings, offsets, BAG_MODES[mode],
+                                                   per_sample_weights, scale_grad_by_freq, max_indices, out, accumulate)
+        if result is not None:
+            return result
     grad, layout, num_embeddings, dim = _backward_layout(grad_output, input, num_embeddings, offsets, mode,
                                                          per_sample_weights, include_last_offset, padding_idx)
     max_address = None

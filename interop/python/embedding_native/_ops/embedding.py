@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _torch_operators as _operators
 from .._bindings import emb_embedding
+from .._tables import read_only
 from ..errors import EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import check_bool_argument, int_argument, renorm_arguments
 from .buffers import NUMPY, TABLE_DTYPE_NAMES, TORCH, check_out, index_buffer, is_tensor, kind_of
@@ -63,12 +64,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         Sparse indices raise torch's own error (IndexError for 1-D, RuntimeError otherwise).
     """
     if padding_idx is None and max_norm is None and sparse is False and scale_grad_by_freq is False:
-        # Tensors in, a new tensor out: the dispatcher operator, when it is in use and takes the call.
-        if out is None and _operators.embedding is not None and type(input) is _operators.Tensor \
-                and isinstance(weight, _operators.Tensor):
-            result = _operators.embedding(weight, input)
+        # Tensors in, a tensor out: the dispatcher operator, when it is in use and takes the call.
+        if _operators.embedding is not None and type(input) is _operators.Tensor and isinstance(weight, _operators.Tensor) \
+                and (out is None or (type(out) is _operators.Tensor and not read_only.any_live())):
+            result = _operators.embedding(weight, input, out)
             if result is not None:
-                return result
+                return result if out is None else out
         # lookup(input, weight, out), written out: a tiny call pays for every Python call.
         kind = _PLAIN_KINDS.get(type(input)) or plain_kind(type(input))
         operands = None if kind is None else kind.plain_lookup(input, weight)

@@ -5,11 +5,16 @@ import sys
 
 import numpy as np
 
+from .. import _torch_operators as _operators
 from .._bindings import emb_embedding_renorm, emb_embedding_renorm_strided_rows
+from .._tables import read_only
 from ..errors import EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
 from .arguments import float_argument
 from .buffers import float_buffer, index_buffer, kind_of
 from .failures import error, layout_error, native_error, non_strided
+
+# The argument types the operator takes as they are (anything else goes the checked way).
+_NUMBERS = (float, int)
 
 
 def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
@@ -40,6 +45,10 @@ def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
     Returns:
         ``weight``.
     """
+    if (_operators.embedding_renorm is not None and isinstance(weight, _operators.Tensor)
+            and type(indices) is _operators.Tensor and type(max_norm) in _NUMBERS and type(norm_type) in _NUMBERS
+            and not read_only.any_live() and _operators.embedding_renorm(weight, indices, max_norm, norm_type)):
+        return weight
     kind = kind_of(weight)
     if kind is None:
         raise TypeError("embedding_renorm_(): argument 'weight' must be a numpy.ndarray or torch.Tensor, not %s"

@@ -32,3 +32,8 @@ def overlaps(address, nbytes):
     """True when ``[address, address + nbytes)`` touches a live read-only table mapping."""
     stop = address + nbytes
     return nbytes > 0 and any(start < stop and address < end for start, end in list(_ranges.values()))
+
+
+def any_live():
+    """Whether any read-only table mapping is open (the fast paths of in-place calls check no further)."""
+    return bool(_ranges)
