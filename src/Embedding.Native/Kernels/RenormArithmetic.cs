@@ -1,6 +1,7 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Embedding.Native;
 
@@ -182,10 +183,10 @@ internal readonly struct Float64Renorm : IRenormArithmetic<double, double>
 internal readonly struct Float16Renorm : IRenormArithmetic<Half, float>
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Widen(Half x) => (float)x;
+    public static float Widen(Half x) => HalfConversions.WidenHalf(Vector128.CreateScalarUnsafe((uint)BitConverter.HalfToUInt16Bits(x))).ToScalar();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Half Narrow(float x) => (Half)x;
+    public static Half Narrow(float x) => BitConverter.UInt16BitsToHalf((ushort)HalfConversions.NarrowToHalf(Vector128.CreateScalarUnsafe(x)).ToScalar());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Add(float sum, float term) => Round(sum + term);
@@ -218,8 +219,10 @@ internal readonly struct Float16Renorm : IRenormArithmetic<Half, float>
         where TWidth : IElementwiseWidth =>
         RowScaling.MultiplyRounded<Half, Float16Renorm>(ref row, dimension, quotient);
 
+    /// <remarks>The vector conversions on one lane: .NET's scalar casts to and from <see cref="Half"/> are
+    /// software routines with branches, three per element of a norm (18 ns per element at D = 768 against 4 ns).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Round(float x) => (float)(Half)x;
+    private static float Round(float x) => HalfConversions.RoundToHalf(Vector128.CreateScalarUnsafe(x)).ToScalar();
 }
 
 /// <summary>
