@@ -8,7 +8,8 @@
 //
 // They cover the functional API's plain calls on contiguous CPU tensors: embedding without options;
 // embedding_bag with 1-D indices and offsets, no options, per-sample weights in sum mode; the dense
-// and sparse gradients and the bag's dense gradient without a padding row; coalescing; renorm. Anything else, and any call the library refuses, returns None and has written nothing:
+// and sparse gradients and the bag's dense gradient without a padding row; coalescing; renorm; the
+// quantized (8-, 4-, 2-bit rows) bag of a packed uint8 table. Anything else, and any call the library refuses, returns None and has written nothing:
 // the Python caller then takes its checked path, which raises torch's error. The library is the one
 // the Python package loaded (bind() takes its path), so both paths run the same tier.
 //
@@ -36,6 +37,7 @@ struct Library {
     decltype(&emb_sparse_coalesce) sparse_coalesce = nullptr;
     decltype(&emb_embedding_renorm) embedding_renorm = nullptr;
     decltype(&emb_embedding_bag_backward) embedding_bag_backward = nullptr;
+    decltype(&emb_quantized_embedding_bag) quantized_embedding_bag = nullptr;
     // Results of this many bytes or more are left to Python, which maps fresh memory for them.
     int64_t max_result_bytes = 0;
 };
@@ -332,6 +334,58 @@ c10::optional<at::Tensor> embedding_bag_backward(const at::Tensor& grad, const a
     return result;
 }
 
+// embedding_bag_{byte,4bit,2bit}_rowwise_offsets(packed, indices, offsets, mode=..., per_sample_weights=...)
+// of a packed uint8 table (torch's layout, `bits` 8, 4 or 2), 1-D indices and offsets, not pruned, float32
+// per-sample weights; None when it is not a plain call.
+c10::optional<at::Tensor> quantized_embedding_bag(const at::Tensor& packed, int64_t bits, const at::Tensor& indices,
+                                                  const at::Tensor& offsets, int64_t mode,
+                                                  const c10::optional<at::Tensor>& per_sample_weights) {
+    int32_t index_dtype = index_code(indices.scalar_type());
+    int32_t offsets_dtype = index_code(offsets.scalar_type());
+    if (library.quantized_embedding_bag == nullptr || (bits != 8 && bits != 4 && bits != 2)
+            || (mode != EMB_BAG_SUM && mode != EMB_BAG_MEAN) || packed.scalar_type() != at::kByte || index_dtype == 0
+            || offsets_dtype == 0 || packed.dim() != 2 || indices.dim() != 1 || offsets.dim() != 1
+            || offsets.numel() == 0 || !plain(packed) || !plain(indices) || !plain(offsets)) {
+        return c10::nullopt;
+    }
+    // torch's dimension: every code slot before the scale and bias (two float32, or two float16 below 8 bits).
+    int64_t scale_bias = bits == 8 ? 8 : 4;
+    int64_t dim = (packed.size(1) - scale_bias) * (8 / bits);
+    if (dim <= 0) {
+        return c10::nullopt;
+    }
+    const void* weights = nullptr;
+    if (per_sample_weights.has_value()) {
+        const at::Tensor& w = *per_sample_weights;
+        if (mode != EMB_BAG_SUM || w.scalar_type() != at::kFloat || w.dim() != 1 || w.numel() != indices.numel()
+                || !plain(w)) {
+            return c10::nullopt;
+        }
+        weights = w.data_ptr();
+    }
+    int64_t num_bags = offsets.numel();
+    if (num_bags * dim * static_cast<int64_t>(sizeof(float)) >= library.max_result_bytes) {
+        return c10::nullopt;
+    }
+    at::Tensor out = at::empty({num_bags, dim}, packed.options().dtype(at::kFloat));
+    emb_bags bags = {};
+    bags.indices = indices.data_ptr();
+    bags.num_indices = indices.numel();
+    bags.index_dtype = index_dtype;
+    bags.offsets = offsets.data_ptr();
+    bags.offsets_dtype = offsets_dtype;
+    bags.num_offsets = num_bags;
+    bags.per_sample_weights = weights;
+    bags.padding_idx = EMB_NO_PADDING;
+    int32_t status = library.quantized_embedding_bag(packed.data_ptr(), static_cast<int32_t>(bits), packed.size(0), dim,
+                                                     &bags, static_cast<int32_t>(mode), nullptr, 0,
+                                                     out.data_ptr<float>(), num_bags * dim);
+    if (status != EMB_OK) {
+        return c10::nullopt;
+    }
+    return out;
+}
+
 // Binds the operators to the library at `path` (the one the Python package opened; opening it again
 // returns the same handle). Returns its version number; 0 if it cannot be opened or lacks a function.
 int64_t bind(const std::string& path, int64_t max_result_bytes) {
@@ -350,8 +404,10 @@ int64_t bind(const std::string& path, int64_t max_result_bytes) {
     library.embedding_renorm = reinterpret_cast<decltype(&emb_embedding_renorm)>(dlsym(handle, "emb_embedding_renorm"));
     library.embedding_bag_backward = reinterpret_cast<decltype(&emb_embedding_bag_backward)>(
         dlsym(handle, "emb_embedding_bag_backward"));
+    library.quantized_embedding_bag = reinterpret_cast<decltype(&emb_quantized_embedding_bag)>(
+        dlsym(handle, "emb_quantized_embedding_bag"));
     library.max_result_bytes = max_result_bytes;
-    if (version == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr
+    if (version == nullptr || library.quantized_embedding_bag == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr
             || library.embedding_backward == nullptr || library.embedding_backward_sparse == nullptr
             || library.sparse_coalesce == nullptr || library.embedding_renorm == nullptr
             || library.embedding_bag_backward == nullptr) {
@@ -379,4 +435,6 @@ TORCH_LIBRARY(embedding_native_plain, m) {
     m.def("embedding_bag_backward(Tensor grad_output, Tensor indices, int num_weights, Tensor offsets, int mode, "
           "Tensor? per_sample_weights, bool scale_grad_by_freq, Tensor? max_indices, Tensor? out, bool accumulate) "
           "-> Tensor?", embedding_bag_backward);
+    m.def("quantized_embedding_bag(Tensor packed, int bits, Tensor indices, Tensor offsets, int mode, "
+          "Tensor? per_sample_weights) -> Tensor?", quantized_embedding_bag);
 }

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import embedding_native as en
-from embedding_native import _torch_operators as operators, functional as ef
+from embedding_native import _torch_operators as operators, functional as ef, quantized as enq
 from embedding_native._bindings import EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM
 from embedding_native._ops.backward import VIEW_MIN_ELEMENTS
 from embedding_native._ops.embedding import lookup
@@ -158,9 +158,10 @@ def test_plain_tensor_calls_take_the_operators(monkeypatch):
     ef.embedding_bag_backward(bag_grad, indices, 10, offsets, mode="sum")
     ef.embedding_bag_backward(bag_grad, indices, 10, offsets, mode="max",
                               max_indices=ef.embedding_bag_max_indices(indices, weight, offsets)[1])
+    enq.embedding_bag_byte_rowwise_offsets(enq.embedding_bag_byte_prepack(weight), indices, offsets)
     assert calls == ["embedding", "embedding", "embedding_bag", "embedding_bag", "embedding_backward",
                      "embedding_backward", "embedding_sparse_backward", "sparse_coalesce", "embedding_renorm",
-                     "embedding_bag_backward", "embedding_bag_backward"]
+                     "embedding_bag_backward", "embedding_bag_backward", "quantized_embedding_bag"]
     del calls[:]
     # numpy, options and large sparse gradients (views) go their own ways
     en.embedding(indices.numpy(), weight.numpy())
@@ -231,6 +232,37 @@ def test_bag_gradient_gives_the_ctypes_and_torch_bits(mode, weighted, scale):
     assert same_bits(ours, expected)
     if not scale:  # torch 1.13 divides by another row's count (docs/divergences.md)
         assert same_bits(ours, weight.grad)
+
+
+@pytest.mark.parametrize("bits", [8, 4, 2])
+@pytest.mark.parametrize("mode, weighted", [(0, False), (1, False), (0, True)], ids=["sum", "mean", "weighted-sum"])
+def test_quantized_bag_gives_torch_bits(bits, mode, weighted):
+    name = {8: "byte", 4: "4bit", 2: "2bit"}[bits]
+    gen = torch.Generator().manual_seed(bits)
+    packed = getattr(torch.ops.quantized, "embedding_bag_%s_prepack" % name)(torch.randn(13, 8, generator=gen))
+    indices, offsets = torch.randint(0, 13, (20,), generator=gen), torch.tensor([0, 0, 3, 11, 19])
+    psw = torch.rand(20, generator=gen) if weighted else None
+    expected = getattr(torch.ops.quantized, "embedding_bag_%s_rowwise_offsets" % name)(
+        packed, indices, offsets, mode=mode, per_sample_weights=psw)
+    if mode == 0:  # torch 1.13's quantized ops sum whatever the mode (docs/divergences.md)
+        assert same_bits(operators.quantized_embedding_bag(packed, bits, indices, offsets, mode, psw), expected)
+    with ctypes_only():
+        through_ctypes = getattr(enq, "embedding_bag_%s_rowwise_offsets" % name)(packed, indices, offsets, mode=mode,
+                                                                                per_sample_weights=psw)
+    assert same_bits(operators.quantized_embedding_bag(packed, bits, indices.int(), offsets.int(), mode, psw),
+                     through_ctypes)
+    refused = {
+        "max mode": (packed, bits, indices, offsets, 2, None),
+        "wrong bit width": (packed, 3, indices, offsets, 0, None),
+        "float table": (packed.float(), bits, indices, offsets, 0, None),
+        "index out of range": (packed, bits, torch.tensor([0, 13]), torch.tensor([0]), 0, None),
+        "bad offsets": (packed, bits, indices, torch.tensor([1, 3]), 0, None),
+        "weights in mean mode": (packed, bits, indices, offsets, 1, torch.ones(20)),
+        "float16 weights": (packed, bits, indices, offsets, 0, torch.ones(20, dtype=torch.float16)),
+        "rows too short": (packed[:, :2].contiguous(), bits, indices, offsets, 0, None),
+    }
+    for case, arguments in refused.items():
+        assert operators.quantized_embedding_bag(*arguments) is None, case
 
 
 def test_gradients_refuse_what_is_not_plain():

@@ -36,9 +36,10 @@ embedding_sparse_backward = None
 sparse_coalesce = None
 embedding_renorm = None
 embedding_bag_backward = None
+quantized_embedding_bag = None
 
 _NAMES = ("embedding", "embedding_bag", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce",
-          "embedding_renorm", "embedding_bag_backward")
+          "embedding_renorm", "embedding_bag_backward", "quantized_embedding_bag")
 
 #: ``torch.Tensor`` once the operators are in use.
 Tensor = None

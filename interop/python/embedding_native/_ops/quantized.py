@@ -27,6 +27,7 @@ from ctypes import byref, c_int64
 
 import numpy as np
 
+from .. import _torch_operators as _operators
 from .._bindings import (
     EMB_BAG_MEAN, EMB_BAG_SUM, EMB_DTYPE_FLOAT16, EMB_DTYPE_FLOAT32, EMB_DTYPE_INT32, EMB_DTYPE_INT64, EMB_NO_PADDING,
     emb_bags, emb_dequantize, emb_embedding_bag_count, emb_quantize, emb_quantize_optimized, emb_quantized_embedding,
@@ -480,6 +481,14 @@ def embedding_bag(bits, weight, indices, offsets=None, scale_grad_by_freq=False,
                   per_sample_weights=None, compressed_indices_mapping=None, include_last_offset=False, op=None):
     """embedding_bag_{byte,4bit,2bit}_rowwise_offsets and embedding_bag_{byte,4bit} (see
     embedding_native.quantized); ``op`` names the op in messages."""
+    tensor = _operators.Tensor
+    if (_operators.quantized_embedding_bag is not None and type(weight) is tensor and type(indices) is tensor
+            and type(offsets) is tensor and type(scale_grad_by_freq) is bool and type(mode) is int
+            and (mode == 0 or mode == 1) and pruned_weights is False and compressed_indices_mapping is None
+            and include_last_offset is False and (per_sample_weights is None or type(per_sample_weights) is tensor)):
+        result = _operators.quantized_embedding_bag(weight, bits, indices, offsets, mode, per_sample_weights)
+        if result is not None:
+            return result
     op = op or "embedding_bag_%s_rowwise_offsets" % BIT_NAMES[bits]
     packed = packed_weight_of(weight, op)
     if packed is None:
