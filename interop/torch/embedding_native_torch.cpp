@@ -17,6 +17,7 @@
 // loads it only into the torch it was built for (embedding_native/_torch_operators.py).
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
 #include <dlfcn.h>
@@ -386,6 +387,101 @@ c10::optional<at::Tensor> quantized_embedding_bag(const at::Tensor& packed, int6
     return out;
 }
 
+// The drop-in's trainable lookup (torch.embedding with a dense gradient) as a C++ autograd function,
+// so that neither the forward nor the backward runs Python: EmbeddingFunction's backward is
+// DenseGradient (embedding_dense_backward), whose backward is the lookup of the incoming rows again
+// (torch's embedding_dense_double_backward: zero at padding positions, no frequency scaling).
+struct Refused : std::exception {};
+
+// The rows of `weight` at `indices` through the library; throws Refused when it refuses the call.
+at::Tensor gather_or_refuse(const at::Tensor& weight, const at::Tensor& indices) {
+    c10::optional<at::Tensor> rows = embedding(weight, indices, c10::nullopt);
+    if (!rows.has_value()) {
+        throw Refused();
+    }
+    return *rows;
+}
+
+struct DenseGradient : torch::autograd::Function<DenseGradient> {
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& grad_output,
+                              const at::Tensor& indices, int64_t num_weights, int64_t padding_idx,
+                              bool scale_grad_by_freq) {
+        ctx->save_for_backward({indices});
+        ctx->saved_data["padding_idx"] = padding_idx;
+        return compute(grad_output, indices, num_weights, padding_idx, scale_grad_by_freq);
+    }
+
+    // The gradient itself (no graph): zeros of (num_weights, D) the library adds into.
+    static at::Tensor compute(const at::Tensor& grad_output, const at::Tensor& indices, int64_t num_weights,
+                              int64_t padding_idx, bool scale_grad_by_freq) {
+        at::Tensor grad = grad_output.contiguous();
+        int64_t dim = grad.size(-1);
+        at::Tensor result = at::zeros({num_weights, dim}, grad.options());
+        int32_t flags = EMB_ACCUMULATE | (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0);
+        int32_t status = library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(),
+                                                    dim, indices.data_ptr(), index_code(indices.scalar_type()),
+                                                    num_weights, padding_idx, flags, result.data_ptr(),
+                                                    num_weights * dim);
+        TORCH_CHECK(status == EMB_OK, "embedding_native: the dense gradient failed (status ", status, ")");
+        return result;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads);
+};
+
+struct EmbeddingFunction : torch::autograd::Function<EmbeddingFunction> {
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& indices,
+                              int64_t padding_idx, bool scale_grad_by_freq) {
+        at::Tensor rows = gather_or_refuse(weight, indices);
+        ctx->save_for_backward({indices});
+        ctx->saved_data["num_weights"] = weight.size(0);
+        ctx->saved_data["padding_idx"] = padding_idx;
+        ctx->saved_data["scale_grad_by_freq"] = scale_grad_by_freq;
+        return rows;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        at::Tensor indices = ctx->get_saved_variables()[0];
+        int64_t num_weights = ctx->saved_data["num_weights"].toInt(), padding_idx = ctx->saved_data["padding_idx"].toInt();
+        bool scale_grad_by_freq = ctx->saved_data["scale_grad_by_freq"].toBool();
+        // A node for the gradient only when a graph is being recorded (create_graph=True).
+        at::Tensor grad = at::GradMode::is_enabled()
+            ? DenseGradient::apply(grads[0], indices, num_weights, padding_idx, scale_grad_by_freq)
+            : DenseGradient::compute(grads[0], indices, num_weights, padding_idx, scale_grad_by_freq);
+        return {grad, at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+};
+
+torch::autograd::variable_list DenseGradient::backward(torch::autograd::AutogradContext* ctx,
+                                                       torch::autograd::variable_list grads) {
+    at::Tensor indices = ctx->get_saved_variables()[0];
+    at::Tensor incoming = grads[0].layout() == c10::kStrided ? grads[0].contiguous() : grads[0].to_dense();
+    at::Tensor rows = EmbeddingFunction::apply(incoming, indices, -1, false);
+    int64_t padding_idx = ctx->saved_data["padding_idx"].toInt();
+    if (padding_idx >= 0) {
+        rows = rows.masked_fill(indices.eq(padding_idx).unsqueeze(-1), 0);
+    }
+    return {rows, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+}
+
+// embedding_native.torch.embedding(input, weight, padding_idx, scale_grad_by_freq=..., sparse=False) of a
+// plain call on a table that needs a gradient, with a gradient small enough for this path (padding_idx
+// normalised, -1 for none); None when it is not one.
+c10::optional<at::Tensor> trainable_embedding(const at::Tensor& weight, const at::Tensor& indices, int64_t padding_idx,
+                                              bool scale_grad_by_freq) {
+    if (library.embedding == nullptr || table_code(weight.scalar_type()) == 0 || weight.dim() != 2
+            || !small(weight, weight.numel())) {
+        return c10::nullopt;
+    }
+    try {
+        return EmbeddingFunction::apply(weight, indices, padding_idx, scale_grad_by_freq);
+    } catch (const Refused&) {
+        return c10::nullopt;
+    }
+}
+
 // Binds the operators to the library at `path` (the one the Python package opened; opening it again
 // returns the same handle). Returns its version number; 0 if it cannot be opened or lacks a function.
 int64_t bind(const std::string& path, int64_t max_result_bytes) {
@@ -437,4 +533,6 @@ TORCH_LIBRARY(embedding_native_plain, m) {
           "-> Tensor?", embedding_bag_backward);
     m.def("quantized_embedding_bag(Tensor packed, int bits, Tensor indices, Tensor offsets, int mode, "
           "Tensor? per_sample_weights) -> Tensor?", quantized_embedding_bag);
+    m.def("trainable_embedding(Tensor weight, Tensor indices, int padding_idx, bool scale_grad_by_freq) -> Tensor?",
+          trainable_embedding);
 }

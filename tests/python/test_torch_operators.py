@@ -308,3 +308,36 @@ def test_switched_off_by_the_environment():
     env = dict(os.environ, EMBEDDING_NATIVE_TORCH_OPERATORS="0")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "off: EMBEDDING_NATIVE_TORCH_OPERATORS=0"
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2], ids=["no-padding", "padding"])
+@pytest.mark.parametrize("scale", [False, True], ids=["plain", "scale_grad_by_freq"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_the_trainable_lookup_is_a_cpp_autograd_function_with_torchs_derivatives(padding_idx, scale, dtype):
+    import embedding_native.torch as ent
+    gen = torch.Generator().manual_seed(7)
+    indices = torch.tensor([[1, 2, 2], [4, 1, 0]])
+    results = []
+    for embedding in (F.embedding, ent.embedding):
+        weight = torch.randn(6, 5, generator=gen.manual_seed(7), dtype=dtype, requires_grad=True)
+        incoming = torch.randn(2, 3, 5, generator=gen.manual_seed(8), dtype=dtype, requires_grad=True)
+        out = embedding(indices, weight, padding_idx=padding_idx, scale_grad_by_freq=scale)
+        grad, = torch.autograd.grad(out, weight, incoming, create_graph=True)   # first derivative
+        (grad.sin().sum()).backward()                                         # second: into incoming
+        results.append((out.detach(), grad.detach(), incoming.grad, type(out.grad_fn).__name__))
+    (out, grad, second, _), (ours_out, ours_grad, ours_second, node) = results
+    assert node == "CppFunction"
+    assert same_bits(ours_out, out) and same_bits(ours_grad, grad) and same_bits(ours_second, second)
+
+
+def test_the_trainable_lookup_leaves_large_and_sparse_gradients_to_python():
+    import embedding_native.torch as ent
+    indices = torch.tensor([0, 3])
+    large = torch.zeros(FRESH_MAPPING_BYTES // 4 // 8, 8, requires_grad=True)
+    assert type(ent.embedding(indices, large).grad_fn).__name__ != "CppFunction"
+    small_table = torch.zeros(10, 8, requires_grad=True)
+    assert type(ent.embedding(indices, small_table, sparse=True).grad_fn).__name__ != "CppFunction"
+    assert type(ent.embedding(indices, small_table).grad_fn).__name__ == "CppFunction"
+    assert operators.trainable_embedding(small_table, torch.tensor([0, 10]), -1, False) is None
+    with pytest.raises(IndexError, match="index out of range"):
+        ent.embedding(torch.tensor([0, 10]), small_table)

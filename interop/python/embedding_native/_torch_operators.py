@@ -37,9 +37,10 @@ sparse_coalesce = None
 embedding_renorm = None
 embedding_bag_backward = None
 quantized_embedding_bag = None
+trainable_embedding = None
 
 _NAMES = ("embedding", "embedding_bag", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce",
-          "embedding_renorm", "embedding_bag_backward", "quantized_embedding_bag")
+          "embedding_renorm", "embedding_bag_backward", "quantized_embedding_bag", "trainable_embedding")
 
 #: ``torch.Tensor`` once the operators are in use.
 Tensor = None

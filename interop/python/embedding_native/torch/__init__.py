@@ -78,6 +78,7 @@ from torch.nn import Parameter, init
 from .. import _bindings as _native
 from .. import functional as _functional
 from .._ops import arguments as _arguments
+from .. import _torch_operators as _operators
 from .._ops.embedding import lookup as _lookup
 from .._ops.embedding_bag import prepare_embedding_bag as _prepare_embedding_bag
 from .._ops.failures import error as _error, layout_error as _layout_error, non_strided as _non_strided, \
@@ -98,6 +99,7 @@ __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
+_operators.load()  # torch is imported: the dispatcher operators serve the drop-ins from their first call
 #: ``reset_parameters`` draws this many bytes of samples at a time (rounded to 16 elements).
 _INIT_BLOCK_BYTES = 16 << 20
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
@@ -401,6 +403,11 @@ def _eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad
         if weight.dim() == 2:
             _check_table_type(weight.dtype)
         return _functional.embedding(input, weight)
+    if sparse is False and _operators.trainable_embedding is not None and type(input) is _Tensor:
+        # The C++ autograd function (interop/torch): the same kernels, no Python in forward or backward.
+        result = _operators.trainable_embedding(weight, input, padding_idx, scale_grad_by_freq)
+        if result is not None:
+            return result
     return _EmbeddingFunction.apply(weight, input, padding_idx, scale_grad_by_freq, sparse)
 
 
