@@ -4,7 +4,8 @@
 
 Checks that the package and the library it loaded both come from INSTALL_DIR (not from a
 source tree on sys.path), then runs a lookup, a sum bag and a quantized round trip and compares them
-with numpy, and imports the torch drop-ins when torch is installed (the subpackage ships).
+with numpy, and imports the torch drop-ins when torch is installed (the subpackage ships, and so
+do the torch operators that serve tensors).
 """
 
 import os
@@ -55,6 +56,11 @@ def main(install_dir):
     else:
         import embedding_native.torch.quantized as etq
         assert os.path.realpath(etq.__file__).startswith(install_dir), "torch drop-ins not from the install"
+        # the torch operators ship with the package (make python-package built them) and serve tensors
+        operators = en.build_info()["torch_operators"]
+        assert operators.startswith("on: " + install_dir), "torch operators: %s" % operators
+        rows = en.embedding(torch.from_numpy(indices), torch.from_numpy(table))
+        assert np.array_equal(rows.numpy(), table[indices]), "embedding of tensors differs from numpy"
 
     print("python consumer: OK (embedding_native %s, %s, %s)" % (en.__version__, info["tier"], library))
     return 0
