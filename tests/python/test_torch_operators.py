@@ -305,7 +305,8 @@ def test_they_load_only_into_the_torch_they_were_built_for(monkeypatch):
 def test_switched_off_by_the_environment():
     script = ("import torch, embedding_native as en; w = torch.randn(10, 3); i = torch.tensor([4, 1]); "
               "r = en.embedding(i, w); assert torch.equal(r, w[i]); print(en.build_info()['torch_operators'])")
-    env = dict(os.environ, EMBEDDING_NATIVE_TORCH_OPERATORS="0")
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(en.__file__)))
+    env = dict(os.environ, EMBEDDING_NATIVE_TORCH_OPERATORS="0", PYTHONPATH=package_parent)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "off: EMBEDDING_NATIVE_TORCH_OPERATORS=0"
 

@@ -99,6 +99,7 @@ __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
+_get_tracing_state = torch._C._get_tracing_state
 _operators.load()  # torch is imported: the dispatcher operators serve the drop-ins from their first call
 #: ``reset_parameters`` draws this many bytes of samples at a time (rounded to 16 elements).
 _INIT_BLOCK_BYTES = 16 << 20
@@ -345,6 +346,15 @@ def embedding(input: _Tensor, weight: _Tensor, padding_idx: Optional[int] = None
             weight, input, _library.operator_padding_idx(padding_idx, weight.size(0)), max_norm, norm_type,
             scale_grad_by_freq, sparse)
     else:
+        if (padding_idx is None and max_norm is None and scale_grad_by_freq is False and sparse is False
+                and type(input) is _Tensor and isinstance(weight, _Tensor) and _operators.Tensor is not None
+                and _get_tracing_state() is None):
+            # A plain call straight to the operators (the checks below pass it unchanged; a refusal goes
+            # on to them): a tiny lookup costs little more than torch's.
+            result = (_operators.trainable_embedding(weight, input, -1, False)
+                      if weight.requires_grad and torch.is_grad_enabled() else _operators.embedding(weight, input, None))
+            if result is not None:
+                return result
         return _traced_or_eager_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq,
                                           sparse)
 
