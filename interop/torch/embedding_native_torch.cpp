@@ -117,6 +117,36 @@ int64_t gradient_width(const at::Tensor& grad, const at::Tensor& indices) {
     return grad.size(-1);
 }
 
+// The library's bags of 1-D indices and offsets (no padding row, no include_last_offset).
+emb_bags plain_bags(const at::Tensor& indices, const at::Tensor& offsets, const void* per_sample_weights) {
+    emb_bags bags = {};
+    bags.indices = indices.data_ptr();
+    bags.num_indices = indices.numel();
+    bags.index_dtype = index_code(indices.scalar_type());
+    bags.offsets = offsets.data_ptr();
+    bags.offsets_dtype = index_code(offsets.scalar_type());
+    bags.num_offsets = offsets.numel();
+    bags.per_sample_weights = per_sample_weights;
+    bags.padding_idx = EMB_NO_PADDING;
+    return bags;
+}
+
+// Per-sample weights a plain bag takes: none, or (sum mode only) one plain 1-D `type` weight per index.
+// False when they do not fit; `address` is their data (nullptr for none).
+bool plain_weights(const c10::optional<at::Tensor>& per_sample_weights, int64_t mode, c10::ScalarType type,
+                   const at::Tensor& indices, const void*& address) {
+    address = nullptr;
+    if (!per_sample_weights.has_value()) {
+        return true;
+    }
+    const at::Tensor& w = *per_sample_weights;
+    if (mode != EMB_BAG_SUM || w.scalar_type() != type || w.dim() != 1 || w.numel() != indices.numel() || !plain(w)) {
+        return false;
+    }
+    address = w.data_ptr();
+    return true;
+}
+
 // torch.nn.functional.embedding(indices, weight) of a plain call, into `out` when given (plain, of the
 // table's type and the result's shape); None when it is not one.
 c10::optional<at::Tensor> embedding(const at::Tensor& weight, const at::Tensor& indices,
@@ -161,24 +191,11 @@ c10::optional<at::Tensor> embedding_bag(const at::Tensor& weight, const at::Tens
             || !plain(weight) || !plain(indices) || !plain(offsets) || weight.size(0) == 0 || weight.size(1) == 0) {
         return c10::nullopt;
     }
-    const void* weights = nullptr;
-    if (per_sample_weights.has_value()) {
-        const at::Tensor& w = *per_sample_weights;
-        if (mode != EMB_BAG_SUM || w.scalar_type() != weight.scalar_type() || w.dim() != 1
-                || w.numel() != indices.numel() || !plain(w)) {
-            return c10::nullopt;
-        }
-        weights = w.data_ptr();
+    const void* weights;
+    if (!plain_weights(per_sample_weights, mode, weight.scalar_type(), indices, weights)) {
+        return c10::nullopt;
     }
-    emb_bags bags = {};
-    bags.indices = indices.data_ptr();
-    bags.num_indices = indices.numel();
-    bags.index_dtype = index_dtype;
-    bags.offsets = offsets.data_ptr();
-    bags.offsets_dtype = offsets_dtype;
-    bags.num_offsets = offsets.numel();
-    bags.per_sample_weights = weights;
-    bags.padding_idx = EMB_NO_PADDING;
+    emb_bags bags = plain_bags(indices, offsets, weights);
     int64_t rows = weight.size(0), dim = weight.size(1), num_bags = offsets.numel();
     at::Tensor out = new_result(weight, {num_bags, dim}, num_bags * dim);
     if (!out.defined()) {
@@ -292,14 +309,9 @@ c10::optional<at::Tensor> embedding_bag_backward(const at::Tensor& grad, const a
         return c10::nullopt;
     }
     int64_t num_bags = grad.size(0), dim = grad.size(1);
-    const void* weights = nullptr;
-    if (per_sample_weights.has_value()) {
-        const at::Tensor& w = *per_sample_weights;
-        if (mode != EMB_BAG_SUM || w.scalar_type() != at::kFloat || w.dim() != 1 || w.numel() != indices.numel()
-                || !plain(w)) {
-            return c10::nullopt;
-        }
-        weights = w.data_ptr();
+    const void* weights;
+    if (!plain_weights(per_sample_weights, mode, at::kFloat, indices, weights)) {
+        return c10::nullopt;
     }
     const int64_t* rows = nullptr;
     if (mode == EMB_BAG_MAX) {
@@ -316,15 +328,7 @@ c10::optional<at::Tensor> embedding_bag_backward(const at::Tensor& grad, const a
     if (!result.defined()) {
         return c10::nullopt;
     }
-    emb_bags bags = {};
-    bags.indices = indices.data_ptr();
-    bags.num_indices = indices.numel();
-    bags.index_dtype = index_dtype;
-    bags.offsets = offsets.data_ptr();
-    bags.offsets_dtype = offsets_dtype;
-    bags.num_offsets = offsets.numel();
-    bags.per_sample_weights = weights;
-    bags.padding_idx = EMB_NO_PADDING;
+    emb_bags bags = plain_bags(indices, offsets, weights);
     int32_t flags = (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0) | (accumulate ? EMB_ACCUMULATE : 0);
     int32_t status = library.embedding_bag_backward(grad.data_ptr(), EMB_DTYPE_FLOAT32, num_weights, dim, &bags,
                                                     static_cast<int32_t>(mode), rows, flags, result.data_ptr(),
@@ -355,29 +359,16 @@ c10::optional<at::Tensor> quantized_embedding_bag(const at::Tensor& packed, int6
     if (dim <= 0) {
         return c10::nullopt;
     }
-    const void* weights = nullptr;
-    if (per_sample_weights.has_value()) {
-        const at::Tensor& w = *per_sample_weights;
-        if (mode != EMB_BAG_SUM || w.scalar_type() != at::kFloat || w.dim() != 1 || w.numel() != indices.numel()
-                || !plain(w)) {
-            return c10::nullopt;
-        }
-        weights = w.data_ptr();
+    const void* weights;
+    if (!plain_weights(per_sample_weights, mode, at::kFloat, indices, weights)) {
+        return c10::nullopt;
     }
     int64_t num_bags = offsets.numel();
     if (num_bags * dim * static_cast<int64_t>(sizeof(float)) >= library.max_result_bytes) {
         return c10::nullopt;
     }
     at::Tensor out = at::empty({num_bags, dim}, packed.options().dtype(at::kFloat));
-    emb_bags bags = {};
-    bags.indices = indices.data_ptr();
-    bags.num_indices = indices.numel();
-    bags.index_dtype = index_dtype;
-    bags.offsets = offsets.data_ptr();
-    bags.offsets_dtype = offsets_dtype;
-    bags.num_offsets = num_bags;
-    bags.per_sample_weights = weights;
-    bags.padding_idx = EMB_NO_PADDING;
+    emb_bags bags = plain_bags(indices, offsets, weights);
     int32_t status = library.quantized_embedding_bag(packed.data_ptr(), static_cast<int32_t>(bits), packed.size(0), dim,
                                                      &bags, static_cast<int32_t>(mode), nullptr, 0,
                                                      out.data_ptr<float>(), num_bags * dim);
