@@ -11,11 +11,13 @@ NATIVE_DIR   := artifacts/native
 BUILD_DIR    := artifacts/build
 HEADER_DIR   := src/Embedding.Native/include
 PYPKG_NATIVE := interop/python/embedding_native/_native/linux-x64
-APT_PACKAGES := python3-torch python3-numpy python3-pytest libtorch-dev g++
+APT_PACKAGES := python3-torch python3-numpy python3-pytest python3-dev libtorch-dev g++
 CC           := gcc
 CXX          := g++
 # torch dispatcher operators for the Python package's plain calls (interop/torch), against Debian's torch
 TORCH_OPERATORS := $(PYPKG_NATIVE)/libembedding_native_torch.so
+# the CPython extension for numpy arrays' plain calls (interop/numpy): Python's stable ABI, 3.11 on
+NUMPY_EXTENSION := $(PYPKG_NATIVE)/_numpy_calls.abi3.so
 CFLAGS       := -std=c99 -Wall -Wextra -Werror -O2
 # The best tier this CPU and OS run: CPUID + XGETBV, asked of the x86-64-v2 build (_cpu.py), the
 # decision the Python loader takes too. Recursive (=) and used only in recipes, so it is expanded
@@ -31,8 +33,8 @@ record        = mkdir -p $(BUILD_DIR) && echo $(1) >>$(TEST_REPORT)
 
 all: build native python-package
 
-# Debian packages: torch 1.13 (the parity oracle), numpy and pytest for /usr/bin/python3; torch's
-# headers and g++ for the Python package's torch operators.
+# Debian packages: torch 1.13 (the parity oracle), numpy and pytest for /usr/bin/python3; Python's
+# headers for the package's numpy extension; torch's headers and g++ for its torch operators.
 prereqs:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -50,9 +52,9 @@ native:
 
 space := $(subst ,, )
 
-# The Python package loads the tier libraries from inside itself, and the torch operators that
-# hand torch tensors to whichever tier it loaded.
-python-package: native $(TORCH_OPERATORS)
+# The Python package loads the tier libraries from inside itself, and the torch operators and the
+# numpy extension that hand tensors and arrays to whichever tier it loaded.
+python-package: native $(TORCH_OPERATORS) $(NUMPY_EXTENSION)
 	@for t in $(TIERS); do \
 	  mkdir -p $(PYPKG_NATIVE)/$$t && cp $(NATIVE_DIR)/$$t/libembedding_native.so $(PYPKG_NATIVE)/$$t/; \
 	done
@@ -60,6 +62,11 @@ python-package: native $(TORCH_OPERATORS)
 $(TORCH_OPERATORS): interop/torch/embedding_native_torch.cpp $(HEADER_DIR)/embedding_native.h | prereqs
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -Werror -shared -fPIC -I$(HEADER_DIR) $< -o $@ -ltorch -ltorch_cpu -lc10
+
+$(NUMPY_EXTENSION): interop/numpy/embedding_native_numpy.c $(HEADER_DIR)/embedding_native.h | prereqs
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -I$(HEADER_DIR) \
+	  -I$$($(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])") $< -o $@
 
 # C programs link against the host's best tier; each is also built under AddressSanitizer.
 c-programs: native

@@ -111,10 +111,10 @@ native-host:
 
 # ---- Python: pip install interop/python -------------------------------------------------------
 
-python-wheel: native $(TORCH_OPERATORS) package-prereqs
+python-wheel: native $(TORCH_OPERATORS) $(NUMPY_EXTENSION) package-prereqs
 	rm -rf $(PKG_DIR)/python
 	$(PYTHON) -m pip wheel --no-build-isolation --no-index --no-deps --disable-pip-version-check -q \
 	  -w $(PKG_DIR)/python interop/python
 
-test-package-python: prereqs package-prereqs native $(TORCH_OPERATORS)
+test-package-python: prereqs package-prereqs native $(TORCH_OPERATORS) $(NUMPY_EXTENSION)
 	tests/consumers/python/run.sh $(PYTHON)

@@ -38,7 +38,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = "embedding_native"
 PLATFORM = "linux-x64"
 LIBRARY = "libembedding_native.so"
+# The fast ways in for tensors and numpy arrays (make python-package builds them; without them the
+# package serves both through ctypes, with the same results).
 TORCH_OPERATORS = "libembedding_native_torch.so"
+NUMPY_EXTENSION = "_numpy_calls.abi3.so"
 BASELINE_TIER = "x86-64-v2"
 TIERS = (BASELINE_TIER, "x86-64-v3", "x86-64-v4")
 ARTIFACTS_ENV = "EMBEDDING_NATIVE_ARTIFACTS"
@@ -92,11 +95,12 @@ class build_py(_build_py):
             os.makedirs(target_dir, exist_ok=True)
             self.copy_file(source, os.path.join(target_dir, LIBRARY), preserve_mode=True)
 
-        # The torch operators (make python-package builds them against Debian's torch 1.13; the
-        # package uses them only under that torch, and serves tensors through ctypes without them).
-        operators = os.path.join(native_src, PLATFORM, TORCH_OPERATORS)
-        if os.path.isfile(operators):
-            self.copy_file(operators, os.path.join(native_out, PLATFORM, TORCH_OPERATORS), preserve_mode=True)
+        # The torch operators (built against Debian's torch 1.13 and used only under it) and the
+        # numpy extension (CPython's stable ABI, 3.11 on).
+        for name in (TORCH_OPERATORS, NUMPY_EXTENSION):
+            source = os.path.join(native_src, PLATFORM, name)
+            if os.path.isfile(source):
+                self.copy_file(source, os.path.join(native_out, PLATFORM, name), preserve_mode=True)
 
 
 class bdist_wheel(_bdist_wheel):

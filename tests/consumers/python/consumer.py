@@ -26,6 +26,10 @@ def main(install_dir):
     assert package_file.startswith(install_dir), "package imported from %s, not %s" % (package_file, install_dir)
     assert library.startswith(install_dir), "library loaded from %s, not %s" % (library, install_dir)
 
+    # the numpy extension ships with the package (make python-package built it) and serves arrays
+    extension = info["numpy_extension"]
+    assert extension.startswith("on: " + install_dir), "numpy extension: %s" % extension
+
     table = np.arange(10 * 48, dtype=np.float32).reshape(10, 48) / 7
     indices = np.array([[1, 2, 4], [4, 3, 9]], dtype=np.int64)
     rows = en.embedding(indices, table)

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .. import _torch_operators as _operators
+from .. import _numpy_extension, _torch_operators as _operators
 from .._bindings import emb_embedding
 from .._tables import read_only
 from ..errors import EMB_ERROR_INDEX_OUT_OF_RANGE, EMB_ERROR_INVALID_ARGUMENT, EmbeddingRuntimeError
@@ -64,8 +64,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         Sparse indices raise torch's own error (IndexError for 1-D, RuntimeError otherwise).
     """
     if padding_idx is None and max_norm is None and sparse is False and scale_grad_by_freq is False:
+        # Arrays in, an array out: the extension, when it is in use and takes the call.
+        if type(input) is _ndarray:
+            if _numpy_extension.embedding is not None:
+                result = _numpy_extension.embedding(weight, input, out)
+                if result is not None:
+                    return result
         # Tensors in, a tensor out: the dispatcher operator, when it is in use and takes the call.
-        if _operators.embedding is not None and type(input) is _operators.Tensor and isinstance(weight, _operators.Tensor) \
+        elif _operators.embedding is not None and type(input) is _operators.Tensor and isinstance(weight, _operators.Tensor) \
                 and (out is None or (type(out) is _operators.Tensor and not read_only.any_live())):
             result = _operators.embedding(weight, input, out)
             if result is not None:
@@ -78,6 +84,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             return _gather(kind, shape if kind is NUMPY else tuple(shape), out, *operands)
     return _checked_embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, out)
 
+
+_ndarray = np.ndarray
 
 # The array types whose plain calls take the short way; torch.Tensor joins when first seen.
 _PLAIN_KINDS = {np.ndarray: NUMPY}

@@ -3,7 +3,7 @@
 import json
 import operator
 
-from .. import _bindings, _torch_operators
+from .. import _bindings, _numpy_extension, _torch_operators
 from .._cpu import TIER_NAMES
 from .failures import native_error
 
@@ -19,7 +19,9 @@ def build_info():
       omit flags the CPU has, so it may be lower than ``cpu_tier``; it never decides),
     * ``selected_by``: ``"cpu"``, ``"EMBEDDING_NATIVE_TIER"`` or ``"EMBEDDING_NATIVE_LIBRARY"``,
     * ``torch_operators``: whether torch tensors take the dispatcher operators
-      (``_torch_operators``): "on: <file>", "off: <why>", or undecided while torch is not imported.
+      (``_torch_operators``): "on: <file>", "off: <why>", or undecided while torch is not imported,
+    * ``numpy_extension``: whether numpy arrays take the CPython extension (``_numpy_extension``):
+      "on: <file>" or "off: <why>".
     """
     loaded = _bindings.LIBRARY
     info = json.loads(_bindings.emb_build_info().decode("utf-8"))
@@ -30,6 +32,7 @@ def build_info():
     info["selected_by"] = loaded.selected_by
     _torch_operators.load()
     info["torch_operators"] = _torch_operators.status or "undecided: torch is not imported"
+    info["numpy_extension"] = _numpy_extension.status
     return info
 
 
