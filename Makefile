@@ -61,7 +61,9 @@ python-package: native $(TORCH_OPERATORS) $(NUMPY_EXTENSION)
 
 $(TORCH_OPERATORS): interop/torch/embedding_native_torch.cpp $(HEADER_DIR)/embedding_native.h | prereqs
 	@mkdir -p $(@D)
-	$(CXX) -std=c++17 -O2 -Wall -Wextra -Werror -shared -fPIC -I$(HEADER_DIR) $< -o $@ -ltorch -ltorch_cpu -lc10
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -Werror -shared -fPIC -I$(HEADER_DIR) \
+	  -I/usr/include/torch/csrc/api/include -I$$($(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])") \
+	  $< -o $@ -ltorch_python -ltorch -ltorch_cpu -lc10
 
 $(NUMPY_EXTENSION): interop/numpy/embedding_native_numpy.c $(HEADER_DIR)/embedding_native.h | prereqs
 	@mkdir -p $(@D)

@@ -1,24 +1,23 @@
-// The plain calls of embedding_native's functional API as torch dispatcher operators.
+// The plain calls of embedding_native's functional API for torch tensors, as a Python extension.
 //
 // From Python, a call through ctypes pays for its arguments one by one (about 80 ns each) and for
 // every tensor's address and the result's allocation in Python (torch.empty alone is 0.9 µs), so a
-// tiny lookup took twice torch's time (bench/results/python-call-floor.md). These operators take the
-// tensors themselves: torch's dispatcher hands them over, the result is allocated in C++, and the
-// library is called directly.
+// tiny lookup took twice torch's time (bench/results/python-call-floor.md). These functions take the
+// tensors themselves (pybind11 with torch's tensor conversions), allocate the result in C++ and call
+// the library directly; large calls release the GIL meanwhile.
 //
 // They cover the functional API's plain calls on contiguous CPU tensors: embedding without options;
 // embedding_bag with 1-D indices and offsets, no options, per-sample weights in sum mode; the dense
 // and sparse gradients and the bag's dense gradient without a padding row; coalescing; renorm; the
-// quantized (8-, 4-, 2-bit rows) bag of a packed uint8 table. Anything else, and any call the library refuses, returns None and has written nothing:
-// the Python caller then takes its checked path, which raises torch's error. The library is the one
-// the Python package loaded (bind() takes its path), so both paths run the same tier.
+// quantized (8-, 4-, 2-bit rows) bag of a packed uint8 table; the drop-ins' trainable lookup as a C++
+// autograd function. Anything else, and any call the library refuses, returns None and has written
+// nothing: the Python caller then takes its checked path, which raises torch's error. The library is
+// the one the Python package loaded (bind() takes its path), so both paths run the same tier.
 //
-// Built by `make python-package` against Debian's libtorch-dev (torch 1.13); the Python package
-// loads it only into the torch it was built for (embedding_native/_torch_operators.py).
+// Built by `make python-package` against Debian's libtorch-dev (torch 1.13) and Python's headers; the
+// Python package loads it only into the torch it was built for (embedding_native/_torch_operators.py).
 
-#include <ATen/ATen.h>
-#include <torch/csrc/autograd/custom_function.h>
-#include <torch/library.h>
+#include <torch/extension.h>
 
 #include <dlfcn.h>
 
@@ -44,6 +43,21 @@ struct Library {
 };
 
 Library library;
+
+// Library calls with at least this many elements of work run without the GIL, so other Python threads
+// go on meanwhile (ctypes releases it for every call); smaller ones keep it, which costs less.
+constexpr int64_t kReleaseGilElements = 16384;
+
+// Runs `call` (one library call), without the GIL when it has `elements` of work or more and this
+// thread holds the GIL (the autograd engine's threads run backward functions without it).
+template <class Call>
+int32_t run(int64_t elements, Call&& call) {
+    if (elements >= kReleaseGilElements && PyGILState_Check()) {
+        pybind11::gil_scoped_release released;
+        return call();
+    }
+    return call();
+}
 
 // The library's dtype code of a table tensor, or 0.
 int32_t table_code(c10::ScalarType type) {
@@ -171,8 +185,10 @@ c10::optional<at::Tensor> embedding(const at::Tensor& weight, const at::Tensor& 
     if (!result.defined()) {
         return c10::nullopt;
     }
-    int32_t status = library.embedding(weight.data_ptr(), weight_dtype, rows, dim, indices.data_ptr(), index_dtype,
-                                       count, result.data_ptr(), count * dim);
+    int32_t status = run(count * dim, [&] {
+        return library.embedding(weight.data_ptr(), weight_dtype, rows, dim, indices.data_ptr(), index_dtype,
+                                 count, result.data_ptr(), count * dim);
+    });
     if (status != EMB_OK) {
         return c10::nullopt;
     }
@@ -201,8 +217,10 @@ c10::optional<at::Tensor> embedding_bag(const at::Tensor& weight, const at::Tens
     if (!out.defined()) {
         return c10::nullopt;
     }
-    int32_t status = library.embedding_bag(weight.data_ptr(), weight_dtype, rows, dim, &bags, static_cast<int32_t>(mode),
-                                           out.data_ptr(), num_bags * dim, nullptr, 0);
+    int32_t status = run(indices.numel() * dim, [&] {
+        return library.embedding_bag(weight.data_ptr(), weight_dtype, rows, dim, &bags, static_cast<int32_t>(mode),
+                                     out.data_ptr(), num_bags * dim, nullptr, 0);
+    });
     if (status != EMB_OK) {
         return c10::nullopt;
     }
@@ -223,9 +241,11 @@ c10::optional<at::Tensor> embedding_backward(const at::Tensor& grad, const at::T
         return c10::nullopt;
     }
     int32_t flags = (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0) | (accumulate ? EMB_ACCUMULATE : 0);
-    int32_t status = library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(), dim,
-                                                indices.data_ptr(), index_code(indices.scalar_type()), num_weights,
-                                                EMB_NO_PADDING, flags, result.data_ptr(), num_weights * dim);
+    int32_t status = run(indices.numel() * dim, [&] {
+        return library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(), dim,
+                                          indices.data_ptr(), index_code(indices.scalar_type()), num_weights,
+                                          EMB_NO_PADDING, flags, result.data_ptr(), num_weights * dim);
+    });
     if (status != EMB_OK) {
         return c10::nullopt;
     }
@@ -243,10 +263,12 @@ std::vector<at::Tensor> embedding_sparse_backward(const at::Tensor& grad, const 
     at::Tensor rows = at::empty({count}, indices.options().dtype(at::kLong));
     at::Tensor values = at::empty({count, dim}, grad.options());
     int64_t nnz = 0;
-    int32_t status = library.embedding_backward_sparse(
-        grad.data_ptr(), table_code(grad.scalar_type()), count, dim, indices.data_ptr(),
-        index_code(indices.scalar_type()), num_weights, EMB_NO_PADDING, scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0,
-        rows.data_ptr<int64_t>(), values.data_ptr(), count, &nnz);
+    int32_t status = run(count * dim, [&] {
+        return library.embedding_backward_sparse(
+            grad.data_ptr(), table_code(grad.scalar_type()), count, dim, indices.data_ptr(),
+            index_code(indices.scalar_type()), num_weights, EMB_NO_PADDING,
+            scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0, rows.data_ptr<int64_t>(), values.data_ptr(), count, &nnz);
+    });
     if (status != EMB_OK) {
         return {};
     }
@@ -265,8 +287,10 @@ std::vector<at::Tensor> sparse_coalesce(const at::Tensor& rows, const at::Tensor
     int64_t nnz = values.size(0), dim = values.size(1), count = 0;
     at::Tensor unique = at::empty({nnz}, rows.options());
     at::Tensor summed = at::empty({nnz, dim}, values.options());
-    int32_t status = library.sparse_coalesce(rows.data_ptr<int64_t>(), values.data_ptr(), values_dtype, nnz, dim,
-                                             num_weights, unique.data_ptr<int64_t>(), summed.data_ptr(), nnz, &count);
+    int32_t status = run(nnz * dim, [&] {
+        return library.sparse_coalesce(rows.data_ptr<int64_t>(), values.data_ptr(), values_dtype, nnz, dim,
+                                       num_weights, unique.data_ptr<int64_t>(), summed.data_ptr(), nnz, &count);
+    });
     if (status != EMB_OK) {
         return {};
     }
@@ -282,8 +306,10 @@ bool embedding_renorm(const at::Tensor& weight, const at::Tensor& indices, doubl
             || !plain(weight) || !plain(indices)) {
         return false;
     }
-    int32_t status = library.embedding_renorm(weight.data_ptr(), weight_dtype, weight.size(0), weight.size(1),
-                                              indices.data_ptr(), index_dtype, indices.numel(), max_norm, norm_type);
+    int32_t status = run(indices.numel() * weight.size(1), [&] {
+        return library.embedding_renorm(weight.data_ptr(), weight_dtype, weight.size(0), weight.size(1),
+                                        indices.data_ptr(), index_dtype, indices.numel(), max_norm, norm_type);
+    });
     if (status != EMB_OK) {
         return false;
     }
@@ -330,9 +356,11 @@ c10::optional<at::Tensor> embedding_bag_backward(const at::Tensor& grad, const a
     }
     emb_bags bags = plain_bags(indices, offsets, weights);
     int32_t flags = (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0) | (accumulate ? EMB_ACCUMULATE : 0);
-    int32_t status = library.embedding_bag_backward(grad.data_ptr(), EMB_DTYPE_FLOAT32, num_weights, dim, &bags,
-                                                    static_cast<int32_t>(mode), rows, flags, result.data_ptr(),
-                                                    num_weights * dim);
+    int32_t status = run(indices.numel() * dim, [&] {
+        return library.embedding_bag_backward(grad.data_ptr(), EMB_DTYPE_FLOAT32, num_weights, dim, &bags,
+                                              static_cast<int32_t>(mode), rows, flags, result.data_ptr(),
+                                              num_weights * dim);
+    });
     if (status != EMB_OK) {
         return c10::nullopt;
     }
@@ -369,9 +397,11 @@ c10::optional<at::Tensor> quantized_embedding_bag(const at::Tensor& packed, int6
     }
     at::Tensor out = at::empty({num_bags, dim}, packed.options().dtype(at::kFloat));
     emb_bags bags = plain_bags(indices, offsets, weights);
-    int32_t status = library.quantized_embedding_bag(packed.data_ptr(), static_cast<int32_t>(bits), packed.size(0), dim,
-                                                     &bags, static_cast<int32_t>(mode), nullptr, 0,
-                                                     out.data_ptr<float>(), num_bags * dim);
+    int32_t status = run(indices.numel() * dim, [&] {
+        return library.quantized_embedding_bag(packed.data_ptr(), static_cast<int32_t>(bits), packed.size(0), dim,
+                                               &bags, static_cast<int32_t>(mode), nullptr, 0,
+                                               out.data_ptr<float>(), num_bags * dim);
+    });
     if (status != EMB_OK) {
         return c10::nullopt;
     }
@@ -409,10 +439,12 @@ struct DenseGradient : torch::autograd::Function<DenseGradient> {
         int64_t dim = grad.size(-1);
         at::Tensor result = at::zeros({num_weights, dim}, grad.options());
         int32_t flags = EMB_ACCUMULATE | (scale_grad_by_freq ? EMB_SCALE_GRAD_BY_FREQ : 0);
-        int32_t status = library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(),
-                                                    dim, indices.data_ptr(), index_code(indices.scalar_type()),
-                                                    num_weights, padding_idx, flags, result.data_ptr(),
-                                                    num_weights * dim);
+        int32_t status = run(indices.numel() * dim, [&] {
+            return library.embedding_backward(grad.data_ptr(), table_code(grad.scalar_type()), indices.numel(),
+                                              dim, indices.data_ptr(), index_code(indices.scalar_type()),
+                                              num_weights, padding_idx, flags, result.data_ptr(),
+                                              num_weights * dim);
+        });
         TORCH_CHECK(status == EMB_OK, "embedding_native: the dense gradient failed (status ", status, ")");
         return result;
     }
@@ -473,7 +505,7 @@ c10::optional<at::Tensor> trainable_embedding(const at::Tensor& weight, const at
     }
 }
 
-// Binds the operators to the library at `path` (the one the Python package opened; opening it again
+// Binds the functions to the library at `path` (the one the Python package opened; opening it again
 // returns the same handle). Returns its version number; 0 if it cannot be opened or lacks a function.
 int64_t bind(const std::string& path, int64_t max_result_bytes) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -494,8 +526,8 @@ int64_t bind(const std::string& path, int64_t max_result_bytes) {
     library.quantized_embedding_bag = reinterpret_cast<decltype(&emb_quantized_embedding_bag)>(
         dlsym(handle, "emb_quantized_embedding_bag"));
     library.max_result_bytes = max_result_bytes;
-    if (version == nullptr || library.quantized_embedding_bag == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr
-            || library.embedding_backward == nullptr || library.embedding_backward_sparse == nullptr
+    if (version == nullptr || library.embedding == nullptr || library.embedding_bag == nullptr
+            || library.quantized_embedding_bag == nullptr || library.embedding_backward == nullptr || library.embedding_backward_sparse == nullptr
             || library.sparse_coalesce == nullptr || library.embedding_renorm == nullptr
             || library.embedding_bag_backward == nullptr) {
         library = Library();
@@ -506,24 +538,19 @@ int64_t bind(const std::string& path, int64_t max_result_bytes) {
 
 }  // namespace
 
-// Catch-all kernels: every backend reaches them (a sparse or meta tensor too), and they answer None
+// A Python extension module through pybind11, as torch's own bindings are: a tiny call costs about
+// 0.9 µs less than through torch's dispatcher (torch.ops), which checks every argument against a
+// schema and boxes it. Every tensor reaches the functions (a sparse or meta one too); they answer None
 // to anything that is not a plain call on dense CPU memory.
-TORCH_LIBRARY(embedding_native_plain, m) {
-    m.def("bind(str path, int max_result_bytes) -> int", bind);
-    m.def("embedding(Tensor weight, Tensor indices, Tensor? out) -> Tensor?", embedding);
-    m.def("embedding_bag(Tensor weight, Tensor indices, Tensor offsets, int mode, Tensor? per_sample_weights) -> Tensor?",
-          embedding_bag);
-    m.def("embedding_backward(Tensor grad_output, Tensor indices, int num_weights, bool scale_grad_by_freq, "
-          "Tensor? out, bool accumulate) -> Tensor?", embedding_backward);
-    m.def("embedding_sparse_backward(Tensor grad_output, Tensor indices, int num_weights, bool scale_grad_by_freq) "
-          "-> Tensor[]", embedding_sparse_backward);
-    m.def("sparse_coalesce(Tensor rows, Tensor values, int num_weights) -> Tensor[]", sparse_coalesce);
-    m.def("embedding_renorm(Tensor weight, Tensor indices, float max_norm, float norm_type) -> bool", embedding_renorm);
-    m.def("embedding_bag_backward(Tensor grad_output, Tensor indices, int num_weights, Tensor offsets, int mode, "
-          "Tensor? per_sample_weights, bool scale_grad_by_freq, Tensor? max_indices, Tensor? out, bool accumulate) "
-          "-> Tensor?", embedding_bag_backward);
-    m.def("quantized_embedding_bag(Tensor packed, int bits, Tensor indices, Tensor offsets, int mode, "
-          "Tensor? per_sample_weights) -> Tensor?", quantized_embedding_bag);
-    m.def("trainable_embedding(Tensor weight, Tensor indices, int padding_idx, bool scale_grad_by_freq) -> Tensor?",
-          trainable_embedding);
+PYBIND11_MODULE(libembedding_native_torch, m) {
+    m.def("bind", &bind, "bind(path, max_result_bytes): use the library at path; returns its version number");
+    m.def("embedding", &embedding);
+    m.def("embedding_bag", &embedding_bag);
+    m.def("embedding_backward", &embedding_backward);
+    m.def("embedding_sparse_backward", &embedding_sparse_backward);
+    m.def("sparse_coalesce", &sparse_coalesce);
+    m.def("embedding_renorm", &embedding_renorm);
+    m.def("embedding_bag_backward", &embedding_bag_backward);
+    m.def("quantized_embedding_bag", &quantized_embedding_bag);
+    m.def("trainable_embedding", &trainable_embedding);
 }

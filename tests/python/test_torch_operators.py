@@ -1,4 +1,4 @@
-"""The torch dispatcher operators for plain tensor calls (interop/torch, embedding_native._torch_operators).
+"""The torch extension for plain tensor calls (interop/torch, embedding_native._torch_operators).
 
 They must give the ctypes path's bits, answer None (having written nothing) to everything else, and
 be what the functional API's plain tensor calls take.

@@ -70,7 +70,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                 result = _numpy_extension.embedding(weight, input, out)
                 if result is not None:
                     return result
-        # Tensors in, a tensor out: the dispatcher operator, when it is in use and takes the call.
+        # Tensors in, a tensor out: the torch extension, when it is in use and takes the call.
         elif _operators.embedding is not None and type(input) is _operators.Tensor and isinstance(weight, _operators.Tensor) \
                 and (out is None or (type(out) is _operators.Tensor and not read_only.any_live())):
             result = _operators.embedding(weight, input, out)

@@ -18,7 +18,7 @@ def build_info():
     * ``cpuinfo_tier``: the tier /proc/cpuinfo's flags name, a diagnostic only (some kernels
       omit flags the CPU has, so it may be lower than ``cpu_tier``; it never decides),
     * ``selected_by``: ``"cpu"``, ``"EMBEDDING_NATIVE_TIER"`` or ``"EMBEDDING_NATIVE_LIBRARY"``,
-    * ``torch_operators``: whether torch tensors take the dispatcher operators
+    * ``torch_operators``: whether torch tensors take the compiled torch extension
       (``_torch_operators``): "on: <file>", "off: <why>", or undecided while torch is not imported,
     * ``numpy_extension``: whether numpy arrays take the CPython extension (``_numpy_extension``):
       "on: <file>" or "off: <why>".

@@ -100,7 +100,7 @@ __all__ = ["Embedding", "embedding", "EmbeddingBag", "embedding_bag"]
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
 _get_tracing_state = torch._C._get_tracing_state
-_operators.load()  # torch is imported: the dispatcher operators serve the drop-ins from their first call
+_operators.load()  # torch is imported: the torch extension serves the drop-ins from their first call
 #: ``reset_parameters`` draws this many bytes of samples at a time (rounded to 16 elements).
 _INIT_BLOCK_BYTES = 16 << 20
 _SPARSE_SCALE_MESSAGE = "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
