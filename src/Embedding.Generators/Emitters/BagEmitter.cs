@@ -30,14 +30,15 @@ namespace Embedding.Generators.Emitters
 
         /// <summary>
         /// The accumulators of one block: a value register each, and a position register each when the arg-max is
-        /// tracked. Weighted sums at 128 bits take half as many too: on x86-64-v2 (no FMA instruction) each step is
-        /// the exact emulation in double (ExactFusedMultiplyAdd), whose temporaries with 8 accumulators overflowed
-        /// the 16 registers (D = 64: 14.7x the unweighted sum's time, against 3.1x at D = 16 with 4).
+        /// tracked. A weighted sum whose multiply-add is emulated takes half as many too: on x86-64-v2 (no FMA
+        /// instruction) each step is the exact emulation in double (ExactFusedMultiplyAdd), whose temporaries with 8
+        /// accumulators overflowed the 16 registers (D = 64: 14.7x the unweighted sum's time, against 3.1x at D = 16
+        /// with 4). Only the 128-bit kernels can meet the emulation, and ARM64 runs them with its own FMA.
         /// </summary>
-        private static int BlockVectors(Kind kind, Width width, bool tracked)
+        private static int BlockVectors(Kind kind, Width width, bool tracked, bool emulatedMultiplyAdd = false)
         {
             int group = width.Bits == 512 ? WideSumBlockVectors : SumBlockVectors;
-            return (kind.IsMax && tracked) || (kind.Weighted && width.Bits == 128) ? group / 2 : group;
+            return (kind.IsMax && tracked) || emulatedMultiplyAdd ? group / 2 : group;
         }
 
         public static readonly BagEmitter Instance = new BagEmitter();
@@ -136,6 +137,17 @@ namespace Embedding.Generators.Emitters
             else if (kind.Weighted)
             {
                 writer.Open("if (paddingIndex < 0)");
+                if (width.Bits == 128)
+                {
+                    writer.Open("if (FusedWeightedSum.IsEmulated)");
+                    writer.Line("// x86-64-v2 (no FMA instruction): the exact emulation's temporaries need the registers of half the accumulators.");
+                    EmitBagLoop(writer, kind, shape, width, "FusedWeightedSum", tracked: false, emulatedMultiplyAdd: true);
+                    writer.Line();
+                    writer.Line("return;");
+                    writer.Close();
+                    writer.Line();
+                }
+
                 writer.Line("// No padding row: acc = fma(row, w, acc), one rounding (torch 1.13's fast path).");
                 EmitBagLoop(writer, kind, shape, width, "FusedWeightedSum", tracked: false);
                 writer.Line();
@@ -154,7 +166,7 @@ namespace Embedding.Generators.Emitters
         }
 
         /// <summary>The loop over bags with one reduction (<paramref name="reducer"/>, an alias of the runtime's operator).</summary>
-        private static void EmitBagLoop(SourceWriter writer, Kind kind, KernelShape shape, Width width, string reducer, bool tracked)
+        private static void EmitBagLoop(SourceWriter writer, Kind kind, KernelShape shape, Width width, string reducer, bool tracked, bool emulatedMultiplyAdd = false)
         {
             int dimension = shape.Dimension;
             writer.Open("for (nint bag = 0; bag < numBags; bag++)");
@@ -177,7 +189,7 @@ namespace Embedding.Generators.Emitters
                 writer.Line("ref float headRow = ref Rows.Of(in weight, Rows.Index(in indices, head), " + dimension + ");");
             }
 
-            int group = BlockVectors(kind, width, tracked);
+            int group = BlockVectors(kind, width, tracked, emulatedMultiplyAdd);
             int lanes = shape.Lanes;
             string unit = width.Bits == 0 ? "column" : "vector";
             int blocks = shape.FullVectors / group;
@@ -275,8 +287,11 @@ namespace Embedding.Generators.Emitters
                 writer.Open("for (nint i = start; i < end; i++)");
             }
 
-            writer.Line("// Prefetch this pass's columns of the row KernelHints.DistanceFor(" + columns + ") positions ahead (as far as rows of its width): a hint, so no value changes.");
-            writer.Line("Hints.PrefetchColumns(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead(i, total, " + columns + ")), " + dimension + "), " + firstColumn + ", " + columns + ");");
+            writer.Line("// Prefetch this pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: a hint, so no value changes.");
+            writer.Open("if (Hints.IssuesPrefetches)");
+            writer.Line("Hints.PrefetchColumns(in Rows.Of(in weight, Rows.Index(in indices, Hints.BagAhead(i, total)), " + dimension + "), " + firstColumn + ", " + columns + ");");
+            writer.Close();
+            writer.Line();
 
             writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");
@@ -342,6 +357,11 @@ namespace Embedding.Generators.Emitters
         private static string Describe(KernelShape shape, Width width, Kind kind)
         {
             string text = DescribeBlocks(shape, width, BlockVectors(kind, width, tracked: true));
+            if (kind.Weighted && width.Bits == 128)
+            {
+                return text + " (" + DescribeBlocks(shape, width, BlockVectors(kind, width, tracked: false, emulatedMultiplyAdd: true)) + " where the multiply-add is emulated)";
+            }
+
             return kind.IsMax ? "with the arg-max " + text + "; values only " + DescribeBlocks(shape, width, BlockVectors(kind, width, tracked: false)) : text;
         }
 

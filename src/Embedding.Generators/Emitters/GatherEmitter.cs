@@ -42,7 +42,10 @@ namespace Embedding.Generators.Emitters
             writer.Line("ref " + element + " target = ref destination;");
             writer.Open("for (nint i = 0; i < count; i++)");
             writer.Line("// Prefetch the row 4 KiB of rows ahead (KernelHints.Ahead): a hint, so no value changes.");
+            writer.Open("if (Hints.IssuesPrefetches)");
             writer.Line("Hints.PrefetchRow(in Rows.Of(in weight, Rows.Index(in indices, Hints.Ahead<" + element + ">(i, count, " + dimension + ")), " + dimension + "), " + dimension + ");");
+            writer.Close();
+            writer.Line();
             writer.Line("ref " + element + " source = ref Rows.Of(in weight, Rows.Index(in indices, i), " + dimension + ");");
             EmitRow(writer, shape, width);
             writer.Line();

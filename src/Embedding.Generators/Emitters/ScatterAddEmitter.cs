@@ -61,7 +61,10 @@ namespace Embedding.Generators.Emitters
             int dimension = shape.Dimension;
             writer.Open("for (nint k = 0; k < count; k++)");
             writer.Line("// Prefetch the destination row a few positions ahead (KernelHints.DistanceFor): a hint, so no value changes.");
+            writer.Open("if (Hints.IssuesPrefetches)");
             writer.Line("Hints.PrefetchRow(in Rows.Of(in destination, Rows.Index(in indices, Rows.Position(in positions, Hints.Ahead(k, count, " + dimension + "))), " + dimension + "), " + dimension + ");");
+            writer.Close();
+            writer.Line();
             writer.Line("nint i = Rows.Position(in positions, k);");
             writer.Line("nint row = Rows.Index(in indices, i);");
             writer.Open("if (row == paddingIndex)");

@@ -109,8 +109,11 @@ internal static class GenericBag<TElement, TIndex, TMode>
                 int count = 0;
                 for (nint i = start; i < end; i++)
                 {
-                    // This pass's columns of the row as far ahead as rows of its width: later passes read other lines than the first.
-                    KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, (int)lanes)), dimension), column, (int)lanes);
+                    // This pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: later passes read other lines than the first.
+                    if (KernelHints.IssuesPrefetches)
+                    {
+                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes);
+                    }
 
                     nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)
@@ -171,8 +174,11 @@ internal static class GenericBag<TElement, TIndex, TMode>
                 TVector positions = TOps.Position(first);
                 for (nint i = first + 1; i < end; i++)
                 {
-                    // This pass's columns of the row as far ahead as rows of its width: later passes read other lines than the first.
-                    KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.Ahead<T>(i, total, (int)lanes)), dimension), column, (int)lanes);
+                    // This pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: later passes read other lines than the first.
+                    if (KernelHints.IssuesPrefetches)
+                    {
+                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes);
+                    }
 
                     nint row = KernelRows.Index(in indices, i);
                     if (row == paddingIndex)

@@ -239,8 +239,11 @@ internal static class GenericBagBackward
         {
             // The rows ascend, which the hardware follows; the bags' gradient rows do not: prefetch the one a
             // few entries ahead (a hint, so no value changes).
-            int ahead = bagOf[BagBackwardOrder.PositionOf(keys[Math.Min(k + distance, last)], shift)];
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref gradOutput, (nint)Math.Max(ahead, 0) * dimension), dimension);
+            if (KernelHints.IssuesPrefetches)
+            {
+                int ahead = bagOf[BagBackwardOrder.PositionOf(keys[Math.Min(k + distance, last)], shift)];
+                KernelHints.PrefetchRow(ref Unsafe.Add(ref gradOutput, (nint)Math.Max(ahead, 0) * dimension), dimension);
+            }
             ulong key = keys[k];
             nint row = (nint)(key >> shift);
             int position = BagBackwardOrder.PositionOf(key, shift);

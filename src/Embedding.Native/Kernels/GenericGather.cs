@@ -29,7 +29,11 @@ internal static class GenericGather<TElement, TIndex>
         ref TElement target = ref destination;
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref KernelRows.Of(in table, KernelRows.Index(in index, KernelHints.Ahead<TElement>(i, count, dimension)), dimension), dimension);
+            if (KernelHints.IssuesPrefetches)
+            {
+                KernelHints.PrefetchRow(ref KernelRows.Of(in table, KernelRows.Index(in index, KernelHints.Ahead<TElement>(i, count, dimension)), dimension), dimension);
+            }
+
             ref TElement source = ref KernelRows.Of(in table, KernelRows.Index(in index, i), dimension);
             for (nuint column = 0; column < lastVector; column += lanes)
             {

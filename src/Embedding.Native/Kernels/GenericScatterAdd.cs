@@ -32,7 +32,11 @@ internal static class GenericScatterAdd<TElement, TIndex>
         // depend on how work is split. The parallel backward gives each thread the positions of its rows.
         for (nint k = 0; k < count; k++)
         {
-            KernelHints.PrefetchRow(ref KernelRows.Of(in destination, KernelRows.Index(in indices, KernelRows.Position(in positions, KernelHints.Ahead<TElement>(k, count, dimension))), dimension), dimension);
+            if (KernelHints.IssuesPrefetches)
+            {
+                KernelHints.PrefetchRow(ref KernelRows.Of(in destination, KernelRows.Index(in indices, KernelRows.Position(in positions, KernelHints.Ahead<TElement>(k, count, dimension))), dimension), dimension);
+            }
+
             nint i = KernelRows.Position(in positions, k);
             nint row = KernelRows.Index(in indices, i);
             if (row == paddingIndex)

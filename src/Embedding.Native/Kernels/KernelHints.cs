@@ -15,6 +15,17 @@ namespace Embedding.Native;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class KernelHints
 {
+    /// <summary>
+    /// Whether the prefetch hints do anything (x86); a constant to the JIT. Callers test it before computing
+    /// the address to prefetch, so that elsewhere (ARM64) the look-ahead index load and its clamp compile away
+    /// with the hint: a load of the index ahead is kept even when its result is unused, since it may fault.
+    /// </summary>
+    public static bool IssuesPrefetches
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Sse.IsSupported;
+    }
+
     /// <summary>How far ahead, in bytes of rows, the gather, bag and scatter-add kernels prefetch.</summary>
     /// <remarks>
     /// 4 KiB ahead, FBGEMM's cap and the anchors' C kernel (performance.md §3): enough rows in flight to
@@ -52,6 +63,21 @@ public static class KernelHints
     /// streamer follows it.
     /// </remarks>
     public const int PrefetchPassBytes = 128;
+
+    /// <summary>How many positions ahead a bag kernel's pass prefetches, whatever the width of its rows.</summary>
+    /// <remarks>
+    /// A bag adds its rows into registers and writes nothing per row, so more rows can be in flight than in a
+    /// gather. 4 KiB of rows (<see cref="DistanceFor"/>) left 8 rows at D = 128 and 2 at D = 768 on AVX-512:
+    /// a C model of the kernel (AMD EPYC, bags of 32, bench/results/bag-prefetch-distance.md) read 45 GB/s
+    /// at D = 128 with 8 rows ahead and 56-61 with 16-32; 56 against 65 GB/s at D = 256 (4 rows against 16);
+    /// 19 against 26-32 GB/s from a 1 GiB table. Prefetching whole rows instead of their first lines did not
+    /// help, and lost from DRAM.
+    /// </remarks>
+    public const int BagPrefetchDistance = 16;
+
+    /// <summary>The position whose row a bag kernel prefetches while working on position <paramref name="i"/> of <paramref name="total"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static nint BagAhead(nint i, nint total) => Math.Min(i + BagPrefetchDistance, total - 1);
 
     /// <summary>
     /// Prefetches the start of the <paramref name="columns"/> columns from <paramref name="firstColumn"/> of a row:

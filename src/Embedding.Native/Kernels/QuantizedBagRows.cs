@@ -106,6 +106,11 @@ public readonly ref struct QuantizedBagRows<TIndex, TRow>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(nint i)
     {
+        if (!KernelHints.IssuesPrefetches)
+        {
+            return;
+        }
+
         nint index = KernelRows.Index(in _indices, Math.Min(i + _distance, _total - 1));
         // A pruned (-1) position has no row: row 0's address stands in (a hint never changes a value).
         nint row = Unsafe.IsNullRef(ref _mapping) ? index : Math.Max(Unsafe.Add(ref _mapping, index), 0);

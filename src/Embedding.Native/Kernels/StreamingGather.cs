@@ -57,7 +57,11 @@ internal static class StreamingGather
         float* target = destination;
         for (nint i = 0; i < count; i++)
         {
-            KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count, dimension))) * dimension), dimension);
+            if (KernelHints.IssuesPrefetches)
+            {
+                KernelHints.PrefetchRow(ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, KernelHints.Ahead(i, count, dimension))) * dimension), dimension);
+            }
+
             ref float source = ref Unsafe.Add(ref weight, nint.CreateTruncating(Unsafe.Add(ref indices, i)) * dimension);
             for (nint column = 0; column < dimension; column += TStream.Lanes)
             {

@@ -33,12 +33,17 @@ namespace Embedding.Native;
 /// </remarks>
 internal static class ExactFusedMultiplyAdd
 {
+    /// <summary>Whether <see cref="MultiplyAdd"/> is the emulation: SSE4.2 without the FMA instruction (x86-64-v2). A constant to the JIT.</summary>
+    public static bool IsEmulated
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => !(Fma.IsSupported || AdvSimd.IsSupported) && Sse42.IsSupported;
+    }
+
     /// <summary><c>a·b + c</c> lane-wise, one rounding.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
-        Fma.IsSupported || AdvSimd.IsSupported || !Sse42.IsSupported
-            ? Vector128.FusedMultiplyAdd(a, b, c)
-            : Emulated(a, b, c);
+        IsEmulated ? Emulated(a, b, c) : Vector128.FusedMultiplyAdd(a, b, c);
 
     /// <summary>The double-precision emulation (portable vector code), on its own so that the tests run it on any CPU.</summary>
     /// <remarks>

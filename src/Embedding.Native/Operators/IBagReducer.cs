@@ -170,6 +170,13 @@ public readonly struct BagWeightedSumFused : IBagReducer
     /// <inheritdoc/>
     public static bool IsWeighted => true;
 
+    /// <summary>Whether the 128-bit multiply-add is the exact emulation in double (x86-64-v2), which needs more registers; a constant to the JIT.</summary>
+    public static bool IsEmulated
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ExactFusedMultiplyAdd.IsEmulated;
+    }
+
     /// <inheritdoc/>
     public static TVector Identity<TVector, TElement, TOps>() where TOps : IBagVector<TVector, TElement> => TOps.Zero;
 
