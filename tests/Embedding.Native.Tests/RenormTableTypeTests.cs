@@ -264,7 +264,10 @@ public abstract class RenormTableTypeTests<TElement>
     private static double KernelNorm(Span<TElement> row, double p)
     {
         ref TElement first = ref MemoryMarshal.GetReference(row);
-        return typeof(TElement) == typeof(double) ? RowNorms<double, double, Float64Renorm>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p)
+        return typeof(TElement) == typeof(double)
+            ? (TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current)
+                ? RowNorms<double, double, Float64Renorm<FusedSquares>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p)
+                : RowNorms<double, double, Float64Renorm<RoundedSquares>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p))
             : typeof(TElement) == typeof(Half) ? RowNorms<Half, float, Float16Renorm>.Of(ref Unsafe.As<TElement, Half>(ref first), row.Length, p)
             : RowNorms<BFloat16, float, BFloat16Renorm>.Of(ref Unsafe.As<TElement, BFloat16>(ref first), row.Length, p);
     }
