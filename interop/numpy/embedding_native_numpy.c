@@ -1,4 +1,4 @@
-/* The plain lookup of embedding_native's functional API for numpy arrays, as a CPython extension.
+/* The plain lookup and bag of embedding_native's functional API for numpy arrays, as a CPython extension.
  *
  * Through ctypes a tiny lookup pays for each of emb_embedding's nine arguments, for every array's
  * address (ndarray.ctypes.data: 0.6 µs each) and for the result's allocation in Python: 4.5 µs,
@@ -6,12 +6,13 @@
  * the dispatcher operators (interop/torch); numpy arrays cannot, so this module takes them whole
  * through the buffer protocol and calls the library directly.
  *
- * It answers only the plain call: C-contiguous ndarrays (not subclasses), a non-empty 2-D float32,
- * float64 or float16 table, int32 or int64 indices of any shape, and either no out (the result is
- * numpy.empty's, when smaller than the bytes Python maps fresh for large results) or an out of
- * exactly the result's shape and type. Anything else, and any call the library refuses, returns
- * None having written nothing: the Python caller then takes its checked path, which raises
- * torch's error. The library is the one the Python package loaded (bind() takes its path), so both
+ * It answers only plain calls: C-contiguous ndarrays (not subclasses) in native byte order, a
+ * non-empty 2-D float32, float64 or float16 table; a lookup of int32 or int64 indices of any shape,
+ * into no out (the result is numpy.empty's, when smaller than the bytes Python maps fresh for large
+ * results) or an out of exactly the result's shape and type; a bag of 1-D indices and offsets, no
+ * padding row, per-sample weights of the table's type in sum mode only. Anything else, and any call
+ * the library refuses, returns None having written nothing: the Python caller then takes its checked
+ * path, which raises torch's error. The library is the one the Python package loaded (bind() takes its path), so both
  * ways run the same tier and give the same bits.
  *
  * Built by `make python-package` against the Python headers of /usr/bin/python3, for CPython's
@@ -35,6 +36,8 @@
 
 static struct {
     int32_t (*embedding)(const void*, int32_t, int64_t, int64_t, const void*, int32_t, int64_t, void*, int64_t);
+    int32_t (*embedding_bag)(const void*, int32_t, int64_t, int64_t, const emb_bags*, int32_t, void*, int64_t, int64_t*,
+                             int64_t);
     PyTypeObject* ndarray;   /* numpy.ndarray: only exact instances take this path */
     PyObject* empty;         /* numpy.empty, for new results */
     int64_t max_result_bytes; /* results this large or larger are left to Python's fresh mappings */
@@ -80,14 +83,15 @@ static int contiguous_view(PyObject* array, Py_buffer* view, int writable) {
     return 1;
 }
 
-/* A new ndarray of the index shape + (dim,), of the table's dtype, or NULL with an error set. */
-static PyObject* new_result(PyObject* weight, const Py_buffer* indices, Py_ssize_t dim) {
-    PyObject* shape = PyTuple_New(indices->ndim + 1);
+/* A new ndarray of shape `leading` + (dim,) (`ndim` leading extents), of the table's dtype, or NULL
+ * with an error set. */
+static PyObject* new_result(PyObject* weight, const Py_ssize_t* leading, int ndim, Py_ssize_t dim) {
+    PyObject* shape = PyTuple_New(ndim + 1);
     if (shape == NULL) {
         return NULL;
     }
-    for (int axis = 0; axis <= indices->ndim; axis++) {
-        PyObject* extent = PyLong_FromSsize_t(axis < indices->ndim ? indices->shape[axis] : dim);
+    for (int axis = 0; axis <= ndim; axis++) {
+        PyObject* extent = PyLong_FromSsize_t(axis < ndim ? leading[axis] : dim);
         if (extent == NULL) {
             Py_DECREF(shape);
             return NULL;
@@ -143,10 +147,10 @@ static PyObject* embedding(PyObject* self, PyObject* const* args, Py_ssize_t nar
     }
     int64_t elements = (int64_t)count * dim;
     if (out_object == Py_None) {
-        if (elements * weight.itemsize >= library.max_result_bytes) {
+        if (count != 0 && count > (library.max_result_bytes - 1) / ((int64_t)dim * weight.itemsize)) {
             goto release_indices;
         }
-        out_object = new_result(weight_object, &indices, dim);
+        out_object = new_result(weight_object, indices.shape, indices.ndim, dim);
         if (out_object == NULL) {
             Py_DECREF(result);
             result = NULL;
@@ -183,6 +187,97 @@ release_weight:
     return result;
 }
 
+/* embedding_bag(weight, indices, offsets, mode, per_sample_weights) -> a new array, or None (see the top). */
+static PyObject* embedding_bag(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5 || library.embedding_bag == NULL || !PyLong_Check(args[3])) {
+        Py_RETURN_NONE;
+    }
+    long mode = PyLong_AsLong(args[3]);
+    PyObject* weights_object = args[4];
+    if ((mode != EMB_BAG_SUM && mode != EMB_BAG_MEAN && mode != EMB_BAG_MAX)
+            || (weights_object != Py_None && mode != EMB_BAG_SUM)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_buffer weight, indices, offsets, weights;
+    if (!contiguous_view(args[0], &weight, 0)) {
+        Py_RETURN_NONE;
+    }
+    PyObject* result = Py_None;
+    Py_INCREF(result);
+    int32_t table = table_code(&weight);
+    if (table == 0 || weight.ndim != 2 || weight.shape[0] == 0 || weight.shape[1] == 0) {
+        goto release_weight;
+    }
+    if (!contiguous_view(args[1], &indices, 0)) {
+        goto release_weight;
+    }
+    if (!contiguous_view(args[2], &offsets, 0)) {
+        goto release_indices;
+    }
+    int weighted = weights_object != Py_None;
+    if (weighted && !contiguous_view(weights_object, &weights, 0)) {
+        goto release_offsets;
+    }
+    Py_ssize_t dim = weight.shape[1], count = indices.ndim == 1 ? indices.shape[0] : -1;
+    Py_ssize_t num_bags = offsets.ndim == 1 ? offsets.shape[0] : 0;
+    emb_bags bags;
+    memset(&bags, 0, sizeof bags);
+    bags.indices = indices.buf;
+    bags.num_indices = count;
+    bags.index_dtype = index_code(&indices);
+    bags.offsets = offsets.buf;
+    bags.offsets_dtype = index_code(&offsets);
+    bags.num_offsets = num_bags;
+    bags.padding_idx = EMB_NO_PADDING;
+    bags.per_sample_weights = weighted ? weights.buf : NULL;
+    int plain = count >= 0 && num_bags > 0 && bags.index_dtype != 0 && bags.offsets_dtype != 0
+                && (!weighted || (weights.ndim == 1 && weights.shape[0] == count && strcmp(weights.format, weight.format) == 0))
+                && num_bags <= (library.max_result_bytes - 1) / ((int64_t)dim * weight.itemsize);
+    if (plain) {
+        Py_ssize_t leading[1] = {num_bags};
+        PyObject* out_object = new_result(args[0], leading, 1, dim);
+        if (out_object == NULL) {
+            Py_DECREF(result);
+            result = NULL;
+            goto release_weights;
+        }
+        Py_buffer out;
+        if (contiguous_view(out_object, &out, 1)) {
+            int64_t elements = (int64_t)num_bags * dim;
+            int32_t status;
+            if ((int64_t)count * dim >= RELEASE_GIL_ELEMENTS) {
+                Py_BEGIN_ALLOW_THREADS
+                status = library.embedding_bag(weight.buf, table, weight.shape[0], dim, &bags, (int32_t)mode, out.buf,
+                                               elements, NULL, 0);
+                Py_END_ALLOW_THREADS
+            } else {
+                status = library.embedding_bag(weight.buf, table, weight.shape[0], dim, &bags, (int32_t)mode, out.buf,
+                                               elements, NULL, 0);
+            }
+            PyBuffer_Release(&out);
+            if (status == EMB_OK) {
+                Py_DECREF(result);
+                result = out_object;
+                Py_INCREF(result);
+            }
+        }
+        Py_DECREF(out_object);
+    }
+release_weights:
+    if (weighted) {
+        PyBuffer_Release(&weights);
+    }
+release_offsets:
+    PyBuffer_Release(&offsets);
+release_indices:
+    PyBuffer_Release(&indices);
+release_weight:
+    PyBuffer_Release(&weight);
+    return result;
+}
+
 /* bind(library_path, numpy_module, max_result_bytes) -> emb_version_number() of the library bound. */
 static PyObject* bind(PyObject* self, PyObject* args) {
     (void)self;
@@ -199,9 +294,10 @@ static PyObject* bind(PyObject* self, PyObject* args) {
     }
     int32_t (*version)(void) = (int32_t (*)(void))dlsym(handle, "emb_version_number");
     void* lookup = dlsym(handle, "emb_embedding");
+    void* bag = dlsym(handle, "emb_embedding_bag");
     PyObject* ndarray = PyObject_GetAttrString(numpy, "ndarray");
     PyObject* empty = ndarray == NULL ? NULL : PyObject_GetAttrString(numpy, "empty");
-    if (empty == NULL || !PyType_Check(ndarray) || version == NULL || lookup == NULL) {
+    if (empty == NULL || !PyType_Check(ndarray) || version == NULL || lookup == NULL || bag == NULL) {
         Py_XDECREF(ndarray);
         Py_XDECREF(empty);
         if (!PyErr_Occurred()) {
@@ -215,6 +311,7 @@ static PyObject* bind(PyObject* self, PyObject* args) {
     library.empty = empty;
     library.max_result_bytes = max_result_bytes;
     memcpy(&library.embedding, &lookup, sizeof lookup);
+    memcpy(&library.embedding_bag, &bag, sizeof bag);
     return PyLong_FromLong(version());
 }
 
@@ -222,6 +319,8 @@ static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(library_path, numpy, max_result_bytes): use this library; returns its version number."},
     {"embedding", (PyCFunction)(void (*)(void))embedding, METH_FASTCALL,
      "embedding(weight, indices, out): the plain lookup of numpy arrays, or None when the call is not plain."},
+    {"embedding_bag", (PyCFunction)(void (*)(void))embedding_bag, METH_FASTCALL,
+     "embedding_bag(weight, indices, offsets, mode, per_sample_weights): the plain bag of numpy arrays, or None."},
     {NULL, NULL, 0, NULL},
 };
 

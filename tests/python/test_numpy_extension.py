@@ -1,4 +1,4 @@
-"""The CPython extension for plain numpy lookups (interop/numpy, embedding_native._numpy_extension).
+"""The CPython extension for plain numpy lookups and bags (interop/numpy, embedding_native._numpy_extension).
 
 It must give the ctypes path's bits, answer None (having written nothing) to everything else, and
 be what the functional API's plain numpy calls take.
@@ -137,6 +137,76 @@ def test_the_torch_rows_of_numpy_calls_are_unchanged():
     weight, indices = table(9, 3, np.float32), np.array([4, 1])
     assert np.array_equal(en.embedding(indices, weight), torch.nn.functional.embedding(
         torch.from_numpy(indices), torch.from_numpy(weight)).numpy())
+
+
+MODES = {"sum": 0, "mean": 1, "max": 2}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("mode, weighted", [("sum", False), ("mean", False), ("max", False), ("sum", True)],
+                         ids=["sum", "mean", "max", "weighted-sum"])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dim", [1, 7, 64, 300])
+def test_embedding_bag_gives_the_ctypes_bits(dtype, mode, weighted, index_dtype, dim, monkeypatch):
+    rng = np.random.default_rng(dim)
+    weight = table(13, dim, dtype, seed=2)
+    indices = rng.integers(0, 13, 20).astype(index_dtype)
+    offsets = np.array([0, 0, 3, 9, 20], dtype=index_dtype)  # an empty bag first, and one at the end
+    weights = rng.standard_normal(20).astype(dtype) if weighted else None
+    ours = extension.embedding_bag(weight, indices, offsets, MODES[mode], weights)
+    assert type(ours) is np.ndarray and ours.dtype == weight.dtype and ours.shape == (5, dim)
+    monkeypatch.setattr(extension, "embedding_bag", None)
+    assert same_bits(ours, en.embedding_bag(indices, weight, offsets, mode=mode, per_sample_weights=weights))
+
+
+def test_bag_refusals_return_none():
+    weight, indices, offsets = table(11, 6, np.float32), np.array([3, 0, 10, 3]), np.array([0, 2])
+    weights = np.ones(4, np.float32)
+    cases = {
+        "index out of range": (weight, np.array([3, 0, 11, 3]), offsets, 0, None),
+        "offsets not starting at 0": (weight, indices, np.array([1, 2]), 0, None),
+        "decreasing offsets": (weight, indices, np.array([0, 3, 2]), 0, None),
+        "offsets past the end": (weight, indices, np.array([0, 5]), 0, None),
+        "no offsets": (weight, indices, np.array([], np.int64), 0, None),
+        "2-D indices": (weight, indices.reshape(2, 2), offsets, 0, None),
+        "2-D offsets": (weight, indices, offsets.reshape(1, 2), 0, None),
+        "weights with mean": (weight, indices, offsets, 1, weights),
+        "weights with max": (weight, indices, offsets, 2, weights),
+        "weights of another type": (weight, indices, offsets, 0, weights.astype(np.float64)),
+        "too few weights": (weight, indices, offsets, 0, weights[:3]),
+        "2-D weights": (weight, indices, offsets, 0, weights.reshape(2, 2)),
+        "non-contiguous weights": (weight, indices, offsets, 0, np.ones(8, np.float32)[::2]),
+        "weights a list": (weight, indices, offsets, 0, [1.0] * 4),
+        "unknown mode": (weight, indices, offsets, 3, None),
+        "mode not an int": (weight, indices, offsets, "sum", None),
+        "float offsets": (weight, indices, offsets.astype(np.float64), 0, None),
+        "non-contiguous table": (np.asfortranarray(weight), indices, offsets, 0, None),
+        "empty table": (np.zeros((0, 6), np.float32), indices, offsets, 0, None),
+        "byte-swapped table": (weight.astype(">f4"), indices, offsets, 0, None),
+    }
+    for name, args in cases.items():
+        assert extension.embedding_bag(*args) is None, name
+    assert extension.embedding_bag(weight, indices, offsets, 0) is None  # the wrong number of arguments
+
+
+def test_plain_numpy_bags_take_the_extension(monkeypatch):
+    calls = []
+    real = extension.embedding_bag
+    monkeypatch.setattr(extension, "embedding_bag", lambda *args: calls.append(args[3]) or real(*args))
+    weight, indices, offsets = table(10, 4, np.float32), np.array([1, 2, 9]), np.array([0, 2])
+    for mode in ("sum", "mean", "max"):
+        en.embedding_bag(indices, weight, offsets, mode=mode)
+    en.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=np.ones(3, np.float32))
+    en.embedding_bag(indices, weight, offsets, mode="sum", padding_idx=0)   # an option: the checked path
+    assert calls == [0, 1, 2, 0]
+
+
+def test_bag_failures_reach_the_checked_path_with_torchs_errors():
+    weight = table(10, 4, np.float32)
+    with pytest.raises(RuntimeError, match="idx < num_embeddings but found idx to be 10"):
+        en.embedding_bag(np.array([1, 10]), weight, np.array([0]))
+    with pytest.raises(RuntimeError, match="can not be greater than input's length 2"):
+        en.embedding_bag(np.array([1, 2]), weight, np.array([0, 3]))
 
 
 def test_switched_off_by_the_environment():

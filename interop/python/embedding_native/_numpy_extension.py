@@ -1,4 +1,4 @@
-"""The plain lookup for numpy arrays as a CPython extension (``_numpy_calls.abi3.so``).
+"""The plain lookup and bag for numpy arrays as a CPython extension (``_numpy_calls.abi3.so``).
 
 Through ctypes a tiny numpy lookup costs 2.5x torch's whole ``F.embedding``: every argument
 crosses on its own, every array's address is read in Python and the result is allocated there
@@ -33,8 +33,10 @@ _FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native", "lin
 #: The oldest CPython whose stable ABI the extension is built for.
 OLDEST_PYTHON = (3, 11)
 
-#: The extension's ``embedding(weight, indices, out)``, or None when it is not in use.
+#: The extension's ``embedding(weight, indices, out)`` and ``embedding_bag(weight, indices, offsets,
+#: mode, per_sample_weights)``, or None when it is not in use.
 embedding = None
+embedding_bag = None
 
 #: Why the extension is (not) in use: a sentence.
 status = None
@@ -42,7 +44,7 @@ status = None
 
 def _load():
     """Loads and binds the extension; returns the sentence for ``status``."""
-    global embedding
+    global embedding, embedding_bag
     if os.environ.get(EXTENSION_ENV, "1") == "0":
         return "off: %s=0" % EXTENSION_ENV
     if platform.python_implementation() != "CPython" or sys.version_info[:2] < OLDEST_PYTHON:
@@ -59,7 +61,7 @@ def _load():
         return "off: cannot load %s: %s" % (_FILE, e)
     if version != _bindings.emb_version_number():
         return "off: %s did not bind to %s" % (_FILE, _bindings.LIBRARY.path)
-    embedding = module.embedding
+    embedding, embedding_bag = module.embedding, module.embedding_bag
     return "on: %s" % _FILE
 
 

@@ -31,7 +31,7 @@ raises torch's error.
 import warnings
 from ctypes import byref
 
-from .. import _torch_operators as _operators
+from .. import _numpy_extension, _torch_operators as _operators
 from .._bindings import EMB_BAG_MAX, EMB_BAG_MEAN, EMB_BAG_SUM, EMB_NO_PADDING, emb_bags, emb_embedding_bag
 from ..errors import (
     EMB_ERROR_INVALID_ARGUMENT, EMB_ERROR_NOT_SUPPORTED, EMB_ERROR_UNSUPPORTED_DTYPE, EmbeddingIndexError,
@@ -115,6 +115,10 @@ def _plain_embedding_bag(input, weight, offsets, mode, per_sample_weights=None):
     if kind is TORCH and _operators.embedding_bag is not None and isinstance(weight, _operators.Tensor) \
             and (per_sample_weights is None or isinstance(per_sample_weights, _operators.Tensor)):
         result = _operators.embedding_bag(weight, input, offsets, mode_code, per_sample_weights)
+        if result is not None:
+            return result
+    elif kind is NUMPY and _numpy_extension.embedding_bag is not None:
+        result = _numpy_extension.embedding_bag(weight, input, offsets, mode_code, per_sample_weights)
         if result is not None:
             return result
     operands = kind.plain_lookup(input, weight)
