@@ -83,6 +83,20 @@ static int contiguous_view(PyObject* array, Py_buffer* view, int writable) {
     return 1;
 }
 
+/* A view of a plain table: an exact, C-contiguous, non-empty 2-D ndarray of a table type, its code in
+ * *code; or 0 with nothing held and no error set. */
+static int table_view(PyObject* array, Py_buffer* view, int32_t* code) {
+    if (!contiguous_view(array, view, 0)) {
+        return 0;
+    }
+    *code = table_code(view);
+    if (*code == 0 || view->ndim != 2 || view->shape[0] == 0 || view->shape[1] == 0) {
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
 /* A new ndarray of shape `leading` + (dim,) (`ndim` leading extents), of the table's dtype, or NULL
  * with an error set. */
 static PyObject* new_result(PyObject* weight, const Py_ssize_t* leading, int ndim, Py_ssize_t dim) {
@@ -127,15 +141,12 @@ static PyObject* embedding(PyObject* self, PyObject* const* args, Py_ssize_t nar
     PyObject* weight_object = args[0];
     PyObject* out_object = args[2];
     Py_buffer weight, indices, out;
-    if (!contiguous_view(weight_object, &weight, 0)) {
+    int32_t table;
+    if (!table_view(weight_object, &weight, &table)) {
         Py_RETURN_NONE;
     }
     PyObject* result = Py_None;
     Py_INCREF(result);
-    int32_t table = table_code(&weight);
-    if (table == 0 || weight.ndim != 2 || weight.shape[0] == 0 || weight.shape[1] == 0) {
-        goto release_weight;
-    }
     if (!contiguous_view(args[1], &indices, 0)) {
         goto release_weight;
     }
@@ -201,15 +212,12 @@ static PyObject* embedding_bag(PyObject* self, PyObject* const* args, Py_ssize_t
         Py_RETURN_NONE;
     }
     Py_buffer weight, indices, offsets, weights;
-    if (!contiguous_view(args[0], &weight, 0)) {
+    int32_t table;
+    if (!table_view(args[0], &weight, &table)) {
         Py_RETURN_NONE;
     }
     PyObject* result = Py_None;
     Py_INCREF(result);
-    int32_t table = table_code(&weight);
-    if (table == 0 || weight.ndim != 2 || weight.shape[0] == 0 || weight.shape[1] == 0) {
-        goto release_weight;
-    }
     if (!contiguous_view(args[1], &indices, 0)) {
         goto release_weight;
     }
