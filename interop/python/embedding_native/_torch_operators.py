@@ -46,15 +46,15 @@ trainable_embedding = None
 _NAMES = ("embedding", "embedding_bag", "embedding_backward", "embedding_sparse_backward", "sparse_coalesce",
           "embedding_renorm", "embedding_bag_backward", "quantized_embedding_bag", "trainable_embedding")
 
-#: ``torch.Tensor`` once the operators are in use.
+#: ``torch.Tensor`` once the extension is in use.
 Tensor = None
 
-#: Why the operators are (not) in use: None while torch is not imported, then a sentence.
+#: Why the extension is (not) in use: None while torch is not imported, then a sentence.
 status = None
 
 
 def load():
-    """Loads and binds the operators once; returns whether they are in use (see ``status``)."""
+    """Loads and binds the extension once; returns whether it is in use (see ``status``)."""
     global Tensor, status
     if status is not None:
         return Tensor is not None
