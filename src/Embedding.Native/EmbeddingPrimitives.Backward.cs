@@ -372,7 +372,7 @@ public static partial class EmbeddingPrimitives
             var work = new ScatterAddWork<TElement, TIndex>
             {
                 Source = source, Indices = first, Count = scatter ? count : 0, Dimension = dimension, Rows = rows, PaddingIndex = paddingIndex,
-                Counts = frequency, Destination = destination, Clear = clear, Kernel = ScatterAddKernelFor<TElement, TIndex>(dimension, width),
+                Counts = frequency, Destination = destination, Clear = clear, Kernel = ScatterAddKernelFor<TElement, TIndex>(dimension, width, frequencyScaled: frequency != null),
             };
             WorkerPool.Run(ref work, threads, threads);
         }
@@ -648,17 +648,27 @@ public static partial class EmbeddingPrimitives
     private static void DispatchScatterAdd<TElement, TIndex>(ref TElement source, ref TIndex indices, nint count, int dimension, long paddingIndex, ref int counts, ref TElement destination, VectorWidth width)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex> =>
-        ScatterAddKernelFor<TElement, TIndex>(dimension, width)(in source, dimension, in indices, in Unsafe.NullRef<int>(), count, paddingIndex, in counts, ref destination);
+        ScatterAddKernelFor<TElement, TIndex>(dimension, width, frequencyScaled: !Unsafe.IsNullRef(ref counts))(in source, dimension, in indices, in Unsafe.NullRef<int>(), count, paddingIndex, in counts, ref destination);
 
-    /// <summary>The scatter-add kernel of the key: a generated one for a specialised dimension, else the generic one.</summary>
-    private static unsafe ScatterAddKernel<TElement, TIndex> ScatterAddKernelFor<TElement, TIndex>(int dimension, VectorWidth width)
+    /// <summary>
+    /// The scatter-add kernel of the key: a generated one for a specialised dimension, else the generic one. The
+    /// generated kernels fuse the frequency-scaled update as torch's FMA kernels do; when torch runs its default
+    /// kernels (<see cref="TorchProducts.AreFused"/> false) a frequency-scaled call takes the generic kernel with
+    /// the products rounded.
+    /// </summary>
+    private static unsafe ScatterAddKernel<TElement, TIndex> ScatterAddKernelFor<TElement, TIndex>(int dimension, VectorWidth width, bool frequencyScaled)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         width = KernelDispatch.FitWidth(width, dimension, sizeof(TElement));
+        if (frequencyScaled && !TorchProducts.AreFused)
+        {
+            return GenericScatterAdd<TElement, TIndex>.At<RoundedProducts>(width);
+        }
+
         return KernelDispatch.Find(
             new KernelKey(KernelOperation.ScatterAdd, TableElements.TypeOf<TElement>(), KernelDispatch.IndexTypeOf<TIndex>(), dimension, width),
-            GenericScatterAdd<TElement, TIndex>.At(width));
+            GenericScatterAdd<TElement, TIndex>.At<FusedProducts>(width));
     }
 
     /// <summary>Zeroes (+0.0 in every table type) <paramref name="length"/> elements, in chunks a span can describe (tables may exceed 2³¹ elements).</summary>

@@ -266,8 +266,8 @@ public abstract class RenormTableTypeTests<TElement>
         ref TElement first = ref MemoryMarshal.GetReference(row);
         return typeof(TElement) == typeof(double)
             ? (TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current)
-                ? RowNorms<double, double, Float64Renorm<FusedSquares>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p)
-                : RowNorms<double, double, Float64Renorm<RoundedSquares>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p))
+                ? RowNorms<double, double, Float64Renorm<FusedProducts>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p)
+                : RowNorms<double, double, Float64Renorm<RoundedProducts>>.Of(ref Unsafe.As<TElement, double>(ref first), row.Length, p))
             : typeof(TElement) == typeof(Half) ? RowNorms<Half, float, Float16Renorm>.Of(ref Unsafe.As<TElement, Half>(ref first), row.Length, p)
             : RowNorms<BFloat16, float, BFloat16Renorm>.Of(ref Unsafe.As<TElement, BFloat16>(ref first), row.Length, p);
     }

@@ -23,6 +23,7 @@ Conventions
 
 import ctypes
 import ctypes.util
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -156,6 +157,35 @@ def fma(a, b, c, dtype):
     return fma64(a, b, c) if dtype == "float64" else fma32(a, b, c)
 
 
+@functools.lru_cache(maxsize=None)
+def torch_kernels():
+    """The ATen CPU kernel set torch runs in this process: ``"default"`` (a CPU without AVX2 and FMA, or
+    ``ATEN_CPU_CAPABILITY=default``), ``"avx2"`` or ``"avx512"`` (only when the variable asks for it).
+    Asked of torch itself, once."""
+    import torch
+    used = torch.__config__.show().split("CPU capability usage: ")[1].split()[0]
+    return {"AVX2": "avx2", "AVX512": "avx512"}.get(used, "default")
+
+
+def torch_fuses():
+    """Whether torch's kernels fuse ``a*b + c`` into one rounding: its AVX2 and AVX-512 kernels, compiled
+    with FMA, do; its default kernels round the product first."""
+    return torch_kernels() != "default"
+
+
+def bf16_fused_chunk():
+    """Elements per chunk of torch's vectorised bfloat16 add (two ``Vectorized<BFloat16>``), whose
+    ``a + alpha*b`` is one fused float operation: 32 with AVX2, 64 with AVX-512; 0 with the default
+    kernels, which round the product to bfloat16 in every element."""
+    return {"avx2": 32, "avx512": 64}.get(torch_kernels(), 0)
+
+
+def madd(a, b, c, dtype):
+    """``a*b + c`` in float32/float64 as torch's CPU kernels in this process round it (:func:`torch_fuses`):
+    ``fma`` or ``rd(rd(a*b) + c)``."""
+    return fma(a, b, c, dtype) if torch_fuses() else add(c, mul(a, b, dtype), dtype)
+
+
 def add(a, b, dtype):
     """``a + b`` in ``dtype`` (c10 reduced types: float32 add, then one rounding)."""
     return narrow(widen(a, dtype) + widen(b, dtype), dtype)
@@ -194,17 +224,22 @@ def embedding_dense_backward(grad, indices, num_weights, dtype, padding_idx=None
 
     * float32/float64: ``fma(g, fl(scale), acc)`` (single rounding; plain add when scale = 1).
     * float16: ``rd(acc + rd(g * rd(scale)))`` (c10::Half operators, two roundings).
-    * bfloat16: columns in whole 32-wide chunks of the flattened row use the vector kernel,
+    * bfloat16: columns in whole 32-wide chunks of the flattened row (64 with AVX-512,
+      :func:`bf16_fused_chunk`) use the vector kernel,
       ``rd(fma_f32(g, rd(scale), acc))`` (one rounding); the remaining ``D % 32`` columns use
       the scalar kernel, ``rd(acc + rd(g * rd(scale)))`` (two roundings). Without
       scale_grad_by_freq both are one correctly rounded add.
+
+    With torch's default kernels (:func:`torch_fuses` false) nothing fuses: float32/float64
+    ``rd(acc + rd(g * fl(scale)))``, bfloat16 the scalar kernel's rounding in every column.
     """
     g = np.asarray(grad).reshape(-1, grad.shape[-1]) if np.ndim(grad) else grad
     flat = np.asarray(indices, np.int64).reshape(-1)
     D = g.shape[1]
     out = zeros((num_weights, D), dtype)
     counts = _counts(flat, num_weights)
-    vec = (D // 32) * 32 if dtype == "bfloat16" else 0
+    chunk = bf16_fused_chunk()
+    vec = D - D % chunk if dtype == "bfloat16" and chunk else 0
     for i, k in enumerate(flat):
         if padding_idx is not None and k == padding_idx:
             continue
@@ -213,7 +248,7 @@ def embedding_dense_backward(grad, indices, num_weights, dtype, padding_idx=None
             continue
         scale = 1.0 / counts[k]
         if dtype in ("float32", "float64"):
-            out[k] = fma(g[i], scale_to(scale, dtype), out[k], dtype)
+            out[k] = madd(g[i], scale_to(scale, dtype), out[k], dtype)
         else:
             a = scalar_to(scale, dtype)
             if vec:
@@ -285,17 +320,18 @@ def _norm2_lanes(x, block):
 
     Eight float lanes; each whole block of ``block`` elements (8 float32, or 16 bfloat16 =
     two float vectors, low half first) does ``lane = fma(x, x, lane)``; the lanes are summed
-    left to right; the tail continues ``acc = fma(x, x, acc)`` sequentially; then sqrt.
+    left to right; the tail continues ``acc = fma(x, x, acc)`` sequentially; then sqrt. With
+    torch's default kernels (:func:`torch_fuses` false) every ``x*x`` is rounded, then added.
     """
     lanes = np.zeros(8, np.float32)
     n = x.size - x.size % block
     for d in range(0, n, 8):
-        lanes = fma32(x[d:d + 8], x[d:d + 8], lanes)
+        lanes = madd(x[d:d + 8], x[d:d + 8], lanes, "float32")
     acc = lanes[0]
     for j in range(1, 8):
         acc = np.float32(acc + lanes[j])
     for v in x[n:]:
-        acc = fma32(v, v, acc)
+        acc = madd(v, v, acc, "float32")
     return np.sqrt(np.float32(acc), dtype=np.float32)
 
 
@@ -330,7 +366,7 @@ def row_norm(row, norm_type, dtype):
     pp = ct(widen(scalar_to(p, dtype), dtype))
     for v in x:
         if p == 2 and dtype == "float64":
-            acc = fma64(v, v, acc)[()]
+            acc = madd(v, v, acc, "float64")[()]
             continue
         if p == 2:  # float16: c10::Half product, then c10::Half add
             term = widen(mul(v, v, dtype), dtype)
@@ -475,7 +511,8 @@ def embedding_bag_backward_dense(grad, weight, indices, offsets, mode, dtype,
     position g of the sorted indices, g = the group ordinal; counts include padding), divided
     by the bag's non-padding count in mean mode (if non-zero). axpy arithmetic:
 
-    * float32 / float64: ``acc = fma(g, fl(scale), acc)`` (BLAS axpy).
+    * float32 / float64: ``acc = fma(g, fl(scale), acc)`` (axpy; ``rd(acc + rd(g * fl(scale)))``
+      with torch's default kernels, :func:`madd`).
     * float16: ``acc = rd(acc + rd(rd(scale) * g))`` (c10::Half operators).
 
     max: per column, bags in increasing order (empty / all-padding bags skipped),
@@ -514,7 +551,7 @@ def embedding_bag_backward_dense(grad, weight, indices, offsets, mode, dtype,
             scale /= sizes[bag[i]]
         a = scalar_to(scale, dtype)
         if dtype in ("float32", "float64"):
-            out[k] = fma(grad[bag[i]], a, out[k], dtype)
+            out[k] = madd(grad[bag[i]], a, out[k], dtype)
         else:
             out[k] = add(out[k], mul(a, grad[bag[i]], dtype), dtype)
     return out
@@ -577,27 +614,29 @@ def tensor_add(a, b, alpha, dtype):
     float32/float64: ``fma(b, fl(alpha), a)`` everywhere (vector and scalar paths both fuse).
     float16: ``rd(a + rd(b * rd(alpha)))``. bfloat16: the first ``n - n % 32`` elements of the
     flattened tensor take the vector kernel, ``rd(fma_f32(b, rd(alpha), a))``; the last
-    ``n % 32`` the scalar kernel, ``rd(a + rd(b * rd(alpha)))``.
+    ``n % 32`` the scalar kernel, ``rd(a + rd(b * rd(alpha)))`` (64 with AVX-512,
+    :func:`bf16_fused_chunk`). With torch's default kernels
+    (:func:`torch_fuses` false) every type is ``rd(a + rd(b * rd(alpha)))`` everywhere.
     """
     shape = np.shape(a)
     a = np.asarray(a).reshape(-1)
     b = np.asarray(b).reshape(-1)
     al = scalar_to(alpha, dtype)
     if dtype in ("float32", "float64"):
-        return fma(b, al, a, dtype).reshape(shape)
+        return madd(b, al, a, dtype).reshape(shape)
     out = add(a, mul(b, al, dtype), dtype)
-    if dtype == "bfloat16":
-        v = a.size - a.size % 32
+    if dtype == "bfloat16" and bf16_fused_chunk():
+        v = a.size - a.size % bf16_fused_chunk()
         out[:v] = narrow(fma32(widen(b[:v], dtype), widen(al, dtype), widen(a[:v], dtype)), dtype)
     return out.reshape(shape)
 
 
 def axpy(y, x, alpha, dtype):
-    """``cpublas::axpy``: ``y + alpha*x`` with alpha converted to dtype; BLAS fuses
-    (float32/float64), the c10 reduced types round the product and the sum."""
+    """``cpublas::axpy``: ``y + alpha*x`` with alpha converted to dtype; float32/float64 fuse with
+    torch's FMA kernels (:func:`madd`), the c10 reduced types round the product and the sum."""
     al = scalar_to(alpha, dtype)
     if dtype in ("float32", "float64"):
-        return fma(x, al, y, dtype)
+        return madd(x, al, y, dtype)
     return add(y, mul(x, al, dtype), dtype)
 
 
@@ -657,14 +696,16 @@ def sgd_sparse_step(param, indices, values, dtype, lr):
 def addcmul(s, t1, t2, value, dtype):
     """``s.addcmul(t1, t2, value=v)``.
 
-    float32/float64: ``fma(rd(v*t1), t2, s)`` with v converted to dtype. bfloat16: in float32
-    with v as a float32 (not rounded to bfloat16): ``rd(fma_f32(fl(v*t1), t2, s))``.
+    float32/float64: ``fma(rd(v*t1), t2, s)`` with v converted to dtype (:func:`madd`: rounded
+    twice with torch's default kernels). bfloat16: in float32 with v as a float32 (not rounded to
+    bfloat16): ``rd(fma_f32(fl(v*t1), t2, s))``, the same bits as rounding the product first,
+    since products of bfloat16 values are exact in float32.
     """
     if dtype == "bfloat16":
         v = np.float32(value)
         return narrow(fma32((v * widen(t1, dtype)).astype(np.float32), widen(t2, dtype),
                             widen(s, dtype)), dtype)
-    return fma(mul(scalar_to(value, dtype), t1, dtype), t2, s, dtype)
+    return madd(mul(scalar_to(value, dtype), t1, dtype), t2, s, dtype)
 
 
 def addcdiv(s, t1, t2, value, dtype):

@@ -7,6 +7,12 @@ x86-64-v2 build), the same one the package's loader takes. A tier the CPU cannot
 with the reason (the features it lacks); every other tier must run real parity tests — tests
 other than the loader and CPU-probe ones, which also run when a tier is refused — or this script
 fails. Each outcome is appended to the report as one line, which `make test` prints at the end.
+
+torch's own results depend on the ATen kernel set it runs (docs/exactness.md#torchs-kernel-sets),
+and so do ours, which follow it. The x86-64-v2 run compares with torch's default kernels, what a
+CPU without AVX2 runs on both sides; the others with torch's own choice on this CPU (AVX2). On an
+AVX-512 CPU the modules whose bits depend on the kernels' vector width also run once more with
+torch's AVX-512 kernels (``ATEN_CPU_CAPABILITY=avx512``, which torch 1.13 only takes when asked).
 """
 
 import argparse
@@ -22,6 +28,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CPU_PY = ROOT / "interop" / "python" / "embedding_native" / "_cpu.py"
 # Modules that check the loader, the CPU probe and this script, not the library against torch.
 LOADER_TESTS = {"test_loader", "test_cpu", "test_run_tiers"}
+# torch's kernel set (ATEN_CPU_CAPABILITY) per tier's run; unlisted tiers leave torch its own choice.
+TORCH_KERNELS = {"x86-64-v2": "default"}
+# The modules run again with torch's AVX-512 kernels: bfloat16 chunks and 2-norm lanes follow its vector width.
+AVX512_MODULES = ("test_dtype_models.py", "test_table_types.py", "test_renorm.py")
 
 
 def decision():
@@ -62,21 +72,29 @@ def verdict(tier, returncode, found):
     return line, None
 
 
-def run_tier(tier, missing, report_dir, run_pytest=subprocess.call):
-    """Runs the suite at ``tier`` unless the CPU lacks something for it (``missing`` is then the
-    library's words for what). Returns (report line, failure or None)."""
+def run_tier(tier, missing, report_dir, run_pytest=subprocess.call, torch_kernels=None, modules=None):
+    """Runs the suite (or ``modules`` of it) at ``tier`` unless the CPU lacks something for it
+    (``missing`` is then the library's words for what), with torch's ``torch_kernels`` (an
+    ``ATEN_CPU_CAPABILITY`` value; default: :data:`TORCH_KERNELS`, else torch's choice). Returns
+    (report line, failure or None)."""
     if missing is None:
         return None, "%s: not an x86-64 tier" % tier
     if missing:
         print("== Python parity suite, tier %s: skipped (%s) ==" % (tier, missing))
         return "skipped: python parity %s (this CPU cannot run it: %s)" % (tier, missing), None
-    print("== Python parity suite, tier %s (native) ==" % tier, flush=True)
-    junit = pathlib.Path(report_dir) / ("pytest-%s.xml" % tier)
+    kernels = torch_kernels or TORCH_KERNELS.get(tier)
+    name = tier + (" with torch's %s kernels" % kernels if kernels else "")
+    print("== Python parity suite, tier %s (native) ==" % name, flush=True)
+    junit = pathlib.Path(report_dir) / ("pytest-%s%s.xml" % (tier, "-" + kernels if kernels else ""))
     env = dict(os.environ, EMBEDDING_NATIVE_TIER=tier)
     env.pop("EMBEDDING_NATIVE_LIBRARY", None)
-    rc = run_pytest([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
-                     str(ROOT / "tests" / "python")], env=env, cwd=ROOT)
-    return verdict(tier, rc, counts(junit) if junit.exists() else None)
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if kernels:
+        env["ATEN_CPU_CAPABILITY"] = kernels
+    paths = [str(ROOT / "tests" / "python" / m) for m in modules] if modules else [str(ROOT / "tests" / "python")]
+    rc = run_pytest([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit)] + paths,
+                    env=env, cwd=ROOT)
+    return verdict(name, rc, counts(junit) if junit.exists() else None)
 
 
 def main():
@@ -89,8 +107,12 @@ def main():
     print("This CPU and OS run up to %s (CPUID + XGETBV); /proc/cpuinfo names %s." % (cpu["tier"], cpu["cpuinfo_tier"]))
     failed = []
     lines = []
-    for tier in args.tiers:
-        line, failure = run_tier(tier, cpu["missing"].get(tier), pathlib.Path(args.report).parent)
+    runs = [(tier, None, None) for tier in args.tiers]
+    if cpu["tier"] == "x86-64-v4" and "x86-64-v4" in args.tiers:
+        runs.append(("x86-64-v4", "avx512", AVX512_MODULES))
+    for tier, kernels, modules in runs:
+        line, failure = run_tier(tier, cpu["missing"].get(tier), pathlib.Path(args.report).parent,
+                                 torch_kernels=kernels, modules=modules)
         lines += [line] if line else []
         failed += [failure] if failure else []
 

@@ -117,7 +117,8 @@ def test_sparse_adam_is_torchs(dtype, betas):
 
 
 def test_sgd_weight_decay_on_the_listed_rows_is_torchs_dense_step_for_float64():
-    # torch decays every row of a dense gradient, fused (fma) for float64 as ours is; compare the listed rows.
+    # torch decays every row of a dense gradient, fused (fma) for float64 as ours is (both rounded twice with
+    # torch's default kernels); compare the listed rows.
     module = embedding(torch.float64, 3)
     ours = module.weight.detach().clone()
     rows, values = sparse_gradient(module, 4)
@@ -183,12 +184,13 @@ def test_float16_sparse_adam_is_the_bfloat16_formula_in_half(betas, eps):
 
 
 def lazy_sgd_model(w, rows, values, dtype, lr, weight_decay):
-    """SGD with weight decay on the listed rows: float32/float64 fma(fma(w, wd, g), -lr, w);
+    """SGD with weight decay on the listed rows: float32/float64 fma(fma(w, wd, g), -lr, w) (each
+    rounded twice with torch's default kernels, as torch's dense step is: dm.madd);
     float16/bfloat16 rd(w + rd(rd(g + rd(w·fl(wd)))·fl(-lr)))."""
     w = w.copy()
     for j, r in enumerate(rows):
         if dtype in ("float32", "float64"):
-            d = dm.fma(w[r], dm.scalar_to(weight_decay, dtype), values[j], dtype)
+            d = dm.madd(w[r], dm.scalar_to(weight_decay, dtype), values[j], dtype)
         else:
             d = dm.add(values[j], dm.mul_scalar(w[r], weight_decay, dtype), dtype)
         w[r] = dm.axpy(w[r], d, -lr, dtype)

@@ -64,3 +64,20 @@ def test_a_tier_the_cpu_runs_is_run_and_judged(tmp_path):
     line, failure = run_tiers.run_tier("x86-64-v3", "", tmp_path, run_pytest=fake_pytest)
     assert "no parity test ran" in failure and "loader tests 1 passed" in line
     assert run_tiers.run_tier("x86-64-v9", None, tmp_path)[1] == "x86-64-v9: not an x86-64 tier"
+
+
+def test_each_run_pins_torchs_kernel_set(tmp_path):
+    seen = []
+
+    def fake_pytest(command, env, cwd):
+        seen.append((env.get("ATEN_CPU_CAPABILITY"), [c.rsplit("/", 1)[-1] for c in command if "tests" in c]))
+        report = pathlib.Path(command[command.index("--junitxml") + 1])
+        report.write_text('<testsuites><testsuite><testcase classname="tests.python.test_functional" name="t"/>'
+                          '</testsuite></testsuites>')
+        return 0
+    line, failure = run_tiers.run_tier("x86-64-v2", "", tmp_path, run_pytest=fake_pytest)
+    assert failure is None and line.startswith("native: python parity x86-64-v2 with torch's default kernels:")
+    run_tiers.run_tier("x86-64-v3", "", tmp_path, run_pytest=fake_pytest)
+    run_tiers.run_tier("x86-64-v4", "", tmp_path, run_pytest=fake_pytest, torch_kernels="avx512",
+                       modules=("test_dtype_models.py",))
+    assert seen == [("default", ["python"]), (None, ["python"]), ("avx512", ["test_dtype_models.py"])]

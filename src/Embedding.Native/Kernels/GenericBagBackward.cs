@@ -37,7 +37,7 @@ internal static class GenericBagBackward
     /// Dense sum/mean gradient into a gradient already zeroed (or holding the sum to accumulate into): the
     /// <paramref name="sortedKeys"/> of a <see cref="BagBackwardOrder"/> in that order (torch's: each row's contributions in the
     /// order its unstable sort leaves them), padding and positions in no bag skipped; see
-    /// <see cref="Accumulate{TElement, TWidth}"/> for one update. <paramref name="sortedKeys"/> is a run of
+    /// <see cref="Accumulate{TElement, TWidth, TProducts}"/> for one update. <paramref name="sortedKeys"/> is a run of
     /// <see cref="BagBackwardOrder.Keys"/> with its <paramref name="shift"/>, <paramref name="bagOf"/> the bag of
     /// each position, <paramref name="members"/> |P_b| in mean mode (empty for sum); <paramref name="counts"/>
     /// holds the per-row occurrence counts for frequency scaling, or is a null ref.
@@ -49,16 +49,16 @@ internal static class GenericBagBackward
         switch (width)
         {
             case VectorWidth.Vector512:
-                SumMean<TElement, TIndex, Width512>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width512>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             case VectorWidth.Vector256:
-                SumMean<TElement, TIndex, Width256>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width256>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             case VectorWidth.Vector128:
-                SumMean<TElement, TIndex, Width128>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, Width128>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
             default:
-                SumMean<TElement, TIndex, WidthScalar>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                SumMean<TElement, TIndex, WidthScalar>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
                 break;
         }
     }
@@ -67,7 +67,8 @@ internal static class GenericBagBackward
     /// One position's update of the dense sum/mean gradient: unscaled <c>rd(acc + g)</c>; otherwise the scale
     /// <c>s = psw[i] (or 1) / c[row] (frequency) / |P_b| (mean, <paramref name="members"/> &gt; 0)</c> built in
     /// double in this order, as torch builds it, converted once to the type (<see cref="FromDouble{T}"/>), and
-    /// the type's update: float32 and float64 <c>fma(g, fl(s), acc)</c>, float16 <c>rd(acc + rd(fl(s)·g))</c>.
+    /// the type's update: float32 and float64 <c>fma(g, fl(s), acc)</c> (<c>rd(rd(g·fl(s)) + acc)</c> with torch's
+    /// default kernels: <typeparamref name="TProducts"/>), float16 <c>rd(acc + rd(fl(s)·g))</c>.
     /// </summary>
     /// <param name="gradient">The output gradient's row of the position's bag.</param>
     /// <param name="target">The gradient row of the position's index.</param>
@@ -79,9 +80,10 @@ internal static class GenericBagBackward
     /// <param name="row">The position's index.</param>
     /// <param name="members">|P_b| in mean mode, 0 otherwise.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Accumulate<TElement, TWidth>(ref TElement gradient, ref TElement target, int dimension, bool scaled, ReadOnlySpan<TElement> weights, int position, ref int counts, nint row, int members)
+    public static void Accumulate<TElement, TWidth, TProducts>(ref TElement gradient, ref TElement target, int dimension, bool scaled, ReadOnlySpan<TElement> weights, int position, ref int counts, nint row, int members)
         where TElement : unmanaged
         where TWidth : IVectorWidth
+        where TProducts : ITorchProducts
     {
         if (!scaled)
         {
@@ -101,7 +103,7 @@ internal static class GenericBagBackward
             s /= members;
         }
 
-        RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, FromDouble<TElement>(s), ref target, dimension);
+        RowUpdate.MultiplyAdd<TWidth, TElement, TProducts>(ref gradient, FromDouble<TElement>(s), ref target, dimension);
     }
 
     /// <summary>
@@ -225,10 +227,26 @@ internal static class GenericBagBackward
         : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)((float)Unsafe.BitCast<T, Half>(a) + (float)Unsafe.BitCast<T, Half>(b)))
         : throw new NotSupportedException(typeof(T).Name);
 
-    private static void SumMean<TElement, TIndex, TWidth>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> keys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
+    private static void SumMean<TElement, TIndex, TWidth>(bool fusedProducts, ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> keys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
         where TWidth : IVectorWidth
+    {
+        if (fusedProducts)
+        {
+            SumMean<TElement, TIndex, TWidth, FusedProducts>(ref gradOutput, dimension, bags, keys, shift, bagOf, members, ref counts, ref gradWeight);
+        }
+        else
+        {
+            SumMean<TElement, TIndex, TWidth, RoundedProducts>(ref gradOutput, dimension, bags, keys, shift, bagOf, members, ref counts, ref gradWeight);
+        }
+    }
+
+    private static void SumMean<TElement, TIndex, TWidth, TProducts>(ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> keys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
+        where TElement : unmanaged
+        where TIndex : unmanaged, IBinaryInteger<TIndex>
+        where TWidth : IVectorWidth
+        where TProducts : ITorchProducts
     {
         bool scaled = !Unsafe.IsNullRef(ref counts) || !members.IsEmpty || bags.IsWeighted;
         ReadOnlySpan<TElement> weights = bags.PerSampleWeightsOf<TElement>();
@@ -253,7 +271,7 @@ internal static class GenericBagBackward
                 continue;
             }
 
-            Accumulate<TElement, TWidth>(
+            Accumulate<TElement, TWidth, TProducts>(
                 ref Unsafe.Add(ref gradOutput, (nint)b * dimension), ref Unsafe.Add(ref gradWeight, row * dimension), dimension, scaled, weights, position, ref counts, row, members.IsEmpty ? 0 : members[b]);
         }
     }

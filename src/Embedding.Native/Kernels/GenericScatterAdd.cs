@@ -17,13 +17,15 @@ internal static class GenericScatterAdd<TElement, TIndex>
     where TElement : unmanaged
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
-    /// <summary>The kernel for <paramref name="width"/>.</summary>
-    public static ScatterAddKernel<TElement, TIndex> At(VectorWidth width) =>
-        WidthLadder.Select<ScatterAddKernel<TElement, TIndex>>(width, ScatterAdd<Width512>, ScatterAdd<Width256>, ScatterAdd<Width128>, ScatterAdd<WidthScalar>);
+    /// <summary>The kernel for <paramref name="width"/>, its frequency-scaled updates rounded as <typeparamref name="TProducts"/>.</summary>
+    public static ScatterAddKernel<TElement, TIndex> At<TProducts>(VectorWidth width)
+        where TProducts : ITorchProducts =>
+        WidthLadder.Select<ScatterAddKernel<TElement, TIndex>>(width, ScatterAdd<Width512, TProducts>, ScatterAdd<Width256, TProducts>, ScatterAdd<Width128, TProducts>, ScatterAdd<WidthScalar, TProducts>);
 
     /// <summary>The body for <typeparamref name="TWidth"/>; the caller picked a width whose vector fits in a row.</summary>
-    private static void ScatterAdd<TWidth>(ref readonly TElement gradients, int dimension, ref readonly TIndex indices, ref readonly int positions, nint count, long paddingIndex, ref readonly int rowCounts, ref TElement destination)
+    private static void ScatterAdd<TWidth, TProducts>(ref readonly TElement gradients, int dimension, ref readonly TIndex indices, ref readonly int positions, nint count, long paddingIndex, ref readonly int rowCounts, ref TElement destination)
         where TWidth : IVectorWidth
+        where TProducts : ITorchProducts
     {
         ref int counts = ref Unsafe.AsRef(in rowCounts);
         bool scaled = !Unsafe.IsNullRef(ref counts);
@@ -48,7 +50,7 @@ internal static class GenericScatterAdd<TElement, TIndex>
             ref TElement target = ref KernelRows.Of(in destination, row, dimension);
             if (scaled)
             {
-                RowUpdate.MultiplyAdd<TWidth, TElement>(ref gradient, RowUpdate.FrequencyScale<TElement>(Unsafe.Add(ref counts, row)), ref target, dimension);
+                RowUpdate.MultiplyAdd<TWidth, TElement, TProducts>(ref gradient, RowUpdate.FrequencyScale<TElement>(Unsafe.Add(ref counts, row)), ref target, dimension);
             }
             else
             {

@@ -97,13 +97,21 @@ public static partial class EmbeddingPrimitives
         private readonly void Steps<TWidth>(nint start, nint count)
             where TWidth : IElementwiseWidth
         {
-            if (typeof(T) == typeof(float))
+            if (typeof(T) == typeof(float) && TorchProducts.AreFused)
             {
-                IeeeSteps<float, TWidth>(start, count);
+                IeeeSteps<float, TWidth, FusedProducts>(start, count);
+            }
+            else if (typeof(T) == typeof(float))
+            {
+                IeeeSteps<float, TWidth, RoundedProducts>(start, count);
+            }
+            else if (typeof(T) == typeof(double) && TorchProducts.AreFused)
+            {
+                IeeeSteps<double, TWidth, FusedProducts>(start, count);
             }
             else if (typeof(T) == typeof(double))
             {
-                IeeeSteps<double, TWidth>(start, count);
+                IeeeSteps<double, TWidth, RoundedProducts>(start, count);
             }
             else if (typeof(T) == typeof(Half))
             {
@@ -115,9 +123,14 @@ public static partial class EmbeddingPrimitives
             }
         }
 
-        private readonly void IeeeSteps<TFloat, TWidth>(nint start, nint count)
+        /// <summary>
+        /// The float32 and float64 steps, torch's <c>add_(x, alpha)</c> fused or not as <typeparamref name="TProducts"/>;
+        /// row-wise Adagrad follows FBGEMM's fused kernel whatever torch runs.
+        /// </summary>
+        private readonly void IeeeSteps<TFloat, TWidth, TProducts>(nint start, nint count)
             where TFloat : unmanaged, IFloatingPointIeee754<TFloat>
             where TWidth : IElementwiseWidth
+            where TProducts : ITorchProducts
         {
             ref long rows = ref Rows[start];
             ref TFloat weight = ref Unsafe.As<T, TFloat>(ref *Weight);
@@ -126,10 +139,10 @@ public static partial class EmbeddingPrimitives
             switch (Kind)
             {
                 case StepKind.Sgd:
-                    SgdRows<TFloat, TWidth>(ref weight, Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second), k.Second != 0);
+                    SgdRows<TFloat, TWidth, TProducts>(ref weight, Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second), k.Second != 0);
                     break;
                 case StepKind.Adagrad:
-                    AdagradRows<TFloat, TWidth>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second));
+                    AdagradRows<TFloat, TWidth, TProducts>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second));
                     break;
                 case StepKind.RowwiseAdagrad:
                     RowwiseAdagradRows<TFloat, TWidth>(ref weight, ref Unsafe.As<T, TFloat>(ref *State), Dimension, ref rows, count, ref values, Fl<TFloat>(k.First), Fl<TFloat>(k.Second));
@@ -203,9 +216,10 @@ public static partial class EmbeddingPrimitives
     // last columns. Not an overlapping last vector: these updates read and write in place, so an
     // overlapped column would be updated twice.
 
-    private static void SgdRows<T, TWidth>(ref T weight, int dimension, ref long rows, nint count, ref T values, T negativeLr, T weightDecay, bool decay)
+    private static void SgdRows<T, TWidth, TProducts>(ref T weight, int dimension, ref long rows, nint count, ref T values, T negativeLr, T weightDecay, bool decay)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
+        where TProducts : ITorchProducts
     {
         nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
@@ -219,32 +233,33 @@ public static partial class EmbeddingPrimitives
             {
                 for (; column + lanes <= end; column += lanes)
                 {
-                    TWidth.SgdWeightDecay(ref w, ref g, column, negativeLr, weightDecay);
+                    TWidth.SgdWeightDecay<T, TProducts>(ref w, ref g, column, negativeLr, weightDecay);
                 }
 
                 for (; column < end; column++)
                 {
-                    ElementwiseScalar.SgdWeightDecay(ref w, ref g, column, negativeLr, weightDecay);
+                    ElementwiseScalar.SgdWeightDecay<T, TProducts>(ref w, ref g, column, negativeLr, weightDecay);
                 }
             }
             else
             {
                 for (; column + lanes <= end; column += lanes)
                 {
-                    TWidth.MultiplyAdd(ref w, ref g, column, negativeLr);
+                    TWidth.MultiplyAdd<T, TProducts>(ref w, ref g, column, negativeLr);
                 }
 
                 for (; column < end; column++)
                 {
-                    ElementwiseScalar.MultiplyAdd(ref w, ref g, column, negativeLr);
+                    ElementwiseScalar.MultiplyAdd<T, TProducts>(ref w, ref g, column, negativeLr);
                 }
             }
         }
     }
 
-    private static void AdagradRows<T, TWidth>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, T negativeClr, T eps)
+    private static void AdagradRows<T, TWidth, TProducts>(ref T weight, ref T stateSum, int dimension, ref long rows, nint count, ref T values, T negativeClr, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
+        where TProducts : ITorchProducts
     {
         nuint lanes = (nuint)TWidth.LanesOf<T>(), end = (nuint)dimension;
         for (nint j = 0; j < count; j++)
@@ -256,12 +271,12 @@ public static partial class EmbeddingPrimitives
             nuint column = 0;
             for (; column + lanes <= end; column += lanes)
             {
-                TWidth.Adagrad(ref w, ref s, ref g, column, negativeClr, eps);
+                TWidth.Adagrad<T, TProducts>(ref w, ref s, ref g, column, negativeClr, eps);
             }
 
             for (; column < end; column++)
             {
-                ElementwiseScalar.Adagrad(ref w, ref s, ref g, column, negativeClr, eps);
+                ElementwiseScalar.Adagrad<T, TProducts>(ref w, ref s, ref g, column, negativeClr, eps);
             }
         }
     }
@@ -286,12 +301,12 @@ public static partial class EmbeddingPrimitives
             nuint column = 0;
             for (; column + lanes <= end; column += lanes)
             {
-                TWidth.MultiplyAdd(ref w, ref g, column, negativeStep);
+                TWidth.MultiplyAdd<T, FusedProducts>(ref w, ref g, column, negativeStep);
             }
 
             for (; column < end; column++)
             {
-                ElementwiseScalar.MultiplyAdd(ref w, ref g, column, negativeStep);
+                ElementwiseScalar.MultiplyAdd<T, FusedProducts>(ref w, ref g, column, negativeStep);
             }
         }
     }

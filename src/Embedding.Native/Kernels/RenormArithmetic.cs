@@ -131,16 +131,16 @@ internal readonly struct Float32Renorm : IRenormArithmetic<float, float>
 
 /// <summary>
 /// float64 tables, torch 1.13's: p as a float; one running double sum, columns in order; the 2-norm's
-/// step <typeparamref name="TSquares"/>: <see cref="FusedSquares"/> when torch's kernels were compiled with
-/// FMA (<see cref="TorchCpuCapabilities.Fuses"/>), <see cref="RoundedSquares"/> with its default kernels.
+/// step <c>sum + x·x</c> rounded as <typeparamref name="TProducts"/>: <see cref="FusedProducts"/> when torch's kernels
+/// were compiled with FMA (<see cref="TorchCpuCapabilities.Fuses"/>), <see cref="RoundedProducts"/> with its default kernels.
 /// </summary>
 /// <remarks>
 /// The choice is a type, made once per call (<see cref="RenormRunner"/>), not a flag read in the step: the sum
 /// is one dependency chain, and a static field read per column cost NativeAOT a class-constructor check and a
 /// spill of the sum to the stack, 4.4 instead of about 1.3 ns per column.
 /// </remarks>
-internal readonly struct Float64Renorm<TSquares> : IRenormArithmetic<double, double>
-    where TSquares : IDoubleSquareStep
+internal readonly struct Float64Renorm<TProducts> : IRenormArithmetic<double, double>
+    where TProducts : ITorchProducts
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Widen(double x) => x;
@@ -152,7 +152,7 @@ internal readonly struct Float64Renorm<TSquares> : IRenormArithmetic<double, dou
     public static double Add(double sum, double term) => sum + term;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double AddSquare(double sum, double x) => TSquares.AddSquare(sum, x);
+    public static double AddSquare(double sum, double x) => TProducts.MultiplyAdd(x, x, sum);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double NormType(double p) => (float)p;
@@ -275,24 +275,4 @@ internal readonly struct BFloat16Renorm : IRenormArithmetic<BFloat16, float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Round(float x) => (float)(BFloat16)x;
-}
-
-/// <summary>The float64 2-norm's step <c>sum + x·x</c>, as one build of torch's kernels rounds it.</summary>
-internal interface IDoubleSquareStep
-{
-    static abstract double AddSquare(double sum, double x);
-}
-
-/// <summary><c>fma(x, x, sum)</c>: torch's kernels compiled with FMA (AVX2, AVX-512), where GCC contracts the step.</summary>
-internal readonly struct FusedSquares : IDoubleSquareStep
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double AddSquare(double sum, double x) => Math.FusedMultiplyAdd(x, x, sum);
-}
-
-/// <summary><c>sum + rd(x·x)</c>: torch's default kernels, compiled without FMA.</summary>
-internal readonly struct RoundedSquares : IDoubleSquareStep
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double AddSquare(double sum, double x) => sum + x * x;
 }

@@ -58,13 +58,13 @@ internal static class RenormRunner
             {
                 Run<float, float, Float32Renorm>(ref Unsafe.As<TElement, float>(ref weight), sorted, call);
             }
-            else if (typeof(TElement) == typeof(double) && TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current))
+            else if (typeof(TElement) == typeof(double) && TorchProducts.AreFused)
             {
-                Run<double, double, Float64Renorm<FusedSquares>>(ref Unsafe.As<TElement, double>(ref weight), sorted, call);
+                Run<double, double, Float64Renorm<FusedProducts>>(ref Unsafe.As<TElement, double>(ref weight), sorted, call);
             }
             else if (typeof(TElement) == typeof(double))
             {
-                Run<double, double, Float64Renorm<RoundedSquares>>(ref Unsafe.As<TElement, double>(ref weight), sorted, call);
+                Run<double, double, Float64Renorm<RoundedProducts>>(ref Unsafe.As<TElement, double>(ref weight), sorted, call);
             }
             else if (typeof(TElement) == typeof(Half))
             {

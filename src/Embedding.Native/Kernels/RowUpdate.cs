@@ -21,21 +21,23 @@ namespace Embedding.Native;
 /// rounded back where torch rounds. Every width therefore gives the same bits.
 /// </para>
 /// <para>
-/// The frequency-scaled update with a scale <c>a = fl(1/c)</c> (<see cref="FrequencyScale{T}"/>) is:
-/// float32 and float64 <c>fma(g, a, acc)</c>; float16 <c>rd(acc + rd(g·a))</c>; bfloat16
-/// <c>rd(fma_f32(g, a, acc))</c> in the first <c>D − D % 32</c> columns (torch's AVX2 add kernel runs
-/// whole 32-element chunks of the row) and <c>rd(acc + rd(g·a))</c> in the last <c>D % 32</c> (its scalar
-/// kernel). Without the scale every type adds, one rounding: <c>rd(acc + g)</c>.
+/// The frequency-scaled update with a scale <c>a = fl(1/c)</c> (<see cref="FrequencyScale{T}"/>) is, with
+/// torch's FMA kernels (AVX2, AVX-512): float32 and float64 <c>fma(g, a, acc)</c>; float16 <c>rd(acc + rd(g·a))</c>;
+/// bfloat16 <c>rd(fma_f32(g, a, acc))</c> in the first <c>D − D % 32</c> columns (torch's add kernel runs
+/// whole 32-element chunks of the row, 64 with AVX-512: <see cref="BFloat16FusedChunk"/>) and <c>rd(acc + rd(g·a))</c>
+/// in the rest (its scalar kernel). With torch's default kernels every product is rounded to the type before it is added, in every column
+/// (<see cref="RoundedProducts"/>).
+/// Without the scale every type adds, one rounding: <c>rd(acc + g)</c>.
 /// </para>
 /// </remarks>
 internal static class RowUpdate
 {
     /// <summary>
-    /// bfloat16 columns per chunk of torch 1.13's vectorised add (<c>Vectorized&lt;BFloat16&gt;</c> on
-    /// AVX2 holds 16; its add kernel unrolls two): the frequency-scaled update is fused in whole chunks
-    /// and rounded twice in the rest of the row.
+    /// bfloat16 columns per chunk of torch 1.13's vectorised add (<c>Vectorized&lt;BFloat16&gt;</c> holds 16 with
+    /// AVX2, 32 with AVX-512; its add kernel unrolls two): the frequency-scaled update is fused in whole chunks
+    /// and rounded twice in the rest of the row. Its default kernels fuse nothing (<see cref="RoundedProducts"/>).
     /// </summary>
-    public const int BFloat16FusedChunk = 32;
+    public static readonly int BFloat16FusedChunk = TorchCpuCapabilities.Current == TorchCpuCapability.Avx512 ? 64 : 32;
 
     /// <summary><c>target[c] = target[c] + gradient[c]</c> for every column.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -141,17 +143,22 @@ internal static class RowUpdate
     /// with torch's rounding per type (see the remarks on <see cref="RowUpdate"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd<TWidth, T>(ref T gradient, T scale, ref T target, int dimension)
+    public static void MultiplyAdd<TWidth, T, TProducts>(ref T gradient, T scale, ref T target, int dimension)
         where TWidth : IVectorWidth
         where T : unmanaged
+        where TProducts : ITorchProducts
     {
-        if (typeof(T) == typeof(float))
+        if (typeof(T) == typeof(float) && TProducts.AreFused)
         {
             MultiplyAdd<TWidth>(ref Unsafe.As<T, float>(ref gradient), Unsafe.BitCast<T, float>(scale), ref Unsafe.As<T, float>(ref target), dimension);
         }
+        else if (typeof(T) == typeof(float))
+        {
+            MultiplyThenAdd<TWidth>(ref Unsafe.As<T, float>(ref gradient), Unsafe.BitCast<T, float>(scale), ref Unsafe.As<T, float>(ref target), dimension);
+        }
         else if (typeof(T) == typeof(double))
         {
-            MultiplyAddDoubles<TWidth>(ref Unsafe.As<T, double>(ref gradient), Unsafe.BitCast<T, double>(scale), ref Unsafe.As<T, double>(ref target), dimension);
+            MultiplyAddDoubles<TWidth, TProducts>(ref Unsafe.As<T, double>(ref gradient), Unsafe.BitCast<T, double>(scale), ref Unsafe.As<T, double>(ref target), dimension);
         }
         else if (typeof(T) == typeof(Half))
         {
@@ -163,8 +170,9 @@ internal static class RowUpdate
             ref BFloat16 g = ref Unsafe.As<T, BFloat16>(ref gradient);
             ref BFloat16 t = ref Unsafe.As<T, BFloat16>(ref target);
 
-            // torch's vector kernel: whole chunks of 32 columns, one fused float operation, one rounding.
-            nint fused = dimension - dimension % BFloat16FusedChunk;
+            // torch's FMA kernels: whole chunks of 32 columns, one fused float operation, one rounding. Its default
+            // kernels round the product to bfloat16 there too, as the scalar kernel does below.
+            nint fused = TProducts.AreFused ? dimension - dimension % BFloat16FusedChunk : 0;
             nint column = 0;
             for (; column < fused; column++)
             {
@@ -284,16 +292,61 @@ internal static class RowUpdate
         }
     }
 
-    /// <summary>float64 <c>target[c] = fma(gradient[c], scale, target[c])</c>: whole vectors of the width, then one column at a time.</summary>
+    /// <summary>
+    /// float32 <c>target[c] = rd(target[c] + rd(gradient[c] · scale))</c>, torch's default kernels: whole vectors of
+    /// the width, then one column at a time (a product and a sum round the same in a lane and in a scalar).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MultiplyAddDoubles<TWidth>(ref double gradient, double scale, ref double target, int dimension)
+    private static void MultiplyThenAdd<TWidth>(ref float gradient, float scale, ref float target, int dimension)
         where TWidth : IVectorWidth
+    {
+        nuint lanes = (nuint)TWidth.Lanes;
+        nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
+        for (nuint column = 0; column < wholeColumns; column += lanes)
+        {
+            if (typeof(TWidth) == typeof(Width512))
+            {
+                (Vector512.LoadUnsafe(ref gradient, column) * scale + Vector512.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width256))
+            {
+                (Vector256.LoadUnsafe(ref gradient, column) * scale + Vector256.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width128))
+            {
+                (Vector128.LoadUnsafe(ref gradient, column) * scale + Vector128.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+            }
+            else
+            {
+                Unsafe.Add(ref target, column) = Unsafe.Add(ref gradient, column) * scale + Unsafe.Add(ref target, column);
+            }
+        }
+
+        // The last columns one at a time: a vector overlapping the ones above would add them twice.
+        for (nuint column = wholeColumns; column < (nuint)dimension; column++)
+        {
+            Unsafe.Add(ref target, column) = Unsafe.Add(ref gradient, column) * scale + Unsafe.Add(ref target, column);
+        }
+    }
+
+    /// <summary>
+    /// float64 <c>target[c] = gradient[c] · scale + target[c]</c>, rounded as <typeparamref name="TProducts"/>: whole
+    /// vectors of the width, then one column at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MultiplyAddDoubles<TWidth, TProducts>(ref double gradient, double scale, ref double target, int dimension)
+        where TWidth : IVectorWidth
+        where TProducts : ITorchProducts
     {
         nuint lanes = (nuint)TWidth.LanesOf<double>();
         nuint wholeColumns = (nuint)dimension - (nuint)dimension % lanes;
         for (nuint column = 0; column < wholeColumns; column += lanes)
         {
-            if (typeof(TWidth) == typeof(Width512))
+            if (!TProducts.AreFused && typeof(TWidth) != typeof(WidthScalar))
+            {
+                RoundedMultiplyAddDoubles<TWidth>(ref gradient, scale, ref target, column);
+            }
+            else if (typeof(TWidth) == typeof(Width512))
             {
                 Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gradient, column), Vector512.Create(scale), Vector512.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
             }
@@ -307,14 +360,33 @@ internal static class RowUpdate
             }
             else
             {
-                Unsafe.Add(ref target, column) = Math.FusedMultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
+                Unsafe.Add(ref target, column) = TProducts.MultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
             }
         }
 
         // The last columns one at a time: a vector overlapping the ones above would add them twice.
         for (nuint column = wholeColumns; column < (nuint)dimension; column++)
         {
-            Unsafe.Add(ref target, column) = Math.FusedMultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
+            Unsafe.Add(ref target, column) = TProducts.MultiplyAdd(Unsafe.Add(ref gradient, column), scale, Unsafe.Add(ref target, column));
+        }
+    }
+
+    /// <summary>One vector of float64 <c>rd(rd(gradient · scale) + target)</c> at <paramref name="column"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RoundedMultiplyAddDoubles<TWidth>(ref double gradient, double scale, ref double target, nuint column)
+        where TWidth : IVectorWidth
+    {
+        if (typeof(TWidth) == typeof(Width512))
+        {
+            (Vector512.LoadUnsafe(ref gradient, column) * scale + Vector512.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+        }
+        else if (typeof(TWidth) == typeof(Width256))
+        {
+            (Vector256.LoadUnsafe(ref gradient, column) * scale + Vector256.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
+        }
+        else
+        {
+            (Vector128.LoadUnsafe(ref gradient, column) * scale + Vector128.LoadUnsafe(ref target, column)).StoreUnsafe(ref target, column);
         }
     }
 

@@ -23,7 +23,7 @@ internal readonly struct StridedRowsRenorm<TElement, TSum, TBase> : IRenormArith
     where TBase : IRenormArithmetic<TElement, TSum>
 {
     private static readonly bool FusedSquares =
-        typeof(TElement) == typeof(float) && TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current);
+        typeof(TElement) == typeof(float) && TorchProducts.AreFused;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TSum Widen(TElement x) => TBase.Widen(x);

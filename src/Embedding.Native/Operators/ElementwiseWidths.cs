@@ -41,20 +41,26 @@ internal interface IElementwiseWidth
     /// <summary>Elements of <typeparamref name="T"/> per vector; 1 for the scalar width.</summary>
     static abstract int LanesOf<T>();
 
-    /// <summary><c>target[c] = fma(source[c], factor, target[c])</c>: torch's <c>add_(x, alpha=factor)</c> through BLAS axpy.</summary>
-    static abstract void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>
+    /// <c>target[c] = source[c]·factor + target[c]</c>: torch's <c>add_(x, alpha=factor)</c>, the product fused or
+    /// rounded as <typeparamref name="TProducts"/> (<c>fma</c> with torch's FMA kernels).
+    /// </summary>
+    static abstract void MultiplyAdd<T, TProducts>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts;
 
-    /// <summary>SGD with weight decay: <c>d = fma(w, weightDecay, g); w = fma(d, negativeLr, w)</c>.</summary>
-    static abstract void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
-        where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>SGD with weight decay: <c>d = w·weightDecay + g; w = d·negativeLr + w</c>, each as <typeparamref name="TProducts"/>.</summary>
+    static abstract void SgdWeightDecay<T, TProducts>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts;
 
     /// <summary>
-    /// Adagrad: <c>s = s + g*g; w = fma(g / (sqrt(s) + eps), negativeClr, w)</c>, every operation
-    /// rounded except the final fused multiply-add.
+    /// Adagrad: <c>s = s + g*g; w = (g / (sqrt(s) + eps))·negativeClr + w</c>, every operation rounded except the
+    /// final multiply-add, which is as <typeparamref name="TProducts"/>.
     /// </summary>
-    static abstract void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
-        where T : unmanaged, IFloatingPointIeee754<T>;
+    static abstract void Adagrad<T, TProducts>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts;
 
     /// <summary>
     /// SparseAdam: <c>mu = (g - m) * oneMinusBeta1; m = m + mu; vu = (g*g - v) * oneMinusBeta2;
@@ -108,28 +114,31 @@ internal readonly struct Elementwise512 : IElementwiseWidth
     public static int LanesOf<T>() => Vector512<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        Fma(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(factor), Vector512.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+    public static void MultiplyAdd<T, TProducts>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts =>
+        Fma<T, TProducts>(Vector512.LoadUnsafe(ref source, offset), Vector512.Create(factor), Vector512.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+    public static void SgdWeightDecay<T, TProducts>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector512<T> w = Vector512.LoadUnsafe(ref weight, offset);
-        Vector512<T> d = Fma(w, Vector512.Create(weightDecay), Vector512.LoadUnsafe(ref gradient, offset));
-        Fma(d, Vector512.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector512<T> d = Fma<T, TProducts>(w, Vector512.Create(weightDecay), Vector512.LoadUnsafe(ref gradient, offset));
+        Fma<T, TProducts>(d, Vector512.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+    public static void Adagrad<T, TProducts>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector512<T> g = Vector512.LoadUnsafe(ref gradient, offset);
         Vector512<T> s = Vector512.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
         Vector512<T> ratio = g / (Vector512.Sqrt(s) + Vector512.Create(eps));
-        Fma(ratio, Vector512.Create(negativeClr), Vector512.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Fma<T, TProducts>(ratio, Vector512.Create(negativeClr), Vector512.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -198,10 +207,12 @@ internal readonly struct Elementwise512 : IElementwiseWidth
         TArithmetic.Store(TArithmetic.Load512(ref weight, offset) + update, ref weight, offset);
     }
 
-    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    /// <summary><c>a·b + c</c> per lane as <typeparamref name="TProducts"/>: rounded twice, or once by the float or double hardware (or software) fused multiply-add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Fma<T>(Vector512<T> a, Vector512<T> b, Vector512<T> c) =>
-        typeof(T) == typeof(float)
+    private static Vector512<T> Fma<T, TProducts>(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+        where TProducts : ITorchProducts =>
+        !TProducts.AreFused ? a * b + c
+        : typeof(T) == typeof(float)
             ? Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
             : Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
@@ -219,28 +230,31 @@ internal readonly struct Elementwise256 : IElementwiseWidth
     public static int LanesOf<T>() => Vector256<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        Fma(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(factor), Vector256.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+    public static void MultiplyAdd<T, TProducts>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts =>
+        Fma<T, TProducts>(Vector256.LoadUnsafe(ref source, offset), Vector256.Create(factor), Vector256.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+    public static void SgdWeightDecay<T, TProducts>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector256<T> w = Vector256.LoadUnsafe(ref weight, offset);
-        Vector256<T> d = Fma(w, Vector256.Create(weightDecay), Vector256.LoadUnsafe(ref gradient, offset));
-        Fma(d, Vector256.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector256<T> d = Fma<T, TProducts>(w, Vector256.Create(weightDecay), Vector256.LoadUnsafe(ref gradient, offset));
+        Fma<T, TProducts>(d, Vector256.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+    public static void Adagrad<T, TProducts>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector256<T> g = Vector256.LoadUnsafe(ref gradient, offset);
         Vector256<T> s = Vector256.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
         Vector256<T> ratio = g / (Vector256.Sqrt(s) + Vector256.Create(eps));
-        Fma(ratio, Vector256.Create(negativeClr), Vector256.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Fma<T, TProducts>(ratio, Vector256.Create(negativeClr), Vector256.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -309,10 +323,12 @@ internal readonly struct Elementwise256 : IElementwiseWidth
         TArithmetic.Store(TArithmetic.Load256(ref weight, offset) + update, ref weight, offset);
     }
 
-    /// <summary><c>a·b + c</c> rounded once, per lane: the float or double hardware (or software) fused multiply-add.</summary>
+    /// <summary><c>a·b + c</c> per lane as <typeparamref name="TProducts"/>: rounded twice, or once by the float or double hardware (or software) fused multiply-add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> Fma<T>(Vector256<T> a, Vector256<T> b, Vector256<T> c) =>
-        typeof(T) == typeof(float)
+    private static Vector256<T> Fma<T, TProducts>(Vector256<T> a, Vector256<T> b, Vector256<T> c)
+        where TProducts : ITorchProducts =>
+        !TProducts.AreFused ? a * b + c
+        : typeof(T) == typeof(float)
             ? Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
             : Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
@@ -330,28 +346,31 @@ internal readonly struct Elementwise128 : IElementwiseWidth
     public static int LanesOf<T>() => Vector128<T>.Count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        Fma(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(factor), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
+    public static void MultiplyAdd<T, TProducts>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts =>
+        Fma<T, TProducts>(Vector128.LoadUnsafe(ref source, offset), Vector128.Create(factor), Vector128.LoadUnsafe(ref target, offset)).StoreUnsafe(ref target, offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+    public static void SgdWeightDecay<T, TProducts>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector128<T> w = Vector128.LoadUnsafe(ref weight, offset);
-        Vector128<T> d = Fma(w, Vector128.Create(weightDecay), Vector128.LoadUnsafe(ref gradient, offset));
-        Fma(d, Vector128.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
+        Vector128<T> d = Fma<T, TProducts>(w, Vector128.Create(weightDecay), Vector128.LoadUnsafe(ref gradient, offset));
+        Fma<T, TProducts>(d, Vector128.Create(negativeLr), w).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+    public static void Adagrad<T, TProducts>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         Vector128<T> g = Vector128.LoadUnsafe(ref gradient, offset);
         Vector128<T> s = Vector128.LoadUnsafe(ref stateSum, offset) + g * g;
         s.StoreUnsafe(ref stateSum, offset);
         Vector128<T> ratio = g / (Vector128.Sqrt(s) + Vector128.Create(eps));
-        Fma(ratio, Vector128.Create(negativeClr), Vector128.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
+        Fma<T, TProducts>(ratio, Vector128.Create(negativeClr), Vector128.LoadUnsafe(ref weight, offset)).StoreUnsafe(ref weight, offset);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -420,11 +439,13 @@ internal readonly struct Elementwise128 : IElementwiseWidth
         TArithmetic.Store(TArithmetic.Load128(ref weight, offset) + update, ref weight, offset);
     }
 
-    /// <summary><c>a·b + c</c> rounded once, per lane: the float fused multiply-add (emulated exactly without the
-    /// instruction, see <see cref="ExactFusedMultiplyAdd"/>) or the double one (hardware or software).</summary>
+    /// <summary><c>a·b + c</c> per lane as <typeparamref name="TProducts"/>: rounded twice, or once by the float fused multiply-add
+    /// (emulated exactly without the instruction, see <see cref="ExactFusedMultiplyAdd"/>) or the double one (hardware or software).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<T> Fma<T>(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>
-        typeof(T) == typeof(float)
+    private static Vector128<T> Fma<T, TProducts>(Vector128<T> a, Vector128<T> b, Vector128<T> c)
+        where TProducts : ITorchProducts =>
+        !TProducts.AreFused ? a * b + c
+        : typeof(T) == typeof(float)
             ? ExactFusedMultiplyAdd.MultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>()
             : Vector128.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
 }
@@ -442,28 +463,31 @@ internal readonly struct ElementwiseScalar : IElementwiseWidth
     public static int LanesOf<T>() => 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void MultiplyAdd<T>(ref T target, ref T source, nuint offset, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        Unsafe.Add(ref target, offset) = T.FusedMultiplyAdd(Unsafe.Add(ref source, offset), factor, Unsafe.Add(ref target, offset));
+    public static void MultiplyAdd<T, TProducts>(ref T target, ref T source, nuint offset, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts =>
+        Unsafe.Add(ref target, offset) = Fma<T, TProducts>(Unsafe.Add(ref source, offset), factor, Unsafe.Add(ref target, offset));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void SgdWeightDecay<T>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
+    public static void SgdWeightDecay<T, TProducts>(ref T weight, ref T gradient, nuint offset, T negativeLr, T weightDecay)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         T w = Unsafe.Add(ref weight, offset);
-        T d = T.FusedMultiplyAdd(w, weightDecay, Unsafe.Add(ref gradient, offset));
-        Unsafe.Add(ref weight, offset) = T.FusedMultiplyAdd(d, negativeLr, w);
+        T d = Fma<T, TProducts>(w, weightDecay, Unsafe.Add(ref gradient, offset));
+        Unsafe.Add(ref weight, offset) = Fma<T, TProducts>(d, negativeLr, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Adagrad<T>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
+    public static void Adagrad<T, TProducts>(ref T weight, ref T stateSum, ref T gradient, nuint offset, T negativeClr, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts
     {
         T g = Unsafe.Add(ref gradient, offset);
         T s = Unsafe.Add(ref stateSum, offset) + g * g;
         Unsafe.Add(ref stateSum, offset) = s;
         T ratio = g / (T.Sqrt(s) + eps);
-        Unsafe.Add(ref weight, offset) = T.FusedMultiplyAdd(ratio, negativeClr, Unsafe.Add(ref weight, offset));
+        Unsafe.Add(ref weight, offset) = Fma<T, TProducts>(ratio, negativeClr, Unsafe.Add(ref weight, offset));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -530,4 +554,11 @@ internal readonly struct ElementwiseScalar : IElementwiseWidth
         float update = TArithmetic.R(TArithmetic.R(m / denominator) * negativeStepSize);
         Unsafe.Add(ref weight, offset) = TArithmetic.Narrow(TArithmetic.Widen(Unsafe.Add(ref weight, offset)) + update);
     }
+
+    /// <summary><c>a·b + c</c> as <typeparamref name="TProducts"/>: rounded twice, or once (<c>fma</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Fma<T, TProducts>(T a, T b, T c)
+        where T : IFloatingPointIeee754<T>
+        where TProducts : ITorchProducts =>
+        TProducts.AreFused ? T.FusedMultiplyAdd(a, b, c) : a * b + c;
 }

@@ -8,7 +8,8 @@ namespace Embedding.Native;
 /// The scalar oracle for the embedding backward: the pseudocode of
 /// <see cref="EmbeddingPrimitives.EmbeddingBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, Span{float}, long, EmbeddingGradOptions)"/>
 /// and its sparse siblings written as plain loops, with the kernels' arithmetic (a float add, or
-/// <see cref="MathF.FusedMultiplyAdd"/> with <c>(float)(1.0 / count)</c>), no vectors and no unsafe code.
+/// <c>g·(float)(1.0 / count) + acc</c> rounded as torch's kernels in this process round it, <see cref="TorchProducts"/>),
+/// no vectors and no unsafe code.
 /// Inputs are assumed valid apart from the indices, which it checks like the kernels do.
 /// </summary>
 internal static class BackwardReference
@@ -43,7 +44,7 @@ internal static class BackwardReference
             {
                 float g = gradOutput[i * embeddingDim + column];
                 ref float acc = ref gradWeight[k * embeddingDim + column];
-                acc = (options & EmbeddingGradOptions.ScaleGradByFrequency) != 0 ? MathF.FusedMultiplyAdd(g, scale, acc) : acc + g;
+                acc = (options & EmbeddingGradOptions.ScaleGradByFrequency) == 0 ? acc + g : TorchProducts.AreFused ? MathF.FusedMultiplyAdd(g, scale, acc) : g * scale + acc;
             }
         }
 

@@ -7,7 +7,7 @@ namespace Embedding.Native;
 /// The scalar oracle for the EmbeddingBag backward: the pseudocode of
 /// <see cref="EmbeddingPrimitives.EmbeddingBagBackward{TIndex, TOffset}(ReadOnlySpan{float}, ReadOnlySpan{TIndex}, ReadOnlySpan{TOffset}, int, EmbeddingBagMode, Span{float}, bool, ReadOnlySpan{float}, long, ReadOnlySpan{long}, EmbeddingGradOptions)"/>
 /// and its sparse and per-sample-weights siblings as plain loops over a validated
-/// <see cref="Bags{TIndex}"/> (the dense sum/mean in torch's order, <see cref="TorchSortReference"/>), with the kernels' arithmetic (<see cref="MathF.FusedMultiplyAdd"/> with a
+/// <see cref="Bags{TIndex}"/> (the dense sum/mean in torch's order, <see cref="TorchSortReference"/>), with the kernels' arithmetic (a multiply-add rounded as <see cref="TorchProducts"/>, with a
 /// scale built in double, float products, a sequential float dot), no vectors and no unsafe code.
 /// </summary>
 internal static class BagBackwardReference
@@ -81,7 +81,7 @@ internal static class BagBackwardReference
             for (int column = 0; column < d; column++)
             {
                 ref float acc = ref gradWeight[k * d + column];
-                acc = MathF.FusedMultiplyAdd(gradOutput[b * d + column], (float)s, acc);
+                acc = TorchProducts.AreFused ? MathF.FusedMultiplyAdd(gradOutput[b * d + column], (float)s, acc) : gradOutput[b * d + column] * (float)s + acc;
             }
         }
     }

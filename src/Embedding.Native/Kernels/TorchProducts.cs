@@ -1,0 +1,59 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Embedding.Native;
+
+/// <summary>
+/// How the build of torch's CPU kernels running in this process rounds <c>a·b + c</c>: once, where GCC fused
+/// the product into the add (the kernels compiled with FMA: AVX2, AVX-512), or twice, the product rounded
+/// before it is added (the default kernels, baseline x86-64). A type parameter chosen once per call from
+/// <see cref="TorchProducts.AreFused"/>, so that each loop is compiled for one rounding and reads no flag.
+/// </summary>
+internal interface ITorchProducts
+{
+    /// <summary>Whether the product is fused into the add. A constant to the JIT.</summary>
+    static abstract bool AreFused { get; }
+
+    /// <summary><c>a·b + c</c> in float, rounded as this build of torch rounds it.</summary>
+    static abstract float MultiplyAdd(float a, float b, float c);
+
+    /// <summary><c>a·b + c</c> in double, rounded as this build of torch rounds it.</summary>
+    static abstract double MultiplyAdd(double a, double b, double c);
+}
+
+/// <summary><c>fma(a, b, c)</c>: torch's kernels compiled with FMA (AVX2, AVX-512), where GCC contracts <c>a * b + c</c>.</summary>
+internal readonly struct FusedProducts : ITorchProducts
+{
+    public static bool AreFused => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MultiplyAdd(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MultiplyAdd(double a, double b, double c) => Math.FusedMultiplyAdd(a, b, c);
+}
+
+/// <summary><c>rd(rd(a·b) + c)</c>: torch's default kernels, compiled for baseline x86-64 without FMA.</summary>
+internal readonly struct RoundedProducts : ITorchProducts
+{
+    public static bool AreFused => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MultiplyAdd(float a, float b, float c) => a * b + c;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MultiplyAdd(double a, double b, double c) => a * b + c;
+}
+
+/// <summary>The <see cref="ITorchProducts"/> of the kernels torch runs in this process.</summary>
+internal static class TorchProducts
+{
+    /// <summary>
+    /// Whether torch's kernels in this process fuse products into adds: on x86-64 its AVX2 and AVX-512 kernels
+    /// (<see cref="TorchCpuCapabilities.Fuses"/>); on ARM64 its only set, compiled by GCC for a target whose
+    /// <c>a * b + c</c> it contracts into <c>fmadd</c> (not checked against torch on ARM64: docs/exactness.md).
+    /// </summary>
+    public static readonly bool AreFused =
+        TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current) || RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
+}
