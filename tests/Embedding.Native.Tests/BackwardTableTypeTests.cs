@@ -402,7 +402,7 @@ public sealed class BackwardFloat64Tests : BackwardTableTypeTests<double>
 
     protected override double Add(double acc, double g) => acc + g;
 
-    protected override double ScaledUpdate(double acc, double g, int count, int column, int dim) => Math.FusedMultiplyAdd(g, 1.0 / count, acc);
+    protected override double ScaledUpdate(double acc, double g, int count, int column, int dim) => TorchProducts.MultiplyAdd(g, 1.0 / count, acc);
 
     protected override double Scaled(double g, int count) => g * (1.0 / count);
 }
@@ -424,19 +424,21 @@ public sealed class BackwardFloat16Tests : BackwardTableTypeTests<Half>
 }
 
 /// <summary>
-/// bfloat16: a bfloat16 accumulator rounded at every step; with frequency scaling torch's add
-/// kernel fuses in whole 32-column chunks (<c>rd(fma_f32(g, fl(1/c), acc))</c>) and rounds twice in
-/// the last <c>D % 32</c> columns (<c>rd(acc + rd(g · fl(1/c)))</c>). Rounding is written out here from
+/// bfloat16: a bfloat16 accumulator rounded at every step; with frequency scaling torch's FMA add
+/// kernel fuses in whole 32-column chunks (64 with AVX-512: <see cref="RowUpdate.BFloat16FusedChunk"/>;
+/// <c>rd(fma_f32(g, fl(1/c), acc))</c>) and rounds twice in the other columns (<c>rd(acc + rd(g · fl(1/c)))</c>),
+/// its default kernels round twice in every column (<see cref="TorchProducts"/>). Rounding is written out here from
 /// the doc (nearest, ties to even; NaN → 0x7FC0) rather than taken from <see cref="BFloat16"/>.
 /// </summary>
 public sealed class BackwardBFloat16Tests : BackwardTableTypeTests<BFloat16>
 {
     [Fact]
-    public void ScaledUpdate_IsFusedInWhole32ColumnChunksAndRoundedTwiceInTheRest()
+    public void ScaledUpdate_IsFusedInWholeChunksAndRoundedTwiceInTheRest()
     {
-        // A row named three times (fl(1/3) = 0x3EAB) at D = 35: columns 0..31 fused, 32..34 rounded twice.
-        // Inputs where the two differ make each column's path visible.
-        const int dim = 35;
+        // A row named three times (fl(1/3) = 0x3EAB) at D = one chunk + 3: the chunk's columns fused (with
+        // torch's FMA kernels), the last 3 rounded twice. Inputs where the two differ make each column's path visible.
+        int chunk = RowUpdate.BFloat16FusedChunk, dim = chunk + 3;
+        int fusedColumns = TorchProducts.AreFused ? chunk : 0;
         (BFloat16 g, BFloat16 acc) = FindDisagreement(3);
         BFloat16[] gradOutput = Enumerable.Repeat(g, 3 * dim).ToArray();
         foreach (VectorWidth width in KernelDispatch.SupportedWidths)
@@ -451,8 +453,8 @@ public sealed class BackwardBFloat16Tests : BackwardTableTypeTests<BFloat16>
             }
 
             Assert.NotEqual(fused.Bits, twice.Bits);
-            Assert.All(grad[..32], value => Assert.Equal(fused.Bits, value.Bits));
-            Assert.All(grad[32..dim], value => Assert.Equal(twice.Bits, value.Bits));
+            Assert.All(grad[..fusedColumns], value => Assert.Equal(fused.Bits, value.Bits));
+            Assert.All(grad[fusedColumns..dim], value => Assert.Equal(twice.Bits, value.Bits));
         }
     }
 
@@ -465,7 +467,7 @@ public sealed class BackwardBFloat16Tests : BackwardTableTypeTests<BFloat16>
     protected override BFloat16 Add(BFloat16 acc, BFloat16 g) => Nearest(Widen(acc) + Widen(g));
 
     protected override BFloat16 ScaledUpdate(BFloat16 acc, BFloat16 g, int count, int column, int dim) =>
-        column < dim - dim % 32 ? Fused(acc, g, count) : Add(acc, Scaled(g, count));
+        TorchProducts.AreFused && column < dim - dim % RowUpdate.BFloat16FusedChunk ? Fused(acc, g, count) : Add(acc, Scaled(g, count));
 
     protected override BFloat16 Scaled(BFloat16 g, int count) => Nearest(Widen(g) * Widen(Scale(count)));
 

@@ -144,7 +144,7 @@ public sealed class BagBackwardTableTypeTests
                     ref T acc = ref output[k * dim + d];
                     T g = grad[b * dim + d];
                     acc = typeof(T) == typeof(double)
-                        ? (T)(object)Math.FusedMultiplyAdd(D(g), D(a), D(acc))
+                        ? (T)(object)TorchProducts.MultiplyAdd(D(g), D(a), D(acc))
                         : Add(acc, RdF<T>((float)D(a) * (float)D(g)));
                 }
             }

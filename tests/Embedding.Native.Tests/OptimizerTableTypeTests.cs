@@ -466,15 +466,15 @@ public sealed class OptimizerFloat64Tests : OptimizerTableTypeTests<double>
     {
         double[] weight = [1, 2, 3, 4];
         EmbeddingPrimitives.SgdStep(weight, 2, [1], [0.5, -1], 0.1, weightDecay: 0.01);
-        Assert.Equal([1, 2, Math.FusedMultiplyAdd(Math.FusedMultiplyAdd(3, 0.01, 0.5), -0.1, 3), Math.FusedMultiplyAdd(Math.FusedMultiplyAdd(4, 0.01, -1), -0.1, 4)], weight);
+        Assert.Equal([1, 2, TorchProducts.MultiplyAdd(TorchProducts.MultiplyAdd(3, 0.01, 0.5), -0.1, 3), TorchProducts.MultiplyAdd(TorchProducts.MultiplyAdd(4, 0.01, -1), -0.1, 4)], weight);
 
         weight = [1, -2];
         double[] state = [0.5, 0];
         EmbeddingPrimitives.AdagradStep(weight, state, 2, [0], [2, -1], lr: 0.1, lrDecay: 0.5, eps: 1e-10, step: 3);
         double clr = -(0.1 / (1 + 2 * 0.5));
         Assert.Equal([4.5, 1], state);
-        Assert.Equal(Math.FusedMultiplyAdd(2 / (Math.Sqrt(4.5) + 1e-10), clr, 1), weight[0]);
-        Assert.Equal(Math.FusedMultiplyAdd(-1 / (1 + 1e-10), clr, -2), weight[1]);
+        Assert.Equal(TorchProducts.MultiplyAdd(2 / (Math.Sqrt(4.5) + 1e-10), clr, 1), weight[0]);
+        Assert.Equal(TorchProducts.MultiplyAdd(-1 / (1 + 1e-10), clr, -2), weight[1]);
 
         weight = [1, 1, 1, 5, 5, 5];
         double[] momentum = [0.25, 7];

@@ -56,4 +56,10 @@ internal static class TorchProducts
     /// </summary>
     public static readonly bool AreFused =
         TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current) || RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
+
+    /// <summary><c>a·b + c</c> as torch's kernels in this process round it; a flag test per call, for the references and tests.</summary>
+    public static float MultiplyAdd(float a, float b, float c) => AreFused ? MathF.FusedMultiplyAdd(a, b, c) : a * b + c;
+
+    /// <inheritdoc cref="MultiplyAdd(float, float, float)"/>
+    public static double MultiplyAdd(double a, double b, double c) => AreFused ? Math.FusedMultiplyAdd(a, b, c) : a * b + c;
 }

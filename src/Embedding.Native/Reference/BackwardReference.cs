@@ -44,7 +44,7 @@ internal static class BackwardReference
             {
                 float g = gradOutput[i * embeddingDim + column];
                 ref float acc = ref gradWeight[k * embeddingDim + column];
-                acc = (options & EmbeddingGradOptions.ScaleGradByFrequency) == 0 ? acc + g : TorchProducts.AreFused ? MathF.FusedMultiplyAdd(g, scale, acc) : g * scale + acc;
+                acc = (options & EmbeddingGradOptions.ScaleGradByFrequency) == 0 ? acc + g : TorchProducts.MultiplyAdd(g, scale, acc);
             }
         }
 

@@ -81,7 +81,7 @@ internal static class BagBackwardReference
             for (int column = 0; column < d; column++)
             {
                 ref float acc = ref gradWeight[k * d + column];
-                acc = TorchProducts.AreFused ? MathF.FusedMultiplyAdd(gradOutput[b * d + column], (float)s, acc) : gradOutput[b * d + column] * (float)s + acc;
+                acc = TorchProducts.MultiplyAdd(gradOutput[b * d + column], (float)s, acc);
             }
         }
     }
