@@ -551,6 +551,9 @@ def write_report(path, results, meta):
              % (meta["cpu"], os.cpu_count() or 0, meta["load_start"], meta["load_end"]))
     L.append("Library: tier %s (selected by %s; this CPU runs up to %s by CPUID + XGETBV), %s  "
              % (meta["tier"], meta["selected_by"], meta.get("cpu_tier"), meta["library_path"]))
+    L.append("torch's CPU kernels: %s (ATEN_CPU_CAPABILITY %s; docs/exactness.md#torchs-kernel-sets)  "
+             % (torch.__config__.show().split("CPU capability usage: ")[1].split()[0],
+                os.environ.get("ATEN_CPU_CAPABILITY", "unset")))
     L.append("Threads: %d (torch.set_num_threads; ours: %s)  " % (meta["threads"], meta["ours_threads"]))
     L.append("Method: %d warm-up calls (1 when a call takes > 0.1 s), then up to %d interleaved rounds per method of back-to-back calls lasting "
              ">= %.0f ms (fewer rounds, at least 3, for calls slower than %.1f s / rounds); medians over rounds. "
@@ -751,7 +754,10 @@ def main():
     # A tier other than the CPU's best (EMBEDDING_NATIVE_TIER, as `make bench TIER=...` sets it) is named in the
     # file names, so its results sit beside the best tier's instead of replacing them.
     tier_suffix = "" if info["tier"] == info["cpu_tier"] else "-" + info["tier"]
-    suffix = ("-quick" if args.quick else "") + ("" if threads == 1 else "-t%d" % threads) + tier_suffix
+    # So is a kernel set asked of torch (ATEN_CPU_CAPABILITY: `default` is what a CPU without AVX2 runs).
+    kernels = os.environ.get("ATEN_CPU_CAPABILITY")
+    suffix = (("-quick" if args.quick else "") + ("" if threads == 1 else "-t%d" % threads) + tier_suffix
+              + ("-torch-" + kernels if kernels else ""))
     outdir = os.path.join(HERE, "results")
     os.makedirs(outdir, exist_ok=True)
     path = args.output or os.path.join(outdir, "side-by-side%s.md" % suffix)
