@@ -552,7 +552,7 @@ def write_report(path, results, meta):
     L.append("Library: tier %s (selected by %s; this CPU runs up to %s by CPUID + XGETBV), %s  "
              % (meta["tier"], meta["selected_by"], meta.get("cpu_tier"), meta["library_path"]))
     L.append("torch's CPU kernels: %s (ATEN_CPU_CAPABILITY %s; docs/exactness.md#torchs-kernel-sets)  "
-             % (torch.__config__.show().split("CPU capability usage: ")[1].split()[0],
+             % (torch.__config__.show().split("CPU capability usage: ")[1].splitlines()[0],
                 os.environ.get("ATEN_CPU_CAPABILITY", "unset")))
     L.append("Threads: %d (torch.set_num_threads; ours: %s)  " % (meta["threads"], meta["ours_threads"]))
     L.append("Method: %d warm-up calls (1 when a call takes > 0.1 s), then up to %d interleaved rounds per method of back-to-back calls lasting "
