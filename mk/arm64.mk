@@ -46,11 +46,12 @@ native-arm64: platform-prereqs
 	@readelf -h $(NATIVE_DIR)/arm64/libembedding_native.so | grep -q 'Machine: *AArch64' || { echo "not an arm64 library"; exit 1; }
 
 # The parity harness on every x86-64 tier this host can run, natively; x86-64-v2 is the reference
-# the emulated runs are compared with. Every parity run pins ATEN_CPU_CAPABILITY=default: max_norm's
-# 2-norm follows the kernel set torch itself would run on the CPU (AVX2 on an AVX2 x86 host, DEFAULT
-# on arm64 and on CPUs without AVX2; docs/exactness.md#max_norm), read from that variable as torch
-# reads it, so pinning it makes every platform owe the same bits.
-PARITY_ENV       := ATEN_CPU_CAPABILITY=default
+# the emulated runs are compared with. Every parity run pins ATEN_CPU_CAPABILITY=avx2: the library
+# follows the kernel set torch itself would run on the CPU (docs/exactness.md#torchs-kernel-sets:
+# AVX2 on an AVX2 x86 host, the default set on CPUs without AVX2 and on arm64, whose multiply-adds
+# GCC fuses there), read from that variable as torch reads it, so pinning it makes every platform
+# owe the same bits: fused multiply-adds (in software on the x86-64-v2 models) and AVX2's 2-norm.
+PARITY_ENV       := ATEN_CPU_CAPABILITY=avx2
 platform-parity-x64: native platform-prereqs
 	@mkdir -p $(PLATFORM_BUILD)/x64 $(PLATFORM_BUILD)/parity
 	$(CC) $(CFLAGS) -I$(HEADER_DIR) tests/platform/parity.c -L$(NATIVE_DIR)/x86-64-v2 -lembedding_native \

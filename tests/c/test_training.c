@@ -439,6 +439,12 @@ static float widen16(int32_t dtype, uint16_t bits)
     return dtype == EMB_DTYPE_FLOAT16 ? f16_to_f32(bits) : bf16_to_f32(bits);
 }
 
+/* The torch kernel set the library follows (emb_build_info(): "fused_products", "torch_kernels"):
+ * its AVX2 / AVX-512 kernels fuse a + alpha*b, in bfloat16 in whole chunks of 32 (64) columns;
+ * its default kernels round the product first. Read in main. */
+static int fused_products = 1;
+static int64_t bfloat16_chunk = 32;
+
 static uint16_t round16(int32_t dtype, float value)
 {
     return dtype == EMB_DTYPE_FLOAT16 ? f32_to_f16(value) : f32_to_bf16(value);
@@ -452,7 +458,7 @@ static void model_update(int32_t dtype, void* acc, const void* g, int count, int
         double a, x;
         memcpy(&a, acc, sizeof a);
         memcpy(&x, g, sizeof x);
-        a = count ? fma(x, 1.0 / count, a) : a + x;
+        a = !count ? a + x : fused_products ? fma(x, 1.0 / count, a) : x * (1.0 / count) + a;
         memcpy(acc, &a, sizeof a);
         return;
     }
@@ -465,7 +471,7 @@ static void model_update(int32_t dtype, void* acc, const void* g, int count, int
         result = round16(dtype, a + x);
     } else {
         float scale = widen16(dtype, round16(dtype, (float)(1.0 / count)));
-        int fused = dtype == EMB_DTYPE_BFLOAT16 && column < dim - dim % 32;
+        int fused = fused_products && dtype == EMB_DTYPE_BFLOAT16 && column < dim - dim % bfloat16_chunk;
         result = fused ? round16(dtype, fmaf(x, scale, a))
                        : round16(dtype, a + widen16(dtype, round16(dtype, x * scale)));
     }
@@ -607,6 +613,10 @@ static void test_backward_table_types(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    const char* info = emb_build_info();
+    fused_products = strstr(info, "\"fused_products\":true") != NULL;
+    bfloat16_chunk = strstr(info, "\"torch_kernels\":\"avx512\"") != NULL ? 64 : 32;
+    check(fused_products || strstr(info, "\"fused_products\":false") != NULL, "build info: fused_products is reported");
     test_dense_backward();
     test_sparse_backward();
     test_backward_errors();

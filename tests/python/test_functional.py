@@ -217,6 +217,10 @@ def test_build_info():
     assert info["library_path"].endswith("libembedding_native.so")
     assert info["version"] == en.__version__
     assert info["selected_by"] in ("cpu", "EMBEDDING_NATIVE_TIER", "EMBEDDING_NATIVE_LIBRARY")
+    # The torch kernel set the library follows is the one this process's torch runs.
+    used = torch.__config__.show().split("CPU capability usage: ")[1].split()[0]
+    assert info["torch_kernels"] == {"AVX2": "avx2", "AVX512": "avx512"}.get(used, "default")
+    assert info["fused_products"] == (info["torch_kernels"] != "default")
 
 
 def test_package_never_binds_torch():
