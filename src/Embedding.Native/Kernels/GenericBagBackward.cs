@@ -46,20 +46,13 @@ internal static class GenericBagBackward
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
-        switch (width)
+        if (TorchProducts.AreFused)
         {
-            case VectorWidth.Vector512:
-                SumMean<TElement, TIndex, Width512>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
-                break;
-            case VectorWidth.Vector256:
-                SumMean<TElement, TIndex, Width256>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
-                break;
-            case VectorWidth.Vector128:
-                SumMean<TElement, TIndex, Width128>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
-                break;
-            default:
-                SumMean<TElement, TIndex, WidthScalar>(TorchProducts.AreFused, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
-                break;
+            SumMean<TElement, TIndex, FusedProducts>(width, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+        }
+        else
+        {
+            SumMean<TElement, TIndex, RoundedProducts>(width, ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
         }
     }
 
@@ -227,18 +220,26 @@ internal static class GenericBagBackward
         : typeof(T) == typeof(Half) ? Unsafe.BitCast<Half, T>((Half)((float)Unsafe.BitCast<T, Half>(a) + (float)Unsafe.BitCast<T, Half>(b)))
         : throw new NotSupportedException(typeof(T).Name);
 
-    private static void SumMean<TElement, TIndex, TWidth>(bool fusedProducts, ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> keys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
+    /// <summary><see cref="SumMean{TElement, TIndex}"/> with torch's rounding chosen: the width's body.</summary>
+    private static void SumMean<TElement, TIndex, TProducts>(VectorWidth width, ref TElement gradOutput, int dimension, Bags<TIndex> bags, ReadOnlySpan<ulong> sortedKeys, int shift, ReadOnlySpan<int> bagOf, ReadOnlySpan<int> members, ref int counts, ref TElement gradWeight)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
-        where TWidth : IVectorWidth
+        where TProducts : ITorchProducts
     {
-        if (fusedProducts)
+        switch (width)
         {
-            SumMean<TElement, TIndex, TWidth, FusedProducts>(ref gradOutput, dimension, bags, keys, shift, bagOf, members, ref counts, ref gradWeight);
-        }
-        else
-        {
-            SumMean<TElement, TIndex, TWidth, RoundedProducts>(ref gradOutput, dimension, bags, keys, shift, bagOf, members, ref counts, ref gradWeight);
+            case VectorWidth.Vector512:
+                SumMean<TElement, TIndex, Width512, TProducts>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector256:
+                SumMean<TElement, TIndex, Width256, TProducts>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                break;
+            case VectorWidth.Vector128:
+                SumMean<TElement, TIndex, Width128, TProducts>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                break;
+            default:
+                SumMean<TElement, TIndex, WidthScalar, TProducts>(ref gradOutput, dimension, bags, sortedKeys, shift, bagOf, members, ref counts, ref gradWeight);
+                break;
         }
     }
 
