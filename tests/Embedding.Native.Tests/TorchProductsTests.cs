@@ -1,4 +1,6 @@
 using System;
+using System.Linq;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Xunit;
 
@@ -158,38 +160,64 @@ public sealed class TorchProductsTests
     [InlineData(false)]
     public void OptimizerMultiplyAdds_RoundAsTorchsKernels(bool fused)
     {
-        // SGD's add_(d, alpha=-lr) and its weight decay, Adagrad's final multiply-add: one vector at each width.
-        float[] w = Operands(16, 1), g = Operands(16, 2);
-        const float NegativeLr = -0.0123f, WeightDecay = 0.031f;
-        float[] want = new float[16];
-        for (int c = 0; c < 16; c++)
-        {
-            float d = fused ? MathF.FusedMultiplyAdd(w[c], WeightDecay, g[c]) : w[c] * WeightDecay + g[c];
-            want[c] = fused ? MathF.FusedMultiplyAdd(d, NegativeLr, w[c]) : d * NegativeLr + w[c];
-        }
-
-        TestAssert.BitEqual(want, Decayed<Elementwise512>(fused, w, g, NegativeLr, WeightDecay), "512");
-        TestAssert.BitEqual(want, Decayed<Elementwise256>(fused, w, g, NegativeLr, WeightDecay), "256");
-        TestAssert.BitEqual(want, Decayed<Elementwise128>(fused, w, g, NegativeLr, WeightDecay), "128");
-        TestAssert.BitEqual(want, Decayed<ElementwiseScalar>(fused, w, g, NegativeLr, WeightDecay), "scalar");
+        // SGD's add_(d, alpha=-lr) with and without its weight decay, and Adagrad's final multiply-add, in float and
+        // double: whole vectors of every width against the scalar formulas.
+        OptimizerSteps(fused, Operands(32, 1), Operands(32, 2), Operands(32, 3), -0.0123f, 0.031f, 1e-3f);
+        OptimizerSteps(fused, Array.ConvertAll(Operands(32, 4), x => x * (1 + 1e-9)), Array.ConvertAll(Operands(32, 5), x => (double)x / 3),
+            Array.ConvertAll(Operands(32, 6), x => Math.Abs((double)x)), -0.0123, 0.031, 1e-3);
     }
 
-    private static float[] Decayed<TWidth>(bool fused, float[] weight, float[] gradient, float negativeLr, float weightDecay)
+    private static void OptimizerSteps<T>(bool fused, T[] weight, T[] gradient, T[] state, T negativeLr, T weightDecay, T eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T Madd(T a, T b, T c) => fused ? T.FusedMultiplyAdd(a, b, c) : a * b + c;
+        int n = weight.Length;
+        T[] sgd = new T[n], decayed = new T[n], adagradWeight = new T[n], adagradState = new T[n];
+        for (int c = 0; c < n; c++)
+        {
+            sgd[c] = Madd(gradient[c], negativeLr, weight[c]);
+            decayed[c] = Madd(Madd(weight[c], weightDecay, gradient[c]), negativeLr, weight[c]);
+            adagradState[c] = state[c] + gradient[c] * gradient[c];
+            adagradWeight[c] = Madd(gradient[c] / (T.Sqrt(adagradState[c]) + eps), negativeLr, weight[c]);
+        }
+
+        // The operands tell the two roundings apart, so a kernel that took the other one would fail.
+        Assert.Contains(Enumerable.Range(0, n), c => decayed[c] != (fused
+            ? (weight[c] * weightDecay + gradient[c]) * negativeLr + weight[c]
+            : T.FusedMultiplyAdd(T.FusedMultiplyAdd(weight[c], weightDecay, gradient[c]), negativeLr, weight[c])));
+
+        AssertSteps<T, Elementwise512>(fused, weight, gradient, state, negativeLr, weightDecay, eps, sgd, decayed, adagradWeight, adagradState);
+        AssertSteps<T, Elementwise256>(fused, weight, gradient, state, negativeLr, weightDecay, eps, sgd, decayed, adagradWeight, adagradState);
+        AssertSteps<T, Elementwise128>(fused, weight, gradient, state, negativeLr, weightDecay, eps, sgd, decayed, adagradWeight, adagradState);
+        AssertSteps<T, ElementwiseScalar>(fused, weight, gradient, state, negativeLr, weightDecay, eps, sgd, decayed, adagradWeight, adagradState);
+    }
+
+    private static void AssertSteps<T, TWidth>(bool fused, T[] weight, T[] gradient, T[] state, T negativeLr, T weightDecay, T eps,
+        T[] sgd, T[] decayed, T[] adagradWeight, T[] adagradState)
+        where T : unmanaged, IFloatingPointIeee754<T>
         where TWidth : IElementwiseWidth
     {
-        float[] w = (float[])weight.Clone();
-        for (nuint column = 0; column < (nuint)w.Length; column += (nuint)TWidth.Lanes)
+        T[] w1 = (T[])weight.Clone(), w2 = (T[])weight.Clone(), w3 = (T[])weight.Clone(), s3 = (T[])state.Clone();
+        for (nuint column = 0; column < (nuint)weight.Length; column += (nuint)TWidth.LanesOf<T>())
         {
             if (fused)
             {
-                TWidth.SgdWeightDecay<float, FusedProducts>(ref w[0], ref gradient[0], column, negativeLr, weightDecay);
+                TWidth.MultiplyAdd<T, FusedProducts>(ref w1[0], ref gradient[0], column, negativeLr);
+                TWidth.SgdWeightDecay<T, FusedProducts>(ref w2[0], ref gradient[0], column, negativeLr, weightDecay);
+                TWidth.Adagrad<T, FusedProducts>(ref w3[0], ref s3[0], ref gradient[0], column, negativeLr, eps);
             }
             else
             {
-                TWidth.SgdWeightDecay<float, RoundedProducts>(ref w[0], ref gradient[0], column, negativeLr, weightDecay);
+                TWidth.MultiplyAdd<T, RoundedProducts>(ref w1[0], ref gradient[0], column, negativeLr);
+                TWidth.SgdWeightDecay<T, RoundedProducts>(ref w2[0], ref gradient[0], column, negativeLr, weightDecay);
+                TWidth.Adagrad<T, RoundedProducts>(ref w3[0], ref s3[0], ref gradient[0], column, negativeLr, eps);
             }
         }
 
-        return w;
+        string context = $"{typeof(T).Name} {typeof(TWidth).Name} fused={fused}";
+        Assert.Equal(sgd, w1);
+        Assert.Equal(decayed, w2);
+        Assert.Equal(adagradState, s3);
+        Assert.True(adagradWeight.AsSpan().SequenceEqual(w3), context);
     }
 }
