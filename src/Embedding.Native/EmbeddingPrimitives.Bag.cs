@@ -259,6 +259,8 @@ public static partial class EmbeddingPrimitives
         {
             EmbeddingBagMode.Max => BagKernelFor<TElement, TIndex, BagMax>(dimension, width),
             EmbeddingBagMode.Mean => BagKernelFor<TElement, TIndex, BagMean>(dimension, width),
+            // The generated weighted kernels fuse as torch's AVX2 + FMA lookups do; elsewhere the generic one rounds.
+            _ when weighted && !TorchProducts.LookupsAreFused => GenericBag<TElement, TIndex, BagWeightedSum>.At(width),
             _ when weighted => BagKernelFor<TElement, TIndex, BagWeightedSum>(dimension, width),
             _ => BagKernelFor<TElement, TIndex, BagSum>(dimension, width),
         };

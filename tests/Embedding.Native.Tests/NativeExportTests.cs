@@ -129,6 +129,7 @@ public sealed unsafe class NativeExportTests
         Assert.Contains(768, json.RootElement.GetProperty("specialised_dims").EnumerateArray().Select(e => e.GetInt32()));
         Assert.Equal(TorchCpuCapabilities.Current.ToString().ToLowerInvariant(), json.RootElement.GetProperty("torch_kernels").GetString());
         Assert.Equal(TorchProducts.AreFused, json.RootElement.GetProperty("fused_products").GetBoolean());
+        Assert.Equal(TorchProducts.LookupsAreFused, json.RootElement.GetProperty("fused_lookups").GetBoolean());
     }
 
     private static EmbStatus Call<TIndex>(float[] table, int weightDtype, long rows, long dim, TIndex[] indices, int indexDtype, long count, float[] output, long capacity)

@@ -42,6 +42,19 @@ public sealed class TorchProductsTests
         Assert.Equal(0f, RoundedProducts.MultiplyAdd(a, a, c));                 // rd(a·a) = 1 + 2^-11
     }
 
+    [Fact]
+    public void Lookups_FuseWhereTheCpuHasAvx2AndFma()
+    {
+        // caffe2's lookup kernels: AVX2 + FMA (and the OS's YMM state) by CPUID; ATEN_CPU_CAPABILITY plays no part.
+        const uint Fma = 1u << 12, Avx = 1u << 28, Avx2 = 1u << 5;
+        Assert.True(TorchCpuCapabilities.HasAvx2AndFma(new CpuFeatures(Fma | Avx, Avx2, 0, 0x7)));
+        Assert.False(TorchCpuCapabilities.HasAvx2AndFma(new CpuFeatures(Avx, Avx2, 0, 0x7)));          // no FMA
+        Assert.False(TorchCpuCapabilities.HasAvx2AndFma(new CpuFeatures(Fma | Avx, 0, 0, 0x7)));       // no AVX2 (Sandy Bridge)
+        Assert.False(TorchCpuCapabilities.HasAvx2AndFma(new CpuFeatures(Fma | Avx, Avx2, 0, 0x3)));    // the OS saves no YMM state
+        bool x64 = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64;
+        Assert.Equal(x64 && TorchCpuCapabilities.HasAvx2AndFma(CpuFeatures.Read()), TorchProducts.LookupsAreFused);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

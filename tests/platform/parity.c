@@ -207,6 +207,12 @@ static void run_dim(int64_t V, int64_t D, int64_t N)
         offsets[b] = o > N ? N : o;
     }
     float* psw = random_floats(N, 0);
+    /* Powers of two: w * row is exact, so the weighted lookups give the same bits whether they fuse (torch's
+     * choice on a CPU with AVX2 and FMA) or round the product (elsewhere, as on qemu's Nehalem and on arm64). */
+    static const float powers_of_two[] = { 0.125f, 0.25f, 0.5f, 1, 2, 4, 8 };
+    for (int64_t i = 0; i < N; i++) {
+        psw[i] = psw[i] < 0 ? -powers_of_two[i % 7] : powers_of_two[i % 7];
+    }
     float* bag_out = (float*)malloc((size_t)(num_offsets * D) * sizeof(float));
     int64_t* max_idx = (int64_t*)malloc((size_t)(num_offsets * D) * sizeof(int64_t));
     float* bag_grad = random_floats(num_offsets * D, 0);

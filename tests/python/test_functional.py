@@ -221,6 +221,9 @@ def test_build_info():
     used = torch.__config__.show().split("CPU capability usage: ")[1].split()[0]
     assert info["torch_kernels"] == {"AVX2": "avx2", "AVX512": "avx512"}.get(used, "default")
     assert info["fused_products"] == (info["torch_kernels"] != "default")
+    # torch's weighted lookups fuse on a CPU with AVX2 and FMA, which every x86-64-v3 CPU has.
+    assert isinstance(info["fused_lookups"], bool)
+    assert info["fused_lookups"] or info["cpu_tier"] == "x86-64-v2"
 
 
 def test_package_never_binds_torch():

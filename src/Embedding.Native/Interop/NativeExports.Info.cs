@@ -101,7 +101,7 @@ internal static unsafe partial class NativeExports
             string dims = string.Join(",", EmbeddingKernelRegistry.Sets.ToArray()
                 .SelectMany(set => set.Dimensions.ToArray()).Distinct().Order());
             string runtime = RuntimeFeature.IsDynamicCodeSupported ? "jit" : "nativeaot";
-            return $$"""{"name":"embedding_native","version":"{{VersionMajor}}.{{VersionMinor}}.{{VersionPatch}}","tier":"{{IsaTiers.Name(tier)}}","tier_id":{{(int)tier}},"vector_width":{{(int)KernelDispatch.BestWidth}},"runtime":"{{runtime}}","architecture":"{{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}}","dtypes":["float32"],"table_dtypes":{{TableDtypes}},"index_dtypes":["int32","int64"],"quantized_bits":[8,4,2],"specialised_dims":[{{dims}}],"torch_kernels":"{{TorchCpuCapabilities.Current.ToString().ToLowerInvariant()}}","fused_products":{{(TorchProducts.AreFused ? "true" : "false")}}}""";
+            return $$"""{"name":"embedding_native","version":"{{VersionMajor}}.{{VersionMinor}}.{{VersionPatch}}","tier":"{{IsaTiers.Name(tier)}}","tier_id":{{(int)tier}},"vector_width":{{(int)KernelDispatch.BestWidth}},"runtime":"{{runtime}}","architecture":"{{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}}","dtypes":["float32"],"table_dtypes":{{TableDtypes}},"index_dtypes":["int32","int64"],"quantized_bits":[8,4,2],"specialised_dims":[{{dims}}],"torch_kernels":"{{TorchCpuCapabilities.Current.ToString().ToLowerInvariant()}}","fused_products":{{(TorchProducts.AreFused ? "true" : "false")}},"fused_lookups":{{(TorchProducts.LookupsAreFused ? "true" : "false")}}}""";
         }
 
         /// <summary>

@@ -73,10 +73,11 @@ internal static class GenericBag<TElement, TIndex, TMode>
         {
             Reduce<TVector, T, TOps, BagSum>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
-        else if (typeof(T) == typeof(float) && paddingIndex < 0)
+        else if (typeof(T) == typeof(float) && paddingIndex < 0 && TorchProducts.LookupsAreFused)
         {
-            // torch 1.13 takes its fused path for float32 without padding and its two-rounding path with it;
-            // float64 always rounds twice, and float16's float32 product of two halves is exact.
+            // torch 1.13 takes its fused path for float32 without padding on a CPU with AVX2 and FMA, and its
+            // two-rounding path with padding or without them; float64 always rounds twice, and float16's float32
+            // product of two halves is exact.
             Reduce<TVector, T, TOps, BagWeightedSumFused>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else

@@ -54,11 +54,21 @@ internal static class TorchCpuCapabilities
                 return TorchCpuCapability.Default;
         }
 
+        return HasAvx2AndFma(cpu) ? TorchCpuCapability.Avx2 : TorchCpuCapability.Default;
+    }
+
+    /// <summary>
+    /// Whether the CPU has AVX2 and FMA3 and the OS saves the YMM state: torch's test for its AVX2 kernels when the
+    /// variable does not decide, and the only test of the bag-forward kernels (caffe2's perfkernels, which read
+    /// the CPU and never the variable).
+    /// </summary>
+    public static bool HasAvx2AndFma(in CpuFeatures cpu)
+    {
         const int Avx2Bit = 5, FmaBit = 12, AvxBit = 28;
         bool avx2 = (cpu.Leaf7Ebx & (1u << Avx2Bit)) != 0;
         bool fma = (cpu.Leaf1Ecx & (1u << FmaBit)) != 0 && (cpu.Leaf1Ecx & (1u << AvxBit)) != 0;
         bool ymmState = cpu.Xcr0 is ulong xcr0 && (xcr0 & IsaTierDecision.AvxState) == IsaTierDecision.AvxState;
-        return avx2 && fma && ymmState ? TorchCpuCapability.Avx2 : TorchCpuCapability.Default;
+        return avx2 && fma && ymmState;
     }
 
     /// <summary>Whether <paramref name="capability"/>'s kernels were compiled with FMA (GCC contracts <c>a * b + c</c>).</summary>

@@ -57,6 +57,16 @@ internal static class TorchProducts
     public static readonly bool AreFused =
         TorchCpuCapabilities.Fuses(TorchCpuCapabilities.Current) || RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
 
+    /// <summary>
+    /// Whether torch's weighted bag forward fuses <c>acc + w·row</c>. Its fast path (float32 and float16 tables,
+    /// no padding row) is caffe2's <c>EmbeddingLookupIdx</c>, whose AVX2 + FMA kernel runs on a CPU that has both
+    /// (cpuinfo; <c>ATEN_CPU_CAPABILITY</c> is not read) and whose generic C++ rounds the product everywhere else:
+    /// on x86-64 without AVX2 (checked against torch under <c>qemu-x86_64 -cpu Nehalem</c>) and on ARM64
+    /// (from its source: there is no ARM64 kernel in 1.13).
+    /// </summary>
+    public static readonly bool LookupsAreFused =
+        RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.X86 && TorchCpuCapabilities.HasAvx2AndFma(CpuFeatures.Read());
+
     /// <summary><c>a·b + c</c> as torch's kernels in this process round it; a flag test per call, for the references and tests.</summary>
     public static float MultiplyAdd(float a, float b, float c) => AreFused ? MathF.FusedMultiplyAdd(a, b, c) : a * b + c;
 

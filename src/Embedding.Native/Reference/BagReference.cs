@@ -44,7 +44,7 @@ internal static class BagReference
 
                             break;
                         case EmbeddingBagMode.Sum when !perSampleWeights.IsEmpty:
-                            output[d] = paddingIndex == EmbeddingPrimitives.NoPadding
+                            output[d] = paddingIndex == EmbeddingPrimitives.NoPadding && TorchProducts.LookupsAreFused
                                 ? MathF.FusedMultiplyAdd(row[d], perSampleWeights[i], output[d])
                                 : output[d] + row[d] * perSampleWeights[i];
                             break;
