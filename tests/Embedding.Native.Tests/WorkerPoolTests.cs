@@ -57,8 +57,14 @@ public sealed class WorkerPoolTests
     [Fact]
     public void Run_SurfacesAFailingPieceAndStaysUsable()
     {
-        var failing = new FailOnPiece { Failing = 5 };
-        var error = Assert.Throws<AggregateException>(() => WorkerPool.Run(ref failing, 16, 2));
+        // The work struct must live on a stack while the pool holds a pointer to it, as the library's callers keep
+        // it: a local captured by the lambda would sit in a heap closure, which a GC may move mid-call (this test
+        // once saw a stale Failing and no exception).
+        var error = Assert.Throws<AggregateException>(() =>
+        {
+            var failing = new FailOnPiece { Failing = 5 };
+            WorkerPool.Run(ref failing, 16, 2);
+        });
         Assert.IsType<InvalidOperationException>(error.InnerException);
 
         var work = new MarkPieces { Hits = new int[16], Threads = new int[16] };
@@ -69,10 +75,13 @@ public sealed class WorkerPoolTests
     [Fact]
     public void Run_AllocatesNothingAfterWarmUp()
     {
-        var work = new MarkPieces { Hits = new int[8], Threads = new int[8] };
-        WorkerPool.Run(ref work, 8, 2);
+        int[] hits = new int[8], threads = new int[8];
+        var warmUp = new MarkPieces { Hits = hits, Threads = threads };
+        WorkerPool.Run(ref warmUp, 8, 2);
         Assert.Equal(0, TestAssert.AllocatedBytes(() =>
         {
+            // A local of the lambda (on its stack), not a captured one: see Run_SurfacesAFailingPieceAndStaysUsable.
+            var work = new MarkPieces { Hits = hits, Threads = threads };
             for (int i = 0; i < 100; i++)
             {
                 WorkerPool.Run(ref work, 8, 2);

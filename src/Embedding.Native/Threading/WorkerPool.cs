@@ -31,6 +31,8 @@ internal static unsafe class WorkerPool
     private static Exception? s_failure;
 
     /// <summary>Runs <paramref name="work"/> in <paramref name="parts"/> pieces on up to <paramref name="threads"/> threads.</summary>
+    /// <remarks><paramref name="work"/> must be a local on the caller's stack: the workers reach it through a raw pointer,
+    /// which a GC would leave stale if the struct sat in a heap object (a field, or a local a lambda captures).</remarks>
     public static void Run<TWork>(ref TWork work, int parts, int threads)
         where TWork : struct, IParallelWork
     {
