@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -68,8 +69,7 @@ internal static class TorchProducts
         RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.X86 && TorchCpuCapabilities.HasAvx2AndFma(CpuFeatures.Read());
 
     /// <summary><c>a·b + c</c> as torch's kernels in this process round it; a flag test per call, for the references and tests.</summary>
-    public static float MultiplyAdd(float a, float b, float c) => AreFused ? MathF.FusedMultiplyAdd(a, b, c) : a * b + c;
-
-    /// <inheritdoc cref="MultiplyAdd(float, float, float)"/>
-    public static double MultiplyAdd(double a, double b, double c) => AreFused ? Math.FusedMultiplyAdd(a, b, c) : a * b + c;
+    public static T MultiplyAdd<T>(T a, T b, T c)
+        where T : IFloatingPointIeee754<T> =>
+        AreFused ? T.FusedMultiplyAdd(a, b, c) : a * b + c;
 }

@@ -198,8 +198,8 @@ internal static class OptimizerReference
             ReadOnlySpan<T> g = values.Slice(j * embeddingDim, embeddingDim);
             for (int c = 0; c < embeddingDim; c++)
             {
-                T d = weightDecay != 0 ? TorchMultiplyAdd(w[c], decay, g[c]) : g[c];
-                w[c] = TorchMultiplyAdd(d, negativeLr, w[c]);
+                T d = weightDecay != 0 ? TorchProducts.MultiplyAdd(w[c], decay, g[c]) : g[c];
+                w[c] = TorchProducts.MultiplyAdd(d, negativeLr, w[c]);
             }
         }
     }
@@ -219,7 +219,7 @@ internal static class OptimizerReference
                 s[c] = s[c] + square;
                 T std = T.Sqrt(s[c]) + epsilon;
                 T ratio = g[c] / std;
-                w[c] = TorchMultiplyAdd(ratio, negativeClr, w[c]);
+                w[c] = TorchProducts.MultiplyAdd(ratio, negativeClr, w[c]);
             }
         }
     }
@@ -319,9 +319,4 @@ internal static class OptimizerReference
 
         return -1;
     }
-
-    /// <summary><c>a·b + c</c> as torch's kernels in this process round it (<see cref="TorchProducts"/>).</summary>
-    private static T TorchMultiplyAdd<T>(T a, T b, T c)
-        where T : IFloatingPointIeee754<T> =>
-        TorchProducts.AreFused ? T.FusedMultiplyAdd(a, b, c) : a * b + c;
 }
