@@ -228,7 +228,7 @@ public static partial class EmbeddingPrimitives
         threads = EmbeddingThreads.For(sizeof(TElement) * (long)dimension * (positions + bags.Count), bags.Count, threads);
         if (threads == 1)
         {
-            BagRange(in weight, dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, mode, weighted, ref perSampleWeights, ref destination, ref maxIndices, width);
+            BagRange(in weight, rows, dimension, ref indices, ref starts, bags.Count, bags.PaddingIndex, mode, weighted, ref perSampleWeights, ref destination, ref maxIndices, width);
             return -1;
         }
 
@@ -241,7 +241,7 @@ public static partial class EmbeddingPrimitives
         {
             var work = new BagWork<TElement, TIndex>
             {
-                Weight = table, Indices = first, Starts = bounds, Count = bags.Count, PaddingIndex = bags.PaddingIndex, Mode = mode, Weighted = weighted,
+                Weight = table, Rows = rows, Indices = first, Starts = bounds, Count = bags.Count, PaddingIndex = bags.PaddingIndex, Mode = mode, Weighted = weighted,
                 PerSampleWeights = sampleWeights, Destination = output, MaxIndices = argMax, Dimension = dimension, Width = width,
             };
             WorkerPool.Run(ref work, EmbeddingThreads.PartsFor(threads, bags.Count), threads);
@@ -251,7 +251,7 @@ public static partial class EmbeddingPrimitives
     }
 
     /// <summary>Reduces <paramref name="count"/> bags whose boundaries start at <paramref name="starts"/> (positions stay absolute) into <paramref name="destination"/>.</summary>
-    private static void BagRange<TElement, TIndex>(ref readonly TElement weight, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref TElement perSampleWeights, ref TElement destination, ref long maxIndices, VectorWidth width)
+    private static void BagRange<TElement, TIndex>(ref readonly TElement weight, long rows, int dimension, ref TIndex indices, ref long starts, nint count, long paddingIndex, EmbeddingBagMode mode, bool weighted, ref TElement perSampleWeights, ref TElement destination, ref long maxIndices, VectorWidth width)
         where TElement : unmanaged
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
@@ -264,7 +264,7 @@ public static partial class EmbeddingPrimitives
             _ when weighted => BagKernelFor<TElement, TIndex, BagWeightedSum>(dimension, width),
             _ => BagKernelFor<TElement, TIndex, BagSum>(dimension, width),
         };
-        kernel(in weight, dimension, in indices, in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
+        kernel(in weight, rows, dimension, in indices, in starts, count, paddingIndex, in perSampleWeights, ref destination, ref maxIndices);
     }
 
     /// <summary>The bag-forward kernel of <typeparamref name="TMode"/> for a <typeparamref name="TElement"/> table: a specialised one when a registered set has it, else the generic one.</summary>
@@ -312,6 +312,7 @@ public static partial class EmbeddingPrimitives
         where TIndex : unmanaged, IBinaryInteger<TIndex>
     {
         public TElement* Weight;
+        public long Rows;
         public TIndex* Indices;
         public long* Starts;
         public int Count;
@@ -335,7 +336,7 @@ public static partial class EmbeddingPrimitives
             nint offset = (nint)first * Dimension;
             ref TElement sampleWeights = ref PerSampleWeights == null ? ref Unsafe.NullRef<TElement>() : ref *PerSampleWeights;
             ref long argMax = ref MaxIndices == null ? ref Unsafe.NullRef<long>() : ref MaxIndices[offset];
-            BagRange(in *Weight, Dimension, ref *Indices, ref Starts[first], end - first, PaddingIndex, Mode, Weighted, ref sampleWeights, ref Destination[offset], ref argMax, Width);
+            BagRange(in *Weight, Rows, Dimension, ref *Indices, ref Starts[first], end - first, PaddingIndex, Mode, Weighted, ref sampleWeights, ref Destination[offset], ref argMax, Width);
         }
     }
 

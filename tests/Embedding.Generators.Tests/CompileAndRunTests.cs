@@ -348,8 +348,11 @@ public sealed class CompileAndRunTests
 
             Assert.True(kernel is not null, $"no {mode} (weighted {weighted}) bag kernel for dim {dim} at {width}");
             float[] table = mode == EmbeddingBagMode.Max ? Enumerable.Range(0, Rows * dim).Select(_ => special[random.Next(special.Length)]).ToArray() : Table(dim, seed).Select(value => float.IsNaN(value) ? 0.75f : value).ToArray();
-            foreach (long padding in new[] { -1L, long.CreateTruncating(indices[2]) })
+            // The table's own row count (its rows ahead prefetched whole) and one past KernelHints.WholeRowTableBytes
+            // (their first lines only): the prefetch changes no value.
+            foreach ((long padding, long rows) in new[] { (-1L, Rows), (long.CreateTruncating(indices[2]), Rows), (-1L, 1L << 40) })
             {
+                Assert.Equal(rows == Rows, KernelHints.PrefetchesWholeRows(rows, dim * sizeof(float)));
                 float[] expected = new float[bags * dim];
                 long[] expectedMax = new long[bags * dim];
                 BagReference.EmbeddingBag(indices.Select(long.CreateTruncating).ToArray(), starts, table, dim, mode, expected, weighted ? weights : default, padding, expectedMax);
@@ -357,13 +360,13 @@ public sealed class CompileAndRunTests
                 float[] destination = Guarded(expected.Length);
                 long[] maxIndices = new long[expected.Length + 1];
                 maxIndices[^1] = long.MinValue;
-                kernel(in table[0], dim, in indices[0], in starts[0], bags, padding, in weights[0], ref destination[0], ref maxIndices[0]);
+                kernel(in table[0], rows, dim, in indices[0], in starts[0], bags, padding, in weights[0], ref destination[0], ref maxIndices[0]);
 
                 for (int i = 0; i < expected.Length; i++)
                 {
                     uint want = BitConverter.SingleToUInt32Bits(expected[i]);
                     uint got = BitConverter.SingleToUInt32Bits(destination[i]);
-                    Assert.True(want == got, $"dim {dim}, {width}, {typeof(TIndex).Name}, {mode}, weighted {weighted}, padding {padding}: bag {i / dim}, column {i % dim} is 0x{got:X8}, reference 0x{want:X8}");
+                    Assert.True(want == got, $"dim {dim}, {width}, {typeof(TIndex).Name}, {mode}, weighted {weighted}, padding {padding}, rows {rows}: bag {i / dim}, column {i % dim} is 0x{got:X8}, reference 0x{want:X8}");
                     Assert.True(mode != EmbeddingBagMode.Max || expectedMax[i] == maxIndices[i], $"dim {dim}, {width}, max index of bag {i / dim}, column {i % dim}: {maxIndices[i]}, reference {expectedMax[i]}");
                 }
 
@@ -373,7 +376,7 @@ public sealed class CompileAndRunTests
                 {
                     // No arg-max asked for (a null reference): the values-only loop, the same bits.
                     float[] valuesOnly = Guarded(expected.Length);
-                    kernel(in table[0], dim, in indices[0], in starts[0], bags, padding, in weights[0], ref valuesOnly[0], ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
+                    kernel(in table[0], rows, dim, in indices[0], in starts[0], bags, padding, in weights[0], ref valuesOnly[0], ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
                     for (int i = 0; i < expected.Length; i++)
                     {
                         Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(valuesOnly[i]), $"dim {dim}, {width}, {typeof(TIndex).Name}, max values only, padding {padding}: bag {i / dim}, column {i % dim}");

@@ -277,6 +277,51 @@ public abstract class BagKernelTests<TIndex, TOffset>
         Assert.Throws<NotSupportedException>(() => EmbeddingPrimitives.EmbeddingBag<short, TOffset>([0], offsets, W, 2, EmbeddingBagMode.Sum, new float[4]));
     }
 
+    [Theory]
+    [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
+    public void Kernels_GiveTheSameBitsWhetherTheyPrefetchWholeRowsOrFirstLines(VectorWidth width)
+    {
+        // A table of Rows rows is prefetched whole; one past KernelHints.WholeRowTableBytes only by its rows' first
+        // lines. Only tables of 64 MiB and more take the second path in the other tests, so both run here, for the
+        // generic kernel and for the specialised one where the dimension has one.
+        foreach (int dim in new[] { 5, 16, 64, 128, 300, 768 })
+        {
+            Assert.True(KernelHints.PrefetchesWholeRows(Rows, dim * sizeof(float)));
+            Assert.False(KernelHints.PrefetchesWholeRows(KernelHints.WholeRowTableBytes / (dim * sizeof(float)) + 1, dim * sizeof(float)));
+            (TIndex[] indices, _, long[] starts) = Layout(dim, false);
+            float[] psw = Weights(indices.Length, dim);
+            int bags = starts.Length - 1;
+            RunBothWays<BagSum>(EmbeddingBagMode.Sum, TestData.Table(Rows, dim, dim), default);
+            RunBothWays<BagMean>(EmbeddingBagMode.Mean, TestData.Table(Rows, dim, dim), default);
+            RunBothWays<BagMax>(EmbeddingBagMode.Max, SpecialTable(Rows, dim, dim), default);
+            RunBothWays<BagWeightedSum>(EmbeddingBagMode.Sum, TestData.Table(Rows, dim, dim), psw);
+
+            void RunBothWays<TMode>(EmbeddingBagMode mode, float[] weight, float[]? sampleWeights)
+                where TMode : IBagMode
+            {
+                float[] expected = new float[bags * dim];
+                long[] expectedMax = new long[bags * dim];
+                BagReference.EmbeddingBag(indices.Select(long.CreateTruncating).ToArray(), starts, weight, dim, mode, expected, sampleWeights, EmbeddingPrimitives.NoPadding, expectedMax);
+                var key = new KernelKey(TMode.Operation, EmbeddingType.Float32, KernelDispatch.IndexTypeOf<TIndex>(), dim, KernelDispatch.FitWidth(width, dim, sizeof(float)));
+                // The specialised weighted kernels fuse, so they serve only where torch's lookups do (as in the dispatcher).
+                bool specialisedServes = typeof(TMode) != typeof(BagWeightedSum) || TorchProducts.LookupsAreFused;
+                BagKernel<float, TIndex>?[] kernels = [GenericBag<float, TIndex, TMode>.At(key.Width), specialisedServes ? (BagKernel<float, TIndex>?)KernelDispatch.Specialised(key) : null];
+                foreach (BagKernel<float, TIndex> kernel in kernels.OfType<BagKernel<float, TIndex>>())
+                {
+                    foreach (long rows in new[] { Rows, KernelHints.WholeRowTableBytes / (dim * sizeof(float)) + 1 })
+                    {
+                        float[] actual = new float[expected.Length];
+                        long[] actualMax = new long[expected.Length];
+                        kernel(in weight[0], rows, dim, in indices[0], in starts[0], bags, EmbeddingPrimitives.NoPadding, in sampleWeights == null ? ref System.Runtime.CompilerServices.Unsafe.NullRef<float>() : ref sampleWeights[0], ref actual[0], ref mode == EmbeddingBagMode.Max ? ref actualMax[0] : ref System.Runtime.CompilerServices.Unsafe.NullRef<long>());
+                        string context = $"dim {dim}, {key.Width}, {typeof(TMode).Name}, {kernel.Method.Name}, rows {rows}";
+                        TestAssert.BitEqual(expected, actual, context);
+                        Assert.True(mode != EmbeddingBagMode.Max || expectedMax.AsSpan().SequenceEqual(actualMax), context + ": max indices");
+                    }
+                }
+            }
+        }
+    }
+
     [Fact]
     public void EmbeddingBag_AllocatesNothingAfterWarmUp()
     {

@@ -119,9 +119,11 @@ namespace Embedding.Generators.Emitters
             writer.Line("/// <remarks>No validation: every index must already be in [0, rows), the bag boundaries valid, and <paramref name=\"destination\"/>"
                 + (kind.IsMax ? " and <paramref name=\"maxIndices\"/>" : string.Empty) + " must hold numBags × " + dimension + " elements.</remarks>");
             writer.Line(EmbeddingKernelGenerator.Emitter.GeneratedCodeAttribute);
-            writer.Open("private static void " + KernelName(kind.Name, group, dimension, index, width) + "(ref readonly float weight, int dimension, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
+            writer.Open("private static void " + KernelName(kind.Name, group, dimension, index, width) + "(ref readonly float weight, long rows, int dimension, ref readonly " + index.CSharpName + " indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly float perSampleWeights, ref float destination, ref long maxIndices)");
             writer.Line("// Positions in all bags: the prefetch looks ahead across bag boundaries but not past the last.");
             writer.Line("nint total = Rows.Index(in starts, numBags);");
+            writer.Line("// A table the cache can hold: its rows ahead are prefetched whole, not only their first lines.");
+            writer.Line("bool wholeRows = Hints.PrefetchesWholeRows(rows, rowBytes: " + (dimension * 4) + ");");
             if (kind.IsMax)
             {
                 writer.Open("if (Rows.IsNull(in maxIndices))");
@@ -289,7 +291,7 @@ namespace Embedding.Generators.Emitters
 
             writer.Line("// Prefetch this pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: a hint, so no value changes.");
             writer.Open("if (Hints.IssuesPrefetches)");
-            writer.Line("Hints.PrefetchColumns(in Rows.Of(in weight, Rows.Index(in indices, Hints.BagAhead(i, total)), " + dimension + "), " + firstColumn + ", " + columns + ");");
+            writer.Line("Hints.PrefetchColumns(in Rows.Of(in weight, Rows.Index(in indices, Hints.BagAhead(i, total)), " + dimension + "), " + firstColumn + ", " + columns + ", wholeRows);");
             writer.Close();
             writer.Line();
 

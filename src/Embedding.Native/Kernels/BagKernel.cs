@@ -22,6 +22,7 @@ namespace Embedding.Native;
 /// (the output and the per-sample weights have the same type, as torch requires).</typeparam>
 /// <typeparam name="TIndex"><see cref="int"/> or <see cref="long"/>.</typeparam>
 /// <param name="weight">First element of the row-major <c>[rows, D]</c> table.</param>
+/// <param name="rows">The table's rows: whether it fits the cache decides how much of each row ahead is prefetched (<see cref="KernelHints.PrefetchesWholeRows"/>).</param>
 /// <param name="dimension">D, columns per row (a specialised kernel has it built in and ignores it).</param>
 /// <param name="indices">First row index; positions fit in an <see cref="int"/>.</param>
 /// <param name="starts">First of the <c>numBags + 1</c> bag boundaries: bag b is positions <c>[starts[b], starts[b+1])</c>.</param>
@@ -30,6 +31,6 @@ namespace Embedding.Native;
 /// <param name="perSampleWeights">One weight per position (weighted-sum kernels), else a null reference.</param>
 /// <param name="destination">First element of the <c>[numBags, D]</c> output.</param>
 /// <param name="maxIndices">First element of the <c>[numBags, D]</c> arg-max rows (max kernels), else a null reference.</param>
-public delegate void BagKernel<TElement, TIndex>(ref readonly TElement weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly TElement perSampleWeights, ref TElement destination, ref long maxIndices)
+public delegate void BagKernel<TElement, TIndex>(ref readonly TElement weight, long rows, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly TElement perSampleWeights, ref TElement destination, ref long maxIndices)
     where TElement : unmanaged
     where TIndex : unmanaged;

@@ -53,7 +53,7 @@ internal static class GenericBag<TElement, TIndex, TMode>
         throw new NotSupportedException($"No bag kernel for {typeof(TElement).Name} tables (torch 1.13 takes float64, float32 and float16).");
     }
 
-    private static void Run<TVector, T, TOps>(ref readonly T weight, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly T perSampleWeights, ref T destination, ref long maxIndices)
+    private static void Run<TVector, T, TOps>(ref readonly T weight, long rows, int dimension, ref readonly TIndex indices, ref readonly long starts, nint numBags, long paddingIndex, ref readonly T perSampleWeights, ref T destination, ref long maxIndices)
         where T : unmanaged
         where TOps : IBagVector<TVector, T>
     {
@@ -61,32 +61,33 @@ internal static class GenericBag<TElement, TIndex, TMode>
         ref TIndex index = ref Unsafe.AsRef(in indices);
         ref long bounds = ref Unsafe.AsRef(in starts);
         ref T sampleWeights = ref Unsafe.AsRef(in perSampleWeights);
+        bool wholeRows = KernelHints.PrefetchesWholeRows(rows, dimension * Unsafe.SizeOf<T>());
         if (typeof(TMode) == typeof(BagMax))
         {
-            Max<TVector, T, TOps>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref destination, ref maxIndices);
+            Max<TVector, T, TOps>(ref table, dimension, wholeRows, ref index, ref bounds, numBags, paddingIndex, ref destination, ref maxIndices);
         }
         else if (typeof(TMode) == typeof(BagMean))
         {
-            Reduce<TVector, T, TOps, BagMean>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagMean>(ref table, dimension, wholeRows, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else if (typeof(TMode) == typeof(BagSum))
         {
-            Reduce<TVector, T, TOps, BagSum>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagSum>(ref table, dimension, wholeRows, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else if (typeof(T) == typeof(float) && paddingIndex < 0 && TorchProducts.LookupsAreFused)
         {
             // torch 1.13 takes its fused path for float32 without padding on a CPU with AVX2 and FMA, and its
             // two-rounding path with padding or without them; float64 always rounds twice, and float16's float32
             // product of two halves is exact.
-            Reduce<TVector, T, TOps, BagWeightedSumFused>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagWeightedSumFused>(ref table, dimension, wholeRows, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
         else
         {
-            Reduce<TVector, T, TOps, BagWeightedSumRounded>(ref table, dimension, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
+            Reduce<TVector, T, TOps, BagWeightedSumRounded>(ref table, dimension, wholeRows, ref index, ref bounds, numBags, paddingIndex, ref sampleWeights, ref destination);
         }
     }
 
-    private static void Reduce<TVector, T, TOps, TReducer>(ref T weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T perSampleWeights, ref T destination)
+    private static void Reduce<TVector, T, TOps, TReducer>(ref T weight, int dimension, bool wholeRows, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T perSampleWeights, ref T destination)
         where T : unmanaged
         where TOps : IBagVector<TVector, T>
         where TReducer : IBagReducer
@@ -113,7 +114,7 @@ internal static class GenericBag<TElement, TIndex, TMode>
                     // This pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: later passes read other lines than the first.
                     if (KernelHints.IssuesPrefetches)
                     {
-                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes);
+                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes, wholeRows);
                     }
 
                     nint row = KernelRows.Index(in indices, i);
@@ -136,7 +137,7 @@ internal static class GenericBag<TElement, TIndex, TMode>
         }
     }
 
-    private static void Max<TVector, T, TOps>(ref T weight, int dimension, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T destination, ref long maxIndices)
+    private static void Max<TVector, T, TOps>(ref T weight, int dimension, bool wholeRows, ref TIndex indices, ref long starts, nint numBags, long paddingIndex, ref T destination, ref long maxIndices)
         where T : unmanaged
         where TOps : IBagVector<TVector, T>
     {
@@ -178,7 +179,7 @@ internal static class GenericBag<TElement, TIndex, TMode>
                     // This pass's columns of the row KernelHints.BagPrefetchDistance positions ahead: later passes read other lines than the first.
                     if (KernelHints.IssuesPrefetches)
                     {
-                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes);
+                        KernelHints.PrefetchColumns(in KernelRows.Of(in weight, KernelRows.Index(in indices, KernelHints.BagAhead(i, total)), dimension), column, (int)lanes, wholeRows);
                     }
 
                     nint row = KernelRows.Index(in indices, i);

@@ -52,7 +52,7 @@ public static class KernelHints
     /// </remarks>
     public const int PrefetchRowBytes = 64;
 
-    /// <summary>How much of the columns one pass of a multi-pass bag kernel reads is prefetched: up to two lines.</summary>
+    /// <summary>How much of the columns one pass of a bag kernel reads is prefetched from a table larger than <see cref="WholeRowTableBytes"/>: up to two lines.</summary>
     /// <remarks>
     /// A bag kernel whose accumulators cannot hold a whole row reads each bag's rows once per block of
     /// columns. Prefetching only a row's first line left every later pass to meet its lines cold: at
@@ -63,6 +63,23 @@ public static class KernelHints
     /// streamer follows it.
     /// </remarks>
     public const int PrefetchPassBytes = 128;
+
+    /// <summary>The longest pass of a bag kernel that a table of at most <see cref="WholeRowTableBytes"/> has prefetched whole: eight lines.</summary>
+    public const int PrefetchWholePassBytes = 512;
+
+    /// <summary>The largest table whose bag kernels prefetch up to <see cref="PrefetchWholePassBytes"/> of each pass's columns instead of <see cref="PrefetchPassBytes"/>.</summary>
+    /// <remarks>
+    /// torch's lookup kernel prefetches every line of the row ahead. From tables of 23 and 49 MiB (B, 23 MiB and B at
+    /// D = 128), whole rows ran as fast as a C kernel shaped like torch's in every run, where two lines were 23-28%
+    /// slower in the runs on a busy machine and within 5% in quiet ones; from 1 GiB tables whole rows were 12-28%
+    /// slower than two lines (same-process runs, AMD EPYC with a 32 MiB L3: bench/results/bag-prefetch-whole-rows.md).
+    /// The bound is twice that L3: the 49 MiB table still gained.
+    /// </remarks>
+    public const long WholeRowTableBytes = 64L << 20;
+
+    /// <summary>Whether a bag kernel over a table of <paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes prefetches whole passes (<see cref="WholeRowTableBytes"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool PrefetchesWholeRows(long rows, int rowBytes) => rows <= WholeRowTableBytes / Math.Max(1, rowBytes);
 
     /// <summary>How many positions ahead a bag kernel's pass prefetches, whatever the width of its rows.</summary>
     /// <remarks>
@@ -80,11 +97,12 @@ public static class KernelHints
     public static nint BagAhead(nint i, nint total) => Math.Min(i + BagPrefetchDistance, total - 1);
 
     /// <summary>
-    /// Prefetches the start of the <paramref name="columns"/> columns from <paramref name="firstColumn"/> of a row:
-    /// the lines of its first <see cref="PrefetchPassBytes"/>, which one pass of a bag kernel reads.
+    /// Prefetches the <paramref name="columns"/> columns from <paramref name="firstColumn"/> of a row that one pass of a
+    /// bag kernel reads: their first <see cref="PrefetchPassBytes"/>, or with <paramref name="wholeRows"/> all of them when
+    /// they span at most <see cref="PrefetchWholePassBytes"/> (<see cref="PrefetchesWholeRows"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void PrefetchColumns<T>(ref readonly T row, nuint firstColumn, int columns)
+    public static unsafe void PrefetchColumns<T>(ref readonly T row, nuint firstColumn, int columns, bool wholeRows)
         where T : unmanaged
     {
         if (!Sse.IsSupported)
@@ -92,7 +110,41 @@ public static class KernelHints
             return;
         }
 
-        PrefetchBytes(ref Unsafe.As<T, byte>(ref Unsafe.Add(ref Unsafe.AsRef(in row), firstColumn)), Math.Min(columns * Unsafe.SizeOf<T>(), PrefetchPassBytes));
+        // columns is a constant in the generated kernels, so only the wholeRows test remains at run time.
+        byte* start = (byte*)Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.AsRef(in row), firstColumn));
+        int bytes = columns * sizeof(T);
+        PrefetchBytes(ref *start, Math.Min(bytes, PrefetchPassBytes));
+        if (wholeRows && bytes > PrefetchPassBytes && bytes <= PrefetchWholePassBytes)
+        {
+            // Lines 2 to 7 of the pass, unrolled by hand so that each test folds away (the same prefetches in a loop
+            // ran 20-30% slower than two lines). The last line a misaligned pass touches is left to the hardware.
+            // Longer passes (1 KiB at D = 256 on AVX-512) keep two lines: half of one prefetched was 2-8% slower.
+            Sse.Prefetch0(start + 128);
+            if (bytes > 192)
+            {
+                Sse.Prefetch0(start + 192);
+            }
+
+            if (bytes > 256)
+            {
+                Sse.Prefetch0(start + 256);
+            }
+
+            if (bytes > 320)
+            {
+                Sse.Prefetch0(start + 320);
+            }
+
+            if (bytes > 384)
+            {
+                Sse.Prefetch0(start + 384);
+            }
+
+            if (bytes > 448)
+            {
+                Sse.Prefetch0(start + 448);
+            }
+        }
     }
 
     /// <summary>How many positions ahead to prefetch rows of <paramref name="dimension"/> floats: <see cref="PrefetchBytesAhead"/> of rows, clamped; a constant in the specialised kernels.</summary>
