@@ -104,7 +104,7 @@ public class Perf_Bag
     /// <summary>The generic bag kernel at the best width over precomputed bag starts, without validation or dispatch.</summary>
     [Benchmark(Baseline = true)]
     public void Generic() => GenericKernel(KernelDispatch.FitWidth(KernelDispatch.BestWidth, Dim))(
-        in _table[0], Dim, in _indices[0], in _starts[0], BagCount,
+        in _table[0], Rows, Dim, in _indices[0], in _starts[0], BagCount,
         EmbeddingPrimitives.NoPadding, in MemoryMarshal.GetArrayDataReference(_perSampleWeights), ref _destination[0], ref MaxIndicesOrNull);
 
     /// <summary>The generic kernel of this reduction at <paramref name="width"/>.</summary>
