@@ -281,12 +281,12 @@ public abstract class BagKernelTests<TIndex, TOffset>
     [MemberData(nameof(TestData.Widths), MemberType = typeof(TestData))]
     public void Kernels_GiveTheSameBitsWhetherTheyPrefetchWholeRowsOrFirstLines(VectorWidth width)
     {
-        // A table of Rows rows is prefetched whole; one past KernelHints.WholeRowTableBytes only by its rows' first
-        // lines. Only tables of 64 MiB and more take the second path in the other tests, so both run here, for the
+        // A table of Rows rows is prefetched whole (rows longer than 256 bytes); one past KernelHints.WholeRowTableBytes
+        // only by its rows' first lines. Only tables of 64 MiB and more take the second path in the other tests, so both run here, for the
         // generic kernel and for the specialised one where the dimension has one.
         foreach (int dim in new[] { 5, 16, 64, 128, 300, 768 })
         {
-            Assert.True(KernelHints.PrefetchesWholeRows(Rows, dim * sizeof(float)));
+            Assert.Equal(dim * sizeof(float) > KernelHints.WholeRowMinBytes, KernelHints.PrefetchesWholeRows(Rows, dim * sizeof(float)));
             Assert.False(KernelHints.PrefetchesWholeRows(KernelHints.WholeRowTableBytes / (dim * sizeof(float)) + 1, dim * sizeof(float)));
             (TIndex[] indices, _, long[] starts) = Layout(dim, false);
             float[] psw = Weights(indices.Length, dim);

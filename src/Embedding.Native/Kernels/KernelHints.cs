@@ -70,16 +70,26 @@ public static class KernelHints
     /// <summary>The largest table whose bag kernels prefetch up to <see cref="PrefetchWholePassBytes"/> of each pass's columns instead of <see cref="PrefetchPassBytes"/>.</summary>
     /// <remarks>
     /// torch's lookup kernel prefetches every line of the row ahead. From tables of 23 and 49 MiB (B, 23 MiB and B at
-    /// D = 128), whole rows ran as fast as a C kernel shaped like torch's in every run, where two lines were 23-28%
-    /// slower in the runs on a busy machine and within 5% in quiet ones; from 1 GiB tables whole rows were 12-28%
+    /// D = 128), whole rows ran as fast as a C kernel shaped like torch's in every run, where two lines took 1.3-1.44x
+    /// as long in the runs on a busy machine and were within 5% in quiet ones; from 1 GiB tables whole rows were 12-28%
     /// slower than two lines (same-process runs, AMD EPYC with a 32 MiB L3: bench/results/bag-prefetch-whole-rows.md).
     /// The bound is twice that L3: the 49 MiB table still gained.
     /// </remarks>
     public const long WholeRowTableBytes = 64L << 20;
 
-    /// <summary>Whether a bag kernel over a table of <paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes prefetches whole passes (<see cref="WholeRowTableBytes"/>).</summary>
+    /// <summary>Rows of at most this many bytes are never prefetched whole: their first two lines are asked for, and the hardware fetches the rest.</summary>
+    /// <remarks>
+    /// At D = 64 (256-byte rows) from a 24 MiB table, whole rows were 2-13% slower than two lines at x86-64-v3 and
+    /// within the noise at v4; at D = 128 they were 21-28% faster at v3 (bench/results/bag-prefetch-whole-rows.md).
+    /// </remarks>
+    public const int WholeRowMinBytes = 256;
+
+    /// <summary>
+    /// Whether a bag kernel over a table of <paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes prefetches whole
+    /// passes: rows longer than <see cref="WholeRowMinBytes"/> in a table of at most <see cref="WholeRowTableBytes"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool PrefetchesWholeRows(long rows, int rowBytes) => rows <= WholeRowTableBytes / Math.Max(1, rowBytes);
+    public static bool PrefetchesWholeRows(long rows, int rowBytes) => rowBytes > WholeRowMinBytes && rows <= WholeRowTableBytes / rowBytes;
 
     /// <summary>How many positions ahead a bag kernel's pass prefetches, whatever the width of its rows.</summary>
     /// <remarks>
